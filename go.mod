@@ -1,0 +1,3 @@
+module distssa
+
+go 1.21

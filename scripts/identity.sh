@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Copyright 2026 The distssa Authors. All rights reserved.
+# Use of this source code is governed by a BSD-style
+# license that can be found in distssa's LICENSE file.
+
+# identity.sh checks that the distssa toolchain compiles byte-for-byte like
+# stock go1.21.6. It builds the packages (default: std and the pinned
+# corpus module github.com/redis/go-redis/v9) and all their dependencies
+# with 'go build -a' in a fresh build cache, and distssa-objcmp runs stock
+# go1.21.6's compiler beside every compile with the same arguments and
+# compares objects, assembly headers, stdout, stderr and exit status.
+#
+# Usage: scripts/identity.sh [-args "COMPILER FLAGS"] [PACKAGES...]
+#   -args  flags added to the distssa compile only (e.g. -distssa=exec:2)
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+die() { echo "identity: $*" >&2; exit 2; }
+
+extra=
+if [[ ${1:-} == -args ]]; then
+	extra=$2
+	shift 2
+fi
+pkgs=("$@")
+[[ ${#pkgs[@]} -gt 0 ]] || pkgs=(std github.com/redis/go-redis/v9/...)
+
+gobin=$repo/bin/go
+[[ -x $gobin ]] || die "no $gobin; run src/make.bash first"
+export GOTOOLCHAIN=local GOFLAGS=-mod=readonly
+unset GOROOT GOBIN GOOS GOARCH GOEXPERIMENT GOAMD64
+tooldir=$("$gobin" env GOTOOLDIR)
+objcmp=$tooldir/distssa-objcmp
+[[ -x $objcmp ]] || die "no $objcmp; run src/make.bash"
+
+# Stock go1.21.6 (the pinned upstream), through the go on PATH and GOTOOLCHAIN.
+upgo=$(awk '{v = $2; sub(/^v0\.0\.1-/, "", v); sub(/\.[a-z]+-[a-z0-9]+$/, "", v); print v}' "$repo/upstream.sum")
+stockroot=$(cd / && GOTOOLCHAIN=$upgo GOFLAGS= go env GOROOT) ||
+	die "cannot run stock $upgo with GOTOOLCHAIN=$upgo (need a go >= 1.21 on PATH and the module proxy)"
+stockvers=$(GOFLAGS= "$stockroot/bin/go" env GOVERSION)
+[[ $stockvers == "$upgo" ]] || die "$stockroot/bin/go is $stockvers, want $upgo"
+stock=$stockroot/pkg/tool/$("$gobin" env GOOS)_$("$gobin" env GOARCH)/compile
+[[ -x $stock ]] || die "no stock compiler at $stock"
+forkvers=$("$gobin" env GOVERSION)
+[[ $forkvers != "$stockvers" ]] || die "$gobin reports $forkvers, the same as stock; is VERSION set?"
+
+work=$(mktemp -d)
+[[ -n ${DISTSSA_KEEP:-} ]] && echo "identity: keeping $work" || trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/log"
+cd "$repo/bench/corpus"
+"$gobin" mod download
+mapfile -t want < <("$gobin" list -deps -f '{{if and (ne .ImportPath "unsafe") (or .GoFiles .CgoFiles)}}{{.ImportPath}}{{end}}' "${pkgs[@]}" | grep . | LC_ALL=C sort -u)
+
+echo "identity: $forkvers vs $stockvers ($stock), ${#want[@]} packages: ${pkgs[*]}${extra:+, distssa flags: $extra}"
+start=$SECONDS
+status=0
+GOCACHE=$work/cache "$gobin" build -a -toolexec "$objcmp -ref=$stock -log=$work/log${extra:+ -args=$extra}" "${pkgs[@]}" || status=$?
+results=$work/log/results
+[[ -f $results ]] || die "no compile went through distssa-objcmp"
+
+ok=$(grep -c '^ok ' "$results" || true)
+fail=$(grep -c '^FAIL ' "$results" || true)
+mapfile -t got < <(sed -n 's/^\(ok\|FAIL\) \([^:]*\).*/\2/p' "$results" | LC_ALL=C sort -u)
+missing=$(LC_ALL=C comm -23 <(printf '%s\n' "${want[@]}") <(printf '%s\n' "${got[@]}"))
+if [[ $fail -gt 0 ]]; then
+	echo "identity: objects that differ from stock:"
+	grep -A8 '^FAIL ' "$results" | head -100
+fi
+if [[ -n $missing ]]; then
+	echo "identity: packages that were not compared:"
+	sed 's/^/    /' <<<"$missing"
+fi
+echo "identity: $ok packages identical, $fail differ, $(grep -c . <<<"$missing" || true) not compared, in $((SECONDS - start))s"
+[[ $status == 0 ]] || die "go build failed (exit $status)"
+[[ $fail == 0 && -z $missing ]]

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Copyright 2026 The distssa Authors. All rights reserved.
+# Use of this source code is governed by a BSD-style
+# license that can be found in distssa's LICENSE file.
+
+# test.sh runs every distssa test, building the toolchain first if needed:
+#
+#   toolchain   src/make.bash (a no-op when nothing changed)
+#   patches     scripts/check-patches.sh
+#   module      go vet + go test ./... of the project module
+#   compiler    go test of the overlay packages inside the staged GOROOT
+#   identity    scripts/identity.sh: std + go-redis, fork vs stock go1.21.6
+#
+# It ends with the line "N passed, M failed" and exits non-zero on any
+# failure.
+set -uo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+export GOTOOLCHAIN=local
+unset GOROOT GOBIN GOOS GOARCH GOEXPERIMENT GOAMD64
+
+passed=0 failed=0
+failures=()
+step() {
+	local name=$1
+	shift
+	echo "=== $name: $*"
+	local t=$SECONDS
+	if "$@"; then
+		echo "--- PASS $name ($((SECONDS - t))s)"
+		passed=$((passed + 1))
+	else
+		echo "--- FAIL $name ($((SECONDS - t))s)"
+		failed=$((failed + 1))
+		failures+=("$name")
+	fi
+}
+
+gotest_module() {
+	GOFLAGS=-buildvcs=false "$repo/bin/go" vet ./... &&
+		GOFLAGS=-buildvcs=false "$repo/bin/go" test -count=1 ./...
+}
+
+gotest_overlay() {
+	# Every overlay directory with tests is a package of the staged tree.
+	local pkgs
+	pkgs=$(cd src && find . -name '*_test.go' -exec dirname {} \; | sed 's|^\./||' | LC_ALL=C sort -u)
+	[[ -n $pkgs ]] || { echo "no overlay tests"; return 1; }
+	# shellcheck disable=SC2086
+	(cd goroot/src && GOFLAGS= "$repo/bin/go" vet $pkgs && GOFLAGS= "$repo/bin/go" test -count=1 $pkgs)
+}
+
+start=$SECONDS
+step toolchain src/make.bash
+if [[ $failed -gt 0 ]]; then
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+step patches scripts/check-patches.sh
+step module gotest_module
+step compiler gotest_overlay
+step identity scripts/identity.sh
+
+echo "=== total $((SECONDS - start))s${failures[*]:+; failed: ${failures[*]}}"
+echo "$passed passed, $failed failed"
+[[ $failed == 0 ]]

@@ -1,0 +1,89 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+// Package distssa splits the compiler's SSA backend between the local
+// compile and worker processes. This file holds the -distssa flag.
+//
+// The package must build with the bootstrap toolchain (cmd/dist compiles
+// cmd/compile/internal/... with Go >= 1.17.13): std only, no generics.
+package distssa
+
+import (
+	"fmt"
+	"log"
+	"strconv"
+	"strings"
+
+	"cmd/compile/internal/base"
+)
+
+// MaxExecWorkers bounds exec:N, so that a typo cannot fork a thousand
+// compilers.
+const MaxExecWorkers = 64
+
+// Transport says how a compile reaches its workers.
+type Transport int
+
+const (
+	// Local: -distssa unset; the backend runs in this process only.
+	Local Transport = iota
+	// Exec: N child processes of the compiler's own binary on this
+	// machine (the reference transport, used by tests and benchmarks).
+	Exec
+)
+
+func (t Transport) String() string {
+	switch t {
+	case Local:
+		return "local"
+	case Exec:
+		return "exec"
+	}
+	return "Transport(" + strconv.Itoa(int(t)) + ")"
+}
+
+// Spec is a parsed -distssa value.
+type Spec struct {
+	Transport Transport
+	Workers   int // number of workers, for Exec
+}
+
+func (s Spec) String() string {
+	switch s.Transport {
+	case Local:
+		return ""
+	case Exec:
+		return "exec:" + strconv.Itoa(s.Workers)
+	}
+	return s.Transport.String()
+}
+
+// ParseSpec parses the value of -distssa. The empty string means Local.
+func ParseSpec(v string) (Spec, error) {
+	if v == "" {
+		return Spec{}, nil
+	}
+	if rest := strings.TrimPrefix(v, "exec:"); rest != v {
+		n, err := strconv.Atoi(rest)
+		if err != nil || n < 1 || n > MaxExecWorkers {
+			return Spec{}, fmt.Errorf("%q: exec:N needs a worker count N from 1 to %d", v, MaxExecWorkers)
+		}
+		return Spec{Transport: Exec, Workers: n}, nil
+	}
+	return Spec{}, fmt.Errorf("%q: unknown transport; want exec:N (N worker processes on this machine)", v)
+}
+
+// Config is the parsed -distssa flag of this compile.
+var Config Spec
+
+// ParseFlag parses base.Flag.DistSSA into Config. It is called right after
+// base.ParseFlags and exits the compile with a message that names the flag
+// if the value is malformed.
+func ParseFlag() {
+	s, err := ParseSpec(base.Flag.DistSSA)
+	if err != nil {
+		log.Fatalf("invalid -distssa value %v", err)
+	}
+	Config = s
+}

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# Copyright 2026 The distssa Authors. All rights reserved.
+# Use of this source code is governed by a BSD-style
+# license that can be found in distssa's LICENSE file.
+
+# make.bash builds the distssa toolchain: pristine go1.21.6 from the Go
+# module proxy, plus patches/ and the src/ overlay, staged in ../goroot.
+#
+# Usage: cd src && ./make.bash [-f] [-s]
+#
+#   -f   rebuild even if nothing changed
+#   -s   stage only (steps 1-5): fetch, patch and overlay the tree, then stop;
+#        for editing upstream files before scripts/regen-patches.sh
+#
+# Environment:
+#   GOROOT_BOOTSTRAP  Go toolchain used to build (default: go1.21.6 via the
+#                     module proxy, or the go on PATH if it is older than 1.21)
+#   DISTSSA_GOROOT    where to stage the toolchain (default: <repo>/goroot)
+
+set -euo pipefail
+
+die() { echo "make.bash: $*" >&2; exit 2; }
+step() { echo "##### $*"; }
+
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$src")
+goroot=${DISTSSA_GOROOT:-$repo/goroot}
+force=0
+stageonly=0
+for a in "$@"; do
+	case $a in
+	-f) force=1 ;;
+	-s) stageonly=1 force=1 ;;
+	*) die "unknown argument $a (usage: ./make.bash [-f] [-s])" ;;
+	esac
+done
+
+# The pinned upstream module and its checksum, in go.sum form.
+read -r upmod upver upsum extra <"$repo/upstream.sum" || true
+[[ $upmod == golang.org/toolchain && $upsum == h1:* && -z ${extra:-} ]] ||
+	die "$repo/upstream.sum: want one line 'golang.org/toolchain VERSION h1:SUM'"
+upgo=${upver#v0.0.1-}; upgo=${upgo%%.linux-*}   # go1.21.6
+version=$(head -n1 "$repo/VERSION")
+[[ $version == "$upgo"-* ]] ||
+	die "$repo/VERSION: '$version' must be '$upgo-SUFFIX' so that go version parsing and build-cache keys work"
+
+# Stamps: the toolchain depends on VERSION, the pinned sum, the patches
+# and the overlay (make.bash included); the project's commands also on
+# the project module.
+hashfiles() {
+	local p have=()
+	for p in "$@"; do [[ -e $repo/$p ]] && have+=("$p"); done
+	(cd "$repo" && find "${have[@]}" -type f ! -name '*~' ! -name '.*.swp' -print0 2>/dev/null |
+		LC_ALL=C sort -z | xargs -0 -r sha256sum) | sha256sum | cut -c1-32
+}
+tstamp=$(hashfiles VERSION upstream.sum patches src)
+cstamp=$tstamp-$(hashfiles go.mod go.sum remote scripts)
+
+# Find the Go on PATH (used to download, and maybe to bootstrap).
+command -v go >/dev/null || die "no 'go' on PATH: install Go >= 1.17.13 first"
+hostgo=$(GOTOOLCHAIN=local go env GOVERSION 2>/dev/null) || die "'go env GOVERSION' failed; need Go >= 1.17.13 on PATH"
+verge() { # verge A B: A >= B for goX.Y.Z
+	local IFS=.
+	local -a a=(${1#go}) b=(${2#go})
+	for i in 0 1 2; do
+		local x=${a[i]:-0} y=${b[i]:-0}
+		x=${x%%[!0-9]*}; y=${y%%[!0-9]*}
+		((${x:-0} > ${y:-0})) && return 0
+		((${x:-0} < ${y:-0})) && return 1
+	done
+	return 0
+}
+verge "$hostgo" go1.17.13 || die "the go on PATH is $hostgo; need >= go1.17.13"
+
+if [[ $force == 0 && -x $goroot/bin/go && -f $goroot/.distssa-stamp && $(cat "$goroot/.distssa-stamp") == "$tstamp" ]]; then
+	if [[ -f $goroot/.distssa-cmd-stamp && $(cat "$goroot/.distssa-cmd-stamp") == "$cstamp" ]]; then
+		echo "distssa: $("$goroot/bin/go" version) is up to date ($goroot)"
+		exit 0
+	fi
+	skip_toolchain=1
+else
+	skip_toolchain=0
+fi
+
+t0=$SECONDS
+if [[ $skip_toolchain == 0 ]]; then
+	step "1/8 fetching $upmod@$upver"
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	info=$(cd "$tmp" && GO111MODULE=on GOFLAGS=-mod=mod GOTOOLCHAIN=local go mod download -json "$upmod@$upver") ||
+		die "go mod download $upmod@$upver failed (is the Go module proxy reachable?)"
+	field() { sed -n "s/^[[:space:]]*\"$1\": \"\(.*\)\",\{0,1\}$/\1/p" <<<"$info"; }
+	updir=$(field Dir)
+	gotsum=$(field Sum)
+	[[ -n $updir && -d $updir ]] || die "go mod download gave no directory for $upmod@$upver"
+	[[ $gotsum == "$upsum" ]] ||
+		die "checksum mismatch for $upmod@$upver: module proxy gave $gotsum, upstream.sum pins $upsum"
+
+	step "2/8 staging pristine $upgo in $goroot"
+	stage=$goroot.tmp
+	rm -rf "$stage"
+	cp -R "$updir" "$stage"
+	chmod -R u+w "$stage"
+	rm -rf "$stage/bin" "$stage/pkg"
+	# Module zips cannot hold nested go.mod files or file modes.
+	find "$stage" -type f \( -name _go.mod -o -name _go.sum \) -print0 |
+		while IFS= read -r -d '' f; do mv "$f" "$(dirname "$f")/${f##*/_}"; done
+	find "$stage" -type f -print0 | xargs -0 perl -e '
+		for my $f (@ARGV) {
+			open(my $h, "<", $f) or next;
+			my $b = ""; read($h, $b, 2);
+			chmod((stat($f))[2] | 0111, $f) if $b eq "#!";
+		}'
+	# A git repository of the staged tree makes patch application exact
+	# and lets scripts/regen-patches.sh turn edits back into patches.
+	g() { git -C "$stage" -c user.name=distssa -c user.email=distssa@localhost \
+		-c core.autocrlf=false -c commit.gpgsign=false -c advice.detachedHead=false "$@"; }
+	g init -q
+	g add -A -f .
+	g commit -q -m "$upgo: pristine $upmod@$upver $upsum"
+	g tag pristine
+
+	shopt -s nullglob
+	patches=("$repo"/patches/*.patch)
+	step "3/8 applying ${#patches[@]} patches"
+	for p in "${patches[@]}"; do
+		if ! g am -q --whitespace=nowarn "$p" >"$tmp/am.log" 2>&1; then
+			sed 's/^/    /' "$tmp/am.log" >&2
+			g am --abort >/dev/null 2>&1 || true
+			die "patch ${p#$repo/} does not apply to $upgo"
+		fi
+		echo "    ${p##*/}"
+	done
+
+	step "4/8 overlaying src/"
+	n=0
+	while IFS= read -r -d '' f; do
+		rel=${f#"$src"/}
+		[[ $rel == make.bash ]] && continue
+		if [[ -e $stage/src/$rel ]]; then
+			die "overlay file src/$rel already exists upstream; change upstream files with a patch in patches/"
+		fi
+		mkdir -p "$(dirname "$stage/src/$rel")"
+		cp "$f" "$stage/src/$rel"
+		echo "/src/$rel" >>"$stage/.git/info/exclude"
+		n=$((n + 1))
+	done < <(find "$src" -type f ! -name '*~' ! -name '.*.swp' -print0 | LC_ALL=C sort -z)
+	echo "    $n files"
+
+	step "5/8 writing VERSION $version"
+	{ echo "$version"; sed -n '2,$p' "$stage/VERSION"; } >"$stage/VERSION.new"
+	mv "$stage/VERSION.new" "$stage/VERSION"
+	g update-index --assume-unchanged VERSION
+
+	rm -rf "$goroot"
+	mv "$stage" "$goroot"
+	if [[ $stageonly == 1 ]]; then
+		echo "distssa: staged $goroot (not built); commit edits there, then run scripts/regen-patches.sh"
+		exit 0
+	fi
+
+	if [[ -n ${GOROOT_BOOTSTRAP:-} ]]; then
+		boot=$GOROOT_BOOTSTRAP
+	elif verge "$hostgo" go1.21; then
+		# The pinned toolchain itself; GOTOOLCHAIN restores its run bits.
+		boot=$(cd "$tmp" && GOTOOLCHAIN=$upgo GOFLAGS= go env GOROOT) ||
+			die "could not run $upgo from the module cache as the bootstrap toolchain"
+	else
+		boot=$(go env GOROOT)
+	fi
+	step "6/8 building the toolchain (upstream make.bash, GOROOT_BOOTSTRAP=$boot)"
+	(
+		cd "$goroot/src"
+		unset GOROOT GOBIN GOFLAGS GOOS GOARCH GOEXPERIMENT GOAMD64 GO111MODULE
+		export GOTOOLCHAIN=local GOROOT_BOOTSTRAP=$boot
+		./make.bash
+	) || die "upstream make.bash failed"
+	echo "$tstamp" >"$goroot/.distssa-stamp"
+	rm -f "$goroot/.distssa-cmd-stamp"
+fi
+
+step "7/8 installing distssa commands into the toolchain"
+gobin=$goroot/bin/go
+tooldir=$(GOTOOLCHAIN=local GOFLAGS= "$gobin" env GOTOOLDIR)
+cmds=$(cd "$repo" && GOTOOLCHAIN=local GOFLAGS=-buildvcs=false "$gobin" list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./remote/... ./scripts/cmd/... 2>/dev/null | sort) || true
+if [[ -n $cmds ]]; then
+	# shellcheck disable=SC2086
+	(cd "$repo" && GOTOOLCHAIN=local GOFLAGS=-buildvcs=false "$gobin" build -trimpath -o "$tooldir/" $cmds) ||
+		die "building the project's commands with $gobin failed"
+	for c in $cmds; do echo "    ${c##*/}"; done
+fi
+echo "$cstamp" >"$goroot/.distssa-cmd-stamp"
+
+step "8/8 linking bin/"
+mkdir -p "$repo/bin"
+for b in go gofmt; do
+	if [[ $goroot == "$repo"/* ]]; then
+		ln -sfn "../${goroot#"$repo"/}/bin/$b" "$repo/bin/$b"
+	else
+		ln -sfn "$goroot/bin/$b" "$repo/bin/$b"
+	fi
+done
+
+echo "distssa: built $("$repo/bin/go" version) in $((SECONDS - t0))s"
+echo "distssa: put $repo/bin on your PATH:  export PATH=\"$repo/bin:\$PATH\""

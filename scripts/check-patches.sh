@@ -17,7 +17,7 @@ for p in "$repo"/patches/*; do
 	i=$((i + 1))
 	name=${p##*/}
 	want=$(printf '%04d' "$i")
-	[[ $name =~ ^[0-9]{4}-[a-z0-9]+(-[a-z0-9]+)+\.patch$ ]] ||
+	[[ $name =~ ^[0-9]{4}-[A-Za-z0-9]+(-[A-Za-z0-9]+)+\.patch$ ]] ||
 		die "patches/$name: want a name like NNNN-area-slug.patch"
 	[[ ${name:0:4} == "$want" ]] || die "patches/$name: expected number $want (the series must be consecutive)"
 	grep -q '^Subject: \[PATCH' "$p" || die "patches/$name: not in git format-patch form (no Subject line)"

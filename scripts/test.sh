@@ -11,6 +11,8 @@
 #   module      go vet + go test of the project module (remote/, scripts/, bench/)
 #   compiler    go test of the overlay packages inside the staged GOROOT
 #   identity    scripts/identity.sh: std + go-redis, fork vs stock go1.21.6
+#   roundtrip   the same with every function's Progs sent through the
+#               distssa result encoding before assembly (-d=distssaroundtrip=1)
 #
 # It ends with the line "N passed, M failed" and exits non-zero on any
 # failure.
@@ -66,6 +68,7 @@ step make scripts/test-make.sh
 step module gotest_module
 step compiler gotest_overlay
 step identity scripts/identity.sh
+step roundtrip scripts/identity.sh -args -d=distssaroundtrip=1
 
 echo "=== total $((SECONDS - start))s${failures[*]:+; failed: ${failures[*]}}"
 echo "$passed passed, $failed failed"

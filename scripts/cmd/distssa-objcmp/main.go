@@ -300,7 +300,7 @@ func compareRef(tool string, args []string, pkg string, status int, stdout, stde
 	refStatus := run(*refCompile, ref, &refOut, &refErr)
 	switch {
 	case refStatus != status:
-		return fmt.Errorf("exit status %d, reference %d; stderr:\n%s\nreference stderr:\n%s", status, refStatus, stderr, refErr.Bytes())
+		return fmt.Errorf("exit status %d, reference %d; output:\n%s%s\nreference output:\n%s%s", status, refStatus, stdout, stderr, refOut.Bytes(), refErr.Bytes())
 	case !bytes.Equal(stdout, refOut.Bytes()):
 		return fmt.Errorf("stdout differs:\n%s\nreference:\n%s", stdout, refOut.Bytes())
 	case !bytes.Equal(stderr, refErr.Bytes()):

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"cmd/compile/internal/base"
+	"cmd/compile/internal/ssagen"
 )
 
 // MaxExecWorkers bounds exec:N, so that a typo cannot fork a thousand
@@ -77,13 +78,17 @@ func ParseSpec(v string) (Spec, error) {
 // Config is the parsed -distssa flag of this compile.
 var Config Spec
 
-// ParseFlag parses base.Flag.DistSSA into Config. It is called right after
-// base.ParseFlags and exits the compile with a message that names the flag
-// if the value is malformed.
+// ParseFlag parses base.Flag.DistSSA into Config and installs the backend
+// hooks that the flags ask for. It is called right after base.ParseFlags
+// and exits the compile with a message that names the flag if the value
+// is malformed.
 func ParseFlag() {
 	s, err := ParseSpec(base.Flag.DistSSA)
 	if err != nil {
 		log.Fatalf("invalid -distssa value %v", err)
 	}
 	Config = s
+	if base.Debug.DistSSARoundTrip != 0 {
+		ssagen.BeforeFlush = roundTrip
+	}
 }

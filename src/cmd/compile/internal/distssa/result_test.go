@@ -1,0 +1,272 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package distssa
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"cmd/compile/internal/base"
+	"cmd/internal/obj"
+	"cmd/internal/obj/x86"
+	"cmd/internal/src"
+)
+
+func TestMain(m *testing.M) {
+	base.Ctxt = obj.Linknew(&x86.Linkamd64)
+	os.Exit(m.Run())
+}
+
+// testFunc builds a Prog list that uses every encoded field and every
+// kind of Addr.Val, the way genssa would leave it.
+var testFuncs int
+
+func testFunc(t testing.TB) *obj.Prog {
+	testFuncs++
+	fnSym := base.Ctxt.LookupABIInit(fmt.Sprintf("p.F%d", testFuncs), obj.ABIInternal, func(s *obj.LSym) { s.Pkg = "p" })
+	fi := fnSym.NewFuncInfo()
+	callee := base.Ctxt.LookupABI("runtime.morestack", obj.ABI0)
+	data := base.Ctxt.Lookup("p.data")
+	jt := base.Ctxt.Lookup("p.F.jump0")
+	var list []*obj.Prog
+	add := func(as obj.As) *obj.Prog {
+		p := &obj.Prog{Ctxt: base.Ctxt, As: as, Pc: int64(len(list)), Pos: src.XPosFromRaw(int32(1+len(list)%3), uint32(0x1234+len(list)))}
+		if len(list) > 0 {
+			list[len(list)-1].Link = p
+		}
+		list = append(list, p)
+		return p
+	}
+	text := add(obj.ATEXT)
+	text.From = obj.Addr{Type: obj.TYPE_MEM, Name: obj.NAME_EXTERN, Sym: fnSym}
+	text.To = obj.Addr{Type: obj.TYPE_TEXTSIZE, Offset: 24, Val: int32(16)}
+	fi.Text = text
+	mov := add(x86.AMOVQ)
+	mov.From = obj.Addr{Type: obj.TYPE_MEM, Reg: x86.REG_AX, Index: x86.REG_CX, Scale: 8, Offset: -40, Name: obj.NAME_AUTO, Sym: data}
+	mov.To = obj.Addr{Type: obj.TYPE_REG, Reg: x86.REG_DX}
+	mov.Spadj = -8
+	mov.Mark = 3
+	mov.Scond = 1
+	mov.Reg = x86.REG_BX
+	mov.RegTo2 = x86.REG_SI
+	fc := add(x86.AMOVSD)
+	fc.From = obj.Addr{Type: obj.TYPE_FCONST, Val: math.Copysign(0, -1)}
+	fc.To = obj.Addr{Type: obj.TYPE_REG, Reg: x86.REG_X0}
+	sc := add(obj.ANOP)
+	sc.From = obj.Addr{Type: obj.TYPE_SCONST, Val: "hello\x00"}
+	vpr := add(x86.AVPERM2I128)
+	vpr.From = obj.Addr{Type: obj.TYPE_CONST, Offset: 1}
+	vpr.RestArgs = []obj.AddrPos{{Addr: obj.Addr{Type: obj.TYPE_REG, Reg: x86.REG_Y1}, Pos: obj.Source}, {Addr: obj.Addr{Type: obj.TYPE_REG, Reg: x86.REG_Y2}, Pos: obj.Destination}}
+	call := add(obj.ACALL)
+	call.To = obj.Addr{Type: obj.TYPE_MEM, Name: obj.NAME_EXTERN, Sym: callee, Class: 2}
+	jmp := add(obj.AJMP)
+	ret := add(obj.ARET)
+	jmp.To = obj.Addr{Type: obj.TYPE_BRANCH, Val: ret}
+	back := add(obj.AJMP)
+	back.To = obj.Addr{Type: obj.TYPE_BRANCH, Val: mov}
+	back.Pc = 2 // out of order, as pp.Append makes
+	add(obj.AEND)
+	fi.AddInlMark(call, 7)
+	fi.JumpTables = append(fi.JumpTables, obj.JumpTable{Sym: jt, Targets: []*obj.Prog{ret, mov, ret}})
+	return text
+}
+
+func listOf(text *obj.Prog) []*obj.Prog {
+	var l []*obj.Prog
+	for p := text; p != nil; p = p.Link {
+		l = append(l, p)
+	}
+	return l
+}
+
+func TestRoundTrip(t *testing.T) {
+	text := testFunc(t)
+	data, syms, err := encodeFunc(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(syms) != 4 {
+		t.Errorf("symbol table has %d entries, want 4", len(syms))
+	}
+	d, err := decodeFunc(data, func() *obj.Prog { return new(obj.Prog) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := listOf(text)
+	if len(d.progs) != len(orig) {
+		t.Fatalf("decoded %d Progs, want %d", len(d.progs), len(orig))
+	}
+	index := map[*obj.Prog]int{}
+	for i, p := range d.progs {
+		index[p] = i
+	}
+	for i, p := range orig {
+		q := *d.progs[i]
+		want := *p
+		// Pointers into the list compare by position.
+		if (q.Link == nil) != (want.Link == nil) || (q.Link != nil && q.Link != d.progs[i+1]) {
+			t.Errorf("Prog %d: bad Link", i)
+		}
+		q.Link, want.Link = nil, nil
+		if b, ok := want.To.Val.(*obj.Prog); ok {
+			if q.To.Val != d.progs[indexOf(orig, b)] {
+				t.Errorf("Prog %d: branch target is not Prog %d", i, indexOf(orig, b))
+			}
+			q.To.Val, want.To.Val = nil, nil
+		}
+		if !reflect.DeepEqual(q, want) {
+			t.Errorf("Prog %d:\n got %+v\nwant %+v", i, q, want)
+		}
+	}
+	if f, ok := d.progs[2].From.Val.(float64); !ok || !math.Signbit(f) {
+		t.Errorf("-0.0 came back as %v", d.progs[2].From.Val)
+	}
+	for i, s := range d.syms {
+		if s != syms[i] {
+			t.Errorf("symbol %q resolved to a different LSym", syms[i].Name)
+		}
+	}
+	fi := text.From.Sym.Func()
+	ps, ids := fi.InlMarkProgs()
+	if len(d.refs.inlProgs) != 1 || d.refs.inlProgs[0] != d.progs[indexOf(orig, ps[0])] || d.refs.inlIDs[0] != ids[0] {
+		t.Errorf("inline marks: got %v %v", d.refs.inlProgs, d.refs.inlIDs)
+	}
+	if len(d.refs.jumpTables) != 1 || d.refs.jumpTables[0].Sym != fi.JumpTables[0].Sym || len(d.refs.jumpTables[0].Targets) != 3 {
+		t.Fatalf("jump tables: got %+v", d.refs.jumpTables)
+	}
+	for j, tg := range fi.JumpTables[0].Targets {
+		if d.refs.jumpTables[0].Targets[j] != d.progs[indexOf(orig, tg)] {
+			t.Errorf("jump table target %d differs", j)
+		}
+	}
+}
+
+func indexOf(l []*obj.Prog, p *obj.Prog) int {
+	for i, q := range l {
+		if q == p {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestEncodeRejects(t *testing.T) {
+	for name, mutate := range map[string]func(l []*obj.Prog){
+		"assembler field": func(l []*obj.Prog) { l[1].Isize = 3 },
+		"foreign target":  func(l []*obj.Prog) { l[6].To.Val = &obj.Prog{} },
+		"val type":        func(l []*obj.Prog) { l[3].From.Val = 1.5i },
+		"unnamed symbol":  func(l []*obj.Prog) { l[1].From.Sym = &obj.LSym{} },
+		"not ATEXT":       func(l []*obj.Prog) { l[0].As = obj.ANOP },
+	} {
+		l := listOf(testFunc(t))
+		mutate(l)
+		if _, _, err := encodeFunc(l[0]); err == nil {
+			t.Errorf("%s: encoding succeeded", name)
+		}
+	}
+}
+
+func TestVersionSkew(t *testing.T) {
+	data, _, err := encodeFunc(testFunc(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := unseal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same payload framed as the next format version.
+	var w writer
+	w.buf = append(w.buf, frameMagic...)
+	w.uvarint(FormatVersion + 1)
+	w.buf = append(w.buf, payload...)
+	w.uint32(crc32c(w.buf))
+	_, err = decodeFunc(w.buf, func() *obj.Prog { return new(obj.Prog) })
+	if !errors.Is(err, ErrVersionSkw) || !strings.Contains(err.Error(), "version 2") {
+		t.Errorf("got %v, want a version mismatch naming version 2", err)
+	}
+}
+
+// TestCorruption flips every bit and cuts every prefix of a result: each
+// must give an error, never a panic or a silent success.
+func TestCorruption(t *testing.T) {
+	data, _, err := encodeFunc(testFunc(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := func() *obj.Prog { return new(obj.Prog) }
+	for i := range data {
+		for bit := 0; bit < 8; bit++ {
+			b := append([]byte(nil), data...)
+			b[i] ^= 1 << bit
+			if _, err := decodeFunc(b, alloc); err == nil {
+				t.Fatalf("bit %d of byte %d flipped: decoded without error", bit, i)
+			}
+		}
+	}
+	for n := 0; n < len(data); n++ {
+		if _, err := decodeFunc(data[:n], alloc); err == nil {
+			t.Fatalf("truncated to %d bytes: decoded without error", n)
+		}
+	}
+	if _, err := decodeFunc([]byte("go object linux amd64"), alloc); !errors.Is(err, ErrNotResult) {
+		t.Errorf("foreign data: got %v", err)
+	}
+}
+
+// TestBadPayloads checks the decoder's own checks, behind a valid frame.
+func TestBadPayloads(t *testing.T) {
+	alloc := func() *obj.Prog { return new(obj.Prog) }
+	for name, payload := range map[string][]byte{
+		"empty":             {},
+		"huge symbol count": {0xff, 0xff, 0xff, 0x0f},
+		"no progs":          {0, 0, 0, 0},
+		"bad ABI":           {1, 1, 'x', 9, 0},
+		"trailing data":     append(mustPayload(t), 0),
+	} {
+		if _, err := decodeFunc(seal(payload), alloc); err == nil {
+			t.Errorf("%s: decoded without error", name)
+		}
+	}
+}
+
+func mustPayload(t testing.TB) []byte {
+	data, _, err := encodeFunc(testFunc(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := unseal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// FuzzDecode feeds arbitrary payloads, framed with a valid checksum so
+// that they reach the decoder proper.
+func FuzzDecode(f *testing.F) {
+	f.Add(mustPayload(f))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		d, err := decodeFunc(seal(payload), func() *obj.Prog { return new(obj.Prog) })
+		if err != nil {
+			return
+		}
+		// Whatever decodes is a well-formed list.
+		for i, p := range d.progs {
+			if i+1 < len(d.progs) && p.Link != d.progs[i+1] || i+1 == len(d.progs) && p.Link != nil {
+				t.Fatalf("Prog %d: bad Link", i)
+			}
+			if b, ok := p.To.Val.(*obj.Prog); ok && indexOf(d.progs, b) < 0 {
+				t.Fatalf("Prog %d: branch outside the list", i)
+			}
+		}
+	})
+}

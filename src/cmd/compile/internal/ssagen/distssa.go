@@ -1,0 +1,16 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package ssagen
+
+import (
+	"cmd/compile/internal/ir"
+	"cmd/compile/internal/objw"
+)
+
+// BeforeFlush, if not nil, is called by Compile with each function's
+// Progs after genssa and before they are assembled. If it returns false,
+// Compile does not assemble them. It is set by cmd/compile/internal/distssa
+// and may be called from several backend workers at once.
+var BeforeFlush func(fn *ir.Func, pp *objw.Progs) bool

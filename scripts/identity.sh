@@ -10,17 +10,22 @@
 # go1.21.6's compiler beside every compile with the same arguments and
 # compares objects, assembly headers, stdout, stderr and exit status.
 #
-# Usage: scripts/identity.sh [-args "COMPILER FLAGS"] [PACKAGES...]
-#   -args  flags added to the distssa compile only (e.g. -distssa=exec:2)
+# Usage: scripts/identity.sh [-args "FLAGS"] [-gcflags "FLAGS"] [PACKAGES...]
+#   -args     compiler flags for the distssa compile only (e.g. -distssa=exec:2)
+#   -gcflags  compiler flags for both compiles (go build -gcflags=all=FLAGS)
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 die() { echo "identity: $*" >&2; exit 2; }
 
 extra=
-if [[ ${1:-} == -args ]]; then
-	extra=$2
-	shift 2
-fi
+gcflags=
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	-args) extra=$2; shift 2 ;;
+	-gcflags) gcflags=$2; shift 2 ;;
+	*) break ;;
+	esac
+done
 pkgs=("$@")
 [[ ${#pkgs[@]} -gt 0 ]] || pkgs=(std github.com/redis/go-redis/v9/...)
 
@@ -50,10 +55,10 @@ cd "$repo/bench/corpus"
 "$gobin" mod download
 mapfile -t want < <("$gobin" list -deps -f '{{if and (ne .ImportPath "unsafe") (or .GoFiles .CgoFiles)}}{{.ImportPath}}{{end}}' "${pkgs[@]}" | grep . | LC_ALL=C sort -u)
 
-echo "identity: $forkvers vs $stockvers ($stock), ${#want[@]} packages: ${pkgs[*]}${extra:+, distssa flags: $extra}"
+echo "identity: $forkvers vs $stockvers ($stock), ${#want[@]} packages: ${pkgs[*]}${extra:+, distssa flags: $extra}${gcflags:+, both: $gcflags}"
 start=$SECONDS
 status=0
-GOCACHE=$work/cache "$gobin" build -a -toolexec "$objcmp -ref=$stock -log=$work/log${extra:+ -args=$extra}" "${pkgs[@]}" || status=$?
+GOCACHE=$work/cache "$gobin" build -a ${gcflags:+"-gcflags=all=$gcflags"} -toolexec "$objcmp -ref=$stock -log=$work/log${extra:+ -args=$extra}" "${pkgs[@]}" || status=$?
 results=$work/log/results
 [[ -f $results ]] || die "no compile went through distssa-objcmp"
 

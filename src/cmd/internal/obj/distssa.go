@@ -22,3 +22,25 @@ func (fi *FuncInfo) InlMarkProgs() ([]*Prog, []int32) {
 func (fi *FuncInfo) Spills() []RegSpill {
 	return fi.spills
 }
+
+// NumNodes returns the number of nodes in the inlining tree.
+func (tree *InlTree) NumNodes() int {
+	return len(tree.nodes)
+}
+
+// LookupExisting returns the symbol with the given name and ABI, or nil if
+// there is none. Unlike LookupABI, it never creates a symbol.
+func (ctxt *Link) LookupExisting(name string, abi ABI) *LSym {
+	var hash map[string]*LSym
+	switch abi {
+	case ABI0:
+		hash = ctxt.hash
+	case ABIInternal:
+		hash = ctxt.funchash
+	default:
+		return nil
+	}
+	ctxt.hashmu.Lock()
+	defer ctxt.hashmu.Unlock()
+	return hash[name]
+}

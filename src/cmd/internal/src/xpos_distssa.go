@@ -15,3 +15,9 @@ func (p XPos) Raw() (index int32, lc uint32) {
 func XPosFromRaw(index int32, lc uint32) XPos {
 	return XPos{index: index, lico: lico(lc)}
 }
+
+// Bases returns the position bases of t, indexed as XPos indexes them.
+// The slice belongs to t.
+func (t *PosTable) Bases() []*PosBase {
+	return t.baseList
+}

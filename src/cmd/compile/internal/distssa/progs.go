@@ -15,7 +15,7 @@ package distssa
 //	addr     = mask:uvarint [reg] [index] [scale] [type] [name] [class] [offset] [sym] [val]
 //	val      = tag:uvarint (int32:varint | float64:8 bytes | string | prog index:uvarint)
 //	funcrefs = ninl:uvarint (prog:uvarint id:varint)*ninl
-//	           njt:uvarint (sym:uvarint ntargets:uvarint prog:uvarint*ntargets)*njt
+//	           njt:uvarint (sym:uvarint attr:uvarint ntargets:uvarint prog:uvarint*ntargets)*njt
 //
 // Prog i links to Prog i+1; the last one is the trailing AEND Prog that
 // objw.Progs keeps as pp.Next. Branch targets and the Progs referred to by
@@ -67,9 +67,8 @@ func (t *symTable) encode(w *writer) {
 	}
 }
 
-// decodeSyms reads a symbol table and resolves each entry in base.Ctxt,
-// creating symbols that do not exist yet the way base.PkgLinksym does.
-func decodeSyms(r *reader) []*obj.LSym {
+// decodeSyms reads a symbol table and gives each entry to resolve.
+func decodeSyms(r *reader, resolve func(name string, abi obj.ABI, pkg string) *obj.LSym) []*obj.LSym {
 	n := r.count(3)
 	syms := make([]*obj.LSym, 0, n)
 	for i := 0; i < n && r.err == nil; i++ {
@@ -87,9 +86,15 @@ func decodeSyms(r *reader) []*obj.LSym {
 			r.fail("symbol %q: bad ABI %d", name, abi)
 			break
 		}
-		syms = append(syms, base.Ctxt.LookupABIInit(name, obj.ABI(abi), func(s *obj.LSym) { s.Pkg = pkg }))
+		syms = append(syms, resolve(name, obj.ABI(abi), pkg))
 	}
 	return syms
+}
+
+// lookupSym finds or creates a symbol in base.Ctxt the way
+// base.PkgLinksym does.
+func lookupSym(name string, abi obj.ABI, pkg string) *obj.LSym {
+	return base.Ctxt.LookupABIInit(name, abi, func(s *obj.LSym) { s.Pkg = pkg })
 }
 
 func symAt(r *reader, syms []*obj.LSym) *obj.LSym {
@@ -338,6 +343,7 @@ func (e *progEncoder) encodeFuncRefs(fi *obj.FuncInfo) error {
 			return fmt.Errorf("jump table %d: %v", i, err)
 		}
 		e.w.uvarint(ref)
+		e.w.uvarint(uint64(jt.Sym.Attribute)) // DUPOK|Local, set by the backend
 		e.w.uvarint(uint64(len(jt.Targets)))
 		for _, t := range jt.Targets {
 			j, ok := e.index[t]
@@ -486,6 +492,7 @@ type funcRefs struct {
 	inlProgs   []*obj.Prog
 	inlIDs     []int32
 	jumpTables []obj.JumpTable
+	jumpAttrs  []obj.Attribute // the attributes of each table's symbol
 }
 
 func decodeFuncRefs(r *reader, syms []*obj.LSym, list []*obj.Prog) funcRefs {
@@ -507,12 +514,13 @@ func decodeFuncRefs(r *reader, syms []*obj.LSym, list []*obj.Prog) funcRefs {
 		fr.inlProgs = append(fr.inlProgs, p)
 		fr.inlIDs = append(fr.inlIDs, id)
 	}
-	n = r.count(2)
+	n = r.count(3)
 	for i := 0; i < n && r.err == nil; i++ {
 		s := symAt(r, syms)
 		if s == nil && r.err == nil {
 			r.fail("jump table %d has no symbol", i)
 		}
+		fr.jumpAttrs = append(fr.jumpAttrs, obj.Attribute(r.uintN(32)))
 		k := r.count(1)
 		jt := obj.JumpTable{Sym: s}
 		for j := 0; j < k && r.err == nil; j++ {

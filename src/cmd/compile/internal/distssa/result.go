@@ -51,7 +51,7 @@ func decodeFunc(data []byte, alloc func() *obj.Prog) (*decodedFunc, error) {
 	}
 	r := &reader{buf: payload}
 	d := &decodedFunc{}
-	d.syms = decodeSyms(r)
+	d.syms = decodeSyms(r, lookupSym)
 	d.progs = decodeProgs(r, d.syms, alloc)
 	if r.err == nil {
 		d.refs = decodeFuncRefs(r, d.syms, d.progs)
@@ -118,7 +118,7 @@ func roundTrip(fn *ir.Func, pp *objw.Progs) bool {
 	}
 	for i, jt := range fi.JumpTables {
 		djt := d.refs.jumpTables[i]
-		if jt.Sym != djt.Sym || len(jt.Targets) != len(djt.Targets) {
+		if jt.Sym != djt.Sym || jt.Sym.Attribute != d.refs.jumpAttrs[i] || len(jt.Targets) != len(djt.Targets) {
 			fail("jump table %d differs", i)
 		}
 		for j := range jt.Targets {

@@ -23,30 +23,30 @@ import (
 // compilers.
 const MaxExecWorkers = 64
 
-// Transport says how a compile reaches its workers.
-type Transport int
+// TransportKind says how a compile reaches its workers.
+type TransportKind int
 
 const (
 	// Local: -distssa unset; the backend runs in this process only.
-	Local Transport = iota
+	Local TransportKind = iota
 	// Exec: N child processes of the compiler's own binary on this
 	// machine (the reference transport, used by tests and benchmarks).
 	Exec
 )
 
-func (t Transport) String() string {
+func (t TransportKind) String() string {
 	switch t {
 	case Local:
 		return "local"
 	case Exec:
 		return "exec"
 	}
-	return "Transport(" + strconv.Itoa(int(t)) + ")"
+	return "TransportKind(" + strconv.Itoa(int(t)) + ")"
 }
 
 // Spec is a parsed -distssa value.
 type Spec struct {
-	Transport Transport
+	Transport TransportKind
 	Workers   int // number of workers, for Exec
 }
 
@@ -88,6 +88,9 @@ func ParseFlag() {
 		log.Fatalf("invalid -distssa value %v", err)
 	}
 	Config = s
+	if base.Flag.DistSSAWorker != "" {
+		initWorker()
+	}
 	if base.Debug.DistSSARoundTrip != 0 {
 		ssagen.BeforeFlush = roundTrip
 	}

@@ -77,8 +77,14 @@ func Closure(xs []int) func() int {
 // returns the object bytes, the combined output and the error.
 func compile(t *testing.T, dir string, flags ...string) ([]byte, string, error) {
 	t.Helper()
+	return compileSrc(t, dir, testSrc, flags...)
+}
+
+// compileSrc is compile for other source text.
+func compileSrc(t *testing.T, dir, text string, flags ...string) ([]byte, string, error) {
+	t.Helper()
 	src := filepath.Join(dir, "p.go")
-	if err := os.WriteFile(src, []byte(testSrc), 0o666); err != nil {
+	if err := os.WriteFile(src, []byte(text), 0o666); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "p"+strings.Join(flags, "_")+".o")

@@ -14,3 +14,16 @@ import (
 // Compile does not assemble them. It is set by cmd/compile/internal/distssa
 // and may be called from several backend workers at once.
 var BeforeFlush func(fn *ir.Func, pp *objw.Progs) bool
+
+// NumLargeStackFrames returns how many functions have been found to have
+// frames too large to compile, for distssa's side-effect accounting.
+func NumLargeStackFrames() int {
+	largeStackFramesMu.Lock()
+	defer largeStackFramesMu.Unlock()
+	return len(largeStackFrames)
+}
+
+// SSADumpFunc returns the function named by $GOSSAFUNC, if any.
+func SSADumpFunc() string {
+	return ssaDump
+}

@@ -1,0 +1,124 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package distssa
+
+import (
+	"bytes"
+	"internal/testenv"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// splitSrc has several functions whose backend has no side effects that
+// distssa cannot replay yet, so that some of them go remote.
+const splitSrc = testSrc + `
+func Gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+func Poly(x float64) float64 { return ((3*x-2)*x+1)*x - 0.5 }
+
+func Switch(n int) int {
+	switch n {
+	case 0:
+		return 5
+	case 1:
+		return 7
+	case 2:
+		return 11
+	case 3:
+		return 13
+	case 4:
+		return 17
+	case 5:
+		return 19
+	}
+	return -1
+}
+`
+
+var statsLine = regexp.MustCompile(`distssa: p: (\d+)/(\d+) functions remote .*; local: (.*)`)
+
+// TestSplit compiles with two worker processes: some functions go remote,
+// the object is the local compile's, and a worker failure at any stage
+// leaves the object unchanged, with the reason in the statistics.
+func TestSplit(t *testing.T) {
+	testenv.MustHaveGoBuild(t)
+	dir := t.TempDir()
+	flags := []string{"-dwarf=false"}
+	want, msg, err := compileSrc(t, dir, splitSrc, flags...)
+	if err != nil {
+		t.Fatalf("local compile: %v\n%s", err, msg)
+	}
+	split := func(fault string) (remote int, local string) {
+		t.Helper()
+		os.Setenv("DISTSSA_TEST_FAULT", fault)
+		defer os.Unsetenv("DISTSSA_TEST_FAULT")
+		got, msg, err := compileSrc(t, dir, splitSrc, append(flags, "-distssa=exec:2", "-d=distssastats=1")...)
+		if err != nil {
+			t.Fatalf("fault %q: compile failed: %v\n%s", fault, err, msg)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("fault %q: object differs from the local compile", fault)
+		}
+		m := statsLine.FindStringSubmatch(msg)
+		if m == nil {
+			t.Fatalf("fault %q: no statistics line in:\n%s", fault, msg)
+		}
+		if strings.TrimSpace(statsLine.ReplaceAllString(msg, "")) != "" {
+			t.Errorf("fault %q: unexpected output:\n%s", fault, msg)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n, m[3]
+	}
+	if remote, local := split(""); remote < 2 {
+		t.Errorf("no fault: %d functions remote, want at least 2 (local: %s)", remote, local)
+	}
+	for fault, reason := range map[string]string{
+		"start":       "worker failed",
+		"frontend":    "worker failed",
+		"result":      "bad result",
+		"garble":      "bad result",
+		"fingerprint": "fingerprint mismatch",
+	} {
+		remote, local := split(fault)
+		if remote != 0 || !strings.Contains(local, reason+"=") {
+			t.Errorf("fault %q: %d remote, local: %s; want 0 remote and %q", fault, remote, local, reason)
+		}
+	}
+}
+
+// TestWorkerRefusesOtherInputs runs a worker by hand on a job whose
+// fingerprint is not its own: it must refuse, naming the fingerprint.
+func TestWorkerRefusesOtherInputs(t *testing.T) {
+	testenv.MustHaveGoBuild(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "p.go")
+	if err := os.WriteFile(src, []byte(splitSrc), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	var fp [32]byte
+	if err := os.WriteFile(filepath.Join(dir, jobFile), encodeJob(fp, []string{"p.Gcd<ABIInternal>"}), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	cmd := testenv.Command(t, testenv.GoToolPath(t), "tool", "compile", "-distssaworker="+dir, "-p=p", "-dwarf=false", "-o", filepath.Join(dir, "p.o"), src)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "fingerprint") {
+		t.Errorf("worker with a foreign job: err=%v, output:\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, resultFile)); err == nil {
+		t.Errorf("worker wrote a result")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "p.o")); err == nil {
+		t.Errorf("worker wrote an object")
+	}
+}

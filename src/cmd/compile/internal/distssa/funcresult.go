@@ -1,0 +1,394 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package distssa
+
+// Jobs and results of the split backend.
+//
+//	job    = frame(fingerprint:str n:uvarint name:str*n)
+//	result = frame(fingerprint:str syms groups)
+//	groups = n:uvarint group*n
+//	group  = name:str status:uvarint (reason:str | types:str nfuncs:uvarint func*nfuncs)
+//	func   = name:str progs funcrefs spills csyms attr:uvarint
+//	spills = n:uvarint (addr reg:varint spill:uvarint unspill:uvarint)*n
+//	csyms  = n:uvarint (slot:uvarint sym:uvarint content)*n
+//	content= p:str size:varint type:uvarint attr:uvarint nr:uvarint
+//	         (type:uvarint off:varint siz:uvarint add:varint sym:uvarint)*nr
+//
+// A group is a top-level function with its closures, in the order the
+// backend compiles them; types holds the runtime types and GC bitmaps its
+// backend asked for (see types.go). Its status says whether the worker compiled it
+// (groupOK) or leaves it to the client (groupLocal, with a reason).
+
+import (
+	"fmt"
+
+	"cmd/compile/internal/base"
+	"cmd/internal/obj"
+	"cmd/internal/objabi"
+)
+
+const (
+	groupOK    = 0
+	groupLocal = 1
+)
+
+// The FuncInfo symbols with content that the backend creates, by slot.
+const (
+	slotGCArgs = iota
+	slotGCLocals
+	slotStackObjects
+	slotOpenCodedDeferInfo
+	slotArgInfo
+	slotArgLiveInfo
+	slotWrapInfo
+	numSlots
+)
+
+func funcInfoSlots(fi *obj.FuncInfo) [numSlots]**obj.LSym {
+	return [numSlots]**obj.LSym{
+		&fi.GCArgs, &fi.GCLocals, &fi.StackObjects, &fi.OpenCodedDeferInfo,
+		&fi.ArgInfo, &fi.ArgLiveInfo, &fi.WrapInfo,
+	}
+}
+
+// funcKey names a function in jobs and results: its symbol name and ABI
+// (an ABI wrapper has the name of the function it wraps).
+func funcKey(s *obj.LSym) string {
+	return s.Name + "<" + s.ABI().String() + ">"
+}
+
+// encodeJob writes a job: the client's fingerprint and the keys of the
+// top-level functions to compile.
+func encodeJob(fp [32]byte, names []string) []byte {
+	var w writer
+	w.str(string(fp[:]))
+	w.uvarint(uint64(len(names)))
+	for _, n := range names {
+		w.str(n)
+	}
+	return seal(w.buf)
+}
+
+func decodeJob(b []byte) (fp [32]byte, names []string, err error) {
+	payload, err := unseal(b)
+	if err != nil {
+		return fp, nil, err
+	}
+	r := &reader{buf: payload}
+	s := r.str()
+	if r.err == nil && len(s) != len(fp) {
+		r.fail("fingerprint of %d bytes", len(s))
+	}
+	copy(fp[:], s)
+	n := r.count(1)
+	for i := 0; i < n && r.err == nil; i++ {
+		names = append(names, r.str())
+	}
+	return fp, names, r.done()
+}
+
+// resultEncoder accumulates a worker's result.
+type resultEncoder struct {
+	syms   symTable
+	body   writer
+	groups int
+}
+
+// localGroup records that the worker leaves a group to the client.
+func (e *resultEncoder) localGroup(name, reason string) {
+	e.groups++
+	e.body.str(name)
+	e.body.uvarint(groupLocal)
+	e.body.str(reason)
+}
+
+// okGroup records a compiled group: its encoded type side effects and
+// its encoded functions.
+func (e *resultEncoder) okGroup(name string, types []byte, funcs [][]byte) {
+	e.groups++
+	e.body.str(name)
+	e.body.uvarint(groupOK)
+	e.body.str(string(types))
+	e.body.uvarint(uint64(len(funcs)))
+	for _, f := range funcs {
+		e.body.buf = append(e.body.buf, f...)
+	}
+}
+
+func (e *resultEncoder) finish(fp [32]byte) []byte {
+	var w writer
+	w.str(string(fp[:]))
+	e.syms.encode(&w)
+	w.uvarint(uint64(e.groups))
+	w.buf = append(w.buf, e.body.buf...)
+	return seal(w.buf)
+}
+
+// encodeFuncRecord encodes one compiled function: its Progs (which start
+// at text), the FuncInfo fields the backend set, and the content of the
+// symbols it created. attr is the function symbol's attribute word.
+func (e *resultEncoder) encodeFuncRecord(text *obj.Prog) ([]byte, error) {
+	fnSym := text.From.Sym
+	fi := fnSym.Func()
+	pe := progEncoder{syms: &e.syms}
+	pe.w.str(fnSym.Name)
+	if err := pe.encodeProgs(text); err != nil {
+		return nil, err
+	}
+	if err := pe.encodeFuncRefs(fi); err != nil {
+		return nil, err
+	}
+	spills := fi.Spills()
+	pe.w.uvarint(uint64(len(spills)))
+	for i := range spills {
+		if err := pe.encodeAddr(&spills[i].Addr); err != nil {
+			return nil, fmt.Errorf("spill %d: %v", i, err)
+		}
+		pe.w.varint(int64(spills[i].Reg))
+		pe.w.uvarint(uint64(spills[i].Spill))
+		pe.w.uvarint(uint64(spills[i].Unspill))
+	}
+	var slots []int
+	for i, p := range funcInfoSlots(fi) {
+		if *p != nil {
+			slots = append(slots, i)
+		}
+	}
+	pe.w.uvarint(uint64(len(slots)))
+	for _, i := range slots {
+		s := *funcInfoSlots(fi)[i]
+		ref, err := e.syms.ref(s)
+		if err != nil {
+			return nil, err
+		}
+		pe.w.uvarint(uint64(i))
+		pe.w.uvarint(ref)
+		if err := encodeContent(&pe.w, &e.syms, s); err != nil {
+			return nil, fmt.Errorf("%s: %v", s.Name, err)
+		}
+	}
+	pe.w.uvarint(uint64(fnSym.Attribute))
+	return pe.w.buf, nil
+}
+
+func encodeContent(w *writer, syms *symTable, s *obj.LSym) error {
+	if s.Extra != nil {
+		return fmt.Errorf("symbol has extra info")
+	}
+	w.str(string(s.P))
+	w.varint(s.Size)
+	w.uvarint(uint64(s.Type))
+	w.uvarint(uint64(s.Attribute))
+	w.uvarint(uint64(len(s.R)))
+	for _, r := range s.R {
+		ref, err := syms.ref(r.Sym)
+		if err != nil {
+			return err
+		}
+		w.uvarint(uint64(r.Type))
+		w.varint(int64(r.Off))
+		w.uvarint(uint64(r.Siz))
+		w.varint(r.Add)
+		w.uvarint(ref)
+	}
+	return nil
+}
+
+// content is a decoded data symbol.
+type content struct {
+	sym  *obj.LSym
+	p    []byte
+	size int64
+	typ  objabi.SymKind
+	attr obj.Attribute
+	r    []obj.Reloc
+}
+
+func decodeContent(r *reader, syms []*obj.LSym) content {
+	var c content
+	c.p = []byte(r.str())
+	c.size = r.varint()
+	c.typ = objabi.SymKind(r.uintN(8))
+	c.attr = obj.Attribute(r.uintN(32))
+	n := r.count(5)
+	for i := 0; i < n && r.err == nil; i++ {
+		var rel obj.Reloc
+		rel.Type = objabi.RelocType(r.uintN(16))
+		rel.Off = int32(r.intN(32))
+		rel.Siz = uint8(r.uintN(8))
+		rel.Add = r.varint()
+		rel.Sym = symAt(r, syms)
+		c.r = append(c.r, rel)
+	}
+	return c
+}
+
+// decodedRecord is a decoded function of a group.
+type decodedRecord struct {
+	name   string
+	progs  []*obj.Prog
+	refs   funcRefs
+	spills []obj.RegSpill
+	slots  [numSlots]*content
+	attr   obj.Attribute
+}
+
+// decodedGroup is a decoded group.
+type decodedGroup struct {
+	name   string
+	reason string // non-empty: the worker left it to the client
+	types  decodedTypes
+	funcs  []*decodedRecord
+}
+
+func newProg() *obj.Prog { return new(obj.Prog) }
+
+// decodeResult decodes a worker's result. Its symbols are placeholders,
+// made real only for the groups that the client installs (see resolver):
+// looking a symbol up creates it, and a content-addressed symbol such as
+// gclocals·… created empty would stay empty when the local backend makes
+// it later.
+func decodeResult(b []byte) (fp [32]byte, groups []*decodedGroup, rv *resolver, err error) {
+	payload, err := unseal(b)
+	if err != nil {
+		return fp, nil, nil, err
+	}
+	r := &reader{buf: payload}
+	s := r.str()
+	if r.err == nil && len(s) != len(fp) {
+		r.fail("fingerprint of %d bytes", len(s))
+	}
+	copy(fp[:], s)
+	rv = &resolver{placeholder: make(map[*obj.LSym]bool), real: make(map[*obj.LSym]*obj.LSym)}
+	syms := decodeSyms(r, rv.placeholderSym)
+	n := r.count(2)
+	for i := 0; i < n && r.err == nil; i++ {
+		g := &decodedGroup{name: r.str()}
+		switch st := r.uvarint(); st {
+		case groupLocal:
+			g.reason = r.str()
+			if r.err == nil && g.reason == "" {
+				r.fail("group %q: local without a reason", g.name)
+			}
+		case groupOK:
+			g.types = decodedTypes{raw: []byte(r.str())}
+			k := r.count(6)
+			if r.err == nil && k == 0 {
+				r.fail("group %q: no functions", g.name)
+			}
+			for j := 0; j < k && r.err == nil; j++ {
+				g.funcs = append(g.funcs, decodeRecord(r, syms))
+			}
+		default:
+			r.fail("group %q: bad status %d", g.name, st)
+		}
+		groups = append(groups, g)
+	}
+	return fp, groups, rv, r.done()
+}
+
+// resolver maps a result's placeholder symbols to real ones.
+type resolver struct {
+	placeholder map[*obj.LSym]bool
+	real        map[*obj.LSym]*obj.LSym
+}
+
+func (rv *resolver) placeholderSym(name string, abi obj.ABI, pkg string) *obj.LSym {
+	s := &obj.LSym{Name: name, Pkg: pkg}
+	s.SetABI(abi)
+	rv.placeholder[s] = true
+	return s
+}
+
+// existing returns the real symbol for s if it exists already.
+func (rv *resolver) existing(s *obj.LSym) *obj.LSym {
+	if s == nil || !rv.placeholder[s] {
+		return s
+	}
+	if r := rv.real[s]; r != nil {
+		return r
+	}
+	return base.Ctxt.LookupExisting(s.Name, s.ABI())
+}
+
+// sym returns the real symbol for s, creating it if need be.
+func (rv *resolver) sym(s *obj.LSym) *obj.LSym {
+	if s == nil || !rv.placeholder[s] {
+		return s
+	}
+	r := rv.real[s]
+	if r == nil {
+		r = lookupSym(s.Name, s.ABI(), s.Pkg)
+		rv.real[s] = r
+	}
+	return r
+}
+
+// content returns the real symbol for a content symbol, creating it with
+// that content if it does not exist yet.
+func (rv *resolver) content(c *content) *obj.LSym {
+	s := c.sym
+	r := rv.real[s]
+	if r == nil {
+		// Resolve the relocations first: the init function runs with the
+		// symbol table locked.
+		rels := make([]obj.Reloc, len(c.r))
+		for i, rel := range c.r {
+			rel.Sym = rv.sym(rel.Sym)
+			rels[i] = rel
+		}
+		r = base.Ctxt.LookupABIInit(s.Name, s.ABI(), func(r *obj.LSym) {
+			r.Pkg = s.Pkg
+			r.P = c.p
+			r.Size = c.size
+			r.Type = c.typ
+			r.Attribute = c.attr
+			r.R = rels
+		})
+		rv.real[s] = r
+	}
+	return r
+}
+
+func (rv *resolver) addr(a *obj.Addr) {
+	a.Sym = rv.sym(a.Sym)
+}
+
+func decodeRecord(r *reader, syms []*obj.LSym) *decodedRecord {
+	d := &decodedRecord{name: r.str()}
+	d.progs = decodeProgs(r, syms, newProg)
+	if r.err != nil {
+		return d
+	}
+	d.refs = decodeFuncRefs(r, syms, d.progs)
+	n := r.count(4)
+	for i := 0; i < n && r.err == nil; i++ {
+		var sp obj.RegSpill
+		decodeAddr(r, syms, nil, &sp.Addr)
+		sp.Reg = int16(r.intN(16))
+		sp.Spill = obj.As(r.uintN(16))
+		sp.Unspill = obj.As(r.uintN(16))
+		d.spills = append(d.spills, sp)
+	}
+	n = r.count(7)
+	for i := 0; i < n && r.err == nil; i++ {
+		slot := r.uvarint()
+		sym := symAt(r, syms)
+		if r.err == nil && (slot >= numSlots || d.slots[slot] != nil || sym == nil) {
+			r.fail("function %q: bad FuncInfo symbol slot %d", d.name, slot)
+			break
+		}
+		c := decodeContent(r, syms)
+		c.sym = sym
+		if r.err == nil {
+			d.slots[slot] = &c
+		}
+	}
+	d.attr = obj.Attribute(r.uintN(32))
+	if r.err == nil && (d.progs[0].As != obj.ATEXT || d.progs[0].From.Sym == nil || d.progs[0].From.Sym.Name != d.name) {
+		r.fail("function %q: list does not start with its ATEXT", d.name)
+	}
+	return d
+}

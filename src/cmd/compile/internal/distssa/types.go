@@ -1,0 +1,229 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package distssa
+
+// Runtime types and GC bitmaps that a group's backend asked for.
+//
+// The backend adds types to reflectdata's signatset (type descriptors)
+// and gcsymset (GC bitmaps). The client must add the very same
+// *types.Type values: byte and uint8, or two identical anonymous
+// interfaces, are distinct types with distinct descriptors. Both sides
+// number the types reachable from the group's IR in the same walk, before
+// the backend runs; the front end is deterministic, so the numbers agree.
+// A type that the backend made itself is a pointer to a numbered type
+// (types.NewPtr while its cache is disabled), or the group stays local.
+// Every reference also carries the type's link string, which the client
+// checks.
+//
+//	types   = nsig:uvarint typeref*nsig ngc:uvarint typeref*ngc
+//	typeref = link:str depth:uvarint index:uvarint   (depth = number of NewPtr around the numbered type)
+
+import (
+	"fmt"
+
+	"cmd/compile/internal/ir"
+	"cmd/compile/internal/reflectdata"
+	"cmd/compile/internal/types"
+)
+
+// typeIndex numbers the types reachable from a group's IR.
+type typeIndex struct {
+	list  []*types.Type
+	index map[*types.Type]int
+}
+
+func newTypeIndex(fn *ir.Func) *typeIndex {
+	x := &typeIndex{index: make(map[*types.Type]int)}
+	var walk func(*ir.Func)
+	walk = func(f *ir.Func) {
+		x.add(f.Type())
+		for _, n := range f.Dcl {
+			x.add(n.Type())
+		}
+		for _, n := range f.ClosureVars {
+			x.add(n.Type())
+		}
+		ir.VisitList(f.Body, func(n ir.Node) { x.add(n.Type()) })
+		for _, c := range f.Closures {
+			walk(c)
+		}
+	}
+	walk(fn)
+	return x
+}
+
+func (x *typeIndex) add(t *types.Type) {
+	if t == nil {
+		return
+	}
+	if _, ok := x.index[t]; ok {
+		return
+	}
+	x.index[t] = len(x.list)
+	x.list = append(x.list, t)
+	switch t.Kind() {
+	case types.TPTR, types.TSLICE, types.TARRAY, types.TCHAN:
+		x.add(t.Elem())
+	case types.TMAP:
+		x.add(t.Key())
+		x.add(t.Elem())
+	case types.TFUNC:
+		x.add(t.Recvs())
+		x.add(t.Params())
+		x.add(t.Results())
+	case types.TSTRUCT:
+		for _, f := range t.FieldSlice() {
+			x.add(f.Type)
+		}
+	}
+}
+
+// encode writes a reference to t, or reports why it cannot.
+func (x *typeIndex) encode(w *writer, t *types.Type) error {
+	depth := 0
+	u := t
+	for {
+		if i, ok := x.index[u]; ok {
+			w.str(t.LinkString())
+			w.uvarint(uint64(depth))
+			w.uvarint(uint64(i))
+			return nil
+		}
+		if !u.IsPtr() || u.Elem() == nil {
+			return fmt.Errorf("type %v is not reachable from the IR", t)
+		}
+		u = u.Elem()
+		depth++
+	}
+}
+
+// decode reads a reference and returns the type, checking its link string.
+func (x *typeIndex) decode(r *reader) (*types.Type, error) {
+	link := r.str()
+	depth := r.uintN(8)
+	i := r.uvarint()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if i >= uint64(len(x.list)) {
+		return nil, fmt.Errorf("type index %d out of range (%d types)", i, len(x.list))
+	}
+	t := x.list[i]
+	for ; depth > 0; depth-- {
+		t = types.NewPtr(t)
+	}
+	if got := t.LinkString(); got != link {
+		return nil, fmt.Errorf("type %d is %s here, %s in the result", i, got, link)
+	}
+	return t, nil
+}
+
+// typeEffects records the types a group's backend added.
+type typeEffects struct {
+	signatLen int                  // len(signatslice) before the group
+	gcKnown   map[*types.Type]bool // gcsymset as of before the group
+}
+
+func newTypeEffects() *typeEffects {
+	e := &typeEffects{gcKnown: make(map[*types.Type]bool)}
+	e.signatLen = len(reflectdata.NeededTypesSince(0))
+	for _, t := range reflectdata.GCSymTypes() {
+		e.gcKnown[t] = true
+	}
+	return e
+}
+
+// collect encodes the types added since the last call into w, using x
+// to name them, and moves the baseline forward.
+func (e *typeEffects) collect(w *writer, x *typeIndex) error {
+	sig := reflectdata.NeededTypesSince(e.signatLen)
+	e.signatLen += len(sig)
+	var gc []*types.Type
+	for _, t := range reflectdata.GCSymTypes() {
+		if !e.gcKnown[t] {
+			e.gcKnown[t] = true
+			gc = append(gc, t)
+		}
+	}
+	// gcsymset is a map: order its additions by their position in the
+	// walk, which both sides share.
+	sortTypes(gc, x)
+	var err error
+	for _, set := range [][]*types.Type{sig, gc} {
+		w.uvarint(uint64(len(set)))
+		for _, t := range set {
+			if e := x.encode(w, t); e != nil && err == nil {
+				err = e
+			}
+		}
+	}
+	return err
+}
+
+func sortTypes(ts []*types.Type, x *typeIndex) {
+	key := func(t *types.Type) (int, int) {
+		d := 0
+		for {
+			if i, ok := x.index[t]; ok {
+				return i, d
+			}
+			if !t.IsPtr() || t.Elem() == nil {
+				return len(x.list), d
+			}
+			t = t.Elem()
+			d++
+		}
+	}
+	for i := 1; i < len(ts); i++ {
+		for j := i; j > 0; j-- {
+			a, da := key(ts[j-1])
+			b, db := key(ts[j])
+			if a < b || a == b && da <= db {
+				break
+			}
+			ts[j-1], ts[j] = ts[j], ts[j-1]
+		}
+	}
+}
+
+// decodedTypes are a group's type side effects, decoded lazily: the
+// client can resolve them only against its own IR for the group.
+type decodedTypes struct {
+	raw []byte
+}
+
+// resolve returns the types to add to signatset and gcsymset.
+func (d decodedTypes) resolve(x *typeIndex) (sig, gc []*types.Type, err error) {
+	r := &reader{buf: d.raw}
+	for k := 0; k < 2; k++ {
+		n := r.count(3)
+		for i := 0; i < n && r.err == nil; i++ {
+			t, err := x.decode(r)
+			if err != nil {
+				return nil, nil, err
+			}
+			if k == 0 {
+				sig = append(sig, t)
+			} else {
+				gc = append(gc, t)
+			}
+		}
+	}
+	if err := r.done(); err != nil {
+		return nil, nil, err
+	}
+	return sig, gc, nil
+}
+
+// replayTypes adds the types to the client's sets the way the backend
+// did.
+func replayTypes(sig, gc []*types.Type) {
+	for _, t := range sig {
+		reflectdata.TypeLinksym(t)
+	}
+	for _, t := range gc {
+		reflectdata.GCSym(t)
+	}
+}

@@ -1,0 +1,211 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package distssa
+
+// Worker mode: the compile runs the whole front end like its client,
+// checks the fingerprint, compiles the assigned functions through genssa
+// one at a time, and writes a result instead of an object.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"cmd/compile/internal/base"
+	"cmd/compile/internal/ir"
+	"cmd/compile/internal/objw"
+	"cmd/compile/internal/ssagen"
+	"cmd/compile/internal/staticdata"
+	"cmd/compile/internal/types"
+	"cmd/internal/obj"
+)
+
+// Files in a worker's job directory.
+const (
+	jobFile    = "job"
+	resultFile = "result"
+)
+
+// effects counts the global state that a function's backend may change
+// and that the result does not carry yet. The worker compiles one group
+// at a time, so a difference is that group's doing.
+type effects struct {
+	funcsyms, data, messages, largeFrames int
+}
+
+func snapshot() effects {
+	var e effects
+	e.funcsyms = staticdata.NumFuncSyms()
+	e.data = len(base.Ctxt.Data)
+	e.messages = base.NumMessages()
+	e.largeFrames = ssagen.NumLargeStackFrames()
+	return e
+}
+
+// unreplayable names the first side effect between a and b that the
+// client cannot replay yet, or returns "".
+func unreplayable(a, b effects) string {
+	switch {
+	case a.funcsyms != b.funcsyms:
+		return "funcsyms"
+	case a.data != b.data:
+		return "data symbols"
+	case a.messages != b.messages:
+		return "diagnostics"
+	case a.largeFrames != b.largeFrames:
+		return "large frame"
+	}
+	return ""
+}
+
+// testFault is $DISTSSA_TEST_FAULT in worker mode: it makes the worker
+// fail on purpose, for the fault tests.
+//
+//	start        exit before the front end runs
+//	frontend     exit after the front end, before compiling anything
+//	result       write a truncated result
+//	garble       write a result with one byte changed
+//	fingerprint  compute another fingerprint, as another compiler would
+var testFault string
+
+func initWorker() {
+	testFault = os.Getenv("DISTSSA_TEST_FAULT")
+	if testFault == "start" {
+		os.Exit(2)
+	}
+}
+
+// runWorker does a worker's job and exits the process.
+func runWorker(queue []*ir.Func) {
+	if testFault == "frontend" {
+		os.Exit(2)
+	}
+	dir := base.Flag.DistSSAWorker
+	fail := func(err error) {
+		fmt.Fprintf(os.Stderr, "distssa worker: %v\n", err)
+		os.Exit(3)
+	}
+	job, err := os.ReadFile(filepath.Join(dir, jobFile))
+	if err != nil {
+		fail(err)
+	}
+	want, names, err := decodeJob(job)
+	if err != nil {
+		fail(fmt.Errorf("reading job: %v", err))
+	}
+	fp := Fingerprint(queue)
+	if testFault == "fingerprint" {
+		fp[0] ^= 1
+	}
+	if fp != want {
+		fail(fmt.Errorf("front-end fingerprint %x differs from the client's %x: the inputs or the compiler differ", fp[:8], want[:8]))
+	}
+	byName := make(map[string]*ir.Func, len(queue))
+	for _, fn := range queue {
+		byName[funcKey(fn.LSym)] = fn
+	}
+
+	// The state compileFunctions sets up for the backend.
+	types.CalcSizeDisabled = true
+	base.Ctxt.InParallel = true
+
+	var enc resultEncoder
+	var funcs [][]byte
+	var encErr error
+	ssagen.BeforeFlush = func(fn *ir.Func, pp *objw.Progs) bool {
+		if encErr == nil {
+			var b []byte
+			b, encErr = enc.encodeFuncRecord(pp.Text)
+			funcs = append(funcs, b)
+		}
+		return false // the client assembles
+	}
+	var compile func(fns []*ir.Func)
+	compile = func(fns []*ir.Func) {
+		for _, fn := range fns {
+			ssagen.Compile(fn, 0)
+			compile(fn.Closures)
+		}
+	}
+	te := newTypeEffects()
+	for _, name := range names {
+		fn := byName[name]
+		if fn == nil {
+			fail(fmt.Errorf("job names %q, which is not in the compile queue", name))
+		}
+		funcs, encErr = funcs[:0], nil
+		attrs := groupAttrs(fn)
+		x := newTypeIndex(fn)
+		before := snapshot()
+		compile([]*ir.Func{fn})
+		reason := unreplayable(before, snapshot())
+		var tw writer
+		if err := te.collect(&tw, x); err != nil && reason == "" {
+			reason = "runtime types: " + err.Error()
+		}
+		if reason == "" && encErr != nil {
+			reason = "encoding: " + encErr.Error()
+		}
+		if reason == "" && len(funcs) != len(attrs) {
+			reason = "frame too large" // Compile returned before genssa
+		}
+		if reason == "" {
+			if s := changedAttrs(fn, attrs); s != "" {
+				reason = "symbol attributes changed: " + s
+			}
+		}
+		if reason != "" {
+			enc.localGroup(name, reason)
+		} else {
+			enc.okGroup(name, tw.buf, funcs)
+		}
+	}
+	out := enc.finish(fp)
+	switch testFault {
+	case "result":
+		out = out[:len(out)/2]
+	case "garble":
+		out[len(out)/2] ^= 0x40
+	}
+	tmp := filepath.Join(dir, resultFile+".tmp")
+	if err := os.WriteFile(tmp, out, 0o666); err != nil {
+		fail(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, resultFile)); err != nil {
+		fail(err)
+	}
+	os.Exit(0)
+}
+
+// groupAttrs returns the attribute words of a group's function symbols,
+// in compile order.
+func groupAttrs(fn *ir.Func) []obj.Attribute {
+	a := []obj.Attribute{fn.LSym.Attribute}
+	for _, c := range fn.Closures {
+		a = append(a, groupAttrs(c)...)
+	}
+	return a
+}
+
+// changedAttrs reports the group's symbols whose attributes the backend
+// changed; the client does not replay such changes yet.
+func changedAttrs(fn *ir.Func, before []obj.Attribute) string {
+	after := groupAttrs(fn)
+	var changed []string
+	var names func(*ir.Func)
+	var i int
+	names = func(f *ir.Func) {
+		if after[i] != before[i] {
+			changed = append(changed, f.LSym.Name)
+		}
+		i++
+		for _, c := range f.Closures {
+			names(c)
+		}
+	}
+	names(fn)
+	return strings.Join(changed, ", ")
+}

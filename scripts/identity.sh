@@ -58,7 +58,9 @@ mapfile -t want < <("$gobin" list -deps -f '{{if and (ne .ImportPath "unsafe") (
 echo "identity: $forkvers vs $stockvers ($stock), ${#want[@]} packages: ${pkgs[*]}${extra:+, distssa flags: $extra}${gcflags:+, both: $gcflags}"
 start=$SECONDS
 status=0
-GOCACHE=$work/cache "$gobin" build -a ${gcflags:+"-gcflags=all=$gcflags"} -toolexec "$objcmp -ref=$stock -log=$work/log${extra:+ -args=$extra}" "${pkgs[@]}" || status=$?
+toolexec="$objcmp -ref=$stock -log=$work/log"
+for a in $extra; do toolexec+=" -args=$a"; done
+GOCACHE=$work/cache "$gobin" build -a ${gcflags:+"-gcflags=all=$gcflags"} -toolexec "$toolexec" "${pkgs[@]}" || status=$?
 results=$work/log/results
 [[ -f $results ]] || die "no compile went through distssa-objcmp"
 

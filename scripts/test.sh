@@ -13,8 +13,9 @@
 #   identity    scripts/identity.sh: std + go-redis, fork vs stock go1.21.6
 #   roundtrip   the same with every function's Progs sent through the
 #               distssa result encoding before assembly (-d=distssaroundtrip=1)
-#   split       the same compiled with -distssa=exec:2 (two worker processes),
-#               with -dwarf=false on both sides, where functions go remote
+#   split       the same compiled with -distssa=exec:2 (two worker processes)
+#               and -d=distssaforce=1 (no client share), with -dwarf=false on
+#               both sides, where functions go remote
 #   split-dwarf the same with DWARF, which keeps every function local so far
 #
 # It ends with the line "N passed, M failed" and exits non-zero on any
@@ -72,7 +73,7 @@ step module gotest_module
 step compiler gotest_overlay
 step identity scripts/identity.sh
 step roundtrip scripts/identity.sh -args -d=distssaroundtrip=1
-step split scripts/identity.sh -args -distssa=exec:2 -gcflags -dwarf=false
+step split scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1" -gcflags -dwarf=false
 step split-dwarf scripts/identity.sh -args -distssa=exec:2
 
 echo "=== total $((SECONDS - start))s${failures[*]:+; failed: ${failures[*]}}"

@@ -10,8 +10,14 @@
 // compiler imports its own export data), then times:
 //
 //	stock   stock compile -c=1, pinned to CPU 0 (taskset -c 0)
+//	stock2  stock compile -c=1 on CPUs 0 and 1 (its garbage collector
+//	        uses the second CPU)
 //	split   distssa compile -c=1 -distssa=exec:N, on CPUs 0 and 1
 //	        (taskset -c 0,1; its worker processes inherit the mask)
+//
+// split/stock2 is the fair ratio: both have the same two CPUs. A package
+// that stays local (runtime) shows how much of split/stock comes from the
+// second CPU alone.
 //
 // Both get the same extra flags (-dwarf=false by default: DWARF keeps
 // every function local so far). It reports the median wall time and CPU
@@ -64,16 +70,17 @@ func main() {
 	stockGo = filepath.Join(stockGo, "bin", "go")
 
 	fmt.Printf("splitbench: %d runs, exec:%d, flags %q, GOMAXPROCS %d\n\n", *runs, *workers, *extra, runtime.NumCPU())
-	fmt.Printf("%-26s %9s %9s %6s %9s %9s %6s %7s %10s %8s %8s\n",
-		"package", "stock", "split", "wall", "stockCPU", "splitCPU", "CPU", "remote", "bytes", "decode", "replay")
+	fmt.Printf("%-26s %9s %9s %9s %6s %6s %9s %9s %6s %7s %10s %8s %8s\n",
+		"package", "stock", "stock2", "split", "/stock", "/stk2", "stockCPU", "splitCPU", "CPU", "remote", "bytes", "decode", "replay")
 	for _, pkg := range pkgs {
 		stock := capture(stockGo, pkg)
 		fork := capture(forkGo, pkg)
 		sw, sc := measure(stock, []string{"taskset", "-c", "0"}, "-c=1")
+		s2w, _ := measure(stock, []string{"taskset", "-c", "0,1"}, "-c=1")
 		fw, fc := measure(fork, []string{"taskset", "-c", "0,1"}, "-c=1", fmt.Sprintf("-distssa=exec:%d", *workers))
 		st := stats(fork, fmt.Sprintf("-distssa=exec:%d", *workers))
-		fmt.Printf("%-26s %9s %9s %6.2f %9s %9s %6.2f %7s %10s %8s %8s\n", pkg,
-			round(sw), round(fw), float64(fw)/float64(sw), round(sc), round(fc), float64(fc)/float64(sc),
+		fmt.Printf("%-26s %9s %9s %9s %6.2f %6.2f %9s %9s %6.2f %7s %10s %8s %8s\n", pkg,
+			round(sw), round(s2w), round(fw), float64(fw)/float64(sw), float64(fw)/float64(s2w), round(sc), round(fc), float64(fc)/float64(sc),
 			st["share"], st["bytes"], st["decode"], st["replay"])
 	}
 }
@@ -149,7 +156,7 @@ func measure(c compileCmd, prefix []string, flags ...string) (time.Duration, tim
 	return median(walls), median(cpus)
 }
 
-var statsRE = regexp.MustCompile(`\(([\d.]+)% of estimated cost\), (\d+) result bytes, wait \S+, decode (\S+), replay (\S+),`)
+var statsRE = regexp.MustCompile(`, ([\d.]+)% of estimated cost \(\d+/\d+\), (\d+) result bytes, wait \S+, decode (\S+), replay (\S+),`)
 
 func stats(c compileCmd, split string) map[string]string {
 	_, _, out := c.run([]string{"taskset", "-c", "0,1"}, "-c=1", split, "-d=distssastats=1")

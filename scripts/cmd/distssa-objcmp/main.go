@@ -8,7 +8,7 @@
 //
 // Usage:
 //
-//	go build -a -toolexec "distssa-objcmp -ref=/path/to/stock/compile -log=DIR [-args=FLAGS]" PACKAGES
+//	go build -a -toolexec "distssa-objcmp -ref=/path/to/stock/compile -log=DIR [-args=FLAG]..." PACKAGES
 //
 // For every compile action it runs the real compile as the go command asked
 // and then the reference compile with the same arguments, except that:
@@ -22,8 +22,8 @@
 // It compares exit status, stdout, stderr, the assembly header and the
 // objects, where only the toolchain version in object header lines may
 // differ (see package objcmp). With -args, extra compiler flags (for
-// example "-distssa=exec:2") are added to the real compile only, which
-// checks that they do not change the output.
+// example "-distssa=exec:2", one per -args) are added to the real compile
+// only, which checks that they do not change the output.
 //
 // Each compile appends one line to DIR/results: "ok PKG" or "FAIL PKG:
 // REASON". The wrapper exits with the real compile's status, so the build
@@ -50,8 +50,20 @@ import (
 var (
 	refCompile = flag.String("ref", "", "reference compile `binary`")
 	logDir     = flag.String("log", "", "`dir` for reference outputs and results")
-	extraArgs  = flag.String("args", "", "extra `flags` for the real compile only (space-separated)")
+	extraArgs  argList
 )
+
+// argList is a repeatable flag: the go command splits -toolexec at
+// spaces and honors no quotes, so each extra argument comes in a -args of
+// its own.
+type argList []string
+
+func (a *argList) String() string     { return strings.Join(*a, " ") }
+func (a *argList) Set(v string) error { *a = append(*a, strings.Fields(v)...); return nil }
+
+func init() {
+	flag.Var(&extraArgs, "args", "extra `flag` for the real compile only (repeatable)")
+}
 
 func main() {
 	flag.Usage = func() {
@@ -198,7 +210,7 @@ func toolVersion(tool string) (string, error) {
 
 func compare(tool string, args []string) int {
 	var realOut, realErr bytes.Buffer
-	realArgs := append(strings.Fields(*extraArgs), args...)
+	realArgs := append(append([]string(nil), extraArgs...), args...)
 	status := run(tool, realArgs, &realOut, &realErr)
 	os.Stdout.Write(realOut.Bytes())
 	os.Stderr.Write(realErr.Bytes())

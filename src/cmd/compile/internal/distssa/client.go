@@ -11,6 +11,7 @@ package distssa
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,14 +26,21 @@ import (
 	"cmd/internal/obj"
 )
 
-// A Transport runs jobs on workers.
+// A Transport provides workers. A worker starts as the compile starts,
+// so that its front end runs while the client's does, and gets its job
+// (the functions to compile) once the client's front end is done.
 type Transport interface {
-	// Start begins running a job and returns at once.
-	Start(job []byte) Pending
+	// Start launches a worker.
+	Start() Worker
 }
 
-// Pending is a job that a Transport started.
-type Pending interface {
+// Worker is a worker that a Transport started.
+type Worker interface {
+	// Send hands the worker its job. A worker that gets no job before
+	// Close exits without compiling anything.
+	Send(job []byte)
+	// Close ends the job stream.
+	Close()
 	// Wait returns the job's result, or an error if the worker failed.
 	Wait() ([]byte, error)
 }
@@ -40,60 +48,119 @@ type Pending interface {
 // execTimeout bounds a worker process of the exec transport.
 const execTimeout = 10 * time.Minute
 
-// execTransport runs each job in a child process of this compiler, which
-// reruns this compile's command line in worker mode.
+// execTransport runs each worker as a child process of this compiler,
+// which reruns this compile's command line in worker mode. The job goes
+// to the child's standard input; the result comes back in a file.
 type execTransport struct{}
 
-type execPending struct {
-	dir  string
-	cmd  *exec.Cmd
-	out  bytes.Buffer
-	err  error
-	done chan struct{}
+type execWorker struct {
+	dir   string
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   bytes.Buffer
+	err   error
+	done  chan struct{}
 }
 
-func (execTransport) Start(job []byte) Pending {
-	p := &execPending{done: make(chan struct{})}
-	fail := func(err error) Pending {
-		p.err = err
-		close(p.done)
-		return p
+func (execTransport) Start() Worker {
+	w := &execWorker{done: make(chan struct{})}
+	fail := func(err error) Worker {
+		w.err = err
+		close(w.done)
+		return w
 	}
 	exe, err := os.Executable()
 	if err != nil {
 		return fail(err)
 	}
-	p.dir, err = os.MkdirTemp("", "distssa-")
+	w.dir, err = os.MkdirTemp("", "distssa-")
 	if err != nil {
 		return fail(err)
 	}
-	if err := os.WriteFile(filepath.Join(p.dir, jobFile), job, 0o666); err != nil {
+	args := append([]string{"-distssaworker=" + w.dir}, os.Args[1:]...)
+	w.cmd = exec.Command(exe, args...)
+	w.cmd.Stdout, w.cmd.Stderr = &w.out, &w.out
+	if w.stdin, err = w.cmd.StdinPipe(); err != nil {
 		return fail(err)
 	}
-	args := append([]string{"-distssaworker=" + p.dir}, os.Args[1:]...)
-	p.cmd = exec.Command(exe, args...)
-	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
-	if err := p.cmd.Start(); err != nil {
+	if err := w.cmd.Start(); err != nil {
 		return fail(err)
 	}
 	go func() {
-		timer := time.AfterFunc(execTimeout, func() { p.cmd.Process.Kill() })
-		p.err = p.cmd.Wait()
+		timer := time.AfterFunc(execTimeout, func() { w.cmd.Process.Kill() })
+		w.err = w.cmd.Wait()
 		timer.Stop()
-		close(p.done)
+		close(w.done)
 	}()
-	return p
+	return w
 }
 
-func (p *execPending) Wait() ([]byte, error) {
-	<-p.done
-	if p.dir != "" {
-		defer os.RemoveAll(p.dir)
+func (w *execWorker) Send(job []byte) {
+	if w.stdin != nil {
+		// A worker that died already shows up in Wait.
+		w.stdin.Write(job)
 	}
-	if p.err != nil {
-		return nil, fmt.Errorf("worker: %v: %s", p.err, lastLine(p.out.String()))
+}
+
+func (w *execWorker) Close() {
+	if w.stdin != nil {
+		w.stdin.Close()
 	}
-	return os.ReadFile(filepath.Join(p.dir, resultFile))
+}
+
+func (w *execWorker) Wait() ([]byte, error) {
+	<-w.done
+	if w.dir != "" {
+		defer os.RemoveAll(w.dir)
+	}
+	if w.err != nil {
+		return nil, fmt.Errorf("worker: %v: %s", w.err, lastLine(w.out.String()))
+	}
+	return os.ReadFile(filepath.Join(w.dir, resultFile))
+}
+
+// workers are the workers started for this compile, if any.
+var workers []Worker
+
+// startWorkers launches the workers of the exec transport, unless this
+// compile is one that stays local as a whole.
+func startWorkers() {
+	if Config.Transport != Exec || compileReason() != "" {
+		return
+	}
+	var t Transport = execTransport{}
+	for i := 0; i < Config.Workers; i++ {
+		workers = append(workers, t.Start())
+	}
+}
+
+// compileReason says why every function of this compile stays local, or
+// returns "". It depends on flags only, so that it can be decided before
+// the front end runs.
+func compileReason() string {
+	switch {
+	case base.Flag.Dwarf:
+		return "dwarf" // DWARF variables and location lists are not shipped yet
+	case base.Flag.CompilingRuntime:
+		return "runtime" // write-barrier checks read backend state
+	case os.Getenv("GOSSAFUNC") != "":
+		return "GOSSAFUNC"
+	case base.Flag.S != 0:
+		return "-S"
+	case base.Flag.LowerM != 0 || base.Flag.Live != 0 || base.Flag.JSON != "":
+		return "diagnostic flags"
+	}
+	return ""
+}
+
+// closeWorkers tells workers that got no job to exit, and reaps them.
+func closeWorkers(ws []Worker) {
+	for _, w := range ws {
+		w.Close()
+	}
+	for _, w := range ws {
+		w.Wait()
+	}
 }
 
 func lastLine(s string) string {
@@ -107,7 +174,7 @@ func lastLine(s string) string {
 // split is the state of one compileFunctions call on the client.
 type split struct {
 	fp      [32]byte
-	pending []Pending
+	pending []Worker
 	shards  [][]*ir.Func // the functions of each job
 	stats   stats
 }
@@ -149,33 +216,28 @@ var calls int
 // returns the functions to compile here.
 func planSplit(queue []*ir.Func) []*ir.Func {
 	calls++
-	if Config.Transport != Exec || calls > 1 || len(queue) < 2 {
+	if len(workers) == 0 {
 		return queue
 	}
-	s := &split{fp: Fingerprint(queue)}
+	if calls > 1 || len(queue) < 2 {
+		closeWorkers(workers)
+		workers = nil
+		return queue
+	}
+	ws := workers
+	workers = nil
+	s := &split{}
 	s.stats.funcs = len(queue)
 	for _, fn := range queue {
 		s.stats.cost += cost(fn)
 	}
-	// Whole-compile reasons to stay local.
-	reason := ""
-	switch {
-	case base.Ctxt.DebugInfo != nil:
-		reason = "dwarf" // DWARF variables and location lists are not shipped yet
-	case base.Flag.CompilingRuntime:
-		reason = "runtime" // write-barrier checks read backend state
-	case ssagen.SSADumpFunc() != "":
-		reason = "GOSSAFUNC"
-	case base.Flag.S != 0:
-		reason = "-S"
-	case base.Flag.LowerM != 0 || base.Flag.Live != 0 || base.Flag.JSON != "":
-		reason = "diagnostic flags"
-	}
-	if reason != "" {
+	if reason := compileReason(); reason != "" {
+		closeWorkers(ws)
 		s.stats.keepLocal(reason, len(queue))
 		current = s
 		return queue
 	}
+	s.fp = Fingerprint(queue)
 
 	var local, remote []*ir.Func
 	for _, fn := range queue {
@@ -191,19 +253,31 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 		}
 	}
 	// Balance estimated cost over the workers and this process: the
-	// client takes one share, the workers the others.
+	// client takes one share, the workers the others; under
+	// -d=distssaforce=1 the client takes none.
 	n := Config.Workers
+	first := 0
+	if base.Debug.DistSSAForce != 0 {
+		first = 1
+	}
 	bins := make([][]*ir.Func, n+1)
 	load := make([]int64, n+1)
 	costs := make(map[*ir.Func]int64, len(remote))
+	var total int64
 	for _, fn := range remote {
 		costs[fn] = cost(fn)
+		total += costs[fn]
 	}
+	// The client also decodes, replays and assembles the workers'
+	// functions: start its share with some load for that. (Measured on
+	// net/http with exec:1: a fifth of the cost made the client wait for
+	// its worker; a tenth balances them better.)
+	load[0] = total / 10
 	sorted := append([]*ir.Func(nil), remote...)
 	sort.SliceStable(sorted, func(i, j int) bool { return costs[sorted[i]] > costs[sorted[j]] })
 	for _, fn := range sorted {
-		best := 0
-		for b := 1; b <= n; b++ {
+		best := first
+		for b := first + 1; b <= n; b++ {
 			if load[b] < load[best] {
 				best = b
 			}
@@ -221,18 +295,23 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 		load[best] += costs[fn]
 	}
 	local = append(local, bins[0]...)
-	s.stats.keepLocal("client share", len(bins[0]))
-	var t Transport = execTransport{}
-	for _, shard := range bins[1:] {
+	if len(bins[0]) > 0 {
+		s.stats.keepLocal("client share", len(bins[0]))
+	}
+	for i, shard := range bins[1:] {
+		w := ws[i]
 		if len(shard) == 0 {
+			closeWorkers([]Worker{w})
 			continue
 		}
 		names := make([]string, len(shard))
 		for i, fn := range shard {
 			names[i] = funcKey(fn.LSym)
 		}
+		w.Send(encodeJob(s.fp, names))
+		w.Close()
 		s.shards = append(s.shards, shard)
-		s.pending = append(s.pending, t.Start(encodeJob(s.fp, names)))
+		s.pending = append(s.pending, w)
 	}
 	current = s
 	// Keep the compile order of the local share as the queue had it.
@@ -372,10 +451,10 @@ func (st *stats) print() {
 	if st.cost > 0 {
 		share = 100 * float64(st.remoteCt) / float64(st.cost)
 	}
-	fmt.Fprintf(os.Stderr, "distssa: %s: %d/%d functions remote (%.1f%% of estimated cost), %d result bytes, wait %v, decode %v, replay %v, local compile %v; local: %s\n",
-		base.Ctxt.Pkgpath, st.remote, st.funcs, share, st.bytes,
+	fmt.Fprintf(os.Stderr, "distssa: %s: %d/%d functions remote, %.1f%% of estimated cost (%d/%d), %d result bytes, wait %v, decode %v, replay %v, local compile %v; local: %s\n",
+		base.Ctxt.Pkgpath, st.remote, st.funcs, share, st.remoteCt, st.cost, st.bytes,
 		st.wait.Round(time.Millisecond), st.decode.Round(time.Microsecond), st.replay.Round(time.Microsecond), st.fallback.Round(time.Millisecond),
-		strings.Join(reasons, " "))
+		strings.Join(reasons, ", "))
 	if base.Debug.DistSSAStats > 1 {
 		for _, d := range st.details {
 			fmt.Fprintf(os.Stderr, "distssa: %s: local: %s\n", base.Ctxt.Pkgpath, d)
@@ -416,11 +495,11 @@ func replayGroup(fn *ir.Func, g *decodedGroup, rv *resolver) error {
 			}
 		}
 	}
-	sig, gc, err := g.types.resolve(newTypeIndex(fn))
+	sig, gc, fs, err := g.types.resolve(newTypeIndex(fn))
 	if err != nil {
 		return err
 	}
-	replayTypes(sig, gc)
+	replayTypes(sig, gc, fs)
 	// Content symbols first, so that no lookup creates them empty.
 	for i, f := range fns {
 		slots := funcInfoSlots(f.LSym.Func())

@@ -90,6 +90,8 @@ func ParseFlag() {
 	Config = s
 	if base.Flag.DistSSAWorker != "" {
 		initWorker()
+	} else {
+		startWorkers()
 	}
 	if base.Debug.DistSSARoundTrip != 0 {
 		ssagen.BeforeFlush = roundTrip

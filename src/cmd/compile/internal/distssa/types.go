@@ -4,7 +4,8 @@
 
 package distssa
 
-// Runtime types and GC bitmaps that a group's backend asked for.
+// Runtime types, GC bitmaps and function value symbols that a group's
+// backend asked for.
 //
 // The backend adds types to reflectdata's signatset (type descriptors)
 // and gcsymset (GC bitmaps). The client must add the very same
@@ -17,25 +18,45 @@ package distssa
 // Every reference also carries the type's link string, which the client
 // checks.
 //
-//	types   = nsig:uvarint typeref*nsig ngc:uvarint typeref*ngc
+// Function value symbols (staticdata.FuncLinksym) work the same way: both
+// sides number the function names (ONAME, PFUNC) that the group's IR
+// refers to.
+//
+//	types   = nsig:uvarint typeref*nsig ngc:uvarint typeref*ngc nfs:uvarint funcref*nfs
 //	typeref = link:str depth:uvarint index:uvarint   (depth = number of NewPtr around the numbered type)
+//	funcref = name:str index:uvarint
 
 import (
 	"fmt"
 
 	"cmd/compile/internal/ir"
 	"cmd/compile/internal/reflectdata"
+	"cmd/compile/internal/staticdata"
 	"cmd/compile/internal/types"
 )
 
-// typeIndex numbers the types reachable from a group's IR.
+// typeIndex numbers the types and the function names reachable from a
+// group's IR.
 type typeIndex struct {
 	list  []*types.Type
 	index map[*types.Type]int
+	funcs []*ir.Name
+	fidx  map[*ir.Name]int
 }
 
 func newTypeIndex(fn *ir.Func) *typeIndex {
-	x := &typeIndex{index: make(map[*types.Type]int)}
+	x := &typeIndex{index: make(map[*types.Type]int), fidx: make(map[*ir.Name]int)}
+	visit := func(n ir.Node) {
+		x.add(n.Type())
+		if n.Op() == ir.ONAME {
+			if nn := n.(*ir.Name); nn.Class == ir.PFUNC {
+				if _, ok := x.fidx[nn]; !ok {
+					x.fidx[nn] = len(x.funcs)
+					x.funcs = append(x.funcs, nn)
+				}
+			}
+		}
+	}
 	var walk func(*ir.Func)
 	walk = func(f *ir.Func) {
 		x.add(f.Type())
@@ -45,7 +66,7 @@ func newTypeIndex(fn *ir.Func) *typeIndex {
 		for _, n := range f.ClosureVars {
 			x.add(n.Type())
 		}
-		ir.VisitList(f.Body, func(n ir.Node) { x.add(n.Type()) })
+		ir.VisitList(f.Body, visit)
 		for _, c := range f.Closures {
 			walk(c)
 		}
@@ -120,10 +141,11 @@ func (x *typeIndex) decode(r *reader) (*types.Type, error) {
 	return t, nil
 }
 
-// typeEffects records the types a group's backend added.
+// typeEffects records the types and funcsyms a group's backend added.
 type typeEffects struct {
 	signatLen int                  // len(signatslice) before the group
 	gcKnown   map[*types.Type]bool // gcsymset as of before the group
+	funcsLen  int                  // len(funcsyms) before the group
 }
 
 func newTypeEffects() *typeEffects {
@@ -132,6 +154,7 @@ func newTypeEffects() *typeEffects {
 	for _, t := range reflectdata.GCSymTypes() {
 		e.gcKnown[t] = true
 	}
+	e.funcsLen = len(staticdata.FuncSymsSince(0))
 	return e
 }
 
@@ -158,6 +181,17 @@ func (e *typeEffects) collect(w *writer, x *typeIndex) error {
 				err = e
 			}
 		}
+	}
+	fs := staticdata.FuncSymsSince(e.funcsLen)
+	e.funcsLen += len(fs)
+	w.uvarint(uint64(len(fs)))
+	for _, n := range fs {
+		i, ok := x.fidx[n]
+		if !ok && err == nil {
+			err = fmt.Errorf("function value %v is not reachable from the IR", n)
+		}
+		w.str(n.Sym().Name)
+		w.uvarint(uint64(i))
 	}
 	return err
 }
@@ -194,15 +228,16 @@ type decodedTypes struct {
 	raw []byte
 }
 
-// resolve returns the types to add to signatset and gcsymset.
-func (d decodedTypes) resolve(x *typeIndex) (sig, gc []*types.Type, err error) {
+// resolve returns the types to add to signatset and gcsymset, and the
+// functions that need function value symbols.
+func (d decodedTypes) resolve(x *typeIndex) (sig, gc []*types.Type, fs []*ir.Name, err error) {
 	r := &reader{buf: d.raw}
 	for k := 0; k < 2; k++ {
 		n := r.count(3)
 		for i := 0; i < n && r.err == nil; i++ {
 			t, err := x.decode(r)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			if k == 0 {
 				sig = append(sig, t)
@@ -211,19 +246,34 @@ func (d decodedTypes) resolve(x *typeIndex) (sig, gc []*types.Type, err error) {
 			}
 		}
 	}
-	if err := r.done(); err != nil {
-		return nil, nil, err
+	n := r.count(2)
+	for i := 0; i < n && r.err == nil; i++ {
+		name := r.str()
+		j := r.uvarint()
+		if r.err != nil {
+			break
+		}
+		if j >= uint64(len(x.funcs)) || x.funcs[j].Sym().Name != name {
+			return nil, nil, nil, fmt.Errorf("function value %d is not %s here", j, name)
+		}
+		fs = append(fs, x.funcs[j])
 	}
-	return sig, gc, nil
+	if err := r.done(); err != nil {
+		return nil, nil, nil, err
+	}
+	return sig, gc, fs, nil
 }
 
-// replayTypes adds the types to the client's sets the way the backend
-// did.
-func replayTypes(sig, gc []*types.Type) {
+// replayTypes adds the types and functions to the client's sets the way
+// the backend did.
+func replayTypes(sig, gc []*types.Type, fs []*ir.Name) {
 	for _, t := range sig {
 		reflectdata.TypeLinksym(t)
 	}
 	for _, t := range gc {
 		reflectdata.GCSym(t)
+	}
+	for _, n := range fs {
+		staticdata.FuncLinksym(n)
 	}
 }

@@ -10,6 +10,7 @@ package distssa
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,27 +19,22 @@ import (
 	"cmd/compile/internal/ir"
 	"cmd/compile/internal/objw"
 	"cmd/compile/internal/ssagen"
-	"cmd/compile/internal/staticdata"
 	"cmd/compile/internal/types"
 	"cmd/internal/obj"
 )
 
-// Files in a worker's job directory.
-const (
-	jobFile    = "job"
-	resultFile = "result"
-)
+// The file in a worker's directory that receives its result.
+const resultFile = "result"
 
 // effects counts the global state that a function's backend may change
 // and that the result does not carry yet. The worker compiles one group
 // at a time, so a difference is that group's doing.
 type effects struct {
-	funcsyms, data, messages, largeFrames int
+	data, messages, largeFrames int
 }
 
 func snapshot() effects {
 	var e effects
-	e.funcsyms = staticdata.NumFuncSyms()
 	e.data = len(base.Ctxt.Data)
 	e.messages = base.NumMessages()
 	e.largeFrames = ssagen.NumLargeStackFrames()
@@ -49,8 +45,6 @@ func snapshot() effects {
 // client cannot replay yet, or returns "".
 func unreplayable(a, b effects) string {
 	switch {
-	case a.funcsyms != b.funcsyms:
-		return "funcsyms"
 	case a.data != b.data:
 		return "data symbols"
 	case a.messages != b.messages:
@@ -88,9 +82,15 @@ func runWorker(queue []*ir.Func) {
 		fmt.Fprintf(os.Stderr, "distssa worker: %v\n", err)
 		os.Exit(3)
 	}
-	job, err := os.ReadFile(filepath.Join(dir, jobFile))
+	// The client sends the job once its own front end is done; a client
+	// that has no work for this worker closes the stream empty.
+	job, err := io.ReadAll(os.Stdin)
 	if err != nil {
 		fail(err)
+	}
+	if len(job) == 0 {
+		os.RemoveAll(dir)
+		os.Exit(0)
 	}
 	want, names, err := decodeJob(job)
 	if err != nil {

@@ -22,8 +22,3 @@ func NumLargeStackFrames() int {
 	defer largeStackFramesMu.Unlock()
 	return len(largeStackFrames)
 }
-
-// SSADumpFunc returns the function named by $GOSSAFUNC, if any.
-func SSADumpFunc() string {
-	return ssaDump
-}

@@ -4,10 +4,12 @@
 
 package staticdata
 
-// NumFuncSyms returns how many functions need function value symbols
-// (funcsyms) so far, for distssa's side-effect accounting.
-func NumFuncSyms() int {
+import "cmd/compile/internal/ir"
+
+// FuncSymsSince returns the functions that were added to funcsyms (those
+// that need function value symbols) after the first n, in order.
+func FuncSymsSince(n int) []*ir.Name {
 	funcsymsmu.Lock()
 	defer funcsymsmu.Unlock()
-	return len(funcsyms)
+	return append([]*ir.Name(nil), funcsyms[n:]...)
 }

@@ -45,7 +45,8 @@ step() {
 
 # The project module's packages. src/ holds overlay files for GOROOT, which
 # build only inside the staged tree, so ./... is not used.
-modpkgs=(./scripts/... ./remote/... ./bench/...)
+modpkgs=()
+for d in scripts remote bench; do [[ -d $d ]] && modpkgs+=("./$d/..."); done
 
 gotest_module() {
 	GOFLAGS=-buildvcs=false "$repo/bin/go" vet "${modpkgs[@]}" &&

@@ -200,7 +200,13 @@ fi
 step "7/8 installing distssa commands into the toolchain"
 gobin=$goroot/bin/go
 tooldir=$(GOTOOLCHAIN=local GOFLAGS= "$gobin" env GOTOOLDIR)
-cmds=$(cd "$repo" && GOTOOLCHAIN=local GOFLAGS=-buildvcs=false "$gobin" list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./remote/... ./scripts/cmd/... 2>/dev/null | sort) || true
+pats=()
+for d in remote scripts/cmd; do [[ -d $repo/$d ]] && pats+=("./$d/..."); done
+cmds=
+if [[ ${#pats[@]} -gt 0 ]]; then
+	cmds=$(cd "$repo" && GOTOOLCHAIN=local GOFLAGS=-buildvcs=false "$gobin" list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' "${pats[@]}" | sort) ||
+		die "listing the project's commands failed"
+fi
 if [[ -n $cmds ]]; then
 	# shellcheck disable=SC2086
 	(cd "$repo" && GOTOOLCHAIN=local GOFLAGS=-buildvcs=false "$gobin" build -trimpath -o "$tooldir/" $cmds) ||

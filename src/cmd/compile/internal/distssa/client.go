@@ -21,7 +21,6 @@ import (
 
 	"cmd/compile/internal/base"
 	"cmd/compile/internal/ir"
-	"cmd/compile/internal/ssagen"
 	"cmd/compile/internal/types"
 	"cmd/internal/obj"
 )
@@ -329,11 +328,8 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 }
 
 func hasFieldTrack(fn *ir.Func) bool {
-	if len(fn.FieldTrack) > 0 {
-		return true
-	}
-	for _, c := range fn.Closures {
-		if hasFieldTrack(c) {
+	for _, f := range groupFuncs(fn) {
+		if len(f.FieldTrack) > 0 {
 			return true
 		}
 	}
@@ -343,10 +339,10 @@ func hasFieldTrack(fn *ir.Func) bool {
 // cost estimates a function's backend cost by the size of its IR,
 // closures included.
 func cost(fn *ir.Func) int64 {
-	var n int64 = 1
-	ir.VisitList(fn.Body, func(ir.Node) { n++ })
-	for _, c := range fn.Closures {
-		n += cost(c)
+	var n int64
+	for _, f := range groupFuncs(fn) {
+		n++
+		ir.VisitList(f.Body, func(ir.Node) { n++ })
 	}
 	return n
 }
@@ -430,14 +426,9 @@ func (s *split) fallback(fns []*ir.Func, reason string) {
 	}
 	t0 := time.Now()
 	s.stats.keepLocal(reason, len(fns))
-	var compile func([]*ir.Func)
-	compile = func(fns []*ir.Func) {
-		for _, fn := range fns {
-			ssagen.Compile(fn, 0)
-			compile(fn.Closures)
-		}
+	for _, fn := range fns {
+		compileGroup(fn)
 	}
-	compile(fns)
 	s.stats.fallback += time.Since(t0)
 }
 
@@ -465,15 +456,7 @@ func (st *stats) print() {
 // replayGroup installs a group's decoded functions and assembles them. It
 // returns an error, having changed nothing, if the result does not fit.
 func replayGroup(fn *ir.Func, g *decodedGroup, rv *resolver) error {
-	var fns []*ir.Func
-	var walk func(*ir.Func)
-	walk = func(f *ir.Func) {
-		fns = append(fns, f)
-		for _, c := range f.Closures {
-			walk(c)
-		}
-	}
-	walk(fn)
+	fns := groupFuncs(fn)
 	if len(fns) != len(g.funcs) {
 		return fmt.Errorf("%d functions in the result, %d here", len(g.funcs), len(fns))
 	}

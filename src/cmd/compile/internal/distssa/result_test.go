@@ -270,3 +270,124 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// testResult encodes a worker result with one compiled group (testFunc,
+// with content symbols in its FuncInfo) and one local group.
+func testResult(t testing.TB) ([]byte, [32]byte) {
+	text := testFunc(t)
+	fi := text.From.Sym.Func()
+	fi.GCLocals = base.Ctxt.LookupInit(fmt.Sprintf("gclocals·test%d", testFuncs), func(s *obj.LSym) {
+		s.P = []byte{1, 2, 3, 4}
+		s.Set(obj.AttrContentAddressable, true)
+	})
+	fi.StackObjects = base.Ctxt.Lookup(text.From.Sym.Name + ".stkobj")
+	fi.StackObjects.P = make([]byte, 16)
+	fi.StackObjects.R = []obj.Reloc{{Off: 8, Siz: 4, Type: 1, Add: 2, Sym: base.Ctxt.Lookup("runtime.gcbits.01")}}
+	var enc resultEncoder
+	rec, err := enc.encodeFuncRecord(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tw writer
+	tw.uvarint(0)
+	tw.uvarint(0)
+	tw.uvarint(0)
+	enc.okGroup(funcKey(text.From.Sym), tw.buf, [][]byte{rec})
+	enc.localGroup("p.G<ABIInternal>", "runtime types: example")
+	var fp [32]byte
+	fp[3] = 7
+	return enc.finish(fp), fp
+}
+
+func TestResultRoundTrip(t *testing.T) {
+	data, fp := testResult(t)
+	gotFP, groups, rv, err := decodeResult(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotFP != fp || len(groups) != 2 {
+		t.Fatalf("fingerprint %x, %d groups", gotFP[:4], len(groups))
+	}
+	if g := groups[1]; g.name != "p.G<ABIInternal>" || g.reason != "runtime types: example" {
+		t.Errorf("local group decoded as %+v", g)
+	}
+	g := groups[0]
+	if g.reason != "" || len(g.funcs) != 1 {
+		t.Fatalf("compiled group decoded as %+v", g)
+	}
+	d := g.funcs[0]
+	if c := d.slots[slotGCLocals]; c == nil || string(c.p) != "\x01\x02\x03\x04" || c.attr&obj.AttrContentAddressable == 0 {
+		t.Errorf("gclocals content: %+v", c)
+	}
+	c := d.slots[slotStackObjects]
+	if c == nil || len(c.r) != 1 || c.r[0].Off != 8 || c.r[0].Add != 2 || c.r[0].Sym.Name != "runtime.gcbits.01" {
+		t.Fatalf("stkobj content: %+v", c)
+	}
+	// Symbols are placeholders until the client resolves them.
+	if !rv.placeholder[c.r[0].Sym] || rv.sym(c.r[0].Sym) != base.Ctxt.Lookup("runtime.gcbits.01") {
+		t.Errorf("relocation symbol was not a placeholder resolving to the real symbol")
+	}
+	if len(d.refs.jumpTables) != 1 || d.refs.jumpAttrs[0] != base.Ctxt.Lookup(d.refs.jumpTables[0].Sym.Name).Attribute {
+		t.Errorf("jump table: %+v %v", d.refs.jumpTables, d.refs.jumpAttrs)
+	}
+}
+
+// TestResultCorruption cuts and garbles a worker result, and checks
+// payloads behind a valid checksum: errors, never panics.
+func TestResultCorruption(t *testing.T) {
+	data, _ := testResult(t)
+	for n := 0; n < len(data); n++ {
+		if _, _, _, err := decodeResult(data[:n]); err == nil {
+			t.Fatalf("truncated to %d bytes: decoded without error", n)
+		}
+	}
+	payload, err := unseal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range payload {
+		b := append([]byte(nil), payload...)
+		b[i] ^= 0xff
+		decodeResult(seal(b)) // must not panic
+		b = append([]byte(nil), payload[:i]...)
+		if _, _, _, err := decodeResult(seal(b)); err == nil {
+			t.Fatalf("payload cut to %d bytes: decoded without error", i)
+		}
+	}
+}
+
+func FuzzDecodeResult(f *testing.F) {
+	data, _ := testResult(f)
+	payload, err := unseal(data)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(payload)
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		_, groups, _, err := decodeResult(seal(payload))
+		if err != nil {
+			return
+		}
+		for _, g := range groups {
+			if g.reason == "" && len(g.funcs) == 0 {
+				t.Fatalf("group %q: neither reason nor functions", g.name)
+			}
+		}
+	})
+}
+
+func TestJob(t *testing.T) {
+	var fp [32]byte
+	fp[0] = 9
+	names := []string{"p.F<ABIInternal>", "p.(*T).M<ABI0>"}
+	gotFP, gotNames, err := decodeJob(encodeJob(fp, names))
+	if err != nil || gotFP != fp || !reflect.DeepEqual(gotNames, names) {
+		t.Fatalf("job round trip: %x %v %v", gotFP[:2], gotNames, err)
+	}
+	b := encodeJob(fp, names)
+	for n := 0; n < len(b); n++ {
+		if _, _, err := decodeJob(b[:n]); err == nil {
+			t.Fatalf("job cut to %d bytes decoded", n)
+		}
+	}
+}

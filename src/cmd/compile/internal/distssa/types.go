@@ -57,8 +57,7 @@ func newTypeIndex(fn *ir.Func) *typeIndex {
 			}
 		}
 	}
-	var walk func(*ir.Func)
-	walk = func(f *ir.Func) {
+	for _, f := range groupFuncs(fn) {
 		x.add(f.Type())
 		for _, n := range f.Dcl {
 			x.add(n.Type())
@@ -67,11 +66,7 @@ func newTypeIndex(fn *ir.Func) *typeIndex {
 			x.add(n.Type())
 		}
 		ir.VisitList(f.Body, visit)
-		for _, c := range f.Closures {
-			walk(c)
-		}
 	}
-	walk(fn)
 	return x
 }
 

@@ -123,13 +123,6 @@ func runWorker(queue []*ir.Func) {
 		}
 		return false // the client assembles
 	}
-	var compile func(fns []*ir.Func)
-	compile = func(fns []*ir.Func) {
-		for _, fn := range fns {
-			ssagen.Compile(fn, 0)
-			compile(fn.Closures)
-		}
-	}
 	te := newTypeEffects()
 	for _, name := range names {
 		fn := byName[name]
@@ -140,7 +133,7 @@ func runWorker(queue []*ir.Func) {
 		attrs := groupAttrs(fn)
 		x := newTypeIndex(fn)
 		before := snapshot()
-		compile([]*ir.Func{fn})
+		compileGroup(fn)
 		reason := unreplayable(before, snapshot())
 		var tw writer
 		if err := te.collect(&tw, x); err != nil && reason == "" {
@@ -180,32 +173,42 @@ func runWorker(queue []*ir.Func) {
 	os.Exit(0)
 }
 
+// groupFuncs returns fn and its closures, in the order in which
+// gc.compileFunctions compiles them.
+func groupFuncs(fn *ir.Func) []*ir.Func {
+	fns := []*ir.Func{fn}
+	for _, c := range fn.Closures {
+		fns = append(fns, groupFuncs(c)...)
+	}
+	return fns
+}
+
+// compileGroup runs the backend on fn and its closures, in that order, in
+// this goroutine.
+func compileGroup(fn *ir.Func) {
+	for _, f := range groupFuncs(fn) {
+		ssagen.Compile(f, 0)
+	}
+}
+
 // groupAttrs returns the attribute words of a group's function symbols,
 // in compile order.
 func groupAttrs(fn *ir.Func) []obj.Attribute {
-	a := []obj.Attribute{fn.LSym.Attribute}
-	for _, c := range fn.Closures {
-		a = append(a, groupAttrs(c)...)
+	var a []obj.Attribute
+	for _, f := range groupFuncs(fn) {
+		a = append(a, f.LSym.Attribute)
 	}
 	return a
 }
 
-// changedAttrs reports the group's symbols whose attributes the backend
-// changed; the client does not replay such changes yet.
+// changedAttrs names the group's symbols whose attributes the backend
+// changed; the client does not replay such changes.
 func changedAttrs(fn *ir.Func, before []obj.Attribute) string {
-	after := groupAttrs(fn)
 	var changed []string
-	var names func(*ir.Func)
-	var i int
-	names = func(f *ir.Func) {
-		if after[i] != before[i] {
+	for i, f := range groupFuncs(fn) {
+		if f.LSym.Attribute != before[i] {
 			changed = append(changed, f.LSym.Name)
 		}
-		i++
-		for _, c := range f.Closures {
-			names(c)
-		}
 	}
-	names(fn)
 	return strings.Join(changed, ", ")
 }

@@ -215,25 +215,25 @@ var calls int
 // returns the functions to compile here.
 func planSplit(queue []*ir.Func) []*ir.Func {
 	calls++
-	if len(workers) == 0 {
-		return queue
-	}
-	if calls > 1 || len(queue) < 2 {
-		closeWorkers(workers)
-		workers = nil
-		return queue
-	}
 	ws := workers
 	workers = nil
+	if Config.Transport != Exec || calls > 1 {
+		closeWorkers(ws)
+		return queue
+	}
 	s := &split{}
+	current = s
 	s.stats.funcs = len(queue)
 	for _, fn := range queue {
 		s.stats.cost += cost(fn)
 	}
-	if reason := compileReason(); reason != "" {
+	reason := compileReason() // then startWorkers started none
+	if reason == "" && len(queue) < 2 {
+		reason = "small package"
+	}
+	if reason != "" {
 		closeWorkers(ws)
 		s.stats.keepLocal(reason, len(queue))
-		current = s
 		return queue
 	}
 	s.fp = Fingerprint(queue)
@@ -312,7 +312,6 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 		s.shards = append(s.shards, shard)
 		s.pending = append(s.pending, w)
 	}
-	current = s
 	// Keep the compile order of the local share as the queue had it.
 	inLocal := make(map[*ir.Func]bool, len(local))
 	for _, fn := range local {

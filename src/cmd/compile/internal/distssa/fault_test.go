@@ -83,6 +83,12 @@ func TestSplit(t *testing.T) {
 	if remote, local := split(""); remote < 2 {
 		t.Errorf("no fault: %d functions remote, want at least 2 (local: %s)", remote, local)
 	}
+	// With DWARF, which is not shipped yet, everything stays local, and
+	// the statistics say why.
+	_, msg, err = compileSrc(t, dir, splitSrc, "-distssa=exec:2", "-d=distssastats=1")
+	if m := statsLine.FindStringSubmatch(msg); err != nil || m == nil || m[1] != "0" || !strings.HasPrefix(m[3], "dwarf=") {
+		t.Errorf("with DWARF: err=%v, output:\n%s", err, msg)
+	}
 	for fault, reason := range map[string]string{
 		"start":       "worker failed",
 		"frontend":    "worker failed",

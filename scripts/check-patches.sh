@@ -23,7 +23,7 @@ for p in "$repo"/patches/*; do
 	grep -q '^Subject: \[PATCH' "$p" || die "patches/$name: not in git format-patch form (no Subject line)"
 	body=$(sed -n '/^Subject:/,/^---$/p' "$p" | sed '1d;$d' | grep -cv '^[[:space:]]*$' || true)
 	[[ $body -ge 1 ]] || die "patches/$name: the commit message needs a body that explains the change"
-	if grep -q '^+.*Copyright .* The Go Authors' "$p"; then
+	if grep -q '^+.*Copyright .* The Go Author[s]' "$p"; then
 		die "patches/$name adds an upstream copyright line; new files belong in the src/ overlay with the project's header"
 	fi
 done

@@ -515,11 +515,7 @@ func replayGroup(fn *ir.Func, g *decodedGroup, rv *resolver) error {
 			fi.AddSpill(sp)
 		}
 		plist := &obj.Plist{Firstpc: d.progs[0], Curfn: f}
-		obj.Flushplist(base.Ctxt, plist, func() *obj.Prog {
-			p := new(obj.Prog)
-			p.Ctxt = base.Ctxt
-			return p
-		}, base.Ctxt.Pkgpath)
+		obj.Flushplist(base.Ctxt, plist, newProg, base.Ctxt.Pkgpath)
 	}
 	return nil
 }

@@ -243,7 +243,8 @@ type decodedGroup struct {
 	funcs  []*decodedRecord
 }
 
-func newProg() *obj.Prog { return new(obj.Prog) }
+// newProg allocates a Prog for a decoded or assembled function.
+func newProg() *obj.Prog { return &obj.Prog{Ctxt: base.Ctxt} }
 
 // decodeResult decodes a worker's result. Its symbols are placeholders,
 // made real only for the groups that the client installs (see resolver):

@@ -60,14 +60,6 @@ func (w *writer) str(s string) {
 	w.buf = append(w.buf, s...)
 }
 
-func (w *writer) bool(b bool) {
-	if b {
-		w.buf = append(w.buf, 1)
-	} else {
-		w.buf = append(w.buf, 0)
-	}
-}
-
 func (w *writer) float64(f float64) {
 	// The raw bits: -0.0 and NaN payloads must survive.
 	var b [8]byte
@@ -198,23 +190,6 @@ func (r *reader) str() string {
 	s := string(r.buf[r.off : r.off+n])
 	r.off += n
 	return s
-}
-
-func (r *reader) bool() bool {
-	if r.err != nil {
-		return false
-	}
-	if r.off >= len(r.buf) {
-		r.fail("unexpected end of data")
-		return false
-	}
-	b := r.buf[r.off]
-	r.off++
-	if b > 1 {
-		r.fail("bad bool %d", b)
-		return false
-	}
-	return b == 1
 }
 
 func (r *reader) float64() float64 {

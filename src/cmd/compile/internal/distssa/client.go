@@ -138,8 +138,6 @@ func startWorkers() {
 // the front end runs.
 func compileReason() string {
 	switch {
-	case base.Flag.Dwarf:
-		return "dwarf" // DWARF variables and location lists are not shipped yet
 	case base.Flag.CompilingRuntime:
 		return "runtime" // write-barrier checks read backend state
 	case os.Getenv("GOSSAFUNC") != "":
@@ -237,6 +235,7 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 		return queue
 	}
 	s.fp = Fingerprint(queue)
+	installDwarfHook()
 
 	var local, remote []*ir.Func
 	for _, fn := range queue {
@@ -468,6 +467,13 @@ func replayGroup(fn *ir.Func, g *decodedGroup, rv *resolver) error {
 		if f.LSym.Attribute != g.funcs[i].attr {
 			return fmt.Errorf("%s: symbol attributes %#x here, %#x in the result", f.LSym.Name, f.LSym.Attribute, g.funcs[i].attr)
 		}
+		if d := g.funcs[i].dwarf; (d != nil) != (base.Ctxt.DebugInfo != nil) {
+			return fmt.Errorf("%s: DWARF in the result %v, here %v", f.LSym.Name, d != nil, base.Ctxt.DebugInfo != nil)
+		} else if d != nil {
+			if err := d.check(f); err != nil {
+				return fmt.Errorf("%s: DWARF: %v", f.LSym.Name, err)
+			}
+		}
 		for _, c := range g.funcs[i].slots {
 			if c == nil {
 				continue
@@ -513,6 +519,10 @@ func replayGroup(fn *ir.Func, g *decodedGroup, rv *resolver) error {
 		for _, sp := range d.spills {
 			rv.addr(&sp.Addr)
 			fi.AddSpill(sp)
+		}
+		if d.dwarf != nil {
+			d.dwarf.resolve(rv)
+			expectDwarf(f, d.dwarf, d.progs)
 		}
 		plist := &obj.Plist{Firstpc: d.progs[0], Curfn: f}
 		obj.Flushplist(base.Ctxt, plist, newProg, base.Ctxt.Pkgpath)

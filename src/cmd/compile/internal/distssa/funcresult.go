@@ -10,7 +10,7 @@ package distssa
 //	result = frame(fingerprint:str syms groups)
 //	groups = n:uvarint group*n
 //	group  = name:str status:uvarint (reason:str | types:str nfuncs:uvarint func*nfuncs)
-//	func   = name:str progs funcrefs spills csyms attr:uvarint
+//	func   = name:str progs funcrefs spills csyms attr:uvarint dwarf
 //	spills = n:uvarint (addr reg:varint spill:uvarint unspill:uvarint)*n
 //	csyms  = n:uvarint (slot:uvarint sym:uvarint content)*n
 //	content= p:str size:varint type:uvarint attr:uvarint nr:uvarint
@@ -18,7 +18,7 @@ package distssa
 //
 // A group is a top-level function with its closures, in the order the
 // backend compiles them; types holds the runtime types and GC bitmaps its
-// backend asked for (see types.go). Its status says whether the worker compiled it
+// backend asked for (see types.go); dwarf is in dwarf.go. Its status says whether the worker compiled it
 // (groupOK) or leaves it to the client (groupLocal, with a reason).
 
 import (
@@ -128,8 +128,8 @@ func (e *resultEncoder) finish(fp [32]byte) []byte {
 
 // encodeFuncRecord encodes one compiled function: its Progs (which start
 // at text), the FuncInfo fields the backend set, and the content of the
-// symbols it created. attr is the function symbol's attribute word.
-func (e *resultEncoder) encodeFuncRecord(text *obj.Prog) ([]byte, error) {
+// symbols it created, and d, the function's DWARF (nil without DWARF).
+func (e *resultEncoder) encodeFuncRecord(text *obj.Prog, d *dwarfFunc) ([]byte, error) {
 	fnSym := text.From.Sym
 	fi := fnSym.Func()
 	pe := progEncoder{syms: &e.syms}
@@ -170,6 +170,9 @@ func (e *resultEncoder) encodeFuncRecord(text *obj.Prog) ([]byte, error) {
 		}
 	}
 	pe.w.uvarint(uint64(fnSym.Attribute))
+	if err := e.encodeDwarf(&pe.w, d); err != nil {
+		return nil, fmt.Errorf("DWARF: %v", err)
+	}
 	return pe.w.buf, nil
 }
 
@@ -233,6 +236,7 @@ type decodedRecord struct {
 	spills []obj.RegSpill
 	slots  [numSlots]*content
 	attr   obj.Attribute
+	dwarf  *dwarfFunc // nil without DWARF
 }
 
 // decodedGroup is a decoded group.
@@ -388,6 +392,7 @@ func decodeRecord(r *reader, syms []*obj.LSym) *decodedRecord {
 		}
 	}
 	d.attr = obj.Attribute(r.uintN(32))
+	d.dwarf = decodeDwarf(r, syms, len(d.progs))
 	if r.err == nil && (d.progs[0].As != obj.ATEXT || d.progs[0].From.Sym == nil || d.progs[0].From.Sym.Name != d.name) {
 		r.fail("function %q: list does not start with its ATEXT", d.name)
 	}

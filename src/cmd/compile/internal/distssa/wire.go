@@ -25,7 +25,7 @@ const (
 
 	// FormatVersion is the version of the result encoding. Bump it on
 	// any change to what is written or how.
-	FormatVersion = 1
+	FormatVersion = 2
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)

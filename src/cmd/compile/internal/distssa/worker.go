@@ -114,11 +114,16 @@ func runWorker(queue []*ir.Func) {
 
 	var enc resultEncoder
 	var funcs [][]byte
-	var encErr error
+	var encErr, dwarfErr error
+	var preDcl map[*ir.Func][]*ir.Name
 	ssagen.BeforeFlush = func(fn *ir.Func, pp *objw.Progs) bool {
+		var d *dwarfFunc
+		if base.Ctxt.DebugInfo != nil && dwarfErr == nil {
+			d, dwarfErr = collectDwarf(fn, pp.Text, preDcl[fn])
+		}
 		if encErr == nil {
 			var b []byte
-			b, encErr = enc.encodeFuncRecord(pp.Text)
+			b, encErr = enc.encodeFuncRecord(pp.Text, d)
 			funcs = append(funcs, b)
 		}
 		return false // the client assembles
@@ -129,7 +134,11 @@ func runWorker(queue []*ir.Func) {
 		if fn == nil {
 			fail(fmt.Errorf("job names %q, which is not in the compile queue", name))
 		}
-		funcs, encErr = funcs[:0], nil
+		funcs, encErr, dwarfErr = funcs[:0], nil, nil
+		preDcl = make(map[*ir.Func][]*ir.Name)
+		for _, f := range groupFuncs(fn) {
+			preDcl[f] = append([]*ir.Name(nil), f.Dcl...)
+		}
 		attrs := groupAttrs(fn)
 		x := newTypeIndex(fn)
 		before := snapshot()
@@ -138,6 +147,9 @@ func runWorker(queue []*ir.Func) {
 		var tw writer
 		if err := te.collect(&tw, x); err != nil && reason == "" {
 			reason = "runtime types: " + err.Error()
+		}
+		if reason == "" && dwarfErr != nil {
+			reason = "dwarf: " + dwarfErr.Error()
 		}
 		if reason == "" && encErr != nil {
 			reason = "encoding: " + encErr.Error()

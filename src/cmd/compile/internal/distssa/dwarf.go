@@ -1,0 +1,558 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package distssa
+
+// DWARF of remote functions.
+//
+// dwarfgen.Info, which obj.Flushplist calls once a function is assembled
+// (ctxt.DebugInfo, obj/dwarf.go populateDWARF), does two things: it builds
+// the function's variables from state the backend left behind (the Dcl
+// list that AllocFrame sorted and truncated, frame offsets, fn.DebugInfo
+// with its location lists), and it places them in scopes and inlined
+// calls by the PCs of the assembled Progs. The worker, which has that
+// backend state but never assembles, calls Info before Flush would: the
+// variables come out right, and with the function's Text unset for the
+// call its PC half sees no Progs (dwarfgen/scope.go assembleScopes). It ships the variables in
+// the order Info sorted them, each with its scope, the auto types that
+// became R_USETYPE relocations, and each location list in its
+// intermediate form (ssa/debug.go) with a table from the (block, value)
+// IDs the list names to the Progs they mean. The client's DebugInfo hook
+// then does the PC half itself with dwarfgen.AssembleScopes and
+// AssembleInlines, and writes location lists with ssa.FuncDebug's own
+// PutLocationList, whose GetPC reads the rebuilt Progs' PCs.
+//
+//	dwarf  = 0 | 1 nuse:uvarint sym*nuse nvar:uvarint var*nvar
+//	         npc:uvarint (block:varint value:varint pos:uvarint)*npc
+//	         nopt:uvarint dcl:uvarint*(nopt-1)
+//	var    = name:str abbrev:uvarint flags:uvarint dict:uvarint
+//	         offset:varint type:sym file:str line:uvarint col:uvarint
+//	         inl:varint scope:uvarint list:str
+//
+// pos is posZero (PC 0: the entry block's start), posEnd (the end of the
+// function) or posProg+i (the PC of Prog i of the function's list). nopt
+// is 0 when the function was never inlined; otherwise it holds the
+// function's fn.DebugInfo.OptDcl as indices into its Dcl list before the
+// backend ran, which the abstract function of an inlined function reads
+// (dwarfgen/dwarf.go createDwarfVars).
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"cmd/compile/internal/base"
+	"cmd/compile/internal/dwarfgen"
+	"cmd/compile/internal/ir"
+	"cmd/compile/internal/ssa"
+	"cmd/internal/dwarf"
+	"cmd/internal/obj"
+	"cmd/internal/objabi"
+	"cmd/internal/src"
+)
+
+const (
+	posZero = 0
+	posEnd  = 1
+	posProg = 2
+)
+
+// Var flag bits.
+const (
+	varIsReturnValue = 1 << iota
+	varIsInlFormal
+)
+
+// dwarfVar is a variable of a remote function, without its location
+// list writer.
+type dwarfVar struct {
+	v     dwarf.Var
+	scope ir.ScopeID
+	list  []byte // the location list in ssa's intermediate form, or nil
+}
+
+type pcKey struct{ b, v ssa.ID }
+
+// dwarfFunc is the worker's half of dwarfgen.Info for one function.
+type dwarfFunc struct {
+	useTypes []*obj.LSym
+	vars     []dwarfVar
+	pcs      map[pcKey]uint64
+	inlined  bool  // fnsym was inlined somewhere: ship optDcl
+	optDcl   []int // fn.DebugInfo.OptDcl as indices into the Dcl list before the backend
+}
+
+// Markers that stand for PCs while the worker enumerates what its
+// location lists refer to. Prog PCs there are sequence numbers, far below.
+const (
+	pcMarkBase = int64(1) << 40
+	pcMarkEnd  = int64(1) << 50
+	listMark   = 0x7fffffff // a block ID that tags a location list
+)
+
+// collectDwarf runs the variables half of dwarfgen.Info for fn, whose
+// Progs start at text and are not assembled. pre is fn's Dcl list before
+// the backend ran.
+func collectDwarf(fn *ir.Func, text *obj.Prog, pre []*ir.Name) (*dwarfFunc, error) {
+	if base.Ctxt.Arch.PtrSize != 8 {
+		return nil, fmt.Errorf("location lists of %d-byte pointers", base.Ctxt.Arch.PtrSize)
+	}
+	fnsym := fn.LSym
+	ndata := len(base.Ctxt.Data)
+	info := &obj.LSym{} // unnamed: Info takes it for the function's own DIE
+	// Without Text, Info's PC half finds no Progs (objw.Progs.SetText set
+	// it; Flush would not read it before Info runs).
+	fi := fnsym.Func()
+	fi.Text = nil
+	scopes, _, _ := dwarfgen.Info(fnsym, info, fn)
+	fi.Text = text
+	// The inlined-call half made abstract function symbols; the client's
+	// AssembleInlines makes them again, and this process writes no object.
+	for _, s := range base.Ctxt.Data[ndata:] {
+		if s.Type != objabi.SDWARFABSFCN {
+			return nil, fmt.Errorf("DWARF made data symbol %s", s.Name)
+		}
+	}
+	base.Ctxt.Data = base.Ctxt.Data[:ndata]
+	if len(info.P) != 0 {
+		return nil, fmt.Errorf("DWARF info written before the function's DIE")
+	}
+	d := &dwarfFunc{inlined: fnsym.WasInlined()}
+	for _, r := range info.R {
+		if r.Type != objabi.R_USETYPE || r.Sym == nil {
+			return nil, fmt.Errorf("DWARF relocation of type %v", r.Type)
+		}
+		d.useTypes = append(d.useTypes, r.Sym)
+	}
+	var withList []*dwarf.Var
+	for i := range scopes {
+		for _, v := range scopes[i].Vars {
+			if v.Scope != 0 {
+				return nil, fmt.Errorf("variable %s has DWARF scope %d already", v.Name, v.Scope)
+			}
+			if _, ok := v.Type.(*obj.LSym); !ok {
+				return nil, fmt.Errorf("variable %s has no type symbol", v.Name)
+			}
+			d.vars = append(d.vars, dwarfVar{v: *v, scope: ir.ScopeID(i)})
+			if v.PutLocationList != nil {
+				withList = append(withList, v)
+			}
+		}
+	}
+	if len(withList) > 0 {
+		debug, _ := fn.DebugInfo.(*ssa.FuncDebug)
+		if debug == nil {
+			return nil, fmt.Errorf("location lists without debug info")
+		}
+		lists, err := listsOf(debug, withList)
+		if err != nil {
+			return nil, err
+		}
+		j := 0
+		for i := range d.vars {
+			if d.vars[i].v.PutLocationList != nil {
+				d.vars[i].list = lists[j]
+				j++
+			}
+		}
+		if d.pcs, err = listPCs(fnsym, text, debug, withList); err != nil {
+			return nil, err
+		}
+	}
+	for i := range d.vars {
+		d.vars[i].v.PutLocationList = nil
+	}
+	if d.inlined {
+		if debug, _ := fn.DebugInfo.(*ssa.FuncDebug); debug != nil {
+			index := make(map[*ir.Name]int, len(pre))
+			for i, n := range pre {
+				index[n] = i
+			}
+			for _, n := range debug.OptDcl {
+				i, ok := index[n]
+				if !ok {
+					return nil, fmt.Errorf("optimized-away variable %v was made by the backend", n)
+				}
+				d.optDcl = append(d.optDcl, i)
+			}
+		}
+	}
+	return d, nil
+}
+
+// listsOf returns the location list that each of vars writes. A
+// dwarf.Var holds its list in a closure (dwarfgen createComplexVar); to
+// learn which of debug.LocationLists it is, each list's first address is
+// replaced for a moment by a tag that names the list, and the closure is
+// run with a GetPC that reads the tag.
+func listsOf(debug *ssa.FuncDebug, vars []*dwarf.Var) ([][]byte, error) {
+	order := base.Ctxt.Arch.ByteOrder
+	saved := make([]uint64, len(debug.LocationLists))
+	for id, l := range debug.LocationLists {
+		if len(l) >= 8 {
+			saved[id] = order.Uint64(l)
+			order.PutUint64(l, uint64(listMark)<<32|uint64(uint32(id)))
+		}
+	}
+	getPC := debug.GetPC
+	tagged := -1
+	debug.GetPC = func(b, v ssa.ID) int64 {
+		if tagged == -1 && b == listMark {
+			tagged = int(v)
+		}
+		return 0
+	}
+	ids := make([]int, len(vars))
+	for i, v := range vars {
+		tagged = -1
+		v.PutLocationList(&obj.LSym{}, &obj.LSym{})
+		ids[i] = tagged
+	}
+	debug.GetPC = getPC
+	for id, l := range debug.LocationLists {
+		if len(l) >= 8 {
+			order.PutUint64(l, saved[id])
+		}
+	}
+	lists := make([][]byte, len(vars))
+	for i, id := range ids {
+		if id < 0 || id >= len(debug.LocationLists) {
+			return nil, fmt.Errorf("variable %s: cannot find its location list", vars[i].Name)
+		}
+		lists[i] = append([]byte(nil), debug.LocationLists[id]...)
+	}
+	return lists, nil
+}
+
+// listPCs runs the location lists of vars with a GetPC that records what
+// each (block, value) pair they name means: PC 0, the function's end, or
+// the PC of a Prog of the list that starts at text.
+func listPCs(fnsym *obj.LSym, text *obj.Prog, debug *ssa.FuncDebug, vars []*dwarf.Var) (map[pcKey]uint64, error) {
+	var progs []*obj.Prog
+	var saved []int64
+	for p := text; p != nil; p = p.Link {
+		saved = append(saved, p.Pc)
+		p.Pc = pcMarkBase + int64(len(progs))
+		progs = append(progs, p)
+	}
+	size := fnsym.Size
+	fnsym.Size = pcMarkEnd
+	getPC := debug.GetPC
+	defer func() {
+		debug.GetPC = getPC
+		fnsym.Size = size
+		for i, p := range progs {
+			p.Pc = saved[i]
+		}
+	}()
+	pcs := make(map[pcKey]uint64)
+	var err error
+	debug.GetPC = func(b, v ssa.ID) int64 {
+		k := pcKey{b, v}
+		if _, ok := pcs[k]; ok {
+			return 0
+		}
+		switch pc := getPC(b, v); {
+		case pc == 0:
+			pcs[k] = posZero
+		case pc == pcMarkEnd:
+			pcs[k] = posEnd
+		case pc >= pcMarkBase && pc < pcMarkBase+int64(len(progs)):
+			pcs[k] = posProg + uint64(pc-pcMarkBase)
+		default:
+			if err == nil {
+				err = fmt.Errorf("location list names an instruction that is not in the function (block %d, value %d)", b, v)
+			}
+		}
+		return 0
+	}
+	for _, v := range vars {
+		v.PutLocationList(&obj.LSym{}, &obj.LSym{})
+	}
+	return pcs, err
+}
+
+func (e *resultEncoder) encodeDwarf(w *writer, d *dwarfFunc) error {
+	if d == nil {
+		w.uvarint(0)
+		return nil
+	}
+	w.uvarint(1)
+	w.uvarint(uint64(len(d.useTypes)))
+	for _, s := range d.useTypes {
+		ref, err := e.syms.ref(s)
+		if err != nil {
+			return err
+		}
+		w.uvarint(ref)
+	}
+	w.uvarint(uint64(len(d.vars)))
+	for i := range d.vars {
+		dv := &d.vars[i]
+		v := &dv.v
+		w.str(v.Name)
+		w.uvarint(uint64(v.Abbrev))
+		var flags uint64
+		if v.IsReturnValue {
+			flags |= varIsReturnValue
+		}
+		if v.IsInlFormal {
+			flags |= varIsInlFormal
+		}
+		w.uvarint(flags)
+		w.uvarint(uint64(v.DictIndex))
+		w.varint(int64(v.StackOffset))
+		ref, err := e.syms.ref(v.Type.(*obj.LSym))
+		if err != nil {
+			return err
+		}
+		w.uvarint(ref)
+		w.str(v.DeclFile)
+		w.uvarint(uint64(v.DeclLine))
+		w.uvarint(uint64(v.DeclCol))
+		w.varint(int64(v.InlIndex))
+		w.uvarint(uint64(dv.scope))
+		w.str(string(dv.list))
+	}
+	keys := make([]pcKey, 0, len(d.pcs))
+	for k := range d.pcs {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].b != keys[j].b {
+			return keys[i].b < keys[j].b
+		}
+		return keys[i].v < keys[j].v
+	})
+	w.uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		w.varint(int64(k.b))
+		w.varint(int64(k.v))
+		w.uvarint(d.pcs[k])
+	}
+	if !d.inlined {
+		w.uvarint(0)
+		return nil
+	}
+	w.uvarint(uint64(len(d.optDcl)) + 1)
+	for _, i := range d.optDcl {
+		w.uvarint(uint64(i))
+	}
+	return nil
+}
+
+func decodeDwarf(r *reader, syms []*obj.LSym, nprogs int) *dwarfFunc {
+	switch r.uvarint() {
+	case 0:
+		return nil
+	case 1:
+	default:
+		r.fail("bad DWARF marker")
+		return nil
+	}
+	d := &dwarfFunc{}
+	n := r.count(1)
+	for i := 0; i < n && r.err == nil; i++ {
+		s := symAt(r, syms)
+		if s == nil && r.err == nil {
+			r.fail("DWARF auto type %d is nil", i)
+		}
+		d.useTypes = append(d.useTypes, s)
+	}
+	n = r.count(12)
+	for i := 0; i < n && r.err == nil; i++ {
+		var dv dwarfVar
+		v := &dv.v
+		v.Name = r.str()
+		v.Abbrev = int(r.uintN(8))
+		switch v.Abbrev {
+		case dwarf.DW_ABRV_AUTO, dwarf.DW_ABRV_AUTO_LOCLIST, dwarf.DW_ABRV_PARAM, dwarf.DW_ABRV_PARAM_LOCLIST:
+		default:
+			r.fail("variable %q: bad DWARF abbreviation %d", v.Name, v.Abbrev)
+		}
+		flags := r.uintN(2)
+		v.IsReturnValue = flags&varIsReturnValue != 0
+		v.IsInlFormal = flags&varIsInlFormal != 0
+		v.DictIndex = uint16(r.uintN(16))
+		v.StackOffset = int32(r.intN(32))
+		typ := symAt(r, syms)
+		if typ == nil && r.err == nil {
+			r.fail("variable %q has no type", v.Name)
+		}
+		v.Type = typ
+		v.DeclFile = r.str()
+		v.DeclLine = uint(r.uintN(32))
+		v.DeclCol = uint(r.uintN(32))
+		v.InlIndex = int32(r.intN(32))
+		dv.scope = ir.ScopeID(r.uintN(31))
+		if l := r.str(); l != "" {
+			dv.list = []byte(l)
+		}
+		v.ChildIndex = -1
+		d.vars = append(d.vars, dv)
+	}
+	n = r.count(3)
+	d.pcs = make(map[pcKey]uint64, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		k := pcKey{ssa.ID(r.intN(32)), ssa.ID(r.intN(32))}
+		pos := r.uvarint()
+		if r.err == nil && pos >= posProg+uint64(nprogs) {
+			r.fail("location list position %d beyond the function's %d Progs", pos, nprogs)
+		}
+		d.pcs[k] = pos
+	}
+	if k := r.count(1); k > 0 {
+		d.inlined = true
+		for i := 0; i < k-1 && r.err == nil; i++ {
+			d.optDcl = append(d.optDcl, int(r.uintN(31)))
+		}
+	}
+	return d
+}
+
+// debugInfo returns the FuncDebug through which the client writes fn's
+// location lists: its GetPC reads the PCs of progs, the function's
+// rebuilt and then assembled list.
+func (d *dwarfFunc) debugInfo(fnsym *obj.LSym, progs []*obj.Prog) *ssa.FuncDebug {
+	return &ssa.FuncDebug{GetPC: func(b, v ssa.ID) int64 {
+		pos, ok := d.pcs[pcKey{b, v}]
+		switch {
+		case !ok:
+			// check ruled this out.
+			base.Fatalf("distssa: %s: location list names block %d value %d, which the result does not map", fnsym.Name, b, v)
+		case pos == posZero:
+			return 0
+		case pos == posEnd:
+			return fnsym.Size
+		}
+		return progs[pos-posProg].Pc
+	}}
+}
+
+// check verifies, before the client changes anything, that d fits fn:
+// scopes and Dcl indices in range, and location lists that PutLocationList
+// reads without running off their end and whose every address maps.
+func (d *dwarfFunc) check(fn *ir.Func) (err error) {
+	for i := range d.vars {
+		if int(d.vars[i].scope) > len(fn.Parents) {
+			return fmt.Errorf("variable %s in scope %d of %d", d.vars[i].v.Name, d.vars[i].scope, len(fn.Parents))
+		}
+	}
+	for _, i := range d.optDcl {
+		if i >= len(fn.Dcl) {
+			return fmt.Errorf("optimized-away variable %d of %d", i, len(fn.Dcl))
+		}
+	}
+	defer func() {
+		if e := recover(); e != nil {
+			err = fmt.Errorf("malformed location list: %v", e)
+		}
+	}()
+	fd := &ssa.FuncDebug{GetPC: func(b, v ssa.ID) int64 {
+		if _, ok := d.pcs[pcKey{b, v}]; !ok && err == nil {
+			err = fmt.Errorf("location list names block %d value %d, which the result does not map", b, v)
+		}
+		return 1
+	}}
+	for i := range d.vars {
+		if l := d.vars[i].list; l != nil {
+			fd.PutLocationList(l, base.Ctxt, &obj.LSym{}, &obj.LSym{})
+		}
+	}
+	return err
+}
+
+// resolve replaces the result's placeholder symbols in d by real ones.
+func (d *dwarfFunc) resolve(rv *resolver) {
+	for i, s := range d.useTypes {
+		d.useTypes[i] = rv.sym(s)
+	}
+	for i := range d.vars {
+		d.vars[i].v.Type = rv.sym(d.vars[i].v.Type.(*obj.LSym))
+	}
+}
+
+// The client's DebugInfo hook, for the functions it assembles from
+// results.
+var dwarfHook struct {
+	sync.Mutex
+	info  func(fnsym, infosym *obj.LSym, curfn interface{}) ([]dwarf.Scope, dwarf.InlCalls, src.XPos)
+	funcs map[*obj.LSym]*remoteDwarf
+}
+
+type remoteDwarf struct {
+	d     *dwarfFunc
+	progs []*obj.Prog
+}
+
+// installDwarfHook puts remoteInfo in front of base.Ctxt.DebugInfo.
+func installDwarfHook() {
+	if base.Ctxt.DebugInfo == nil || dwarfHook.info != nil {
+		return
+	}
+	dwarfHook.info = base.Ctxt.DebugInfo
+	dwarfHook.funcs = make(map[*obj.LSym]*remoteDwarf)
+	base.Ctxt.DebugInfo = remoteInfo
+}
+
+// expectDwarf registers the shipped DWARF of fn, about to be assembled
+// from progs.
+func expectDwarf(fn *ir.Func, d *dwarfFunc, progs []*obj.Prog) {
+	dwarfHook.Lock()
+	dwarfHook.funcs[fn.LSym] = &remoteDwarf{d, progs}
+	dwarfHook.Unlock()
+	if d.inlined {
+		// What the backend would have left for the abstract function's
+		// DIE (DwarfAbstractFunc); the client never calls Info's first
+		// half for fn.
+		fd := &ssa.FuncDebug{}
+		for _, i := range d.optDcl {
+			fd.OptDcl = append(fd.OptDcl, fn.Dcl[i])
+		}
+		fn.DebugInfo = fd
+	}
+}
+
+// remoteInfo is base.Ctxt.DebugInfo on a client: for a function assembled
+// from a result it does the PC half of dwarfgen.Info with the shipped
+// variables; everything else goes to dwarfgen.Info.
+func remoteInfo(fnsym, infosym *obj.LSym, curfn interface{}) ([]dwarf.Scope, dwarf.InlCalls, src.XPos) {
+	var rd *remoteDwarf
+	if infosym.Name == "" { // the function's own DIE, not an abstract one
+		dwarfHook.Lock()
+		rd = dwarfHook.funcs[fnsym]
+		delete(dwarfHook.funcs, fnsym)
+		dwarfHook.Unlock()
+	}
+	if rd == nil {
+		return dwarfHook.info(fnsym, infosym, curfn)
+	}
+	fn := curfn.(*ir.Func)
+	d := rd.d
+	for _, s := range d.useTypes {
+		r := obj.Addrel(infosym)
+		r.Sym = s
+		r.Type = objabi.R_USETYPE
+	}
+	fnsym.Func().Autot = nil
+	fd := d.debugInfo(fnsym, rd.progs)
+	vars := make([]*dwarf.Var, len(d.vars))
+	scopes := make([]ir.ScopeID, len(d.vars))
+	for i := range d.vars {
+		v := d.vars[i].v
+		if list := d.vars[i].list; list != nil {
+			v.PutLocationList = func(listSym, startPC dwarf.Sym) {
+				fd.PutLocationList(list, base.Ctxt, listSym.(*obj.LSym), startPC.(*obj.LSym))
+			}
+		}
+		vars[i] = &v
+		scopes[i] = d.vars[i].scope
+	}
+	dscopes := dwarfgen.AssembleScopes(fnsym, fn, vars, scopes)
+	var inlcalls dwarf.InlCalls
+	if base.Flag.GenDwarfInl > 0 {
+		inlcalls = dwarfgen.AssembleInlines(fnsym, vars)
+	}
+	return dscopes, inlcalls, fn.Pos()
+}

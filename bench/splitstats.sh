@@ -12,7 +12,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 n=2
-gcflags=-dwarf=false
+gcflags=
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	-n) n=$2; shift 2 ;;

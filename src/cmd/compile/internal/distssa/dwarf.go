@@ -25,17 +25,17 @@ package distssa
 //
 //	dwarf  = 0 | 1 nuse:uvarint sym*nuse nvar:uvarint var*nvar
 //	         npc:uvarint (block:varint value:varint pos:uvarint)*npc
-//	         nopt:uvarint dcl:uvarint*(nopt-1)
+//	         (0 | 1 nopt:uvarint dcl:uvarint*nopt)
 //	var    = name:str abbrev:uvarint flags:uvarint dict:uvarint
 //	         offset:varint type:sym file:str line:uvarint col:uvarint
 //	         inl:varint scope:uvarint list:str
 //
 // pos is posZero (PC 0: the entry block's start), posEnd (the end of the
-// function) or posProg+i (the PC of Prog i of the function's list). nopt
-// is 0 when the function was never inlined; otherwise it holds the
-// function's fn.DebugInfo.OptDcl as indices into its Dcl list before the
-// backend ran, which the abstract function of an inlined function reads
-// (dwarfgen/dwarf.go createDwarfVars).
+// function) or posProg+i (the PC of Prog i of the function's list). The
+// last part is 0 when the function was never inlined; otherwise it lists
+// the zero-sized autos of fn.DebugInfo.OptDcl, the only ones the abstract
+// function of an inlined function reads (dwarfgen/dwarf.go
+// createDwarfVars), as indices into fn's Dcl list before the backend ran.
 
 import (
 	"fmt"
@@ -170,6 +170,9 @@ func collectDwarf(fn *ir.Func, text *obj.Prog, pre []*ir.Name) (*dwarfFunc, erro
 				index[n] = i
 			}
 			for _, n := range debug.OptDcl {
+				if n.Class != ir.PAUTO || n.Type().Size() != 0 {
+					continue // createDwarfVars skips it
+				}
 				i, ok := index[n]
 				if !ok {
 					return nil, fmt.Errorf("optimized-away variable %v was made by the backend", n)
@@ -335,7 +338,8 @@ func (e *resultEncoder) encodeDwarf(w *writer, d *dwarfFunc) error {
 		w.uvarint(0)
 		return nil
 	}
-	w.uvarint(uint64(len(d.optDcl)) + 1)
+	w.uvarint(1)
+	w.uvarint(uint64(len(d.optDcl)))
 	for _, i := range d.optDcl {
 		w.uvarint(uint64(i))
 	}
@@ -402,11 +406,16 @@ func decodeDwarf(r *reader, syms []*obj.LSym, nprogs int) *dwarfFunc {
 		}
 		d.pcs[k] = pos
 	}
-	if k := r.count(1); k > 0 {
+	switch r.uvarint() {
+	case 0:
+	case 1:
 		d.inlined = true
-		for i := 0; i < k-1 && r.err == nil; i++ {
+		k := r.count(1)
+		for i := 0; i < k && r.err == nil; i++ {
 			d.optDcl = append(d.optDcl, int(r.uintN(31)))
 		}
+	default:
+		r.fail("bad DWARF inlined marker")
 	}
 	return d
 }

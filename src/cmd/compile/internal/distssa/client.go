@@ -138,8 +138,6 @@ func startWorkers() {
 // the front end runs.
 func compileReason() string {
 	switch {
-	case base.Flag.CompilingRuntime:
-		return "runtime" // write-barrier checks read backend state
 	case os.Getenv("GOSSAFUNC") != "":
 		return "GOSSAFUNC"
 	case base.Flag.S != 0:
@@ -519,6 +517,15 @@ func replayGroup(fn *ir.Func, g *decodedGroup, rv *resolver) error {
 		for _, sp := range d.spills {
 			rv.addr(&sp.Addr)
 			fi.AddSpill(sp)
+		}
+		if !f.WBPos.IsKnown() {
+			f.WBPos = d.wbPos
+		}
+		for _, c := range d.nwbr {
+			if f.NWBRCalls == nil {
+				f.NWBRCalls = new([]ir.SymAndPos)
+			}
+			*f.NWBRCalls = append(*f.NWBRCalls, ir.SymAndPos{Sym: rv.sym(c.Sym), Pos: c.Pos})
 		}
 		if d.dwarf != nil {
 			d.dwarf.resolve(rv)

@@ -10,7 +10,9 @@ package distssa
 //	result = frame(fingerprint:str syms groups)
 //	groups = n:uvarint group*n
 //	group  = name:str status:uvarint (reason:str | types:str nfuncs:uvarint func*nfuncs)
-//	func   = name:str progs funcrefs spills csyms attr:uvarint dwarf
+//	func   = name:str progs funcrefs spills csyms attr:uvarint dwarf wb
+//	wb     = pos n:uvarint (sym:uvarint pos)*n
+//	pos    = index:varint lc:uvarint
 //	spills = n:uvarint (addr reg:varint spill:uvarint unspill:uvarint)*n
 //	csyms  = n:uvarint (slot:uvarint sym:uvarint content)*n
 //	content= p:str size:varint type:uvarint attr:uvarint nr:uvarint
@@ -25,8 +27,10 @@ import (
 	"fmt"
 
 	"cmd/compile/internal/base"
+	"cmd/compile/internal/ir"
 	"cmd/internal/obj"
 	"cmd/internal/objabi"
+	"cmd/internal/src"
 )
 
 const (
@@ -128,8 +132,10 @@ func (e *resultEncoder) finish(fp [32]byte) []byte {
 
 // encodeFuncRecord encodes one compiled function: its Progs (which start
 // at text), the FuncInfo fields the backend set, and the content of the
-// symbols it created, and d, the function's DWARF (nil without DWARF).
-func (e *resultEncoder) encodeFuncRecord(text *obj.Prog, d *dwarfFunc) ([]byte, error) {
+// symbols it created, d, the function's DWARF (nil without DWARF), and
+// what the runtime's write-barrier checks (ssagen/nowb.go) read from fn:
+// the position of its first write barrier and the calls it makes.
+func (e *resultEncoder) encodeFuncRecord(text *obj.Prog, d *dwarfFunc, fn *ir.Func) ([]byte, error) {
 	fnSym := text.From.Sym
 	fi := fnSym.Func()
 	pe := progEncoder{syms: &e.syms}
@@ -173,7 +179,41 @@ func (e *resultEncoder) encodeFuncRecord(text *obj.Prog, d *dwarfFunc) ([]byte, 
 	if err := e.encodeDwarf(&pe.w, d); err != nil {
 		return nil, fmt.Errorf("DWARF: %v", err)
 	}
+	var wb src.XPos
+	var calls []ir.SymAndPos
+	if fn != nil {
+		wb = fn.WBPos
+		if fn.NWBRCalls != nil {
+			calls = *fn.NWBRCalls
+		}
+	}
+	encodePos(&pe.w, wb)
+	pe.w.uvarint(uint64(len(calls)))
+	for _, c := range calls {
+		ref, err := e.syms.ref(c.Sym)
+		if err != nil {
+			return nil, err
+		}
+		pe.w.uvarint(ref)
+		encodePos(&pe.w, c.Pos)
+	}
 	return pe.w.buf, nil
+}
+
+func encodePos(w *writer, p src.XPos) {
+	idx, lc := p.Raw()
+	w.varint(int64(idx))
+	w.uvarint(uint64(lc))
+}
+
+func decodePos(r *reader) src.XPos {
+	idx := r.intN(32)
+	lc := r.uintN(32)
+	if r.err == nil && (idx < 0 || idx > 0 && int(idx) >= len(base.Ctxt.PosTable.Bases())) {
+		r.fail("position base %d out of range", idx)
+		return src.NoXPos
+	}
+	return src.XPosFromRaw(int32(idx), uint32(lc))
 }
 
 func encodeContent(w *writer, syms *symTable, s *obj.LSym) error {
@@ -236,7 +276,9 @@ type decodedRecord struct {
 	spills []obj.RegSpill
 	slots  [numSlots]*content
 	attr   obj.Attribute
-	dwarf  *dwarfFunc // nil without DWARF
+	dwarf  *dwarfFunc     // nil without DWARF
+	wbPos  src.XPos       // ir.Func.WBPos after the backend
+	nwbr   []ir.SymAndPos // calls the backend recorded in ir.Func.NWBRCalls
 }
 
 // decodedGroup is a decoded group.
@@ -393,6 +435,13 @@ func decodeRecord(r *reader, syms []*obj.LSym) *decodedRecord {
 	}
 	d.attr = obj.Attribute(r.uintN(32))
 	d.dwarf = decodeDwarf(r, syms, len(d.progs))
+	d.wbPos = decodePos(r)
+	n = r.count(3)
+	for i := 0; i < n && r.err == nil; i++ {
+		c := ir.SymAndPos{Sym: symAt(r, syms)} // nil for a call through a register
+		c.Pos = decodePos(r)
+		d.nwbr = append(d.nwbr, c)
+	}
 	if r.err == nil && (d.progs[0].As != obj.ATEXT || d.progs[0].From.Sym == nil || d.progs[0].From.Sym.Name != d.name) {
 		r.fail("function %q: list does not start with its ATEXT", d.name)
 	}

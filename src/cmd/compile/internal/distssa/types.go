@@ -57,6 +57,13 @@ func newTypeIndex(fn *ir.Func) *typeIndex {
 			}
 		}
 	}
+	// The predeclared types first: the backend asks for some (uintptr,
+	// *uint8, …) that a group's IR need not mention.
+	for k := types.Kind(0); k < types.NTYPE; k++ {
+		x.add(types.Types[k])
+	}
+	x.add(types.ByteType)
+	x.add(types.RuneType)
 	for _, f := range groupFuncs(fn) {
 		x.add(f.Type())
 		for _, n := range f.Dcl {

@@ -123,7 +123,7 @@ func runWorker(queue []*ir.Func) {
 		}
 		if encErr == nil {
 			var b []byte
-			b, encErr = enc.encodeFuncRecord(pp.Text, d)
+			b, encErr = enc.encodeFuncRecord(pp.Text, d, fn)
 			funcs = append(funcs, b)
 		}
 		return false // the client assembles

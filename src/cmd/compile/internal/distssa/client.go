@@ -21,6 +21,7 @@ import (
 
 	"cmd/compile/internal/base"
 	"cmd/compile/internal/ir"
+	"cmd/compile/internal/ssagen"
 	"cmd/compile/internal/types"
 	"cmd/internal/obj"
 )
@@ -238,12 +239,6 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 	var local, remote []*ir.Func
 	for _, fn := range queue {
 		switch {
-		case fn.IsPackageInit():
-			s.stats.keepLocal("package init", 1)
-			local = append(local, fn)
-		case hasFieldTrack(fn):
-			s.stats.keepLocal("fieldtrack", 1)
-			local = append(local, fn)
 		default:
 			remote = append(remote, fn)
 		}
@@ -321,15 +316,6 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 		}
 	}
 	return out
-}
-
-func hasFieldTrack(fn *ir.Func) bool {
-	for _, f := range groupFuncs(fn) {
-		if len(f.FieldTrack) > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // cost estimates a function's backend cost by the size of its IR,
@@ -533,6 +519,7 @@ func replayGroup(fn *ir.Func, g *decodedGroup, rv *resolver) error {
 		}
 		plist := &obj.Plist{Firstpc: d.progs[0], Curfn: f}
 		obj.Flushplist(base.Ctxt, plist, newProg, base.Ctxt.Pkgpath)
+		ssagen.AfterFlush(f)
 	}
 	return nil
 }

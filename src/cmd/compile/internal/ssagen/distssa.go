@@ -5,6 +5,7 @@
 package ssagen
 
 import (
+	"cmd/compile/internal/base"
 	"cmd/compile/internal/ir"
 	"cmd/compile/internal/objw"
 )
@@ -21,4 +22,15 @@ func NumLargeStackFrames() int {
 	largeStackFramesMu.Lock()
 	defer largeStackFramesMu.Unlock()
 	return len(largeStackFrames)
+}
+
+// AfterFlush does for fn, whose Progs distssa assembled itself, what
+// Compile does after pp.Flush: it weakens the package init function's
+// relocations to outlined map initializers and records the fields that
+// fn tracks.
+func AfterFlush(fn *ir.Func) {
+	if fn.IsPackageInit() && base.Debug.WrapGlobalMapCtl != 1 {
+		weakenGlobalMapInitRelocs(fn)
+	}
+	fieldtrack(fn.LSym, fn.FieldTrack)
 }

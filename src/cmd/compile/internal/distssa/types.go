@@ -14,7 +14,9 @@ package distssa
 // number the types reachable from the group's IR in the same walk, before
 // the backend runs; the front end is deterministic, so the numbers agree.
 // A type that the backend made itself is a pointer to a numbered type
-// (types.NewPtr while its cache is disabled), or the group stays local.
+// (types.NewPtr while its cache is disabled) or the record of a defer
+// that is not open-coded (ssagen deferstruct), made again on the client,
+// or the group stays local.
 // Every reference also carries the type's link string, which the client
 // checks.
 //
@@ -23,7 +25,10 @@ package distssa
 // refers to.
 //
 //	types   = nsig:uvarint typeref*nsig ngc:uvarint typeref*ngc nfs:uvarint funcref*nfs
-//	typeref = link:str depth:uvarint index:uvarint   (depth = number of NewPtr around the numbered type)
+//	typeref = link:str depth:uvarint ref:uvarint
+//
+// depth is the number of NewPtr around the type that ref names: 0 for a
+// defer record, i+1 for the i'th type of the walk.
 //	funcref = name:str index:uvarint
 
 import (
@@ -31,6 +36,7 @@ import (
 
 	"cmd/compile/internal/ir"
 	"cmd/compile/internal/reflectdata"
+	"cmd/compile/internal/ssagen"
 	"cmd/compile/internal/staticdata"
 	"cmd/compile/internal/types"
 )
@@ -111,7 +117,13 @@ func (x *typeIndex) encode(w *writer, t *types.Type) error {
 		if i, ok := x.index[u]; ok {
 			w.str(t.LinkString())
 			w.uvarint(uint64(depth))
-			w.uvarint(uint64(i))
+			w.uvarint(uint64(i) + 1)
+			return nil
+		}
+		if ssagen.IsDeferStruct(u) {
+			w.str(t.LinkString())
+			w.uvarint(uint64(depth))
+			w.uvarint(0)
 			return nil
 		}
 		if !u.IsPtr() || u.Elem() == nil {
@@ -130,10 +142,15 @@ func (x *typeIndex) decode(r *reader) (*types.Type, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if i >= uint64(len(x.list)) {
+	var t *types.Type
+	switch {
+	case i == 0:
+		t = ssagen.DeferStruct()
+	case i > uint64(len(x.list)):
 		return nil, fmt.Errorf("type index %d out of range (%d types)", i, len(x.list))
+	default:
+		t = x.list[i-1]
 	}
-	t := x.list[i]
 	for ; depth > 0; depth-- {
 		t = types.NewPtr(t)
 	}

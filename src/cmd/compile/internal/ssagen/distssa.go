@@ -8,6 +8,7 @@ import (
 	"cmd/compile/internal/base"
 	"cmd/compile/internal/ir"
 	"cmd/compile/internal/objw"
+	"cmd/compile/internal/types"
 )
 
 // BeforeFlush, if not nil, is called by Compile with each function's
@@ -33,4 +34,30 @@ func AfterFlush(fn *ir.Func) {
 		weakenGlobalMapInitRelocs(fn)
 	}
 	fieldtrack(fn.LSym, fn.FieldTrack)
+}
+
+// DeferStruct returns a new type of the defer record that the backend
+// builds for a defer it does not open-code. distssa makes the type again
+// on the client, as the backend would, when a worker's backend asked for
+// its runtime type.
+func DeferStruct() *types.Type {
+	return deferstruct()
+}
+
+// IsDeferStruct reports whether t is such a defer record type.
+func IsDeferStruct(t *types.Type) bool {
+	if !t.IsStruct() || !t.Noalg() || t.Sym() != nil {
+		return false
+	}
+	d := deferstruct()
+	if t.NumFields() != d.NumFields() {
+		return false
+	}
+	for i, f := range t.FieldSlice() {
+		g := d.Field(i)
+		if f.Sym == nil || f.Sym.Name != g.Sym.Name || f.Sym.Pkg != g.Sym.Pkg || f.Type != g.Type || f.Offset != g.Offset {
+			return false
+		}
+	}
+	return true
 }

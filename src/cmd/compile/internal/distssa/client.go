@@ -301,6 +301,7 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 		}
 		w.Send(encodeJob(s.fp, names))
 		w.Close()
+		splitUsed = true
 		s.shards = append(s.shards, shard)
 		s.pending = append(s.pending, w)
 	}

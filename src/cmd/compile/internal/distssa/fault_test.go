@@ -48,13 +48,21 @@ func Switch(n int) int {
 
 var statsLine = regexp.MustCompile(`distssa: p: (\d+)/(\d+) functions remote.*; local: (.*)`)
 
-// TestSplit compiles with two worker processes: some functions go remote,
-// the object is the local compile's, and a worker failure at any stage
-// leaves the object unchanged, with the reason in the statistics.
+// TestSplit compiles with two worker processes, with and without DWARF:
+// some functions go remote, the object is the local compile's, and a
+// worker failure at any stage leaves the object unchanged, with the
+// reason in the statistics.
 func TestSplit(t *testing.T) {
 	testenv.MustHaveGoBuild(t)
+	for _, flags := range [][]string{{"-dwarf=false"}, {}} {
+		t.Run(strings.Join(append([]string{"flags"}, flags...), ""), func(t *testing.T) {
+			testSplit(t, flags)
+		})
+	}
+}
+
+func testSplit(t *testing.T, flags []string) {
 	dir := t.TempDir()
-	flags := []string{"-dwarf=false"}
 	want, msg, err := compileSrc(t, dir, splitSrc, flags...)
 	if err != nil {
 		t.Fatalf("local compile: %v\n%s", err, msg)
@@ -83,12 +91,6 @@ func TestSplit(t *testing.T) {
 	if remote, local := split(""); remote < 2 {
 		t.Errorf("no fault: %d functions remote, want at least 2 (local: %s)", remote, local)
 	}
-	// With DWARF, which is not shipped yet, everything stays local, and
-	// the statistics say why.
-	_, msg, err = compileSrc(t, dir, splitSrc, "-distssa=exec:2", "-d=distssastats=1")
-	if m := statsLine.FindStringSubmatch(msg); err != nil || m == nil || m[1] != "0" || !strings.HasPrefix(m[3], "dwarf=") {
-		t.Errorf("with DWARF: err=%v, output:\n%s", err, msg)
-	}
 	for fault, reason := range map[string]string{
 		"start":       "worker failed",
 		"frontend":    "worker failed",
@@ -100,6 +102,24 @@ func TestSplit(t *testing.T) {
 		if remote != 0 || !strings.Contains(local, reason+"=") {
 			t.Errorf("fault %q: %d remote, local: %s; want 0 remote and %q", fault, remote, local, reason)
 		}
+	}
+}
+
+// TestVerify checks -d=distssaverify=1: quiet when the split compile's
+// object is right, and a failure naming the object when a worker's
+// result, valid as a result, makes it differ.
+func TestVerify(t *testing.T) {
+	testenv.MustHaveGoBuild(t)
+	dir := t.TempDir()
+	flags := []string{"-distssa=exec:2", "-d=distssaforce=1,distssaverify=1"}
+	if _, msg, err := compileSrc(t, dir, splitSrc, flags...); err != nil || msg != "" {
+		t.Errorf("verify of a right split: err=%v, output:\n%s", err, msg)
+	}
+	os.Setenv("DISTSSA_TEST_FAULT", "skew")
+	defer os.Unsetenv("DISTSSA_TEST_FAULT")
+	_, msg, err := compileSrc(t, dir, splitSrc, flags...)
+	if err == nil || !strings.Contains(msg, "distssa verify: p: ") || !strings.Contains(msg, "differs from a local compile's") {
+		t.Errorf("verify of a skewed split: err=%v, output:\n%s", err, msg)
 	}
 }
 

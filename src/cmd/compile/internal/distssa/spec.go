@@ -93,6 +93,7 @@ func ParseFlag() {
 	} else {
 		startWorkers()
 	}
+	initVerify()
 	if base.Debug.DistSSARoundTrip != 0 {
 		ssagen.BeforeFlush = roundTrip
 	}

@@ -63,6 +63,8 @@ func unreplayable(a, b effects) string {
 //	result       write a truncated result
 //	garble       write a result with one byte changed
 //	fingerprint  compute another fingerprint, as another compiler would
+//	skew         change an instruction's constant operand in the first function, which
+//	             decodes fine and makes the object differ (for verify)
 var testFault string
 
 func initWorker() {
@@ -117,6 +119,15 @@ func runWorker(queue []*ir.Func) {
 	var encErr, dwarfErr error
 	var preDcl map[*ir.Func][]*ir.Name
 	ssagen.BeforeFlush = func(fn *ir.Func, pp *objw.Progs) bool {
+		if testFault == "skew" {
+			testFault = ""
+			for p := pp.Text; p != nil; p = p.Link {
+				if p.As >= obj.A_ARCHSPECIFIC && p.From.Type == obj.TYPE_CONST {
+					p.From.Offset++
+					break
+				}
+			}
+		}
 		var d *dwarfFunc
 		if base.Ctxt.DebugInfo != nil && dwarfErr == nil {
 			d, dwarfErr = collectDwarf(fn, pp.Text, preDcl[fn])

@@ -1,0 +1,122 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package distssa
+
+// Verify mode, -d=distssaverify=1: when a compile that split its backend
+// has written its outputs, it compiles the package once more without
+// -distssa, in a child process with the same arguments but outputs in a
+// temporary directory, and fails loudly, naming the output and the first
+// differing byte, unless every output is byte-for-byte the same. So
+// every function that went remote is also compiled locally, and so is
+// the assembly of everything around it.
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"cmd/compile/internal/base"
+)
+
+// verifyOutputs are the flags that name files the compile writes.
+var verifyOutputs = map[string]bool{"o": true, "linkobj": true, "asmhdr": true}
+
+// verifyDropped are flags the verifying compile goes without: the
+// transport, and files written for profiling.
+var verifyDropped = map[string]bool{
+	"distssa": true, "bench": true, "cpuprofile": true, "memprofile": true,
+	"traceprofile": true, "blockprofile": true, "mutexprofile": true,
+}
+
+// splitUsed records that this compile gave work to workers.
+var splitUsed bool
+
+func initVerify() {
+	if base.Debug.DistSSAVerify != 0 && Config.Transport != Local && base.Flag.DistSSAWorker == "" {
+		base.AtExit(verify)
+	}
+}
+
+func verify() {
+	if !splitUsed || base.Errors() > 0 {
+		return
+	}
+	fail := func(format string, args ...interface{}) {
+		fmt.Fprintf(os.Stderr, "distssa verify: %s: %s\n", base.Ctxt.Pkgpath, fmt.Sprintf(format, args...))
+		os.Exit(2)
+	}
+	dir, err := os.MkdirTemp("", "distssa-verify-")
+	if err != nil {
+		fail("%v", err)
+	}
+	defer os.RemoveAll(dir)
+	args, outs := verifyArgs(os.Args[1:], dir)
+	exe, err := os.Executable()
+	if err != nil {
+		fail("%v", err)
+	}
+	cmd := exec.Command(exe, args...)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Run(); err != nil {
+		fail("the local compile failed: %v\n%s", err, stderr.Bytes())
+	}
+	for orig, copy := range outs {
+		a, err := os.ReadFile(orig)
+		if err != nil {
+			fail("%v", err)
+		}
+		b, err := os.ReadFile(copy)
+		if err != nil {
+			fail("%v", err)
+		}
+		if !bytes.Equal(a, b) {
+			i := 0
+			for i < len(a) && i < len(b) && a[i] == b[i] {
+				i++
+			}
+			fail("%s differs from a local compile's: first difference at byte %d of %d/%d", orig, i, len(a), len(b))
+		}
+	}
+}
+
+// verifyArgs returns the arguments of the verifying compile, which writes
+// its outputs in dir, and a map from each output to its copy.
+func verifyArgs(args []string, dir string) ([]string, map[string]string) {
+	var out []string
+	outs := make(map[string]string)
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name := strings.TrimLeft(a, "-")
+		if !strings.HasPrefix(a, "-") || name == "" {
+			out = append(out, a)
+			continue
+		}
+		value, hasValue := "", false
+		if j := strings.IndexByte(name, '='); j >= 0 {
+			name, value, hasValue = name[:j], name[j+1:], true
+		}
+		switch {
+		case verifyDropped[name]:
+			if !hasValue && i+1 < len(args) {
+				i++ // its value; all of them take one
+			}
+		case verifyOutputs[name]:
+			if !hasValue && i+1 < len(args) {
+				i++
+				value = args[i]
+			}
+			copy := filepath.Join(dir, name+"-"+filepath.Base(value))
+			outs[value] = copy
+			out = append(out, "-"+name+"="+copy)
+		default:
+			out = append(out, a)
+		}
+	}
+	return out, outs
+}

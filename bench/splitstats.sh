@@ -21,7 +21,7 @@ while [[ $# -gt 0 ]]; do
 	esac
 done
 pkgs=("$@")
-[[ ${#pkgs[@]} -gt 0 ]] || pkgs=(std github.com/redis/go-redis/v9/...)
+[[ ${#pkgs[@]} -gt 0 ]] || pkgs=(std github.com/redis/go-redis/v9/... github.com/caddyserver/caddy/v2/cmd/caddy)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$repo/bench/corpus"

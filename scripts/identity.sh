@@ -27,7 +27,7 @@ while [[ $# -gt 0 ]]; do
 	esac
 done
 pkgs=("$@")
-[[ ${#pkgs[@]} -gt 0 ]] || pkgs=(std github.com/redis/go-redis/v9/...)
+[[ ${#pkgs[@]} -gt 0 ]] || pkgs=(std github.com/redis/go-redis/v9/... github.com/caddyserver/caddy/v2/cmd/caddy)
 
 gobin=$repo/bin/go
 [[ -x $gobin ]] || die "no $gobin; run src/make.bash first"

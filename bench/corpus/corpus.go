@@ -9,5 +9,8 @@
 package corpus
 
 import (
+	// What github.com/caddyserver/caddy/v2/cmd/caddy imports.
+	_ "github.com/caddyserver/caddy/v2/cmd"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	_ "github.com/redis/go-redis/v9"
 )

@@ -7,27 +7,22 @@
 //
 // For each package it takes the compile command that 'go build -a -x'
 // runs (once with stock go1.21.6, once with distssa, so that each
-// compiler imports its own export data), then times:
+// compiler imports its own export data; from bench/corpus, so that the
+// corpus modules resolve), then times:
 //
 //	stock   stock compile -c=1, pinned to CPU 0 (taskset -c 0)
-//	stock2  stock compile -c=1 on CPUs 0 and 1 (its garbage collector
-//	        uses the second CPU)
-//	split   distssa compile -c=1 -distssa=exec:N, on CPUs 0 and 1
-//	        (taskset -c 0,1; its worker processes inherit the mask)
+//	split   distssa compile -c=1 -distssa=exec:N pinned to CPU 0, its
+//	        worker processes pinned to CPU 1 ($DISTSSA_WORKER_CPUS)
 //
-// split/stock2 is the fair ratio: both have the same two CPUs. A package
-// that stays local (runtime) shows how much of split/stock comes from the
-// second CPU alone.
-//
-// Both get the same extra flags (-dwarf=false by default: DWARF keeps
-// every function local so far). It reports the median wall time and CPU
-// time (user+system, worker processes included) of -n runs, their
-// ratios, and, from one run with -d=distssastats=1, the remote share of
-// estimated cost, the result bytes and the decode and replay times.
+// Both get the same extra flags (-flags, none by default). It reports the
+// median wall time and CPU time (user+system, worker processes included)
+// of -n runs, their ratios, and, from one more run with
+// -d=distssastats=1, the remote share of estimated cost, the result bytes
+// and the decode and replay times.
 //
 // Usage (from the repository root, after src/make.bash):
 //
-//	bin/go run ./bench/splitbench [-n 5] [-workers 1] [-flags -dwarf=false] [packages]
+//	bin/go run ./bench/splitbench [-n 5] [-workers 1] [-flags FLAGS] [packages]
 package main
 
 import (
@@ -49,11 +44,19 @@ import (
 var (
 	runs    = flag.Int("n", 5, "runs per configuration")
 	workers = flag.Int("workers", 1, "worker processes (exec:N)")
-	extra   = flag.String("flags", "-dwarf=false", "compiler flags for both compilers")
+	extra   = flag.String("flags", "", "compiler flags for both compilers")
 	stockV  = flag.String("stock", "go1.21.6", "stock toolchain, run through GOTOOLCHAIN with the go on PATH")
 )
 
-var defaultPkgs = []string{"cmd/compile/internal/ssa", "net/http", "go/types", "runtime", "encoding/json"}
+var defaultPkgs = []string{"cmd/compile/internal/ssa", "github.com/jackc/pgtype", "net/http", "runtime", "go/types"}
+
+// The pinning of the two configurations.
+var (
+	stockPin = pin{cpus: "0"}
+	splitPin = pin{cpus: "0", workerCPUs: "1"}
+)
+
+type pin struct{ cpus, workerCPUs string }
 
 func main() {
 	flag.Parse()
@@ -70,17 +73,18 @@ func main() {
 	stockGo = filepath.Join(stockGo, "bin", "go")
 
 	fmt.Printf("splitbench: %d runs, exec:%d, flags %q, GOMAXPROCS %d\n\n", *runs, *workers, *extra, runtime.NumCPU())
-	fmt.Printf("%-26s %9s %9s %9s %6s %6s %9s %9s %6s %7s %10s %8s %8s\n",
-		"package", "stock", "stock2", "split", "/stock", "/stk2", "stockCPU", "splitCPU", "CPU", "remote", "bytes", "decode", "replay")
+	fmt.Printf("stock: taskset -c %s; split: taskset -c %s, workers on CPU %s\n\n", stockPin.cpus, splitPin.cpus, splitPin.workerCPUs)
+	fmt.Printf("%-26s %9s %9s %6s %9s %9s %6s %7s %10s %8s %8s\n",
+		"package", "stock", "split", "wall", "stockCPU", "splitCPU", "CPU", "remote", "bytes", "decode", "replay")
+	split := fmt.Sprintf("-distssa=exec:%d", *workers)
 	for _, pkg := range pkgs {
 		stock := capture(stockGo, pkg)
 		fork := capture(forkGo, pkg)
-		sw, sc := measure(stock, []string{"taskset", "-c", "0"}, "-c=1")
-		s2w, _ := measure(stock, []string{"taskset", "-c", "0,1"}, "-c=1")
-		fw, fc := measure(fork, []string{"taskset", "-c", "0,1"}, "-c=1", fmt.Sprintf("-distssa=exec:%d", *workers))
-		st := stats(fork, fmt.Sprintf("-distssa=exec:%d", *workers))
-		fmt.Printf("%-26s %9s %9s %9s %6.2f %6.2f %9s %9s %6.2f %7s %10s %8s %8s\n", pkg,
-			round(sw), round(s2w), round(fw), float64(fw)/float64(sw), float64(fw)/float64(s2w), round(sc), round(fc), float64(fc)/float64(sc),
+		sw, sc := measure(stock, stockPin, "-c=1")
+		fw, fc := measure(fork, splitPin, "-c=1", split)
+		st := stats(fork, split)
+		fmt.Printf("%-26s %9s %9s %6.2f %9s %9s %6.2f %7s %10s %8s %8s\n", pkg,
+			round(sw), round(fw), float64(fw)/float64(sw), round(sc), round(fc), float64(fc)/float64(sc),
 			st["share"], st["bytes"], st["decode"], st["replay"])
 	}
 }
@@ -97,6 +101,7 @@ func capture(goBin, pkg string) compileCmd {
 	check(err)
 	defer os.RemoveAll(cache)
 	cmd := exec.Command(goBin, "build", "-a", "-x", "-work", "-gcflags="+pkg+"="+*extra, pkg)
+	cmd.Dir = filepath.Join("bench", "corpus")
 	cmd.Env = append(os.Environ(), "GOCACHE="+cache, "GOFLAGS=", "GOTOOLCHAIN=local")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -126,13 +131,12 @@ func capture(goBin, pkg string) compileCmd {
 
 // run runs the captured compile with extra flags and returns its wall
 // and CPU time.
-func (c compileCmd) run(prefix []string, flags ...string) (time.Duration, time.Duration, string) {
+func (c compileCmd) run(p pin, flags ...string) (time.Duration, time.Duration, string) {
 	line := strings.Replace(c.line, " -o ", " "+strings.Join(flags, " ")+" -o ", 1)
 	line = strings.ReplaceAll(line, "$WORK/b001/_pkg_.a", "$WORK/splitbench.a")
-	args := append(append([]string(nil), prefix...), "bash", "-c", line)
-	cmd := exec.Command(args[0], args[1:]...)
+	cmd := exec.Command("taskset", "-c", p.cpus, "bash", "-c", line)
 	cmd.Dir = c.dir
-	cmd.Env = append(os.Environ(), "WORK="+c.work)
+	cmd.Env = append(os.Environ(), "WORK="+c.work, "DISTSSA_WORKER_CPUS="+p.workerCPUs)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	t0 := time.Now()
@@ -146,11 +150,11 @@ func (c compileCmd) run(prefix []string, flags ...string) (time.Duration, time.D
 	return wall, cpu, out.String()
 }
 
-func measure(c compileCmd, prefix []string, flags ...string) (time.Duration, time.Duration) {
+func measure(c compileCmd, p pin, flags ...string) (time.Duration, time.Duration) {
 	var walls, cpus []time.Duration
-	c.run(prefix, flags...) // warm the page cache
+	c.run(p, flags...) // warm the page cache
 	for i := 0; i < *runs; i++ {
-		w, u, _ := c.run(prefix, flags...)
+		w, u, _ := c.run(p, flags...)
 		walls, cpus = append(walls, w), append(cpus, u)
 	}
 	return median(walls), median(cpus)
@@ -159,7 +163,7 @@ func measure(c compileCmd, prefix []string, flags ...string) (time.Duration, tim
 var statsRE = regexp.MustCompile(`, ([\d.]+)% of estimated cost \(\d+/\d+\), (\d+) result bytes, wait \S+, decode (\S+), replay (\S+),`)
 
 func stats(c compileCmd, split string) map[string]string {
-	_, _, out := c.run([]string{"taskset", "-c", "0,1"}, "-c=1", split, "-d=distssastats=1")
+	_, _, out := c.run(splitPin, "-c=1", split, "-d=distssastats=1")
 	m := statsRE.FindStringSubmatch(out)
 	if m == nil {
 		return map[string]string{"share": "-", "bytes": "-", "decode": "-", "replay": "-"}

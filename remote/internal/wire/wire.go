@@ -74,13 +74,13 @@ type Challenge struct {
 // Auth proves the agent knows the token (agent → worker).
 type Auth struct {
 	_msgpack struct{} `msgpack:",as_array"`
-	MAC      []byte // ClientMAC(token, hello nonce, challenge nonce); empty without a token
+	MAC      []byte   // ClientMAC(token, hello nonce, challenge nonce); empty without a token
 }
 
 // Welcome accepts the connection (worker → agent).
 type Welcome struct {
 	_msgpack struct{} `msgpack:",as_array"`
-	MAC      []byte // ServerMAC(token, …) when the agent sent a MAC
+	MAC      []byte   // ServerMAC(token, …) when the agent sent a MAC
 	Slots    uint64
 	Name     string // the worker's self-description, for logs
 }
@@ -107,9 +107,9 @@ type Missing struct {
 // Blob is one content-addressed input.
 type Blob struct {
 	_msgpack struct{} `msgpack:",as_array"`
-	Hash     []byte // sha256 of the uncompressed content
-	Size     uint64 // uncompressed size
-	Data     []byte // zstd
+	Hash     []byte   // sha256 of the uncompressed content
+	Size     uint64   // uncompressed size
+	Data     []byte   // zstd
 }
 
 // Upload carries blobs; it has no answer (Start's answer covers it).
@@ -121,7 +121,7 @@ type Upload struct {
 // File places a blob at a client path in the job directory.
 type File struct {
 	_msgpack struct{} `msgpack:",as_array"`
-	Path     string // absolute, clean client path
+	Path     string   // absolute, clean client path
 	Hash     []byte
 }
 
@@ -137,7 +137,7 @@ type Start struct {
 // Started says the compile runs and waits for its job.
 type Started struct {
 	_msgpack struct{} `msgpack:",as_array"`
-	QueueNs  uint64 // time the job waited for a slot
+	QueueNs  uint64   // time the job waited for a slot
 }
 
 // Job is the compiler's job for this worker; empty Data means no work.
@@ -150,7 +150,7 @@ type Job struct {
 // Result ends a job.
 type Result struct {
 	_msgpack struct{} `msgpack:",as_array"`
-	Status   uint64 // 0 ok, 1 failed
+	Status   uint64   // 0 ok, 1 failed
 	Size     uint64
 	Data     []byte // zstd of the result file (status 0)
 	Msg      string // why it failed (status 1)

@@ -62,7 +62,7 @@ type Server struct {
 
 	st struct {
 		running, queued, jobs, ok, failed, refused, authFails atomic.Uint64
-		in, out, hits, misses, queueNs                         atomic.Uint64
+		in, out, hits, misses, queueNs                        atomic.Uint64
 	}
 }
 
@@ -257,14 +257,15 @@ func (c *countWriter) Write(p []byte) (int, error) {
 
 // conn is one agent connection.
 type conn struct {
-	s         *Server
-	nc        net.Conn
-	r         io.Reader
-	w         io.Writer
-	log       *slog.Logger
-	goos      string
-	goarch    string
-	uploadErr error // a bad upload, reported by the next Start
+	s          *Server
+	nc         net.Conn
+	r          io.Reader
+	w          io.Writer
+	log        *slog.Logger
+	goos       string
+	goarch     string
+	uploadErr  error // a bad upload, reported by the next Start
+	statusOnly bool  // the handshake named no toolchain
 }
 
 func (c *conn) send(m any) error {
@@ -346,6 +347,11 @@ func (c *conn) handshake() error {
 		}
 		proof = wire.ServerMAC(c.s.cfg.Token, h.Nonce, nonce)
 	}
+	if len(h.Toolchain) == 0 {
+		// A status client (distssa-worker -status) needs no toolchain.
+		c.statusOnly = true
+		return c.send(&wire.Welcome{MAC: proof, Slots: uint64(c.s.cfg.Slots), Name: c.s.cfg.Name})
+	}
 	if !bytes.Equal(h.Toolchain, c.s.toolchain) {
 		return fmt.Errorf("toolchain mismatch: the client's compile is sha256 %.16x…, this worker's (%s) is %.16x…; install the same toolchain on both",
 			h.Toolchain, c.s.cfg.Compile, c.s.toolchain)
@@ -372,9 +378,13 @@ func validTarget(s string) bool {
 
 // handle serves one request; an error closes the connection.
 func (c *conn) handle(m any) error {
-	switch m := m.(type) {
-	case *wire.StatusReq:
+	if _, ok := m.(*wire.StatusReq); ok {
 		return c.send(c.s.Stats())
+	}
+	if c.statusOnly {
+		return c.send(&wire.Error{Msg: "this connection named no toolchain: status requests only"})
+	}
+	switch m := m.(type) {
 	case *wire.Query:
 		var miss [][]byte
 		for _, h := range m.Hashes {

@@ -315,6 +315,7 @@ func (c *conn) runJob(m *wire.Start) error {
 	} else {
 		c.s.st.failed.Add(1)
 	}
+	os.RemoveAll(j.dir) // before the answer: the client may look
 	c.log.Info("job", "status", res.Status, "queue", queue, "run", run, "result", res.Size, "msg", res.Msg)
 	return c.send(res)
 }

@@ -94,6 +94,9 @@ func (a *Agent) dial(ctx context.Context, h *host, id identity) (*wconn, error) 
 		return nil, err
 	}
 	c := &wconn{h: h, nc: nc, ident: id.key()}
+	// A compile that goes away interrupts the handshake.
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
+	defer stop()
 	if err := a.handshake(c, id); err != nil {
 		nc.Close()
 		return nil, err
@@ -103,7 +106,6 @@ func (a *Agent) dial(ctx context.Context, h *host, id identity) (*wconn, error) 
 
 func (a *Agent) handshake(c *wconn, id identity) error {
 	c.nc.SetDeadline(time.Now().Add(a.cfg.HandshakeTimeout))
-	defer c.nc.SetDeadline(time.Time{})
 	nonce := make([]byte, 32)
 	rand.Read(nonce)
 	if err := c.send(&wire.Hello{Version: wire.Version, Caps: wire.Caps, Nonce: nonce,
@@ -138,6 +140,7 @@ func (a *Agent) handshake(c *wconn, id identity) error {
 	if ch.Auth && !wire.CheckMAC(w.MAC, wire.ServerMAC(c.h.token, nonce, ch.Nonce)) {
 		return fmt.Errorf("worker failed to prove it knows the token")
 	}
+	c.nc.SetDeadline(time.Time{})
 	return nil
 }
 
@@ -173,7 +176,6 @@ func (c *wconn) recv() (any, error) {
 // roundTrip sends m and reads the answer within timeout.
 func (c *wconn) roundTrip(m any, timeout time.Duration) (any, error) {
 	c.nc.SetDeadline(time.Now().Add(timeout))
-	defer c.nc.SetDeadline(time.Time{})
 	if err := c.send(m); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -120,6 +121,9 @@ func (c *compile) start(h *host) (*wconn, error) {
 		}
 		return nil, err
 	}
+	// A compile that goes away interrupts the exchange.
+	stop := context.AfterFunc(c.ctx, func() { wc.nc.SetDeadline(time.Now()) })
+	defer stop()
 	fail := func(err error) (*wconn, error) {
 		wc.nc.Close()
 		if isHostFault(err) && c.ctx.Err() == nil {
@@ -145,6 +149,10 @@ func (c *compile) start(h *host) (*wconn, error) {
 	if _, ok := m.(*wire.Started); !ok {
 		return fail(unexpected(m))
 	}
+	if !stop() {
+		return fail(errCancelled)
+	}
+	wc.nc.SetDeadline(time.Time{})
 	return wc, nil
 }
 
@@ -199,17 +207,9 @@ func (c *compile) upload(wc *wconn, missing [][]byte) error {
 // back to the pool after a clean exchange, and is closed otherwise.
 func (c *compile) finish(wc *wconn, job []byte) ([]byte, error) {
 	a := c.a
-	// Cancellation of the compile closes the connection, which ends
-	// the wait below.
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		select {
-		case <-c.ctx.Done():
-			wc.nc.SetDeadline(time.Now())
-		case <-stop:
-		}
-	}()
+	// Cancellation of the compile ends the wait below.
+	stop := context.AfterFunc(c.ctx, func() { wc.nc.SetDeadline(time.Now()) })
+	defer stop()
 	m, err := wc.roundTrip(&wire.Job{Size: uint64(len(job)), Data: wire.Compress(job)}, a.cfg.ResultTimeout)
 	if err != nil {
 		wc.nc.Close()
@@ -229,6 +229,11 @@ func (c *compile) finish(wc *wconn, job []byte) ([]byte, error) {
 		return nil, errCancelled
 	}
 	a.hostOK(wc.h)
+	if !stop() {
+		wc.nc.Close()
+		return nil, errCancelled
+	}
+	wc.nc.SetDeadline(time.Time{})
 	wc.h.put(wc)
 	if r.Status != 0 {
 		return nil, fmt.Errorf("%w: %s", errCompileFailed, r.Msg)

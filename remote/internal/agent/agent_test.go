@@ -1,0 +1,275 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"distssa/remote/internal/hosts"
+	"distssa/remote/internal/localproto"
+	"distssa/remote/internal/testutil"
+	"distssa/remote/internal/worker"
+)
+
+// startWorker runs a worker daemon on an ephemeral loopback port.
+func startWorker(t *testing.T, compile string, token []byte) (*worker.Server, string) {
+	t.Helper()
+	s, err := worker.New(worker.Config{Slots: 4, CacheDir: t.TempDir(), CacheMax: 64 << 20, Token: token,
+		Compile: compile, JobTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return s, ln.Addr().String()
+}
+
+// startAgent serves an agent on a unix socket; it returns the socket.
+func startAgent(t *testing.T, cfg Config) (*Agent, string) {
+	t.Helper()
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "ag") // short: unix socket paths are bounded
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "a.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go a.Serve(ln)
+	t.Cleanup(func() { a.Close(); os.RemoveAll(dir) })
+	return a, sock
+}
+
+// fakeCompile is a compiler speaking the local protocol.
+type fakeCompile struct {
+	t  *testing.T
+	nc net.Conn
+	r  *bufio.Reader
+}
+
+func dialAgent(t *testing.T, sock string, h *localproto.Hello) (*fakeCompile, *localproto.Grant) {
+	t.Helper()
+	nc, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.SetDeadline(time.Now().Add(time.Minute))
+	t.Cleanup(func() { nc.Close() })
+	f := &fakeCompile{t, nc, bufio.NewReader(nc)}
+	f.send(h)
+	g, ok := f.recv().(*localproto.Grant)
+	if !ok {
+		t.Fatal("no grant")
+	}
+	return f, g
+}
+
+func (f *fakeCompile) send(m localproto.Msg) {
+	f.t.Helper()
+	if err := localproto.Write(f.nc, m); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fakeCompile) recv() localproto.Msg {
+	f.t.Helper()
+	m, err := localproto.Read(f.r)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return m
+}
+
+func (f *fakeCompile) result() *localproto.Result {
+	f.t.Helper()
+	r, ok := f.recv().(*localproto.Result)
+	if !ok {
+		f.t.Fatal("not a result")
+	}
+	return r
+}
+
+// setup makes a package, a worker and an agent that grants one worker to
+// any compile; it returns the HELLO of p's compile and its fingerprint.
+type setup struct {
+	compile string
+	hello   *localproto.Hello
+	fp      []byte
+	ws      *worker.Server
+	addr    string
+	a       *Agent
+	sock    string
+}
+
+func newSetup(t *testing.T, workerToken []byte, tokenFile string) *setup {
+	compile := testutil.Compile(t)
+	s := &setup{compile: compile}
+	dir := t.TempDir()
+	cwd, args := testutil.Package(t, compile, dir)
+	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
+	s.fp = testutil.Fingerprint(t, compile, cwd, env, args...)
+	s.hello = &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: args, Env: env}
+	s.ws, s.addr = startWorker(t, compile, workerToken)
+	s.a, s.sock = startAgent(t, Config{Hosts: []hosts.Host{{Addr: s.addr, Slots: 2, TokenFile: tokenFile}},
+		MinCost: 1, MaxPerCompile: 1})
+	return s
+}
+
+func (s *setup) job() []byte { return testutil.Job(s.fp, "p.Gcd<ABIInternal>") }
+
+func TestRemoteCompile(t *testing.T) {
+	s := newSetup(t, nil, "")
+	for i := 0; i < 2; i++ {
+		f, g := dialAgent(t, s.sock, s.hello)
+		if g.N != 1 {
+			t.Fatalf("grant %d (%q), want 1", g.N, g.Reason)
+		}
+		f.send(&localproto.Job{Worker: 0, Data: s.job()})
+		r := f.result()
+		if r.Status != 0 || !bytes.HasPrefix(r.Data, []byte("distssa\x00")) {
+			t.Fatalf("compile %d: status %d, data %q", i, r.Status, r.Data)
+		}
+		f.send(&localproto.Stats{PkgPath: "p", Funcs: 1, Remote: 1, ResultBytes: uint64(len(r.Data))})
+		f.nc.Close()
+		if got := s.a.FreeSlots(); got != 2 {
+			t.Errorf("after compile %d: %d free slots, want 2", i, got)
+		}
+		if i == 0 {
+			// The second compile uploads nothing: every blob is cached.
+			if st := s.ws.Stats(); st.CacheMisses == 0 || st.CacheHits != 0 {
+				t.Fatalf("first compile: %+v", st)
+			}
+		}
+	}
+	st := s.ws.Stats()
+	if st.CacheHits != st.CacheMisses || st.JobsOK != 2 {
+		t.Errorf("second compile should hit every blob the first missed: %+v", st)
+	}
+	var buf bytes.Buffer
+	s.a.Summary(&buf)
+	if !strings.Contains(buf.String(), s.addr) || !strings.Contains(buf.String(), "jobs 2 ok 2 failed 0") {
+		t.Errorf("summary:\n%s", buf.String())
+	}
+}
+
+// TestFallbacks checks that failures become failed RESULTs naming the
+// host, with the reason.
+func TestFallbacks(t *testing.T) {
+	t.Run("fingerprint", func(t *testing.T) {
+		s := newSetup(t, nil, "")
+		f, _ := dialAgent(t, s.sock, s.hello)
+		f.send(&localproto.Job{Worker: 0, Data: testutil.Job(make([]byte, 32), "p.Gcd<ABIInternal>")})
+		checkFailed(t, f.result(), s.addr, "fingerprint")
+		if len(s.a.Failures()) != 1 {
+			t.Errorf("failures: %q", s.a.Failures())
+		}
+	})
+	t.Run("wrong token", func(t *testing.T) {
+		tok := filepath.Join(t.TempDir(), "tok")
+		os.WriteFile(tok, []byte("guess\n"), 0o600)
+		s := newSetup(t, []byte("s3cret"), tok)
+		f, _ := dialAgent(t, s.sock, s.hello)
+		f.send(&localproto.Job{Worker: 0, Data: s.job()})
+		checkFailed(t, f.result(), s.addr, "authentication failed: wrong token")
+	})
+	t.Run("right token", func(t *testing.T) {
+		tok := filepath.Join(t.TempDir(), "tok")
+		os.WriteFile(tok, []byte("s3cret\n"), 0o600)
+		s := newSetup(t, []byte("s3cret"), tok)
+		f, _ := dialAgent(t, s.sock, s.hello)
+		f.send(&localproto.Job{Worker: 0, Data: s.job()})
+		if r := f.result(); r.Status != 0 {
+			t.Fatalf("with the right token: %s", r.Data)
+		}
+	})
+	t.Run("wrong toolchain", func(t *testing.T) {
+		s := newSetup(t, nil, "")
+		// Another compile binary: the agent hashes the one HELLO names.
+		other := filepath.Join(t.TempDir(), "compile")
+		data, err := os.ReadFile(s.compile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(other, append(data, 0), 0o755)
+		h := *s.hello
+		h.Compile = other
+		f, _ := dialAgent(t, s.sock, &h)
+		f.send(&localproto.Job{Worker: 0, Data: s.job()})
+		checkFailed(t, f.result(), s.addr, "toolchain mismatch")
+	})
+	t.Run("host down", func(t *testing.T) {
+		compile := testutil.Compile(t)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close() // nothing listens there now
+		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 2}}, MinCost: 1, MaxPerCompile: 1})
+		cwd, args := testutil.Package(t, compile, t.TempDir())
+		hello := &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: args}
+		f, g := dialAgent(t, sock, hello)
+		if g.N != 1 {
+			t.Fatalf("grant %d", g.N)
+		}
+		f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+		checkFailed(t, f.result(), addr, "refused")
+		// The host backs off: the next compile stays local.
+		_, g = dialAgent(t, sock, hello)
+		if g.N != 0 || !strings.Contains(g.Reason, "backing off") {
+			t.Fatalf("during backoff: grant %d %q", g.N, g.Reason)
+		}
+		if a.FreeSlots() != 2 {
+			t.Errorf("free slots %d, want 2", a.FreeSlots())
+		}
+	})
+	t.Run("small package", func(t *testing.T) {
+		compile := testutil.Compile(t)
+		_, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: "127.0.0.1:1", Slots: 2}}})
+		cwd, args := testutil.Package(t, compile, t.TempDir())
+		_, g := dialAgent(t, sock, &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: args})
+		if g.N != 0 || g.Reason != "small package" {
+			t.Fatalf("grant %d %q", g.N, g.Reason)
+		}
+	})
+	t.Run("diagnostic flag", func(t *testing.T) {
+		compile := testutil.Compile(t)
+		_, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: "127.0.0.1:1", Slots: 2}}, MinCost: 1})
+		cwd, args := testutil.Package(t, compile, t.TempDir())
+		_, g := dialAgent(t, sock, &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: append([]string{"-m"}, args...)})
+		if g.N != 0 || !strings.Contains(g.Reason, "flag -m") {
+			t.Fatalf("grant %d %q", g.N, g.Reason)
+		}
+	})
+}
+
+func checkFailed(t *testing.T, r *localproto.Result, host, want string) {
+	t.Helper()
+	msg := string(r.Data)
+	if r.Status != 1 || !strings.Contains(msg, host) || !strings.Contains(msg, want) || strings.Contains(msg, "\n") {
+		t.Fatalf("result status %d %q; want a failed one-line result naming %s with %q", r.Status, msg, host, want)
+	}
+}

@@ -151,6 +151,9 @@ func (d *decoder) bytes() []byte {
 		d.err = fmt.Errorf("string of %d bytes, %d left in frame", n, len(d.b))
 		return nil
 	}
+	if n == 0 {
+		return nil
+	}
 	v := d.b[:n:n]
 	d.b = d.b[n:]
 	return v

@@ -284,6 +284,9 @@ func Decode(body []byte) (any, error) {
 	if m == nil {
 		return nil, fmt.Errorf("wire: unknown message type %d", body[0])
 	}
+	if err := checkShape(body[1:]); err != nil {
+		return nil, fmt.Errorf("wire: message type %d: %v", body[0], err)
+	}
 	r := bytes.NewReader(body[1:])
 	dec := msgpack.NewDecoder(r)
 	if err := dec.Decode(m); err != nil {

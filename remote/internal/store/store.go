@@ -206,6 +206,13 @@ func (s *Store) Materialize(hash []byte, dst string) error {
 	if err != nil {
 		src, err = os.Open(s.path(key))
 	}
+	if os.IsNotExist(err) {
+		// Removed behind our back (by hand, or another process on the
+		// same directory): forget it, so that it is uploaded again.
+		s.lru.Remove(e)
+		delete(s.byHash, key)
+		s.size -= e.Value.(*entry).size
+	}
 	s.mu.Unlock()
 	if err != nil || src == nil {
 		return err

@@ -136,7 +136,7 @@ func (c *compile) start(h *host) (*wconn, error) {
 		return fail(unexpected(m))
 	}
 	if err := c.upload(wc, miss.Hashes); err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("upload: %w", err))
 	}
 	files := make([]wire.File, len(in.files))
 	for i, f := range in.files {
@@ -144,7 +144,7 @@ func (c *compile) start(h *host) (*wconn, error) {
 	}
 	m, err := wc.roundTrip(&wire.Start{Cwd: in.cwd, Args: in.args, Env: in.env, Files: files}, a.cfg.RequestTimeout)
 	if err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("starting the job: %w", err))
 	}
 	if _, ok := m.(*wire.Started); !ok {
 		return fail(unexpected(m))
@@ -212,6 +212,7 @@ func (c *compile) finish(wc *wconn, job []byte) ([]byte, error) {
 	defer stop()
 	m, err := wc.roundTrip(&wire.Job{Size: uint64(len(job)), Data: wire.Compress(job)}, a.cfg.ResultTimeout)
 	if err != nil {
+		err = fmt.Errorf("waiting for the result: %w", err)
 		wc.nc.Close()
 		var ne net.Error
 		if c.ctx.Err() == nil && (!errors.As(err, &ne) || !ne.Timeout()) {

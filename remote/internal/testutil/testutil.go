@@ -10,32 +10,42 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 )
 
-// Compile returns the compile binary of the go command on PATH, or skips
-// the test if there is none with worker mode (-distssaworker).
+// Compile returns the compile binary of the go command on PATH (`go env
+// GOTOOLDIR`), or, if that one has no worker mode (-distssaworker), the
+// one of the toolchain that built the test; it skips the test if neither
+// is a distssa compile.
 func Compile(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "env", "GOTOOLDIR").Output()
-	if err != nil {
-		t.Skipf("skipping: no go command on PATH to locate compile: %v", err)
+	var tried []string
+	for _, goCmd := range []string{"go", filepath.Join(runtime.GOROOT(), "bin", "go")} {
+		out, err := exec.CommandContext(ctx, goCmd, "env", "GOTOOLDIR").Output()
+		if err != nil {
+			tried = append(tried, fmt.Sprintf("%s: %v", goCmd, err))
+			continue
+		}
+		c := filepath.Join(strings.TrimSpace(string(out)), "compile")
+		help, _ := exec.CommandContext(ctx, c, "-h").CombinedOutput()
+		if bytes.Contains(help, []byte("-distssaworker")) {
+			return c
+		}
+		tried = append(tried, c+" has no -distssaworker flag")
 	}
-	c := filepath.Join(strings.TrimSpace(string(out)), "compile")
-	help, _ := exec.CommandContext(ctx, c, "-h").CombinedOutput()
-	if !bytes.Contains(help, []byte("-distssaworker")) {
-		t.Skipf("skipping: %s has no -distssaworker flag (not a distssa toolchain; put /work/goroot-a/bin first on PATH)", c)
-	}
-	return c
+	t.Skipf("skipping: no distssa compile (%s); put the fork's bin first on PATH", strings.Join(tried, "; "))
+	return ""
 }
 
 // GOROOT returns the GOROOT of the compile binary.

@@ -135,3 +135,8 @@ func Package(t testing.TB, compile, dir string) (cwd string, args []string) {
 	write(cfg, "# import config\npackagefile q="+qa+"\n")
 	return cwd, []string{"-p=p", "-dwarf=false", "-pack", "-importcfg", cfg, "-trimpath=" + dir + "=>/x", "-o", filepath.Join(dir, "p.a"), "./p.go"}
 }
+
+// GoCmd returns the go command of the toolchain of compile.
+func GoCmd(compile string) string {
+	return filepath.Join(GOROOT(compile), "bin", "go")
+}

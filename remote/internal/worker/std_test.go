@@ -31,7 +31,7 @@ func TestStdPackage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	list := func(args ...string) string {
-		out, err := exec.CommandContext(ctx, "go", append([]string{"list"}, args...)...).Output()
+		out, err := exec.CommandContext(ctx, testutil.GoCmd(compile), append([]string{"list"}, args...)...).Output()
 		if err != nil {
 			t.Skipf("skipping: go list: %v", err)
 		}

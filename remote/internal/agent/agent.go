@@ -134,6 +134,9 @@ func (a *Agent) Serve(ln net.Listener) error {
 	a.mu.Lock()
 	a.ln = ln
 	a.mu.Unlock()
+	if a.ctx.Err() != nil {
+		ln.Close() // Close ran before Serve
+	}
 	for {
 		c, err := ln.Accept()
 		if err != nil {

@@ -142,6 +142,7 @@ func (s *setup) job() []byte { return testutil.Job(s.fp, "p.Gcd<ABIInternal>") }
 
 func TestRemoteCompile(t *testing.T) {
 	s := newSetup(t, nil, "")
+	var sent []uint64
 	for i := 0; i < 2; i++ {
 		f, g := dialAgent(t, s.sock, s.hello)
 		if g.N != 1 {
@@ -157,12 +158,22 @@ func TestRemoteCompile(t *testing.T) {
 		if got := s.a.FreeSlots(); got != 2 {
 			t.Errorf("after compile %d: %d free slots, want 2", i, got)
 		}
+		h := s.a.hosts[0]
+		h.mu.Lock()
+		sent = append(sent, h.sent)
+		h.mu.Unlock()
 		if i == 0 {
 			// The second compile uploads nothing: every blob is cached.
 			if st := s.ws.Stats(); st.CacheMisses == 0 || st.CacheHits != 0 {
 				t.Fatalf("first compile: %+v", st)
 			}
 		}
+	}
+	// The second compile sent no blob, only messages.
+	first, second := sent[0], sent[1]-sent[0]
+	t.Logf("bytes sent: first compile %d, second %d", first, second)
+	if second*2 > first {
+		t.Errorf("second compile sent %d bytes, first %d: the uploads were not cached", second, first)
 	}
 	st := s.ws.Stats()
 	if st.CacheHits != st.CacheMisses || st.JobsOK != 2 {
@@ -271,5 +282,45 @@ func checkFailed(t *testing.T, r *localproto.Result, host, want string) {
 	msg := string(r.Data)
 	if r.Status != 1 || !strings.Contains(msg, host) || !strings.Contains(msg, want) || strings.Contains(msg, "\n") {
 		t.Fatalf("result status %d %q; want a failed one-line result naming %s with %q", r.Status, msg, host, want)
+	}
+}
+
+// TestPooledConnectionClosed restarts the worker between two compiles:
+// the pooled connection is dead, the agent dials again, the compile
+// still goes remote, and the host does not back off.
+func TestPooledConnectionClosed(t *testing.T) {
+	s := newSetup(t, nil, "")
+	run := func() {
+		t.Helper()
+		f, g := dialAgent(t, s.sock, s.hello)
+		if g.N != 1 {
+			t.Fatalf("grant %d %q", g.N, g.Reason)
+		}
+		f.send(&localproto.Job{Worker: 0, Data: s.job()})
+		if r := f.result(); r.Status != 0 {
+			t.Fatalf("result: %s", r.Data)
+		}
+		f.nc.Close()
+	}
+	run()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	s.ws.Shutdown(ctx) // closes the idle pooled connection
+	cancel()
+	ws, err := worker.New(worker.Config{Slots: 4, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: s.compile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		t.Skipf("cannot listen again on %s: %v", s.addr, err)
+	}
+	go ws.Serve(ln)
+	defer ws.Shutdown(context.Background())
+	run()
+	h := s.a.hosts[0]
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.backoffs != 0 || h.ok != 2 {
+		t.Errorf("backoffs %d, ok %d; want 0 and 2", h.backoffs, h.ok)
 	}
 }

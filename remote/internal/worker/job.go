@@ -52,6 +52,7 @@ type job struct {
 	args []string
 	env  []string
 	cwd  string // root + client cwd
+	pkg  string // -p, for logs
 }
 
 // prepare checks a Start and materializes it under a new job directory.
@@ -69,6 +70,7 @@ func (c *conn) prepare(m *wire.Start) (*job, error) {
 		return nil, err
 	}
 	j := &job{dir: dir, root: dir + "/root", out: dir + "/out"}
+	j.pkg, _ = cl.Get("p")
 	fail := func(err error) (*job, error) {
 		os.RemoveAll(dir)
 		return nil, err
@@ -316,6 +318,6 @@ func (c *conn) runJob(m *wire.Start) error {
 		c.s.st.failed.Add(1)
 	}
 	os.RemoveAll(j.dir) // before the answer: the client may look
-	c.log.Info("job", "status", res.Status, "queue", queue, "run", run, "result", res.Size, "msg", res.Msg)
+	c.log.Info("job", "pkg", j.pkg, "status", res.Status, "queue", queue, "run", run, "result", res.Size, "msg", res.Msg)
 	return c.send(res)
 }

@@ -73,5 +73,6 @@ func TestStdPackage(t *testing.T) {
 	if want, err := os.ReadFile(filepath.Join(out, "result")); err != nil || !bytes.Equal(data, want) {
 		t.Fatalf("remote result (%d bytes) differs from the local worker's (%d bytes, %v)", len(data), len(want), err)
 	}
-	t.Logf("strconv: %d inputs, result of 2 functions: %d bytes", len(strings.Split(cfgText, "\n"))+len(files)+1, len(data))
+	t.Logf("strconv: %d inputs, %d bytes uploaded as %d zstd bytes; result of 2 functions: %d bytes",
+		len(strings.Split(cfgText, "\n"))+len(files)+1, c.raw, c.zst, len(data))
 }

@@ -44,8 +44,9 @@ func startServer(t *testing.T, compile string, token []byte) (*Server, string) {
 
 // client is a raw protocol client.
 type client struct {
-	t  *testing.T
-	nc net.Conn
+	t        *testing.T
+	nc       net.Conn
+	raw, zst int // bytes uploaded, before and after compression
 }
 
 func (c *client) send(m any) {
@@ -74,7 +75,7 @@ func dial(t *testing.T, addr string, token, toolchain []byte) (*client, any) {
 	}
 	nc.SetDeadline(time.Now().Add(time.Minute))
 	t.Cleanup(func() { nc.Close() })
-	c := &client{t, nc}
+	c := &client{t: t, nc: nc}
 	nonce := make([]byte, 32)
 	rand.Read(nonce)
 	c.send(&wire.Hello{Version: wire.Version, Nonce: nonce, Toolchain: toolchain, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH})
@@ -122,7 +123,10 @@ func (c *client) upload(cwd string, args []string, env []string) *wire.Start {
 	miss := c.recv().(*wire.Missing)
 	var blobs []wire.Blob
 	for _, h := range miss.Hashes {
-		blobs = append(blobs, wire.Blob{Hash: h, Size: uint64(len(data[string(h)])), Data: wire.Compress(data[string(h)])})
+		z := wire.Compress(data[string(h)])
+		c.raw += len(data[string(h)])
+		c.zst += len(z)
+		blobs = append(blobs, wire.Blob{Hash: h, Size: uint64(len(data[string(h)])), Data: z})
 	}
 	c.send(&wire.Upload{Blobs: blobs})
 	return st

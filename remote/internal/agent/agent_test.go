@@ -8,10 +8,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -322,5 +325,54 @@ func TestPooledConnectionClosed(t *testing.T) {
 	defer h.mu.Unlock()
 	if h.backoffs != 0 || h.ok != 2 {
 		t.Errorf("backoffs %d, ok %d; want 0 and 2", h.backoffs, h.ok)
+	}
+}
+
+// TestManyCompiles runs 12 compiles at once against 2 slots: each gets
+// a grant within the slots, each granted job its result, and no slot
+// leaks.
+func TestManyCompiles(t *testing.T) {
+	s := newSetup(t, nil, "")
+	errs := make(chan string, 12)
+	var remote atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nc, err := net.Dial("unix", s.sock)
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(time.Minute))
+			r := bufio.NewReader(nc)
+			localproto.Write(nc, s.hello)
+			m, err := localproto.Read(r)
+			g, ok := m.(*localproto.Grant)
+			if !ok || g.N > 1 || g.N == 0 && g.Reason != "no free worker slots" {
+				errs <- fmt.Sprintf("grant %#v %v", m, err)
+				return
+			}
+			if g.N == 0 {
+				return
+			}
+			localproto.Write(nc, &localproto.Job{Worker: 0, Data: s.job()})
+			m, err = localproto.Read(r)
+			if res, ok := m.(*localproto.Result); !ok || res.Status != 0 {
+				errs <- fmt.Sprintf("result %#v %v", m, err)
+				return
+			}
+			remote.Add(1)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if remote.Load() == 0 || s.a.FreeSlots() != 2 {
+		t.Errorf("%d compiles went remote, %d free slots after", remote.Load(), s.a.FreeSlots())
 	}
 }

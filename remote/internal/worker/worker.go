@@ -86,6 +86,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Slots < 1 {
 		return nil, fmt.Errorf("slots must be at least 1, not %d", cfg.Slots)
 	}
+	if cfg.CacheMax < 1<<20 {
+		return nil, fmt.Errorf("cache size %d is below 1 MiB", cfg.CacheMax)
+	}
 	if cfg.JobTimeout == 0 {
 		cfg.JobTimeout = 10 * time.Minute
 	}

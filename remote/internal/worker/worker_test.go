@@ -270,6 +270,23 @@ func TestJobRefusals(t *testing.T) {
 	}
 }
 
+func TestBadConfig(t *testing.T) {
+	compile := testutil.Compile(t)
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Slots: 0, CacheMax: 1 << 20, Compile: compile}, "slots must be at least 1"},
+		{Config{Slots: 1, CacheMax: 10, Compile: compile}, "cache size 10 is below 1 MiB"},
+		{Config{Slots: 1, CacheMax: 1 << 20, Compile: "/nonexistent/compile"}, "compile binary: open /nonexistent/compile"},
+	} {
+		tc.cfg.CacheDir = t.TempDir()
+		if _, err := New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+}
+
 func TestNoTokenOnlyLoopback(t *testing.T) {
 	compile := testutil.Compile(t)
 	s, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile})

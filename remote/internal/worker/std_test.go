@@ -76,3 +76,54 @@ func TestStdPackage(t *testing.T) {
 	t.Logf("strconv: %d inputs, %d bytes uploaded as %d zstd bytes; result of 2 functions: %d bytes",
 		len(strings.Split(cfgText, "\n"))+len(files)+1, c.raw, c.zst, len(data))
 }
+
+// TestEmbed runs a package with //go:embed on a worker: the -embedcfg
+// file and the files it names are uploaded and rewritten, and the
+// fingerprint is the client's.
+func TestEmbed(t *testing.T) {
+	compile := testutil.Compile(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, testutil.GoCmd(compile), "list", "-export", "-deps", "-f",
+		`{{if .Export}}packagefile {{.ImportPath}}={{.Export}}{{end}}`, "embed").Output()
+	if err != nil {
+		t.Skipf("skipping: go list: %v", err)
+	}
+	dir := t.TempDir()
+	pkg := filepath.Join(dir, "m", "e")
+	os.MkdirAll(pkg, 0o755)
+	os.WriteFile(filepath.Join(pkg, "e.go"), []byte(`package e
+
+import _ "embed"
+
+//go:embed hello.txt
+var Hello string
+
+func Len() int { return len(Hello) + 1 }
+`), 0o644)
+	os.WriteFile(filepath.Join(pkg, "hello.txt"), []byte("hello\n"), 0o644)
+	cfg := filepath.Join(dir, "importcfg")
+	os.WriteFile(cfg, append([]byte("# import config\n"), out...), 0o644)
+	ecfg := filepath.Join(dir, "embedcfg")
+	os.WriteFile(ecfg, []byte(`{"Patterns":{"hello.txt":["hello.txt"]},"Files":{"hello.txt":"`+filepath.Join(pkg, "hello.txt")+`"}}`), 0o644)
+	args := []string{"-o", filepath.Join(dir, "e.a"), "-p", "m/e", "-dwarf=false", "-importcfg", cfg, "-embedcfg", ecfg, "-pack", "./e.go"}
+	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
+	fp := testutil.Fingerprint(t, compile, pkg, env, args...)
+
+	s, addr := startServer(t, compile, nil)
+	c, _ := dial(t, addr, nil, s.Toolchain())
+	st := c.upload(pkg, args, env)
+	if len(st.Files) < 4 {
+		t.Fatalf("uploaded %d files, want the source, both configs, hello.txt and export data", len(st.Files))
+	}
+	c.send(st)
+	if m, ok := c.recv().(*wire.Started); !ok {
+		t.Fatalf("start: %#v", m)
+	}
+	job := testutil.Job(fp, "m/e.Len<ABIInternal>")
+	c.send(&wire.Job{Size: uint64(len(job)), Data: wire.Compress(job)})
+	r := c.recv().(*wire.Result)
+	if r.Status != 0 {
+		t.Fatalf("status %d: %s", r.Status, r.Msg)
+	}
+}

@@ -7,12 +7,13 @@
 // remote/README.md for its flags and threat model.
 //
 //	distssa-worker [-listen=127.0.0.1:7070] [-slots=N] [-cache=DIR] [-cache-size=BYTES]
-//	               [-token-file=FILE] [-compile=PATH]
+//	               [-token-file=FILE] [-compile=PATH] [-tls-cert=FILE -tls-key=FILE]
 //	distssa-worker -status=HOST:PORT [-token-file=FILE]
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -38,6 +39,9 @@ func main() {
 	compile := flag.String("compile", "", "the compile binary to run (default: compile next to this executable)")
 	jobTimeout := flag.Duration("job-timeout", 10*time.Minute, "bound of one job")
 	status := flag.String("status", "", "print the statistics of the worker at this address and exit")
+	tlsCert := flag.String("tls-cert", "", "PEM certificate: serve TLS (with -tls-key)")
+	tlsKey := flag.String("tls-key", "", "PEM private key of -tls-cert")
+	tlsCA := flag.String("tls-ca", "", "with -status: speak TLS, verifying the worker against these PEM certificates")
 	logJSON := flag.Bool("log-json", false, "log JSON lines instead of logfmt")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -55,7 +59,7 @@ func main() {
 		token = []byte(t)
 	}
 	if *status != "" {
-		st, err := agent.Status(context.Background(), *status, token)
+		st, err := agent.Status(context.Background(), *status, token, *tlsCA)
 		if err != nil {
 			fatal(err)
 		}
@@ -80,6 +84,13 @@ func main() {
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fatal(err)
+	}
+	if *tlsCert != "" || *tlsKey != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			fatal(fmt.Errorf("-tls-cert/-tls-key: %v", err))
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)

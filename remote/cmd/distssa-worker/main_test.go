@@ -96,7 +96,7 @@ func TestKillWorkerMidJob(t *testing.T) {
 	}
 	// Wait (boundedly) until the worker runs the compile.
 	for {
-		st, err := agent.Status(ctx, addr, nil)
+		st, err := agent.Status(ctx, addr, nil, "")
 		if err != nil {
 			t.Fatal(err)
 		}

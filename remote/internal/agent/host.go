@@ -7,7 +7,10 @@ package agent
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -21,6 +24,7 @@ import (
 type host struct {
 	hosts.Host
 	token []byte
+	tls   *tls.Config // nil: plain TCP
 
 	free      int       // Agent.mu
 	downUntil time.Time // Agent.mu
@@ -93,13 +97,31 @@ func (a *Agent) dial(ctx context.Context, h *host, id identity) (*wconn, error) 
 	if err != nil {
 		return nil, err
 	}
+	if h.tls != nil {
+		tc := tls.Client(nc, h.tls)
+		hctx, cancel := context.WithTimeout(ctx, a.cfg.HandshakeTimeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("tls: %v", err)
+		}
+		nc = tc
+	}
 	c := &wconn{h: h, nc: nc, ident: id.key()}
 	// A compile that goes away interrupts the handshake.
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
 	if err := a.handshake(c, id); err != nil {
 		nc.Close()
-		return nil, err
+		var we workerError
+		if errors.As(err, &we) {
+			return nil, err // the worker's refusal says it all
+		}
+		if h.tls == nil && errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("handshake: connection closed (does the worker want TLS? see the tls= option)")
+		}
+		return nil, fmt.Errorf("handshake: %w", err)
 	}
 	return c, nil
 }
@@ -207,10 +229,18 @@ func (a *Agent) hostOK(h *host) {
 
 // Status asks the worker at addr for its statistics, over a connection
 // that names no toolchain (which allows only status requests).
-func Status(ctx context.Context, addr string, token []byte) (*wire.Status, error) {
+// With caFile, it speaks TLS and verifies the worker against it.
+func Status(ctx context.Context, addr string, token []byte, caFile string) (*wire.Status, error) {
 	a := &Agent{}
 	a.cfg.defaults()
 	h := &host{Host: hosts.Host{Addr: addr}, token: token}
+	if caFile != "" {
+		c, err := clientTLS(caFile, addr)
+		if err != nil {
+			return nil, err
+		}
+		h.tls = c
+	}
 	c, err := a.dial(ctx, h, identity{})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", addr, err)

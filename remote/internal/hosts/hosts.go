@@ -8,7 +8,9 @@
 //	host[:port][/slots][,option=value...]
 //
 // with IPv6 addresses in brackets ([::1]:7070/4), `#` comments and blank
-// lines. Options: token=FILE (the shared secret of that worker).
+// lines. Options: token=FILE (the shared secret of that worker) and
+// tls=FILE (speak TLS, verifying the worker's certificate against the
+// PEM certificates in FILE).
 package hosts
 
 import (
@@ -33,6 +35,7 @@ type Host struct {
 	Addr      string // host:port, ready to dial
 	Slots     int
 	TokenFile string // "" = no token option
+	TLSFile   string // PEM certificates to verify the worker with; "" = no TLS
 	Line      int
 }
 
@@ -92,6 +95,8 @@ func parseLine(line string) (Host, error) {
 				return h, fmt.Errorf("bad option %q (want key=value)", o)
 			case k == "token":
 				h.TokenFile = v
+			case k == "tls":
+				h.TLSFile = v
 			default:
 				return h, fmt.Errorf("unknown option %q", k)
 			}

@@ -22,6 +22,7 @@ build2:7000/8   # a big one
 [::1]:7071/2
 [fe80::1]
 w-3.example.com:1,token=t
+w4,tls=/etc/w4.pem,token=/t
 `
 	got, err := Parse("hosts.txt", []byte(data))
 	if err != nil {
@@ -34,6 +35,7 @@ w-3.example.com:1,token=t
 		{Addr: "[::1]:7071", Slots: 2, Line: 6},
 		{Addr: "[fe80::1]:7070", Slots: 2, Line: 7},
 		{Addr: "w-3.example.com:1", Slots: 2, TokenFile: "t", Line: 8},
+		{Addr: "w4:7070", Slots: 2, TokenFile: "/t", TLSFile: "/etc/w4.pem", Line: 9},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)

@@ -21,6 +21,7 @@ import (
 	"distssa/remote/internal/hosts"
 	"distssa/remote/internal/localproto"
 	"distssa/remote/internal/testutil"
+	"distssa/remote/internal/wire"
 	"distssa/remote/internal/worker"
 )
 
@@ -374,5 +375,61 @@ func TestManyCompiles(t *testing.T) {
 	}
 	if remote.Load() == 0 || s.a.FreeSlots() != 2 {
 		t.Errorf("%d compiles went remote, %d free slots after", remote.Load(), s.a.FreeSlots())
+	}
+}
+
+// TestResultTimeout: a worker that takes the job and never answers ends
+// as a failed RESULT after the agent's result timeout, not a hang.
+func TestResultTimeout(t *testing.T) {
+	compile := testutil.Compile(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(time.Minute))
+		// A worker that knows the protocol up to the job, then stalls.
+		for {
+			m, _, err := wire.Read(nc)
+			if err != nil {
+				return
+			}
+			var answer any
+			switch m.(type) {
+			case *wire.Hello:
+				answer = &wire.Challenge{Version: 1, Nonce: make([]byte, 32)}
+			case *wire.Auth:
+				answer = &wire.Welcome{Slots: 1}
+			case *wire.Query:
+				answer = &wire.Missing{}
+			case *wire.Start:
+				answer = &wire.Started{}
+			default:
+				continue // the job: no answer
+			}
+			wire.Write(nc, answer)
+		}
+	}()
+	addr := ln.Addr().String()
+	a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, ResultTimeout: 300 * time.Millisecond})
+	cwd, args := testutil.Package(t, compile, t.TempDir())
+	f, g := dialAgent(t, sock, &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: args})
+	if g.N != 1 {
+		t.Fatalf("grant %d %q", g.N, g.Reason)
+	}
+	t0 := time.Now()
+	f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+	checkFailed(t, f.result(), addr, "i/o timeout")
+	if d := time.Since(t0); d > 10*time.Second {
+		t.Errorf("failed RESULT after %v", d)
+	}
+	if a.FreeSlots() != 1 {
+		t.Errorf("%d free slots, want 1", a.FreeSlots())
 	}
 }

@@ -308,25 +308,18 @@ func (a *Agent) serveCompile(conn net.Conn) {
 	}
 	c := &compile{a: a, conn: conn, hello: hello, ctx: ctx}
 	n, reason := a.plan(c)
+	var hs []*host
+	if n > 0 {
+		hs, reason = a.acquire(n)
+	}
 	a.mu.Lock()
 	a.compiles++
-	if n > 0 {
+	if len(hs) > 0 {
 		a.granted++
 	} else {
 		a.reasons[reason]++
 	}
 	a.mu.Unlock()
-
-	var hs []*host
-	if n > 0 {
-		hs, reason = a.acquire(n)
-		if len(hs) == 0 {
-			a.mu.Lock()
-			a.granted--
-			a.reasons[reason]++
-			a.mu.Unlock()
-		}
-	}
 	var workers sync.WaitGroup
 	c.jobs = make([]chan []byte, len(hs))
 	for i, h := range hs {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"distssa/remote/internal/localproto"
@@ -33,9 +34,6 @@ func (c *compile) runWorker(i int, h *host) {
 		}
 	}
 	defer release()
-	h.mu.Lock()
-	h.jobs++
-	h.mu.Unlock()
 
 	wc, err := c.start(h)
 	if err != nil {
@@ -59,11 +57,15 @@ func (c *compile) runWorker(i int, h *host) {
 	if len(job) == 0 {
 		return // no RESULT for an empty job
 	}
+	h.mu.Lock()
+	h.jobs++
+	h.mu.Unlock()
 	if err != nil {
 		if c.ctx.Err() != nil {
 			err = errCancelled
 		}
-		msg := fmt.Sprintf("distssa: worker %s: %v", h.Addr, err)
+		// One line, as the compiler shows it.
+		msg := strings.ReplaceAll(fmt.Sprintf("distssa: worker %s: %v", h.Addr, err), "\n", " ")
 		h.mu.Lock()
 		h.failed++
 		h.mu.Unlock()

@@ -308,14 +308,21 @@ func Write(w io.Writer, m any) (int, error) {
 }
 
 // Read reads one message; it returns the number of bytes read.
-func Read(r io.Reader) (any, int, error) {
+func Read(r io.Reader) (any, int, error) { return ReadMax(r, MaxFrame) }
+
+// MaxHandshakeFrame bounds the frames a worker reads before the peer is
+// authenticated.
+const MaxHandshakeFrame = 64 << 10
+
+// ReadMax is Read with a smaller bound on the frame.
+func ReadMax(r io.Reader, max uint32) (any, int, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, 0, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n > MaxFrame {
-		return nil, 4, fmt.Errorf("wire: frame of %d bytes exceeds the %d-byte limit", n, MaxFrame)
+	if n > max {
+		return nil, 4, fmt.Errorf("wire: frame of %d bytes exceeds the %d-byte limit", n, max)
 	}
 	// Grow the buffer as bytes arrive rather than trusting the length.
 	var body bytes.Buffer

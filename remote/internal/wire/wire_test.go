@@ -54,6 +54,16 @@ func TestBadFrames(t *testing.T) {
 	}
 }
 
+func TestReadMax(t *testing.T) {
+	b, _ := Encode(&Error{Msg: string(make([]byte, 100))})
+	if _, _, err := ReadMax(bytes.NewReader(b), 50); err == nil || !strings.Contains(err.Error(), "exceeds the 50-byte limit") {
+		t.Errorf("ReadMax: %v", err)
+	}
+	if _, _, err := ReadMax(bytes.NewReader(b), 200); err != nil {
+		t.Errorf("ReadMax: %v", err)
+	}
+}
+
 func TestCompress(t *testing.T) {
 	data := bytes.Repeat([]byte("distssa "), 1000)
 	z := Compress(data)

@@ -283,6 +283,14 @@ func (c *conn) recv(timeout time.Duration) (any, error) {
 	return m, err
 }
 
+// recvSmall reads a handshake message: before authentication a peer
+// gets small frames only.
+func (c *conn) recvSmall() (any, error) {
+	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	m, _, err := wire.ReadMax(c.r, wire.MaxHandshakeFrame)
+	return m, err
+}
+
 func (c *conn) serve() {
 	c.log = c.s.cfg.Log.With("peer", c.nc.RemoteAddr().String())
 	if err := c.handshake(); err != nil {
@@ -314,7 +322,7 @@ func (c *conn) serve() {
 var errAuth = errors.New("authentication failed: wrong token")
 
 func (c *conn) handshake() error {
-	m, err := c.recv(10 * time.Second)
+	m, err := c.recvSmall()
 	if err != nil {
 		return err
 	}
@@ -331,7 +339,7 @@ func (c *conn) handshake() error {
 	if err := c.send(&wire.Challenge{Version: wire.Version, Caps: wire.Caps, Nonce: nonce, Auth: auth}); err != nil {
 		return err
 	}
-	if m, err = c.recv(10 * time.Second); err != nil {
+	if m, err = c.recvSmall(); err != nil {
 		return err
 	}
 	a, ok := m.(*wire.Auth)

@@ -150,12 +150,18 @@ func (a *Agent) collect(h *localproto.Hello) (*inputs, error) {
 			in.env = append(in.env, "GOROOT="+filepath.Dir(d))
 		}
 	}
+	// The target: the compile's environment, else the binary's defaults,
+	// which its tool directory (pkg/tool/GOOS_GOARCH) names.
+	defOS, defArch := runtime.GOOS, runtime.GOARCH
+	if os_, arch, ok := strings.Cut(filepath.Base(filepath.Dir(h.Compile)), "_"); ok && !strings.Contains(arch, "_") {
+		defOS, defArch = os_, arch
+	}
 	in.id.goos, in.id.goarch = env["GOOS"], env["GOARCH"]
 	if in.id.goos == "" {
-		in.id.goos = runtime.GOOS
+		in.id.goos = defOS
 	}
 	if in.id.goarch == "" {
-		in.id.goarch = runtime.GOARCH
+		in.id.goarch = defArch
 	}
 	for _, f := range cl.Files {
 		fi, err := os.Stat(cmdline.Abs(h.Cwd, f))

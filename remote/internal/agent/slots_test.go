@@ -103,3 +103,24 @@ func TestSlotsAcrossCompiles(t *testing.T) {
 		t.Fatalf("after the compiles: %d free slots, want 3", a.FreeSlots())
 	}
 }
+
+func TestTarget(t *testing.T) {
+	a, _ := New(Config{})
+	for _, tc := range []struct {
+		compile string
+		env     []string
+		want    string
+	}{
+		{"/g/pkg/tool/linux_arm64/compile", nil, "linux/arm64"},
+		{"/g/pkg/tool/linux_amd64/compile", []string{"GOOS=windows"}, "windows/amd64"},
+		{"/g/pkg/tool/linux_amd64/compile", []string{"GOARCH=386", "GOOS=linux"}, "linux/386"},
+	} {
+		in, err := a.collect(&localproto.Hello{Version: 1, Compile: tc.compile, Cwd: "/", Env: tc.env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := in.id.goos + "/" + in.id.goarch; got != tc.want {
+			t.Errorf("%s %q: target %s, want %s", tc.compile, tc.env, got, tc.want)
+		}
+	}
+}

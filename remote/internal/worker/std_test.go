@@ -51,13 +51,17 @@ func TestStdPackage(t *testing.T) {
 
 	s, addr := startServer(t, compile, nil)
 	c, _ := dial(t, addr, nil, s.Toolchain())
+	t0 := time.Now()
 	c.send(c.upload(pkgDir, append([]string{"-d=distssafingerprint=1"}, args...), env))
 	if m, ok := c.recv().(*wire.Started); !ok {
 		t.Fatalf("start: %#v", m)
 	}
+	t1 := time.Now()
 	job := testutil.Job(fp, "strconv.ParseBool<ABIInternal>", "strconv.FormatInt<ABIInternal>")
 	c.send(&wire.Job{Size: uint64(len(job)), Data: wire.Compress(job)})
 	r := c.recv().(*wire.Result)
+	t2 := time.Now()
+	t.Logf("strconv: hash+query+upload+start %v, job to result (front end, backend of 2 functions) %v", t1.Sub(t0), t2.Sub(t1))
 	data, err := wire.Decompress(r.Data, r.Size)
 	if err != nil || r.Status != 0 || !bytes.HasPrefix(data, []byte("distssa\x00")) {
 		t.Fatalf("status %d %q, %d bytes, %v", r.Status, r.Msg, len(data), err)

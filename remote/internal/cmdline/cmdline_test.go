@@ -86,3 +86,32 @@ func TestTrimpath(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
+
+// FuzzParse: any command line parses or is refused; what parses has only
+// whitelisted flags, and its config files parse or are refused.
+func FuzzParse(f *testing.F) {
+	f.Add("-p=p\x00-importcfg\x00cfg\x00a.go", "packagefile fmt=/x/fmt.a\nimportmap a=b\n")
+	f.Add("-S\x00a.go", "packagefile fmt")
+	f.Add("--o=x\x00--\x00-a.go", `{"Files":{"a":"../b"}}`)
+	f.Fuzz(func(t *testing.T, args, cfg string) {
+		c, err := Parse(strings.Split(args, "\x00"))
+		if err == nil {
+			for _, fl := range c.Flags {
+				if k, ok := Whitelist[fl.Name]; !ok || k != fl.Kind {
+					t.Fatalf("flag %+v passed", fl)
+				}
+			}
+		}
+		for _, rewrite := range []func([]byte, string, func(string) string) ([]byte, []string, error){RewriteImportcfg, RewriteEmbedcfg} {
+			_, names, err := rewrite([]byte(cfg), "/w", func(p string) string { return "/R" + p })
+			if err != nil {
+				continue
+			}
+			for _, n := range names {
+				if !strings.HasPrefix(n, "/") || n != Abs("/", n) {
+					t.Fatalf("config names %q, not absolute and clean", n)
+				}
+			}
+		}
+	})
+}

@@ -43,6 +43,7 @@ type Config struct {
 	RequestTimeout   time.Duration // a round trip before the job (query, start)
 	ResultTimeout    time.Duration // from the job to its result
 	IdleConnAge      time.Duration // pooled connections older than this are closed
+	HedgeAfter       time.Duration // a result this late is also asked of another host; < 0: never
 }
 
 // Defaults.
@@ -63,6 +64,7 @@ func (c *Config) defaults() {
 	def(&c.RequestTimeout, 2*time.Minute)
 	def(&c.ResultTimeout, 10*time.Minute)
 	def(&c.IdleConnAge, time.Minute)
+	def(&c.HedgeAfter, 20*time.Second)
 	if c.MinCost == 0 {
 		c.MinCost = DefaultMinCost
 	}
@@ -94,6 +96,7 @@ type Agent struct {
 	remote   uint64
 	resBytes uint64
 	failures []string // failed remote work, for strict mode and -v
+	hedges   int
 }
 
 // New makes an agent for the hosts; it reads their token files (or takes
@@ -254,6 +257,23 @@ func (a *Agent) acquire(n int) ([]*host, string) {
 	return nil, "no free worker slots"
 }
 
+// acquireOther reserves a slot on a host other than not, for a hedge.
+func (a *Agent) acquireOther(not *host) *host {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := time.Now()
+	var best *host
+	for _, h := range a.hosts {
+		if h != not && h.free > 0 && !h.downUntil.After(now) && (best == nil || h.free > best.free) {
+			best = h
+		}
+	}
+	if best != nil {
+		best.free--
+	}
+	return best
+}
+
 func (a *Agent) release(h *host) {
 	a.mu.Lock()
 	h.free++
@@ -396,8 +416,8 @@ func (a *Agent) plan(c *compile) (int, string) {
 func (a *Agent) Summary(w io.Writer) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	fmt.Fprintf(w, "distssa-agent: %d compiles, %d sent work to workers; functions %d remote of %d; %d result bytes\n",
-		a.compiles, a.granted, a.remote, a.funcs, a.resBytes)
+	fmt.Fprintf(w, "distssa-agent: %d compiles, %d sent work to workers; functions %d remote of %d; %d result bytes; %d hedged jobs\n",
+		a.compiles, a.granted, a.remote, a.funcs, a.resBytes, a.hedges)
 	var rs []string
 	for r, n := range a.reasons {
 		rs = append(rs, fmt.Sprintf("%s=%d", r, n))

@@ -382,17 +382,38 @@ func TestManyCompiles(t *testing.T) {
 // as a failed RESULT after the agent's result timeout, not a hang.
 func TestResultTimeout(t *testing.T) {
 	compile := testutil.Compile(t)
+	addr := stallingWorker(t)
+	a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, ResultTimeout: 300 * time.Millisecond})
+	cwd, args := testutil.Package(t, compile, t.TempDir())
+	f, g := dialAgent(t, sock, &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: args})
+	if g.N != 1 {
+		t.Fatalf("grant %d %q", g.N, g.Reason)
+	}
+	t0 := time.Now()
+	f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+	checkFailed(t, f.result(), addr, "i/o timeout")
+	if d := time.Since(t0); d > 10*time.Second {
+		t.Errorf("failed RESULT after %v", d)
+	}
+	if a.FreeSlots() != 1 {
+		t.Errorf("%d free slots, want 1", a.FreeSlots())
+	}
+}
+
+// stallingWorker runs a fake worker that speaks the protocol up to the
+// job, then never answers; it returns its address.
+func stallingWorker(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		nc, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		defer nc.Close()
+		t.Cleanup(func() { nc.Close() })
 		nc.SetDeadline(time.Now().Add(time.Minute))
 		// A worker that knows the protocol up to the job, then stalls.
 		for {
@@ -416,20 +437,30 @@ func TestResultTimeout(t *testing.T) {
 			wire.Write(nc, answer)
 		}
 	}()
-	addr := ln.Addr().String()
-	a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, ResultTimeout: 300 * time.Millisecond})
-	cwd, args := testutil.Package(t, compile, t.TempDir())
-	f, g := dialAgent(t, sock, &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: args})
+	return ln.Addr().String()
+}
+
+// TestHedge: the first worker stalls on the job; after HedgeAfter the
+// agent runs the job on the other host, whose result wins.
+func TestHedge(t *testing.T) {
+	s := newSetup(t, nil, "")
+	stall := stallingWorker(t)
+	a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: stall, Slots: 2}, {Addr: s.addr, Slots: 1}},
+		MinCost: 1, MaxPerCompile: 1, HedgeAfter: 200 * time.Millisecond})
+	f, g := dialAgent(t, sock, s.hello)
 	if g.N != 1 {
 		t.Fatalf("grant %d %q", g.N, g.Reason)
 	}
-	t0 := time.Now()
-	f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
-	checkFailed(t, f.result(), addr, "i/o timeout")
-	if d := time.Since(t0); d > 10*time.Second {
-		t.Errorf("failed RESULT after %v", d)
+	f.send(&localproto.Job{Worker: 0, Data: s.job()})
+	if r := f.result(); r.Status != 0 || !bytes.HasPrefix(r.Data, []byte("distssa\x00")) {
+		t.Fatalf("hedged result: status %d %q", r.Status, r.Data)
 	}
-	if a.FreeSlots() != 1 {
-		t.Errorf("%d free slots, want 1", a.FreeSlots())
+	var buf bytes.Buffer
+	a.Summary(&buf)
+	if !strings.Contains(buf.String(), "1 hedged jobs") || a.FreeSlots() != 3 {
+		t.Errorf("%d free slots, summary:\n%s", a.FreeSlots(), buf.String())
+	}
+	if st := s.ws.Stats(); st.JobsOK != 1 {
+		t.Errorf("the second host ran %d jobs", st.JobsOK)
 	}
 }

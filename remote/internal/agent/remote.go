@@ -35,7 +35,7 @@ func (c *compile) runWorker(i int, h *host) {
 	}
 	defer release()
 
-	wc, err := c.start(h)
+	wc, err := c.start(c.ctx, h)
 	if err != nil {
 		// Free the slot now: no remote work can come of it.
 		release()
@@ -51,7 +51,7 @@ func (c *compile) runWorker(i int, h *host) {
 	}
 	var res []byte
 	if err == nil {
-		res, err = c.finish(wc, job)
+		res, err = c.hedged(h, wc, job)
 	}
 	release()
 	if len(job) == 0 {
@@ -89,7 +89,7 @@ func isHostFault(err error) bool {
 var errCompileFailed = errors.New("compile failed on the worker")
 
 // start connects, uploads the missing inputs and starts the compile.
-func (c *compile) start(h *host) (*wconn, error) {
+func (c *compile) start(ctx context.Context, h *host) (*wconn, error) {
 	a := c.a
 	in := c.in
 	in.hashOnce.Do(func() { in.hashErr = a.hashInputs(in) })
@@ -105,7 +105,7 @@ func (c *compile) start(h *host) (*wconn, error) {
 	for try := 0; ; try++ {
 		var pooled bool
 		var err error
-		wc, pooled, err = a.get(c.ctx, h, in.id)
+		wc, pooled, err = a.get(ctx, h, in.id)
 		if err == nil {
 			m, err = wc.roundTrip(&wire.Query{Hashes: hashes}, a.cfg.RequestTimeout)
 			if err != nil {
@@ -115,20 +115,20 @@ func (c *compile) start(h *host) (*wconn, error) {
 		if err == nil {
 			break
 		}
-		if pooled && try == 0 && c.ctx.Err() == nil {
+		if pooled && try == 0 && ctx.Err() == nil {
 			continue // the worker may have closed an idle connection
 		}
-		if isHostFault(err) && c.ctx.Err() == nil {
+		if isHostFault(err) && ctx.Err() == nil {
 			a.hostFailed(h)
 		}
 		return nil, err
 	}
 	// A compile that goes away interrupts the exchange.
-	stop := context.AfterFunc(c.ctx, func() { wc.nc.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, func() { wc.nc.SetDeadline(time.Now()) })
 	defer stop()
 	fail := func(err error) (*wconn, error) {
 		wc.nc.Close()
-		if isHostFault(err) && c.ctx.Err() == nil {
+		if isHostFault(err) && ctx.Err() == nil {
 			a.hostFailed(h)
 		}
 		return nil, err
@@ -207,17 +207,17 @@ func (c *compile) upload(wc *wconn, missing [][]byte) error {
 
 // finish forwards the job and waits for the result. The connection goes
 // back to the pool after a clean exchange, and is closed otherwise.
-func (c *compile) finish(wc *wconn, job []byte) ([]byte, error) {
+func (c *compile) finish(ctx context.Context, wc *wconn, job []byte) ([]byte, error) {
 	a := c.a
 	// Cancellation of the compile ends the wait below.
-	stop := context.AfterFunc(c.ctx, func() { wc.nc.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, func() { wc.nc.SetDeadline(time.Now()) })
 	defer stop()
 	m, err := wc.roundTrip(&wire.Job{Size: uint64(len(job)), Data: wire.Compress(job)}, a.cfg.ResultTimeout)
 	if err != nil {
 		err = fmt.Errorf("waiting for the result: %w", err)
 		wc.nc.Close()
 		var ne net.Error
-		if c.ctx.Err() == nil && (!errors.As(err, &ne) || !ne.Timeout()) {
+		if ctx.Err() == nil && (!errors.As(err, &ne) || !ne.Timeout()) {
 			a.hostFailed(wc.h)
 		}
 		return nil, err
@@ -227,7 +227,7 @@ func (c *compile) finish(wc *wconn, job []byte) ([]byte, error) {
 		wc.nc.Close()
 		return nil, unexpected(m)
 	}
-	if c.ctx.Err() != nil {
+	if ctx.Err() != nil {
 		wc.nc.Close()
 		return nil, errCancelled
 	}
@@ -242,4 +242,72 @@ func (c *compile) finish(wc *wconn, job []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s", errCompileFailed, r.Msg)
 	}
 	return wire.Decompress(r.Data, r.Size)
+}
+
+// hedged forwards the job to its worker and waits for the result. If the
+// result is late (Config.HedgeAfter) and another host has a free slot,
+// it runs the same job there too, from scratch, and takes whichever
+// result comes first: the results are byte-identical, since both workers
+// run the same compiler on the same inputs. The other is cancelled.
+func (c *compile) hedged(h *host, wc *wconn, job []byte) ([]byte, error) {
+	a := c.a
+	type outcome struct {
+		res []byte
+		err error
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	defer cancel() // stops the loser
+	ch := make(chan outcome, 2)
+	go func() {
+		res, err := c.finish(ctx, wc, job)
+		ch <- outcome{res, err}
+	}()
+	if len(job) == 0 || a.cfg.HedgeAfter < 0 {
+		o := <-ch
+		return o.res, o.err
+	}
+	timer := time.NewTimer(a.cfg.HedgeAfter)
+	defer timer.Stop()
+	pending, hedging := 1, false
+	var firstErr error
+	for {
+		select {
+		case o := <-ch:
+			pending--
+			if o.err == nil {
+				return o.res, nil
+			}
+			if firstErr == nil {
+				firstErr = o.err
+			}
+			if pending == 0 {
+				return nil, firstErr
+			}
+		case <-timer.C:
+			if hedging {
+				continue
+			}
+			h2 := a.acquireOther(h)
+			if h2 == nil {
+				continue
+			}
+			hedging = true
+			pending++
+			a.mu.Lock()
+			a.hedges++
+			a.mu.Unlock()
+			go func() {
+				wc2, err := c.start(ctx, h2)
+				var res []byte
+				if err == nil {
+					res, err = c.finish(ctx, wc2, job)
+				}
+				if err != nil {
+					err = fmt.Errorf("hedge on %s: %w", h2.Addr, err)
+				}
+				a.release(h2) // before the outcome: the RESULT follows it
+				ch <- outcome{res, err}
+			}()
+		}
+	}
 }

@@ -210,7 +210,7 @@ func (a *Agent) hostFailed(h *host) {
 	h.mu.Lock()
 	h.failures++
 	h.backoffs++
-	d := time.Second << min(h.failures-1, 6)
+	d := 2 * time.Second << min(h.failures-1, 5)
 	if d > time.Minute {
 		d = time.Minute
 	}

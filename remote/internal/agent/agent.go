@@ -21,6 +21,7 @@ import (
 	"net"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -399,6 +400,9 @@ func (a *Agent) plan(c *compile) (int, string) {
 	if err != nil {
 		return 0, err.Error()
 	}
+	if r := localReason(in); r != "" {
+		return 0, r
+	}
 	if in.cost < a.cfg.MinCost {
 		return 0, "small package"
 	}
@@ -410,6 +414,33 @@ func (a *Agent) plan(c *compile) (int, string) {
 		n = a.cfg.MaxPerCompile
 	}
 	return n, ""
+}
+
+// localReason mirrors the compiler's reasons for keeping a whole compile
+// local that depend on its flags and environment (compileReason in
+// cmd/compile/internal/distssa), so that such compiles take no worker.
+// Flags off the worker's whitelist (-S, -m, -json, …) are refused before.
+func localReason(in *inputs) string {
+	on := func(name string, def bool) bool {
+		v, ok := in.cl.Get(name)
+		if !ok {
+			return def
+		}
+		if v == "" { // set without a value
+			return true
+		}
+		b, err := strconv.ParseBool(v)
+		return err != nil || b // a count (-+=2) is on
+	}
+	switch {
+	case on("dwarf", true):
+		return "dwarf" // the compiler does not ship DWARF yet
+	case on("+", false):
+		return "runtime"
+	case in.gossafunc:
+		return "GOSSAFUNC"
+	}
+	return ""
 }
 
 // Summary writes the one-screen summary of the build's remote work.

@@ -77,6 +77,7 @@ type inputs struct {
 	env   []string
 	id    identity
 
+	gossafunc    bool // GOSSAFUNC is set
 	cl           *cmdline.Cmdline
 	cwd, compile string
 	hashOnce     sync.Once
@@ -156,6 +157,7 @@ func (a *Agent) collect(h *localproto.Hello) (*inputs, error) {
 	if os_, arch, ok := strings.Cut(filepath.Base(filepath.Dir(h.Compile)), "_"); ok && !strings.Contains(arch, "_") {
 		defOS, defArch = os_, arch
 	}
+	in.gossafunc = env["GOSSAFUNC"] != ""
 	in.id.goos, in.id.goarch = env["GOOS"], env["GOARCH"]
 	if in.id.goos == "" {
 		in.id.goos = defOS

@@ -124,3 +124,31 @@ func TestTarget(t *testing.T) {
 		}
 	}
 }
+
+func TestLocalReason(t *testing.T) {
+	a, _ := New(Config{Hosts: []hosts.Host{{Addr: "a:1", Slots: 1}}, MinCost: 1})
+	for _, tc := range []struct {
+		args []string
+		env  []string
+		want string
+	}{
+		{[]string{"-p=p"}, nil, "dwarf"},
+		{[]string{"-dwarf"}, nil, "dwarf"},
+		{[]string{"-dwarf=true"}, nil, "dwarf"},
+		{[]string{"-dwarf=false", "-+"}, nil, "runtime"},
+		{[]string{"-dwarf=false"}, []string{"GOSSAFUNC=F"}, "GOSSAFUNC"},
+		{[]string{"-dwarf=false", "-S"}, nil, "flag -S is not on the worker's whitelist"},
+		{[]string{"-dwarf=false"}, nil, ""},
+	} {
+		in, err := a.collect(&localproto.Hello{Version: 1, Compile: "/c", Cwd: "/", Args: tc.args, Env: tc.env})
+		got := ""
+		if err != nil {
+			got = err.Error()
+		} else {
+			got = localReason(in)
+		}
+		if got != tc.want {
+			t.Errorf("%q %q: %q, want %q", tc.args, tc.env, got, tc.want)
+		}
+	}
+}

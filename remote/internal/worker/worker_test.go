@@ -316,3 +316,54 @@ func TestCheckPath(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdown: a graceful shutdown lets a started job finish; a
+// shutdown whose time is up cancels it.
+func TestShutdown(t *testing.T) {
+	compile := testutil.Compile(t)
+	dir := t.TempDir()
+	cwd, args := testutil.Package(t, compile, dir)
+	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
+	fp := testutil.Fingerprint(t, compile, cwd, env, args...)
+	job := testutil.Job(fp, "p.Gcd<ABIInternal>")
+	for _, graceful := range []bool{true, false} {
+		s, addr := startServer(t, compile, nil)
+		c, _ := dial(t, addr, nil, s.Toolchain())
+		c.send(c.upload(cwd, args, env))
+		if _, ok := c.recv().(*wire.Started); !ok {
+			t.Fatal("not started")
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		if !graceful {
+			cancel()
+		}
+		done := make(chan struct{})
+		go func() { s.Shutdown(ctx); close(done) }()
+		if graceful {
+			// The listener closes: new agents are turned away.
+			for i := 0; ; i++ {
+				nc, err := net.DialTimeout("tcp", addr, time.Second)
+				if err != nil {
+					break
+				}
+				nc.Close()
+				if i == 100 {
+					t.Fatal("still accepting after Shutdown")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			c.send(&wire.Job{Size: uint64(len(job)), Data: wire.Compress(job)})
+			if r, ok := c.recv().(*wire.Result); !ok || r.Status != 0 {
+				t.Fatalf("job during graceful shutdown: %#v", r)
+			}
+		}
+		<-done
+		cancel()
+		if !graceful {
+			// The job was cancelled and the connection closed.
+			if _, _, err := wire.Read(c.nc); err == nil {
+				t.Fatal("connection still open after a forced shutdown")
+			}
+		}
+	}
+}

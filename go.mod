@@ -1,3 +1,10 @@
 module distssa
 
 go 1.21
+
+require (
+	github.com/valyala/gozstd v1.24.0
+	github.com/vmihailenco/msgpack/v5 v5.4.1
+)
+
+require github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect

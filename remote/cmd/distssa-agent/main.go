@@ -1,0 +1,86 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+// Distssa-agent is the per-build agent of distssa. The go command starts
+// it, with -distssa=hosts.txt, as
+//
+//	distssa-agent -hosts=FILE -socket=PATH [-v]
+//
+// It parses the hosts file (exit status 2 on error), listens on the unix
+// socket, writes "ready" on standard output, and serves the build's
+// compiles until its standard input reaches EOF or it gets SIGINT or
+// SIGTERM. With DISTSSA_STRICT=1 it exits with status 1 if any remote
+// work failed. See remote/PROTOCOL.md §2 and remote/README.md.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"distssa/remote/internal/agent"
+	"distssa/remote/internal/hosts"
+)
+
+func main() {
+	hostsFile := flag.String("hosts", "", "the hosts file")
+	socket := flag.String("socket", "", "the unix socket to listen on")
+	verbose := flag.Bool("v", false, "print a summary of the build's remote work at exit")
+	flag.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: distssa-agent -hosts=FILE -socket=PATH [-v]\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if *hostsFile == "" || *socket == "" || flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	os.Exit(run(*hostsFile, *socket, *verbose))
+}
+
+func run(hostsFile, socket string, verbose bool) int {
+	hs, err := hosts.ParseFile(hostsFile)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "distssa-agent: %v\n", err)
+		return 2
+	}
+	strict := os.Getenv("DISTSSA_STRICT") == "1"
+	a, err := agent.New(agent.Config{Hosts: hs, HostsFile: hostsFile, Strict: strict})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "distssa-agent: %v\n", err)
+		return 2
+	}
+	os.Remove(socket) // a stale socket of a crashed agent
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "distssa-agent: %v\n", err)
+		return 2
+	}
+	fmt.Fprintln(os.Stdout, "ready")
+
+	stop := make(chan string, 2)
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		stop <- "standard input closed"
+	}()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() { stop <- (<-sig).String() }()
+	go a.Serve(ln)
+	<-stop
+	a.Close()
+	os.Remove(socket)
+	if verbose {
+		a.Summary(os.Stderr)
+	}
+	if f := a.Failures(); strict && len(f) > 0 {
+		fmt.Fprintf(os.Stderr, "distssa-agent: strict mode: %d remote failures, first: %s\n", len(f), f[0])
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,135 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+// Distssa-worker is the distssa worker daemon: it runs the SSA backend
+// work of agents' compiles with its own compile binary. See
+// remote/README.md for its flags and threat model.
+//
+//	distssa-worker [-listen=127.0.0.1:7070] [-slots=N] [-cache=DIR] [-cache-size=BYTES]
+//	               [-token-file=FILE] [-compile=PATH] [-tls-cert=FILE -tls-key=FILE]
+//	distssa-worker -status=HOST:PORT [-token-file=FILE]
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+
+	"distssa/remote/internal/agent"
+	"distssa/remote/internal/worker"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:7070", "TCP address to listen on")
+	slots := flag.Int("slots", runtime.NumCPU(), "compiles run at once; more jobs queue")
+	cache := flag.String("cache", defaultCache(), "directory of the blob store and the job directories")
+	cacheSize := flag.Int64("cache-size", 2<<30, "bound of the blob store, in bytes")
+	tokenFile := flag.String("token-file", "", "file holding the shared secret (default: $DISTSSA_TOKEN)")
+	compile := flag.String("compile", "", "the compile binary to run (default: compile next to this executable)")
+	jobTimeout := flag.Duration("job-timeout", 10*time.Minute, "bound of one job")
+	status := flag.String("status", "", "print the statistics of the worker at this address and exit")
+	tlsCert := flag.String("tls-cert", "", "PEM certificate: serve TLS (with -tls-key)")
+	tlsKey := flag.String("tls-key", "", "PEM private key of -tls-cert")
+	tlsCA := flag.String("tls-ca", "", "with -status: speak TLS, verifying the worker against these PEM certificates")
+	logJSON := flag.Bool("log-json", false, "log JSON lines instead of logfmt")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	var token []byte
+	if *tokenFile != "" {
+		t, err := agent.ReadToken(*tokenFile)
+		if err != nil {
+			fatal(err)
+		}
+		token = t
+	} else if t := os.Getenv("DISTSSA_TOKEN"); t != "" {
+		token = []byte(t)
+	}
+	if *status != "" {
+		st, err := agent.Status(context.Background(), *status, token, *tlsCA)
+		if err != nil {
+			fatal(err)
+		}
+		out, _ := json.MarshalIndent(st, "", "  ")
+		fmt.Println(string(out))
+		return
+	}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
+	if *logJSON {
+		h = slog.NewJSONHandler(os.Stderr, nil)
+	}
+	log := slog.New(h)
+	if *compile == "" {
+		*compile = defaultCompile()
+	}
+	host, _ := os.Hostname()
+	s, err := worker.New(worker.Config{Slots: *slots, CacheDir: *cache, CacheMax: *cacheSize, Token: token,
+		Compile: *compile, Name: host, JobTimeout: *jobTimeout, Log: log})
+	if err != nil {
+		fatal(err)
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fatal(err)
+	}
+	if *tlsCert != "" || *tlsKey != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			fatal(fmt.Errorf("-tls-cert/-tls-key: %v", err))
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		got := <-sig
+		log.Info("shutting down", "signal", got.String())
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		go func() { <-sig; cancel() }() // a second signal cancels the jobs at once
+		s.Shutdown(ctx)
+		os.Exit(0)
+	}()
+	if err := s.Serve(ln); err != nil {
+		fatal(err)
+	}
+	select {} // Shutdown exits
+}
+
+func defaultCache() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "distssa-worker")
+	}
+	return filepath.Join(os.TempDir(), "distssa-worker")
+}
+
+// defaultCompile is the compile binary installed beside this one, in
+// GOROOT/pkg/tool/GOOS_GOARCH.
+func defaultCompile() string {
+	exe, err := os.Executable()
+	if err != nil {
+		fatal(err)
+	}
+	if e, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = e
+	}
+	return filepath.Join(filepath.Dir(exe), "compile")
+}
+
+func fatal(err error) {
+	fmt.Fprintf(os.Stderr, "distssa-worker: %v\n", err)
+	os.Exit(2)
+}

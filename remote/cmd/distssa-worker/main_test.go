@@ -1,0 +1,146 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"distssa/remote/internal/agent"
+	"distssa/remote/internal/hosts"
+	"distssa/remote/internal/localproto"
+	"distssa/remote/internal/testutil"
+)
+
+// The test binary runs as the worker daemon when DISTSSA_TEST_MAIN is set.
+func TestMain(m *testing.M) {
+	if os.Getenv("DISTSSA_TEST_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+var listening = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:[0-9]+)`)
+
+// startDaemon runs the worker daemon as a process on an ephemeral
+// loopback port and returns it with its address and a reader of its log.
+func startDaemon(t *testing.T, ctx context.Context, compile string) (*exec.Cmd, string, *bufio.Reader) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-listen=127.0.0.1:0", "-slots=1", "-cache="+t.TempDir(), "-compile="+compile)
+	cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	log := bufio.NewReader(stderr)
+	for {
+		line, err := log.ReadString('\n')
+		if err != nil {
+			t.Fatalf("worker exited before listening: %v", err)
+		}
+		if m := listening.FindStringSubmatch(line); m != nil {
+			return cmd, m[1], log
+		}
+	}
+}
+
+// TestKillWorkerMidJob kills -9 the worker daemon while its compile runs
+// and waits for the job: the compile gets a failed RESULT naming the
+// host, not a hang.
+func TestKillWorkerMidJob(t *testing.T) {
+	compile := testutil.Compile(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd, addr, _ := startDaemon(t, ctx, compile)
+
+	a, err := agent.New(agent.Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := os.MkdirTemp("", "ag")
+	defer os.RemoveAll(dir)
+	ln, err := net.Listen("unix", filepath.Join(dir, "a.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go a.Serve(ln)
+	defer a.Close()
+
+	cwd, args := testutil.Package(t, compile, t.TempDir())
+	c, err := net.Dial("unix", filepath.Join(dir, "a.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute))
+	r := bufio.NewReader(c)
+	localproto.Write(c, &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: args,
+		Env: []string{"GOROOT=" + testutil.GOROOT(compile)}})
+	if m, err := localproto.Read(r); err != nil || m.(*localproto.Grant).N != 1 {
+		t.Fatalf("grant: %#v %v", m, err)
+	}
+	// Wait (boundedly) until the worker runs the compile.
+	for {
+		st, err := agent.Status(ctx, addr, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Running == 1 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the worker never ran the job")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	t0 := time.Now()
+	localproto.Write(c, &localproto.Job{Worker: 0, Data: testutil.Job(make([]byte, 32), "p.Gcd<ABIInternal>")})
+	m, err := localproto.Read(r)
+	res, ok := m.(*localproto.Result)
+	if !ok || res.Status != 1 || !strings.Contains(string(res.Data), addr) {
+		t.Fatalf("after kill -9: %#v %v", m, err)
+	}
+	t.Logf("failed RESULT %.1fs after the kill: %s", time.Since(t0).Seconds(), res.Data)
+}
+
+// TestSIGTERM: the daemon answers a status request, then stops cleanly.
+func TestSIGTERM(t *testing.T) {
+	compile := testutil.Compile(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd, addr, log := startDaemon(t, ctx, compile)
+
+	status := exec.CommandContext(ctx, os.Args[0], "-status="+addr)
+	status.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1")
+	out, err := status.Output()
+	var st struct{ Slots int }
+	if err != nil || json.Unmarshal(out, &st) != nil || st.Slots != 1 {
+		t.Fatalf("-status: %v %s", err, out)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	rest, _ := io.ReadAll(log)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, rest)
+	}
+	if !strings.Contains(string(rest), "msg=stopped") {
+		t.Errorf("log after SIGTERM:\n%s", rest)
+	}
+}

@@ -1,0 +1,258 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"distssa/remote/internal/hosts"
+	"distssa/remote/internal/wire"
+)
+
+// host is a worker daemon with its slots (guarded by Agent.mu), its
+// backoff state and its pool of idle connections (guarded by mu).
+type host struct {
+	hosts.Host
+	token []byte
+	tls   *tls.Config // nil: plain TCP
+
+	free      int       // Agent.mu
+	downUntil time.Time // Agent.mu
+
+	mu                                              sync.Mutex
+	idle                                            map[string][]*wconn // by toolchain identity
+	failures                                        int
+	jobs, ok, failed, sent, recv, uploads, backoffs uint64
+}
+
+// wconn is a connection to a worker, past its handshake.
+type wconn struct {
+	h     *host
+	nc    net.Conn
+	ident string
+	used  time.Time
+}
+
+// identity is a toolchain identity: the compile binary's hash and target.
+type identity struct {
+	hash         []byte
+	goos, goarch string
+}
+
+func (id identity) key() string { return fmt.Sprintf("%x/%s/%s", id.hash, id.goos, id.goarch) }
+
+// get returns an idle connection for the identity, or dials a new one.
+// pooled says which, since a pooled connection may have been closed by
+// the worker meanwhile.
+func (a *Agent) get(ctx context.Context, h *host, id identity) (c *wconn, pooled bool, err error) {
+	h.mu.Lock()
+	for l := h.idle[id.key()]; len(l) > 0; l = h.idle[id.key()] {
+		c = l[len(l)-1]
+		h.idle[id.key()] = l[:len(l)-1]
+		if time.Since(c.used) < a.cfg.IdleConnAge {
+			h.mu.Unlock()
+			return c, true, nil
+		}
+		c.nc.Close()
+	}
+	h.mu.Unlock()
+	c, err = a.dial(ctx, h, id)
+	return c, false, err
+}
+
+// put returns a connection to the pool.
+func (h *host) put(c *wconn) {
+	c.used = time.Now()
+	h.mu.Lock()
+	h.idle[c.ident] = append(h.idle[c.ident], c)
+	h.mu.Unlock()
+}
+
+func (h *host) closeIdle() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k, l := range h.idle {
+		for _, c := range l {
+			c.nc.Close()
+		}
+		delete(h.idle, k)
+	}
+}
+
+// dial connects and runs the handshake: version, capabilities, the
+// challenge-response on the token, and the toolchain identity.
+func (a *Agent) dial(ctx context.Context, h *host, id identity) (*wconn, error) {
+	d := net.Dialer{Timeout: a.cfg.DialTimeout}
+	nc, err := d.DialContext(ctx, "tcp", h.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if h.tls != nil {
+		tc := tls.Client(nc, h.tls)
+		hctx, cancel := context.WithTimeout(ctx, a.cfg.HandshakeTimeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("tls: %v", err)
+		}
+		nc = tc
+	}
+	c := &wconn{h: h, nc: nc, ident: id.key()}
+	// A compile that goes away interrupts the handshake.
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
+	defer stop()
+	if err := a.handshake(c, id); err != nil {
+		nc.Close()
+		var we workerError
+		if errors.As(err, &we) {
+			return nil, err // the worker's refusal says it all
+		}
+		if h.tls == nil && errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("handshake: connection closed (does the worker want TLS? see the tls= option)")
+		}
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	return c, nil
+}
+
+func (a *Agent) handshake(c *wconn, id identity) error {
+	c.nc.SetDeadline(time.Now().Add(a.cfg.HandshakeTimeout))
+	nonce := make([]byte, 32)
+	rand.Read(nonce)
+	if err := c.send(&wire.Hello{Version: wire.Version, Caps: wire.Caps, Nonce: nonce,
+		Toolchain: id.hash, GOOS: id.goos, GOARCH: id.goarch}); err != nil {
+		return err
+	}
+	m, err := c.recv()
+	if err != nil {
+		return err
+	}
+	ch, ok := m.(*wire.Challenge)
+	if !ok {
+		return unexpected(m)
+	}
+	if ch.Auth && len(c.h.token) == 0 {
+		return fmt.Errorf("worker requires a token: give one with ,token=FILE in the hosts file or DISTSSA_TOKEN")
+	}
+	var mac []byte
+	if len(c.h.token) > 0 {
+		mac = wire.ClientMAC(c.h.token, nonce, ch.Nonce)
+	}
+	if err := c.send(&wire.Auth{MAC: mac}); err != nil {
+		return err
+	}
+	if m, err = c.recv(); err != nil {
+		return err
+	}
+	w, ok := m.(*wire.Welcome)
+	if !ok {
+		return unexpected(m)
+	}
+	if ch.Auth && !wire.CheckMAC(w.MAC, wire.ServerMAC(c.h.token, nonce, ch.Nonce)) {
+		return fmt.Errorf("worker failed to prove it knows the token")
+	}
+	c.nc.SetDeadline(time.Time{})
+	return nil
+}
+
+// workerError is an Error message of the worker: a refusal, not a fault
+// of the connection.
+type workerError string
+
+func (e workerError) Error() string { return string(e) }
+
+func unexpected(m any) error {
+	if e, ok := m.(*wire.Error); ok {
+		return workerError(e.Msg)
+	}
+	return fmt.Errorf("unexpected message %T", m)
+}
+
+func (c *wconn) send(m any) error {
+	n, err := wire.Write(c.nc, m)
+	c.h.mu.Lock()
+	c.h.sent += uint64(n)
+	c.h.mu.Unlock()
+	return err
+}
+
+func (c *wconn) recv() (any, error) {
+	m, n, err := wire.Read(c.nc)
+	c.h.mu.Lock()
+	c.h.recv += uint64(n)
+	c.h.mu.Unlock()
+	return m, err
+}
+
+// roundTrip sends m and reads the answer within timeout.
+func (c *wconn) roundTrip(m any, timeout time.Duration) (any, error) {
+	c.nc.SetDeadline(time.Now().Add(timeout))
+	if err := c.send(m); err != nil {
+		return nil, err
+	}
+	return c.recv()
+}
+
+// hostFailed puts a host in backoff, distcc-like: skipped for a while
+// (doubling with each failure, at most a minute), then tried again.
+func (a *Agent) hostFailed(h *host) {
+	h.mu.Lock()
+	h.failures++
+	h.backoffs++
+	d := 2 * time.Second << min(h.failures-1, 5)
+	if d > time.Minute {
+		d = time.Minute
+	}
+	h.mu.Unlock()
+	h.closeIdle()
+	a.mu.Lock()
+	h.downUntil = time.Now().Add(d)
+	a.mu.Unlock()
+}
+
+func (a *Agent) hostOK(h *host) {
+	h.mu.Lock()
+	h.failures = 0
+	h.mu.Unlock()
+}
+
+// Status asks the worker at addr for its statistics, over a connection
+// that names no toolchain (which allows only status requests).
+// With caFile, it speaks TLS and verifies the worker against it.
+func Status(ctx context.Context, addr string, token []byte, caFile string) (*wire.Status, error) {
+	a := &Agent{}
+	a.cfg.defaults()
+	h := &host{Host: hosts.Host{Addr: addr}, token: token}
+	if caFile != "" {
+		c, err := clientTLS(caFile, addr)
+		if err != nil {
+			return nil, err
+		}
+		h.tls = c
+	}
+	c, err := a.dial(ctx, h, identity{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", addr, err)
+	}
+	defer c.nc.Close()
+	m, err := c.roundTrip(&wire.StatusReq{}, a.cfg.RequestTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", addr, err)
+	}
+	st, ok := m.(*wire.Status)
+	if !ok {
+		return nil, fmt.Errorf("%s: %v", addr, unexpected(m))
+	}
+	return st, nil
+}

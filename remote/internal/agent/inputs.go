@@ -1,0 +1,197 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package agent
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+
+	"distssa/remote/internal/cmdline"
+	"distssa/remote/internal/localproto"
+)
+
+// hashCache remembers file hashes by path, size, modification time and
+// inode, so that the export data that every compile of a build imports is
+// hashed once.
+type hashCache struct {
+	mu sync.Mutex
+	m  map[string]cached
+}
+
+type cached struct {
+	size, mtime int64
+	ino         uint64
+	sum         []byte
+}
+
+func newHashCache() *hashCache { return &hashCache{m: map[string]cached{}} }
+
+func stamp(fi os.FileInfo) (size, mtime int64, ino uint64) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino = st.Ino
+	}
+	return fi.Size(), fi.ModTime().UnixNano(), ino
+}
+
+// hash returns the sha256 and size of a file.
+func (hc *hashCache) hash(name string) ([]byte, int64, error) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, 0, fmt.Errorf("%s is not a regular file", name)
+	}
+	size, mtime, ino := stamp(fi)
+	hc.mu.Lock()
+	c, ok := hc.m[name]
+	hc.mu.Unlock()
+	if ok && c.size == size && c.mtime == mtime && c.ino == ino {
+		return c.sum, size, nil
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	s := sha256.Sum256(data)
+	hc.mu.Lock()
+	hc.m[name] = cached{size, mtime, ino, s[:]}
+	hc.mu.Unlock()
+	return s[:], size, nil
+}
+
+// inputs is what a compile's workers need: its files by hash, its command
+// line and environment, and the toolchain identity.
+type inputs struct {
+	files []inputFile
+	cost  int64 // bytes of .go source
+	args  []string
+	env   []string
+	id    identity
+
+	gossafunc    bool // GOSSAFUNC is set
+	cl           *cmdline.Cmdline
+	cwd, compile string
+	hashOnce     sync.Once
+	hashErr      error
+}
+
+type inputFile struct {
+	path string
+	hash []byte
+	size int64
+}
+
+// ExpandArgs expands @file response-file arguments as the compiler does
+// (one argument a line, with \\ and \n escapes).
+func ExpandArgs(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		if !strings.HasPrefix(a, "@") {
+			out = append(out, a)
+			continue
+		}
+		data, err := os.ReadFile(a[1:])
+		if err != nil {
+			return nil, err
+		}
+		lines := strings.Split(string(data), "\n")
+		if len(lines) > 0 && lines[len(lines)-1] == "" {
+			lines = lines[:len(lines)-1]
+		}
+		for _, l := range lines {
+			if strings.Contains(l, `\`) {
+				l = strings.NewReplacer(`\\`, `\`, `\n`, "\n").Replace(l)
+			}
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// inputs collects the compile's inputs once.
+func (c *compile) inputs() (*inputs, error) {
+	c.inOnce.Do(func() { c.in, c.inErr = c.a.collect(c.hello) })
+	return c.in, c.inErr
+}
+
+func (a *Agent) collect(h *localproto.Hello) (*inputs, error) {
+	if !filepath.IsAbs(h.Cwd) || !filepath.IsAbs(h.Compile) {
+		return nil, fmt.Errorf("relative cwd or compile path")
+	}
+	args, err := ExpandArgs(h.Args)
+	if err != nil {
+		return nil, fmt.Errorf("response file: %v", err)
+	}
+	cl, err := cmdline.Parse(args)
+	if err != nil {
+		return nil, err
+	}
+	in := &inputs{args: args}
+	env := map[string]string{}
+	for _, e := range h.Env {
+		if k, v, ok := strings.Cut(e, "="); ok {
+			env[k] = v
+		}
+		in.env = append(in.env, e)
+	}
+	// The worker needs the client's GOROOT string for the $GOROOT
+	// rewrite; without one in the environment, the compile's own
+	// installation is the best guess.
+	if _, ok := env["GOROOT"]; !ok {
+		if d := filepath.Dir(filepath.Dir(filepath.Dir(h.Compile))); filepath.Base(filepath.Dir(filepath.Dir(h.Compile))) == "tool" {
+			in.env = append(in.env, "GOROOT="+filepath.Dir(d))
+		}
+	}
+	// The target: the compile's environment, else the binary's defaults,
+	// which its tool directory (pkg/tool/GOOS_GOARCH) names.
+	defOS, defArch := runtime.GOOS, runtime.GOARCH
+	if os_, arch, ok := strings.Cut(filepath.Base(filepath.Dir(h.Compile)), "_"); ok && !strings.Contains(arch, "_") {
+		defOS, defArch = os_, arch
+	}
+	in.gossafunc = env["GOSSAFUNC"] != ""
+	in.id.goos, in.id.goarch = env["GOOS"], env["GOARCH"]
+	if in.id.goos == "" {
+		in.id.goos = defOS
+	}
+	if in.id.goarch == "" {
+		in.id.goarch = defArch
+	}
+	for _, f := range cl.Files {
+		fi, err := os.Stat(cmdline.Abs(h.Cwd, f))
+		if err != nil {
+			return nil, fmt.Errorf("source: %v", err)
+		}
+		in.cost += fi.Size()
+	}
+	in.cl, in.cwd, in.compile = cl, h.Cwd, h.Compile
+	return in, nil
+}
+
+// hashInputs lists and hashes the inputs and the compile binary. It runs
+// after GRANT, in the workers' goroutines, so that GRANT does not wait.
+func (a *Agent) hashInputs(in *inputs) (err error) {
+	if in.id.hash, _, err = a.ids.hash(in.compile); err != nil {
+		return fmt.Errorf("compile binary: %v", err)
+	}
+	paths, err := in.cl.Inputs(in.cwd, os.ReadFile)
+	if err != nil {
+		return err
+	}
+	for _, p := range paths {
+		sum, size, err := a.files.hash(p)
+		if err != nil {
+			return fmt.Errorf("input: %v", err)
+		}
+		in.files = append(in.files, inputFile{p, sum, size})
+	}
+	return nil
+}

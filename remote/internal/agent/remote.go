@@ -1,0 +1,313 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"distssa/remote/internal/localproto"
+	"distssa/remote/internal/wire"
+)
+
+// uploadBatch bounds the uncompressed bytes of one Upload message.
+const uploadBatch = 16 << 20
+
+// runWorker runs granted worker i of a compile on host h: it prepares
+// the job on the worker at once (upload, start), waits for the
+// compiler's job, and answers the compiler's RESULT. Any failure becomes
+// a failed RESULT naming the host.
+func (c *compile) runWorker(i int, h *host) {
+	a := c.a
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			a.release(h)
+		}
+	}
+	defer release()
+
+	wc, err := c.start(c.ctx, h)
+	if err != nil {
+		// Free the slot now: no remote work can come of it.
+		release()
+	}
+	var job []byte
+	select {
+	case job = <-c.jobs[i]:
+	case <-c.ctx.Done():
+		if wc != nil {
+			wc.nc.Close()
+		}
+		return
+	}
+	var res []byte
+	if err == nil {
+		res, err = c.hedged(h, wc, job)
+	}
+	release()
+	if len(job) == 0 {
+		return // no RESULT for an empty job
+	}
+	h.mu.Lock()
+	h.jobs++
+	h.mu.Unlock()
+	if err != nil {
+		if c.ctx.Err() != nil {
+			err = errCancelled
+		}
+		// One line, as the compiler shows it.
+		msg := strings.ReplaceAll(fmt.Sprintf("distssa: worker %s: %v", h.Addr, err), "\n", " ")
+		h.mu.Lock()
+		h.failed++
+		h.mu.Unlock()
+		a.fail(msg)
+		c.send(&localproto.Result{Worker: uint64(i), Status: localproto.StatusFailed, Data: []byte(msg)})
+		return
+	}
+	h.mu.Lock()
+	h.ok++
+	h.mu.Unlock()
+	c.send(&localproto.Result{Worker: uint64(i), Status: localproto.StatusOK, Data: res})
+}
+
+// isHostFault tells faults of the host or the network, which back the
+// host off, from refusals and compile failures, which do not.
+func isHostFault(err error) bool {
+	var we workerError
+	return !errors.As(err, &we) && !errors.Is(err, errCompileFailed)
+}
+
+var errCompileFailed = errors.New("compile failed on the worker")
+
+// start connects, uploads the missing inputs and starts the compile.
+func (c *compile) start(ctx context.Context, h *host) (*wconn, error) {
+	a := c.a
+	in := c.in
+	in.hashOnce.Do(func() { in.hashErr = a.hashInputs(in) })
+	if in.hashErr != nil {
+		return nil, in.hashErr
+	}
+	hashes := make([][]byte, len(in.files))
+	for i, f := range in.files {
+		hashes[i] = f.hash
+	}
+	var wc *wconn
+	var m any
+	for try := 0; ; try++ {
+		var pooled bool
+		var err error
+		wc, pooled, err = a.get(ctx, h, in.id)
+		if err == nil {
+			m, err = wc.roundTrip(&wire.Query{Hashes: hashes}, a.cfg.RequestTimeout)
+			if err != nil {
+				wc.nc.Close()
+			}
+		}
+		if err == nil {
+			break
+		}
+		if pooled && try == 0 && ctx.Err() == nil {
+			continue // the worker may have closed an idle connection
+		}
+		if isHostFault(err) && ctx.Err() == nil {
+			a.hostFailed(h)
+		}
+		return nil, err
+	}
+	// A compile that goes away interrupts the exchange.
+	stop := context.AfterFunc(ctx, func() { wc.nc.SetDeadline(time.Now()) })
+	defer stop()
+	fail := func(err error) (*wconn, error) {
+		wc.nc.Close()
+		if isHostFault(err) && ctx.Err() == nil {
+			a.hostFailed(h)
+		}
+		return nil, err
+	}
+	miss, ok := m.(*wire.Missing)
+	if !ok {
+		return fail(unexpected(m))
+	}
+	if err := c.upload(wc, miss.Hashes); err != nil {
+		return fail(fmt.Errorf("upload: %w", err))
+	}
+	files := make([]wire.File, len(in.files))
+	for i, f := range in.files {
+		files[i] = wire.File{Path: f.path, Hash: f.hash}
+	}
+	m, err := wc.roundTrip(&wire.Start{Cwd: in.cwd, Args: in.args, Env: in.env, Files: files}, a.cfg.RequestTimeout)
+	if err != nil {
+		return fail(fmt.Errorf("starting the job: %w", err))
+	}
+	if _, ok := m.(*wire.Started); !ok {
+		return fail(unexpected(m))
+	}
+	if !stop() {
+		return fail(errCancelled)
+	}
+	wc.nc.SetDeadline(time.Time{})
+	return wc, nil
+}
+
+// upload sends the blobs the worker lacks, zstd-compressed, in batches.
+func (c *compile) upload(wc *wconn, missing [][]byte) error {
+	if len(missing) == 0 {
+		return nil
+	}
+	byHash := map[string]inputFile{}
+	for _, f := range c.in.files {
+		byHash[string(f.hash)] = f
+	}
+	wc.nc.SetWriteDeadline(time.Now().Add(c.a.cfg.RequestTimeout))
+	defer wc.nc.SetWriteDeadline(time.Time{})
+	var batch []wire.Blob
+	var size int
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := wc.send(&wire.Upload{Blobs: batch})
+		wc.h.mu.Lock()
+		wc.h.uploads += uint64(len(batch))
+		wc.h.mu.Unlock()
+		batch, size = nil, 0
+		return err
+	}
+	for _, h := range missing {
+		f, ok := byHash[string(h)]
+		if !ok {
+			return fmt.Errorf("worker asked for blob %.12x…, which is no input", h)
+		}
+		data, err := os.ReadFile(f.path)
+		if err != nil {
+			return err
+		}
+		if string(wire.Hash(data)) != string(f.hash) {
+			return fmt.Errorf("input %s changed during the build", f.path)
+		}
+		if size+len(data) > uploadBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		batch = append(batch, wire.Blob{Hash: f.hash, Size: uint64(len(data)), Data: wire.Compress(data)})
+		size += len(data)
+	}
+	return flush()
+}
+
+// finish forwards the job and waits for the result. The connection goes
+// back to the pool after a clean exchange, and is closed otherwise.
+func (c *compile) finish(ctx context.Context, wc *wconn, job []byte) ([]byte, error) {
+	a := c.a
+	// Cancellation of the compile ends the wait below.
+	stop := context.AfterFunc(ctx, func() { wc.nc.SetDeadline(time.Now()) })
+	defer stop()
+	m, err := wc.roundTrip(&wire.Job{Size: uint64(len(job)), Data: wire.Compress(job)}, a.cfg.ResultTimeout)
+	if err != nil {
+		err = fmt.Errorf("waiting for the result: %w", err)
+		wc.nc.Close()
+		var ne net.Error
+		if ctx.Err() == nil && (!errors.As(err, &ne) || !ne.Timeout()) {
+			a.hostFailed(wc.h)
+		}
+		return nil, err
+	}
+	r, ok := m.(*wire.Result)
+	if !ok {
+		wc.nc.Close()
+		return nil, unexpected(m)
+	}
+	if ctx.Err() != nil {
+		wc.nc.Close()
+		return nil, errCancelled
+	}
+	a.hostOK(wc.h)
+	if !stop() {
+		wc.nc.Close()
+		return nil, errCancelled
+	}
+	wc.nc.SetDeadline(time.Time{})
+	wc.h.put(wc)
+	if r.Status != 0 {
+		return nil, fmt.Errorf("%w: %s", errCompileFailed, r.Msg)
+	}
+	return wire.Decompress(r.Data, r.Size)
+}
+
+// hedged forwards the job to its worker and waits for the result. If the
+// result is late (Config.HedgeAfter) and another host has a free slot,
+// it runs the same job there too, from scratch, and takes whichever
+// result comes first: the results are byte-identical, since both workers
+// run the same compiler on the same inputs. The other is cancelled.
+func (c *compile) hedged(h *host, wc *wconn, job []byte) ([]byte, error) {
+	a := c.a
+	type outcome struct {
+		res []byte
+		err error
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	defer cancel() // stops the loser
+	ch := make(chan outcome, 2)
+	go func() {
+		res, err := c.finish(ctx, wc, job)
+		ch <- outcome{res, err}
+	}()
+	if len(job) == 0 || a.cfg.HedgeAfter < 0 {
+		o := <-ch
+		return o.res, o.err
+	}
+	timer := time.NewTimer(a.cfg.HedgeAfter)
+	defer timer.Stop()
+	pending, hedging := 1, false
+	var firstErr error
+	for {
+		select {
+		case o := <-ch:
+			pending--
+			if o.err == nil {
+				return o.res, nil
+			}
+			if firstErr == nil {
+				firstErr = o.err
+			}
+			if pending == 0 {
+				return nil, firstErr
+			}
+		case <-timer.C:
+			if hedging {
+				continue
+			}
+			h2 := a.acquireOther(h)
+			if h2 == nil {
+				continue
+			}
+			hedging = true
+			pending++
+			a.mu.Lock()
+			a.hedges++
+			a.mu.Unlock()
+			go func() {
+				wc2, err := c.start(ctx, h2)
+				var res []byte
+				if err == nil {
+					res, err = c.finish(ctx, wc2, job)
+				}
+				if err != nil {
+					err = fmt.Errorf("hedge on %s: %w", h2.Addr, err)
+				}
+				a.release(h2) // before the outcome: the RESULT follows it
+				ch <- outcome{res, err}
+			}()
+		}
+	}
+}

@@ -1,0 +1,154 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package agent
+
+import (
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"distssa/remote/internal/hosts"
+	"distssa/remote/internal/localproto"
+	"distssa/remote/internal/testutil"
+)
+
+func TestAcquire(t *testing.T) {
+	a, err := New(Config{Hosts: []hosts.Host{{Addr: "a:1", Slots: 2}, {Addr: "b:1", Slots: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := a.acquire(2)
+	if len(got) != 2 || a.FreeSlots() != 1 {
+		t.Fatalf("acquire(2): %d hosts, %d free", len(got), a.FreeSlots())
+	}
+	more, _ := a.acquire(5)
+	if len(more) != 1 || a.FreeSlots() != 0 {
+		t.Fatalf("acquire(5) with 1 free: %d hosts", len(more))
+	}
+	if none, reason := a.acquire(1); len(none) != 0 || reason != "no free worker slots" {
+		t.Fatalf("acquire with none free: %d, %q", len(none), reason)
+	}
+	for _, h := range append(got, more...) {
+		a.release(h)
+	}
+	if a.FreeSlots() != 3 {
+		t.Fatalf("after release: %d free", a.FreeSlots())
+	}
+	// A host in backoff lends no slots.
+	a.hostFailed(a.hosts[0])
+	if got, _ := a.acquire(3); len(got) != 1 || got[0].Addr != "b:1" {
+		t.Fatalf("with a backing off: %v", got)
+	}
+	a.hostFailed(a.hosts[1])
+	if got, reason := a.acquire(1); len(got) != 0 || !strings.Contains(reason, "backing off") {
+		t.Fatalf("all backing off: %d %q", len(got), reason)
+	}
+}
+
+// TestSlotsAcrossCompiles runs compiles at once against one host of 3
+// slots whose worker never answers: the grants share the slots, and the
+// slots come back when the compiles go away.
+func TestSlotsAcrossCompiles(t *testing.T) {
+	compile := testutil.Compile(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: ln.Addr().String(), Slots: 3}},
+		MinCost: 1, BytesPerWorker: 1, MaxPerCompile: 2})
+	cwd, args := testutil.Package(t, compile, t.TempDir())
+	hello := &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: args}
+	var grants []uint64
+	var compiles []*fakeCompile
+	for i := 0; i < 3; i++ {
+		f, g := dialAgent(t, sock, hello)
+		grants = append(grants, g.N)
+		compiles = append(compiles, f)
+		if i == 2 && g.Reason != "no free worker slots" {
+			t.Errorf("third compile: reason %q", g.Reason)
+		}
+	}
+	if grants[0] != 2 || grants[1] != 1 || grants[2] != 0 || a.FreeSlots() != 0 {
+		t.Fatalf("grants %v, %d free", grants, a.FreeSlots())
+	}
+	for _, f := range compiles {
+		f.nc.Close()
+	}
+	a.Close() // waits for the compiles' handlers
+	if a.FreeSlots() != 3 {
+		t.Fatalf("after the compiles: %d free slots, want 3", a.FreeSlots())
+	}
+}
+
+func TestTarget(t *testing.T) {
+	a, _ := New(Config{})
+	for _, tc := range []struct {
+		compile string
+		env     []string
+		want    string
+	}{
+		{"/g/pkg/tool/linux_arm64/compile", nil, "linux/arm64"},
+		{"/g/pkg/tool/linux_amd64/compile", []string{"GOOS=windows"}, "windows/amd64"},
+		{"/g/pkg/tool/linux_amd64/compile", []string{"GOARCH=386", "GOOS=linux"}, "linux/386"},
+	} {
+		in, err := a.collect(&localproto.Hello{Version: 1, Compile: tc.compile, Cwd: "/", Env: tc.env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := in.id.goos + "/" + in.id.goarch; got != tc.want {
+			t.Errorf("%s %q: target %s, want %s", tc.compile, tc.env, got, tc.want)
+		}
+	}
+}
+
+func TestLocalReason(t *testing.T) {
+	a, _ := New(Config{Hosts: []hosts.Host{{Addr: "a:1", Slots: 1}}, MinCost: 1})
+	for _, tc := range []struct {
+		args []string
+		env  []string
+		want string
+	}{
+		{[]string{"-p=p"}, nil, "dwarf"},
+		{[]string{"-dwarf"}, nil, "dwarf"},
+		{[]string{"-dwarf=true"}, nil, "dwarf"},
+		{[]string{"-dwarf=false", "-+"}, nil, "runtime"},
+		{[]string{"-dwarf=false"}, []string{"GOSSAFUNC=F"}, "GOSSAFUNC"},
+		{[]string{"-dwarf=false", "-S"}, nil, "flag -S is not on the worker's whitelist"},
+		{[]string{"-dwarf=false"}, nil, ""},
+	} {
+		in, err := a.collect(&localproto.Hello{Version: 1, Compile: "/c", Cwd: "/", Args: tc.args, Env: tc.env})
+		got := ""
+		if err != nil {
+			got = err.Error()
+		} else {
+			got = localReason(in)
+		}
+		if got != tc.want {
+			t.Errorf("%q %q: %q, want %q", tc.args, tc.env, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,264 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+// Package cmdline reads a compile command line the way the worker must
+// see it: which flags it has (against a whitelist), which files it reads,
+// and how it is rewritten to run in a job directory (PROTOCOL.md §1,
+// "What the worker runs"). The agent uses it to collect a compile's
+// inputs, the worker to check and rewrite the command it runs.
+package cmdline
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Kind says what the worker does with a flag.
+type Kind int
+
+const (
+	Bool    Kind = iota + 1 // no value; passed through
+	Value                   // passed through
+	Input                   // names an input file
+	Output                  // names an output file: moved into the job dir
+	Trim                    // -trimpath: rewritten
+	Drop                    // no value; dropped
+	DropVal                 // takes a value; dropped (profiling, tracing, -distssa)
+)
+
+// Whitelist lists every flag a worker accepts. Any other flag refuses the
+// job: a flag the worker does not know might read or write files outside
+// the job directory, or print diagnostics that the worker would lose.
+var Whitelist = map[string]Kind{
+	"+": Bool, "B": Bool, "C": Bool, "N": Bool, "l": Bool, "e": Bool,
+	"asan": Bool, "clobberdead": Bool, "clobberdeadreg": Bool, "complete": Bool,
+	"dwarf": Bool, "dwarfbasentries": Bool, "dwarflocationlists": Bool,
+	"dynlink": Bool, "errorurl": Bool, "linkshared": Bool, "msan": Bool,
+	"nolocalimports": Bool, "pack": Bool, "race": Bool, "shared": Bool,
+	"smallframes": Bool, "std": Bool, "wb": Bool,
+	"t": Drop, "v": Drop,
+
+	"buildid": Value, "c": Value, "d": Value, "gendwarfinl": Value,
+	"goversion": Value, "installsuffix": Value, "lang": Value, "p": Value,
+	"spectre": Value,
+
+	"importcfg": Input, "embedcfg": Input, "symabis": Input, "pgoprofile": Input,
+	"o": Output, "linkobj": Output, "asmhdr": Output,
+	"trimpath": Trim,
+
+	"bench": DropVal, "blockprofile": DropVal, "cpuprofile": DropVal,
+	"memprofile": DropVal, "memprofilerate": DropVal, "mutexprofile": DropVal,
+	"traceprofile": DropVal, "distssa": DropVal,
+}
+
+// Flag is one flag of a command line.
+type Flag struct {
+	Name  string
+	Value string // for flags with a value, or "-B=true" style bools
+	Set   bool   // Value was given (with = for bools)
+	Kind  Kind
+}
+
+// Cmdline is a parsed compile command line.
+type Cmdline struct {
+	Flags []Flag
+	Files []string // positional arguments (the .go files), as given
+}
+
+// Parse parses a compile's arguments (os.Args[1:]) against the whitelist.
+// The error names the first flag that is not on it.
+func Parse(args []string) (*Cmdline, error) {
+	c := &Cmdline{}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "@") {
+			return nil, fmt.Errorf("response file argument %q (expand it first)", a)
+		}
+		if len(a) < 2 || a[0] != '-' {
+			c.Files = append(c.Files, args[i:]...)
+			break
+		}
+		if a == "--" {
+			c.Files = append(c.Files, args[i+1:]...)
+			break
+		}
+		name := strings.TrimPrefix(a[1:], "-")
+		name, val, hasVal := strings.Cut(name, "=")
+		kind, ok := Whitelist[name]
+		if !ok || name == "" {
+			return nil, fmt.Errorf("flag -%s is not on the worker's whitelist", name)
+		}
+		f := Flag{Name: name, Value: val, Set: hasVal, Kind: kind}
+		if kind != Bool && kind != Drop && !hasVal {
+			if i+1 == len(args) {
+				return nil, fmt.Errorf("flag -%s needs a value", name)
+			}
+			i++
+			f.Value, f.Set = args[i], true
+		}
+		c.Flags = append(c.Flags, f)
+	}
+	for _, f := range c.Files {
+		if strings.HasPrefix(f, "@") {
+			return nil, fmt.Errorf("response file argument %q (expand it first)", f)
+		}
+	}
+	return c, nil
+}
+
+// Get returns the value of the last occurrence of flag name.
+func (c *Cmdline) Get(name string) (string, bool) {
+	for i := len(c.Flags) - 1; i >= 0; i-- {
+		if c.Flags[i].Name == name {
+			return c.Flags[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// Abs makes p absolute against cwd and cleans it.
+func Abs(cwd, p string) string {
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(cwd, p)
+	}
+	return filepath.Clean(p)
+}
+
+// Inputs lists the absolute paths of every file the compile reads: its
+// .go files, the input flags' files, and the files that the importcfg and
+// embedcfg name. read reads a file of the client.
+func (c *Cmdline) Inputs(cwd string, read func(string) ([]byte, error)) ([]string, error) {
+	set := map[string]bool{}
+	for _, f := range c.Files {
+		set[Abs(cwd, f)] = true
+	}
+	for _, f := range c.Flags {
+		if f.Kind != Input {
+			continue
+		}
+		p := Abs(cwd, f.Value)
+		set[p] = true
+		var names []string
+		switch f.Name {
+		case "importcfg", "embedcfg":
+			data, err := read(p)
+			if err != nil {
+				return nil, err
+			}
+			if f.Name == "importcfg" {
+				_, names, err = RewriteImportcfg(data, cwd, nil)
+			} else {
+				_, names, err = RewriteEmbedcfg(data, cwd, nil)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", p, err)
+			}
+		}
+		for _, n := range names {
+			set[n] = true
+		}
+	}
+	var l []string
+	for p := range set {
+		l = append(l, p)
+	}
+	sort.Strings(l)
+	return l, nil
+}
+
+// RewriteImportcfg maps the file of every packagefile and packageshlib
+// line through mapPath (nil: unchanged) and returns the new config with
+// the absolute paths of the files it names.
+func RewriteImportcfg(data []byte, cwd string, mapPath func(string) string) ([]byte, []string, error) {
+	var out strings.Builder
+	var names []string
+	for i, line := range strings.Split(string(data), "\n") {
+		verb, args, _ := strings.Cut(strings.TrimSpace(line), " ")
+		if verb == "packagefile" || verb == "packageshlib" {
+			pkg, file, ok := strings.Cut(strings.TrimSpace(args), "=")
+			if !ok || pkg == "" || file == "" {
+				return nil, nil, fmt.Errorf("line %d: bad %s %q", i+1, verb, args)
+			}
+			file = Abs(cwd, file)
+			names = append(names, file)
+			if mapPath != nil {
+				file = mapPath(file)
+			}
+			line = verb + " " + pkg + "=" + file
+		}
+		if i > 0 {
+			out.WriteByte('\n')
+		}
+		out.WriteString(line)
+	}
+	return []byte(out.String()), names, nil
+}
+
+// embedcfg is the -embedcfg file's JSON.
+type embedcfg struct {
+	Patterns map[string][]string
+	Files    map[string]string
+}
+
+// RewriteEmbedcfg is RewriteImportcfg for an -embedcfg file.
+func RewriteEmbedcfg(data []byte, cwd string, mapPath func(string) string) ([]byte, []string, error) {
+	var cfg embedcfg
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return nil, nil, err
+	}
+	var names []string
+	for k, v := range cfg.Files {
+		p := Abs(cwd, v)
+		names = append(names, p)
+		if mapPath != nil {
+			cfg.Files[k] = mapPath(p)
+		}
+	}
+	sort.Strings(names)
+	out, err := json.Marshal(&cfg)
+	return out, names, err
+}
+
+// Trimpath builds the worker's -trimpath value (PROTOCOL.md §1): each
+// client rule with root prefixed to its prefix, each client rule
+// unchanged, root+goroot => $GOROOT, and root/d => /d for each top-level
+// directory d of the materialized files.
+func Trimpath(client, root, goroot string, topDirs []string) string {
+	var rules []string
+	var orig []string
+	if client != "" {
+		orig = strings.Split(client, ";")
+	}
+	for _, r := range orig {
+		rules = append(rules, root+r)
+	}
+	rules = append(rules, orig...)
+	if goroot != "" {
+		rules = append(rules, root+goroot+"=>$GOROOT")
+	}
+	for _, d := range topDirs {
+		rules = append(rules, root+"/"+d+"=>/"+d)
+	}
+	return strings.Join(rules, ";")
+}
+
+// TopDirs returns the sorted distinct first elements of absolute paths.
+func TopDirs(paths ...string) []string {
+	set := map[string]bool{}
+	for _, p := range paths {
+		d, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+		if d != "" {
+			set[d] = true
+		}
+	}
+	var l []string
+	for d := range set {
+		l = append(l, d)
+	}
+	sort.Strings(l)
+	return l
+}

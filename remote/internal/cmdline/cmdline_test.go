@@ -1,0 +1,117 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package cmdline
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	c, err := Parse([]string{"-o", "/w/p.a", "-p=p", "--lang=go1.21", "-N", "-l=true", "-trimpath", "/w=>x", "-cpuprofile=/tmp/c", "./a.go", "-b.go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Flag{
+		{"o", "/w/p.a", true, Output}, {"p", "p", true, Value}, {"lang", "go1.21", true, Value},
+		{"N", "", false, Bool}, {"l", "true", true, Bool}, {"trimpath", "/w=>x", true, Trim},
+		{"cpuprofile", "/tmp/c", true, DropVal},
+	}
+	if !reflect.DeepEqual(c.Flags, want) || !reflect.DeepEqual(c.Files, []string{"./a.go", "-b.go"}) {
+		t.Errorf("got %+v %q", c.Flags, c.Files)
+	}
+	for args, msg := range map[string]string{
+		"-S a.go":           "flag -S is not on the worker's whitelist",
+		"-json=x a.go":      "flag -json is not",
+		"-D /x a.go":        "flag -D is not",
+		"-I /x a.go":        "flag -I is not",
+		"- a.go":            "", // "-" is a file
+		"-p":                "flag -p needs a value",
+		"@/tmp/args":        "response file",
+		"-p=p a.go @/x":     "response file",
+		"--distssaworker=/": "flag -distssaworker",
+	} {
+		_, err := Parse(strings.Fields(args))
+		if msg == "" && err != nil || msg != "" && (err == nil || !strings.Contains(err.Error(), msg)) {
+			t.Errorf("%q: %v, want %q", args, err, msg)
+		}
+	}
+}
+
+func TestInputsAndRewrite(t *testing.T) {
+	files := map[string]string{
+		"/w/importcfg": "# import config\npackagefile fmt=/cache/fmt.a\npackagefile q=../q.a\nimportmap x=y\n",
+		"/w/embedcfg":  `{"Patterns":{"*.txt":["a.txt"]},"Files":{"a.txt":"/w/a.txt"}}`,
+	}
+	read := func(p string) ([]byte, error) {
+		if s, ok := files[p]; ok {
+			return []byte(s), nil
+		}
+		return nil, fmt.Errorf("%s: %w", p, os.ErrNotExist)
+	}
+	c, err := Parse([]string{"-importcfg=importcfg", "-embedcfg", "/w/embedcfg", "-symabis=/w/symabis", "a.go", "/w/b.go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Inputs("/w", read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/cache/fmt.a", "/q.a", "/w/a.go", "/w/a.txt", "/w/b.go", "/w/embedcfg", "/w/importcfg", "/w/symabis"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("inputs %q\nwant   %q", got, want)
+	}
+	out, _, err := RewriteImportcfg([]byte(files["/w/importcfg"]), "/w", func(p string) string { return "/R" + p })
+	if err != nil || string(out) != "# import config\npackagefile fmt=/R/cache/fmt.a\npackagefile q=/R/q.a\nimportmap x=y\n" {
+		t.Errorf("rewritten importcfg %q, %v", out, err)
+	}
+	if _, _, err := RewriteImportcfg([]byte("packagefile fmt\n"), "/w", nil); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("bad importcfg: %v", err)
+	}
+	c, _ = Parse([]string{"-importcfg=/w/missing", "a.go"})
+	if _, err := c.Inputs("/w", read); err == nil {
+		t.Error("missing importcfg accepted")
+	}
+}
+
+func TestTrimpath(t *testing.T) {
+	got := Trimpath("/w=>x;/v", "/R", "/goroot", TopDirs("/w/a.go", "/cache/b", "/w/c", "/goroot/x"))
+	want := "/R/w=>x;/R/v;/w=>x;/v;/R/goroot=>$GOROOT;/R/cache=>/cache;/R/goroot=>/goroot;/R/w=>/w"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// FuzzParse: any command line parses or is refused; what parses has only
+// whitelisted flags, and its config files parse or are refused.
+func FuzzParse(f *testing.F) {
+	f.Add("-p=p\x00-importcfg\x00cfg\x00a.go", "packagefile fmt=/x/fmt.a\nimportmap a=b\n")
+	f.Add("-S\x00a.go", "packagefile fmt")
+	f.Add("--o=x\x00--\x00-a.go", `{"Files":{"a":"../b"}}`)
+	f.Fuzz(func(t *testing.T, args, cfg string) {
+		c, err := Parse(strings.Split(args, "\x00"))
+		if err == nil {
+			for _, fl := range c.Flags {
+				if k, ok := Whitelist[fl.Name]; !ok || k != fl.Kind {
+					t.Fatalf("flag %+v passed", fl)
+				}
+			}
+		}
+		for _, rewrite := range []func([]byte, string, func(string) string) ([]byte, []string, error){RewriteImportcfg, RewriteEmbedcfg} {
+			_, names, err := rewrite([]byte(cfg), "/w", func(p string) string { return "/R" + p })
+			if err != nil {
+				continue
+			}
+			for _, n := range names {
+				if !strings.HasPrefix(n, "/") || n != Abs("/", n) {
+					t.Fatalf("config names %q, not absolute and clean", n)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,104 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package hosts
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	data := `# workers of the CI farm
+build1
+build2:7000/8   # a big one
+192.0.2.3/4,token=/etc/distssa/token
+
+[::1]:7071/2
+[fe80::1]
+w-3.example.com:1,token=t
+w4,tls=/etc/w4.pem,token=/t
+`
+	got, err := Parse("hosts.txt", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Host{
+		{Addr: "build1:7070", Slots: 2, Line: 2},
+		{Addr: "build2:7000", Slots: 8, Line: 3},
+		{Addr: "192.0.2.3:7070", Slots: 4, TokenFile: "/etc/distssa/token", Line: 4},
+		{Addr: "[::1]:7071", Slots: 2, Line: 6},
+		{Addr: "[fe80::1]:7070", Slots: 2, Line: 7},
+		{Addr: "w-3.example.com:1", Slots: 2, TokenFile: "t", Line: 8},
+		{Addr: "w4:7070", Slots: 2, TokenFile: "/t", TLSFile: "/etc/w4.pem", Line: 9},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct{ data, want string }{
+		{"a\nb\nc:x\n", `hosts.txt:3: bad port "x"`},
+		{"a:0", `hosts.txt:1: bad port "0"`},
+		{"a:65536", `hosts.txt:1: bad port "65536"`},
+		{"a:", `hosts.txt:1: bad port ""`},
+		{"# c\n\na/0", `hosts.txt:3: bad slot count "0"`},
+		{"a/x", `hosts.txt:1: bad slot count "x"`},
+		{"a/2000", `hosts.txt:1: bad slot count "2000"`},
+		{"a,tok=x", `hosts.txt:1: unknown option "tok"`},
+		{"a,token", `hosts.txt:1: bad option "token"`},
+		{"a,", `hosts.txt:1: bad option ""`},
+		{"a,token=", `hosts.txt:1: bad option "token="`},
+		{"a b", `hosts.txt:1: unexpected space`},
+		{"::1", `hosts.txt:1: bad host "::1" (put IPv6 addresses in brackets)`},
+		{"[::1", `hosts.txt:1: bad host "[::1" (missing ])`},
+		{"[::1]x", `hosts.txt:1: bad host "[::1]x" (junk after ])`},
+		{"[nothost]:1", `hosts.txt:1: bad IPv6 address "nothost"`},
+		{":80", `hosts.txt:1: missing host name`},
+		{"a!b", `hosts.txt:1: bad host name "a!b"`},
+		{"a\nb\na", `hosts.txt:3: host a:7070 already listed on line 1`},
+		{"# nothing\n", `hosts.txt: no hosts listed`},
+	} {
+		_, err := Parse("hosts.txt", []byte(tc.data))
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %s", tc.data, err, tc.want)
+		}
+	}
+}
+
+func TestParseFile(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "hosts.txt")
+	if _, err := ParseFile(name); err == nil || err.Error() != name+": hosts file does not exist" {
+		t.Errorf("missing file: %v", err)
+	}
+	os.WriteFile(name, []byte("127.0.0.1:9/3\n"), 0o644)
+	if hs, err := ParseFile(name); err != nil || len(hs) != 1 || hs[0].Slots != 3 {
+		t.Errorf("ParseFile: %v %v", hs, err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("a\nb:1/2,token=x\n# c\n[::1]:3\n")
+	f.Add("a:x")
+	f.Fuzz(func(t *testing.T, data string) {
+		hs, err := Parse("h", []byte(data))
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "h:") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		for _, h := range hs {
+			host, port, err := net.SplitHostPort(h.Addr)
+			if err != nil || host == "" || port == "" || h.Slots < 1 || h.Slots > MaxSlots || h.Line < 1 {
+				t.Fatalf("bad host %+v from %q", h, data)
+			}
+		}
+	})
+}

@@ -1,0 +1,240 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+// Package localproto implements the compiler ↔ agent protocol of
+// PROTOCOL.md §1: uvarint-framed messages on a unix socket. The compiler
+// has its own copy of this code (it must build at bootstrap); this one is
+// the agent's.
+package localproto
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Version is the protocol version the agent speaks.
+const Version = 1
+
+// MaxFrame bounds a frame's body.
+const MaxFrame = 512 << 20
+
+// Message types.
+const (
+	THello  = 1
+	TGrant  = 2
+	TJob    = 3
+	TResult = 4
+	TStats  = 5
+)
+
+// Hello is the compiler's first message.
+type Hello struct {
+	Version uint64
+	Compile string // absolute path of the compile binary
+	Cwd     string
+	Args    []string // os.Args[1:]
+	Env     []string // "K=V" entries whose key starts with GO
+}
+
+// Grant tells the compiler how many workers it has.
+type Grant struct {
+	N      uint64
+	Reason string
+}
+
+// Job is one worker's job; empty Data releases the worker.
+type Job struct {
+	Worker uint64
+	Data   []byte
+}
+
+// Result status values.
+const (
+	StatusOK     = 0
+	StatusFailed = 1
+)
+
+// Result answers a non-empty Job.
+type Result struct {
+	Worker uint64
+	Status uint64
+	Data   []byte // the result file, or a one-line error naming the host
+}
+
+// Stats is the compiler's summary of the compile.
+type Stats struct {
+	PkgPath     string
+	Funcs       uint64
+	Remote      uint64
+	Cost        uint64
+	RemoteCost  uint64
+	ResultBytes uint64
+}
+
+// Msg is any of the message types above.
+type Msg interface{ msgType() byte }
+
+func (*Hello) msgType() byte  { return THello }
+func (*Grant) msgType() byte  { return TGrant }
+func (*Job) msgType() byte    { return TJob }
+func (*Result) msgType() byte { return TResult }
+func (*Stats) msgType() byte  { return TStats }
+
+// Encode returns m's frame body (without the length prefix).
+func Encode(m Msg) []byte {
+	b := []byte{m.msgType()}
+	u := func(v uint64) { b = binary.AppendUvarint(b, v) }
+	s := func(v string) { u(uint64(len(v))); b = append(b, v...) }
+	switch m := m.(type) {
+	case *Hello:
+		u(m.Version)
+		s(m.Compile)
+		s(m.Cwd)
+		u(uint64(len(m.Args)))
+		for _, a := range m.Args {
+			s(a)
+		}
+		u(uint64(len(m.Env)))
+		for _, e := range m.Env {
+			s(e)
+		}
+	case *Grant:
+		u(m.N)
+		s(m.Reason)
+	case *Job:
+		u(m.Worker)
+		s(string(m.Data))
+	case *Result:
+		u(m.Worker)
+		u(m.Status)
+		s(string(m.Data))
+	case *Stats:
+		s(m.PkgPath)
+		u(m.Funcs)
+		u(m.Remote)
+		u(m.Cost)
+		u(m.RemoteCost)
+		u(m.ResultBytes)
+	}
+	return b
+}
+
+// decoder reads fields from a frame body, remembering the first error.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errors.New("truncated or bad uvarint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.err = fmt.Errorf("string of %d bytes, %d left in frame", n, len(d.b))
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) str() string { return string(d.bytes()) }
+
+// list reads a count followed by that many strings. Each string takes at
+// least one byte, which bounds the count before anything is allocated.
+func (d *decoder) list() []string {
+	n := d.uint()
+	if d.err == nil && n > uint64(len(d.b)) {
+		d.err = fmt.Errorf("list of %d strings, %d bytes left in frame", n, len(d.b))
+	}
+	if d.err != nil || n == 0 {
+		return nil
+	}
+	l := make([]string, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		l = append(l, d.str())
+	}
+	return l
+}
+
+// Decode parses a frame body.
+func Decode(body []byte) (Msg, error) {
+	if len(body) == 0 {
+		return nil, errors.New("empty frame")
+	}
+	d := &decoder{b: body[1:]}
+	var m Msg
+	switch body[0] {
+	case THello:
+		h := &Hello{Version: d.uint(), Compile: d.str(), Cwd: d.str()}
+		h.Args = d.list()
+		h.Env = d.list()
+		m = h
+	case TGrant:
+		m = &Grant{N: d.uint(), Reason: d.str()}
+	case TJob:
+		m = &Job{Worker: d.uint(), Data: d.bytes()}
+	case TResult:
+		m = &Result{Worker: d.uint(), Status: d.uint(), Data: d.bytes()}
+	case TStats:
+		m = &Stats{PkgPath: d.str(), Funcs: d.uint(), Remote: d.uint(), Cost: d.uint(), RemoteCost: d.uint(), ResultBytes: d.uint()}
+	default:
+		return nil, fmt.Errorf("unknown message type %d", body[0])
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("message type %d: %v", body[0], d.err)
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("message type %d: %d bytes after its fields", body[0], len(d.b))
+	}
+	return m, nil
+}
+
+// Write writes m as one frame.
+func Write(w io.Writer, m Msg) error {
+	body := Encode(m)
+	frame := binary.AppendUvarint(make([]byte, 0, len(body)+binary.MaxVarintLen64), uint64(len(body)))
+	_, err := w.Write(append(frame, body...))
+	return err
+}
+
+// Read reads one frame and decodes it. A clean EOF before a frame starts
+// is io.EOF.
+func Read(r *bufio.Reader) (Msg, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		if err == io.ErrUnexpectedEOF {
+			return nil, errors.New("truncated frame length")
+		}
+		return nil, err
+	}
+	if n > MaxFrame {
+		return nil, fmt.Errorf("frame of %d bytes exceeds the %d-byte limit", n, MaxFrame)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, fmt.Errorf("truncated frame: %v", err)
+	}
+	return Decode(body)
+}

@@ -1,0 +1,107 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package localproto
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// golden holds each message with its frame, as PROTOCOL.md §1 defines it.
+var golden = []struct {
+	m     Msg
+	frame string // hex
+}{
+	{&Hello{Version: 1, Compile: "/c", Cwd: "/w", Args: []string{"-p=p", "a.go"}, Env: []string{"GOOS=linux"}},
+		"1f" + "01" + "01" + "022f63" + "022f77" + "02" + "042d703d70" + "04612e676f" + "01" + "0a474f4f533d6c696e7578"},
+	{&Grant{N: 2}, "03" + "02" + "02" + "00"},
+	{&Grant{N: 0, Reason: "small"}, "08" + "02" + "00" + "05736d616c6c"},
+	{&Job{Worker: 1, Data: []byte{0xff}}, "04" + "03" + "01" + "01ff"},
+	{&Job{Worker: 0}, "03" + "03" + "00" + "00"},
+	{&Result{Worker: 300, Status: 1, Data: []byte("x")}, "06" + "04" + "ac02" + "01" + "0178"},
+	{&Stats{PkgPath: "p", Funcs: 3, Remote: 2, Cost: 200, RemoteCost: 150, ResultBytes: 1}, "0a" + "05" + "0170" + "03" + "02" + "c801" + "9601" + "01"},
+}
+
+func TestGolden(t *testing.T) {
+	for _, g := range golden {
+		var buf bytes.Buffer
+		if err := Write(&buf, g.m); err != nil {
+			t.Fatal(err)
+		}
+		if got := hex.EncodeToString(buf.Bytes()); got != g.frame {
+			t.Errorf("%T: frame %s, want %s", g.m, got, g.frame)
+		}
+		want, _ := hex.DecodeString(g.frame)
+		m, err := Read(bufio.NewReader(bytes.NewReader(want)))
+		if err != nil || !reflect.DeepEqual(m, g.m) {
+			t.Errorf("%T: decoded %#v, %v", g.m, m, err)
+		}
+	}
+}
+
+func TestBadFrames(t *testing.T) {
+	for _, tc := range []struct{ frame, want string }{
+		{"", "EOF"},
+		{"80", "truncated frame length"},
+		{"ffffffff0f", "exceeds"},
+		{"05", "truncated frame"},
+		{"00", "empty frame"},
+		{"0109", "unknown message type 9"},
+		{"020200", "truncated"},
+		{"0402000000", "1 bytes after its fields"},
+		{"0403007f00", "string of 127 bytes"},
+		{"070101012f012f05", "list of 5 strings"},
+	} {
+		b, _ := hex.DecodeString(tc.frame)
+		_, err := Read(bufio.NewReader(bytes.NewReader(b)))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("frame %s: err %v, want %q", tc.frame, err, tc.want)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, g := range golden {
+		b, _ := hex.DecodeString(g.frame)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := bufio.NewReader(bytes.NewReader(b))
+		for {
+			m, err := Read(r)
+			if err != nil {
+				if err == io.EOF && r.Buffered() != 0 {
+					t.Fatal("EOF with bytes left")
+				}
+				return
+			}
+			// What decodes re-encodes to a frame that decodes the same.
+			m2, err := Decode(Encode(m))
+			if err != nil || !reflect.DeepEqual(normalize(m), normalize(m2)) {
+				t.Fatalf("round trip of %#v: %#v, %v", m, m2, err)
+			}
+		}
+	})
+}
+
+// normalize maps empty slices to nil, which the encoding does not tell apart.
+func normalize(m Msg) Msg {
+	switch m := m.(type) {
+	case *Job:
+		if len(m.Data) == 0 {
+			m.Data = nil
+		}
+	case *Result:
+		if len(m.Data) == 0 {
+			m.Data = nil
+		}
+	}
+	return m
+}

@@ -1,0 +1,237 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+// Package store is the worker's content-addressed blob store: one file
+// per blob, named by the hex sha256 of its content, with a bound on the
+// total size enforced by evicting the least recently used blobs.
+//
+// A blob is written to a temporary file, synced and renamed into place,
+// so a crash never leaves a partial blob under its final name; Put checks
+// the content against its hash before anything is written. Several
+// goroutines (or processes) may write the same blob at once: the renames
+// are atomic and the contents identical.
+package store
+
+import (
+	"container/list"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+)
+
+// Store is a blob store rooted in a directory.
+type Store struct {
+	dir string
+	max int64
+
+	mu        sync.Mutex
+	size      int64
+	lru       *list.List // of *entry, most recent first
+	byHash    map[string]*list.Element
+	evictions uint64
+}
+
+type entry struct {
+	key  string // hex hash
+	size int64
+}
+
+// ErrHash reports content that does not match its announced hash.
+var ErrHash = errors.New("content does not match its hash")
+
+// Open opens (creating it if needed) the store in dir, bounded to max
+// bytes. It removes temporary files left by a crash and indexes the
+// blobs present, oldest modification time first.
+func Open(dir string, max int64) (*Store, error) {
+	s := &Store{dir: dir, max: max, lru: list.New(), byHash: map[string]*list.Element{}}
+	for _, d := range []string{s.tmpDir(), filepath.Join(dir, "blobs")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	tmps, _ := os.ReadDir(s.tmpDir())
+	for _, t := range tmps {
+		os.Remove(filepath.Join(s.tmpDir(), t.Name()))
+	}
+	type found struct {
+		key  string
+		size int64
+		mod  int64
+	}
+	var all []found
+	subs, err := os.ReadDir(filepath.Join(dir, "blobs"))
+	if err != nil {
+		return nil, err
+	}
+	for _, sub := range subs {
+		files, _ := os.ReadDir(filepath.Join(dir, "blobs", sub.Name()))
+		for _, f := range files {
+			info, err := f.Info()
+			if err != nil || !validKey(f.Name()) || f.Name()[:2] != sub.Name() {
+				continue
+			}
+			all = append(all, found{f.Name(), info.Size(), info.ModTime().UnixNano()})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].mod < all[j].mod })
+	for _, f := range all {
+		s.byHash[f.key] = s.lru.PushFront(&entry{f.key, f.size})
+		s.size += f.size
+	}
+	s.mu.Lock()
+	s.evictLocked("")
+	s.mu.Unlock()
+	return s, nil
+}
+
+func validKey(k string) bool {
+	if len(k) != 2*sha256.Size {
+		return false
+	}
+	_, err := hex.DecodeString(k)
+	return err == nil
+}
+
+func (s *Store) tmpDir() string { return filepath.Join(s.dir, "tmp") }
+
+func (s *Store) path(key string) string { return filepath.Join(s.dir, "blobs", key[:2], key) }
+
+// Has reports whether the blob is present, and marks it recently used.
+func (s *Store) Has(hash []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.byHash[hex.EncodeToString(hash)]
+	if ok {
+		s.lru.MoveToFront(e)
+	}
+	return ok
+}
+
+// Put stores data under hash after checking that it is data's sha256.
+func (s *Store) Put(hash, data []byte) error {
+	sum := sha256.Sum256(data)
+	if len(hash) != sha256.Size || string(sum[:]) != string(hash) {
+		return fmt.Errorf("blob %x: %w", hash, ErrHash)
+	}
+	key := hex.EncodeToString(hash)
+	if s.Has(hash) {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(s.path(key)), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(s.tmpDir(), key[:8]+"-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		// Read-only: job directories hard-link blobs, and no job may
+		// change the store through its link.
+		err = os.Chmod(tmp, 0o444)
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.path(key))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.byHash[key]; ok {
+		s.lru.MoveToFront(e)
+		return nil
+	}
+	s.byHash[key] = s.lru.PushFront(&entry{key, int64(len(data))})
+	s.size += int64(len(data))
+	s.evictLocked(key)
+	return nil
+}
+
+// evictLocked removes least recently used blobs until the store fits its
+// bound, sparing keep (the blob just written, even if it alone is larger).
+func (s *Store) evictLocked(keep string) {
+	for s.size > s.max {
+		el := s.lru.Back()
+		if el == nil {
+			return
+		}
+		e := el.Value.(*entry)
+		if e.key == keep {
+			if s.lru.Len() == 1 {
+				return
+			}
+			s.lru.MoveToFront(el)
+			continue
+		}
+		// A job that linked the blob keeps its link; only the name goes.
+		os.Remove(s.path(e.key))
+		s.lru.Remove(el)
+		delete(s.byHash, e.key)
+		s.size -= e.size
+		s.evictions++
+	}
+}
+
+// Materialize places the blob at dst, read-only: a hard link if it can,
+// else a copy. It fails if the blob is not in the store.
+func (s *Store) Materialize(hash []byte, dst string) error {
+	key := hex.EncodeToString(hash)
+	s.mu.Lock()
+	e, ok := s.byHash[key]
+	if !ok {
+		s.mu.Unlock()
+		return fmt.Errorf("blob %.12s… is not in the worker's store", key)
+	}
+	s.lru.MoveToFront(e)
+	// Under the lock, so that no eviction runs between the check and the
+	// link; an open file survives an eviction that follows.
+	err := os.Link(s.path(key), dst)
+	var src *os.File
+	if err != nil {
+		src, err = os.Open(s.path(key))
+	}
+	if os.IsNotExist(err) {
+		// Removed behind our back (by hand, or another process on the
+		// same directory): forget it, so that it is uploaded again.
+		s.lru.Remove(e)
+		delete(s.byHash, key)
+		s.size -= e.Value.(*entry).size
+	}
+	s.mu.Unlock()
+	if err != nil || src == nil {
+		return err
+	}
+	defer src.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, src)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Stats reports the store's size, blob count and evictions so far.
+func (s *Store) Stats() (bytes int64, files int, evictions uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.size, s.lru.Len(), s.evictions
+}

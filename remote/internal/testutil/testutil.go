@@ -1,0 +1,142 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+// Package testutil helps the tests of remote/ run the real compile binary.
+package testutil
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Compile returns the compile binary of the go command on PATH (`go env
+// GOTOOLDIR`), or, if that one has no worker mode (-distssaworker), the
+// one of the toolchain that built the test; it skips the test if neither
+// is a distssa compile.
+func Compile(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var tried []string
+	for _, goCmd := range []string{"go", filepath.Join(runtime.GOROOT(), "bin", "go")} {
+		out, err := exec.CommandContext(ctx, goCmd, "env", "GOTOOLDIR").Output()
+		if err != nil {
+			tried = append(tried, fmt.Sprintf("%s: %v", goCmd, err))
+			continue
+		}
+		c := filepath.Join(strings.TrimSpace(string(out)), "compile")
+		help, _ := exec.CommandContext(ctx, c, "-h").CombinedOutput()
+		if bytes.Contains(help, []byte("-distssaworker")) {
+			return c
+		}
+		tried = append(tried, c+" has no -distssaworker flag")
+	}
+	t.Skipf("skipping: no distssa compile (%s); put the fork's bin first on PATH", strings.Join(tried, "; "))
+	return ""
+}
+
+// GOROOT returns the GOROOT of the compile binary.
+func GOROOT(compile string) string {
+	return filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(compile))))
+}
+
+// Job encodes a worker job (the compiler's sealed frame): the front-end
+// fingerprint and the functions to compile.
+func Job(fp []byte, names ...string) []byte {
+	b := []byte("distssa\x00")
+	b = binary.AppendUvarint(b, 1)
+	b = binary.AppendUvarint(b, uint64(len(fp)))
+	b = append(b, fp...)
+	b = binary.AppendUvarint(b, uint64(len(names)))
+	for _, n := range names {
+		b = binary.AppendUvarint(b, uint64(len(n)))
+		b = append(b, n...)
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
+}
+
+var fpLine = regexp.MustCompile(`fingerprint ([0-9a-f]{64}), ([1-9][0-9]*) functions`)
+
+// Fingerprint runs the compile as a client with the given arguments in
+// dir and returns the front-end fingerprint it prints.
+func Fingerprint(t testing.TB, compile, dir string, env []string, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, compile, append([]string{"-d=distssafingerprint=1"}, args...)...)
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("client compile: %v\n%s", err, out)
+	}
+	m := fpLine.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no fingerprint in:\n%s", out)
+	}
+	fp, _ := hex.DecodeString(string(m[1]))
+	return fp
+}
+
+// Src is a package big enough to be worth a worker, importing q.
+const Src = `package p
+
+import "q"
+
+func Gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a + q.X
+}
+`
+
+// QSrc is the package p imports.
+const QSrc = "package q\n\nconst X = 0\n\nfunc F() int { return 1 }\n"
+
+// Package writes q and p into dir/src, compiles q, and returns the
+// arguments that compile p (relative source path, -importcfg naming
+// q's archive) and their working directory.
+func Package(t testing.TB, compile, dir string) (cwd string, args []string) {
+	t.Helper()
+	cwd = filepath.Join(dir, "src", "p")
+	qdir := filepath.Join(dir, "src", "q")
+	for _, d := range []string{cwd, qdir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(name, s string) {
+		if err := os.WriteFile(name, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(cwd, "p.go"), Src)
+	write(filepath.Join(qdir, "q.go"), QSrc)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	qa := filepath.Join(dir, "q.a")
+	if out, err := exec.CommandContext(ctx, compile, "-p=q", "-pack", "-o", qa, filepath.Join(qdir, "q.go")).CombinedOutput(); err != nil {
+		t.Fatalf("compiling q: %v\n%s", err, out)
+	}
+	cfg := filepath.Join(dir, "importcfg")
+	write(cfg, "# import config\npackagefile q="+qa+"\n")
+	return cwd, []string{"-p=p", "-dwarf=false", "-pack", "-importcfg", cfg, "-trimpath=" + dir + "=>/x", "-o", filepath.Join(dir, "p.a"), "./p.go"}
+}
+
+// GoCmd returns the go command of the toolchain of compile.
+func GoCmd(compile string) string {
+	return filepath.Join(GOROOT(compile), "bin", "go")
+}

@@ -1,0 +1,389 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+// Package wire implements the agent ↔ worker protocol of PROTOCOL.md §3:
+// length-prefixed msgpack messages on a TCP connection, zstd-compressed
+// payloads, content-addressed blobs and the HMAC handshake.
+package wire
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/valyala/gozstd"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Version is the protocol version. A worker refuses any other.
+const Version = 1
+
+// MaxFrame bounds a frame (type byte and msgpack body).
+const MaxFrame = 512 << 20
+
+// MaxPayload bounds a decompressed payload (blob, job or result).
+const MaxPayload = 1 << 30
+
+// Capabilities this implementation has; the handshake exchanges them so
+// that later versions can add features without a version bump.
+var Caps = []string{"zstd", "sha256"}
+
+// Message types.
+const (
+	THello     = 1
+	TChallenge = 2
+	TAuth      = 3
+	TWelcome   = 4
+	TError     = 5
+	TQuery     = 6
+	TMissing   = 7
+	TUpload    = 8
+	TStart     = 9
+	TStarted   = 10
+	TJob       = 11
+	TResult    = 12
+	TStatusReq = 13
+	TStatus    = 14
+)
+
+// Hello opens a connection (agent → worker).
+type Hello struct {
+	_msgpack  struct{} `msgpack:",as_array"`
+	Version   uint64
+	Caps      []string
+	Nonce     []byte // 32 random bytes, the worker's challenge input
+	Toolchain []byte // sha256 of the client's compile binary
+	GOOS      string
+	GOARCH    string
+}
+
+// Challenge answers Hello (worker → agent).
+type Challenge struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Version  uint64
+	Caps     []string
+	Nonce    []byte // 32 random bytes
+	Auth     bool   // whether the worker requires the token
+}
+
+// Auth proves the agent knows the token (agent → worker).
+type Auth struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	MAC      []byte   // ClientMAC(token, hello nonce, challenge nonce); empty without a token
+}
+
+// Welcome accepts the connection (worker → agent).
+type Welcome struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	MAC      []byte   // ServerMAC(token, …) when the agent sent a MAC
+	Slots    uint64
+	Name     string // the worker's self-description, for logs
+}
+
+// Error refuses the current request; the connection stays usable only
+// after a job-level error (see PROTOCOL.md §3).
+type Error struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Msg      string
+}
+
+// Query asks which blobs the worker lacks.
+type Query struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Hashes   [][]byte
+}
+
+// Missing lists the queried blobs the worker lacks.
+type Missing struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Hashes   [][]byte
+}
+
+// Blob is one content-addressed input.
+type Blob struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Hash     []byte   // sha256 of the uncompressed content
+	Size     uint64   // uncompressed size
+	Data     []byte   // zstd
+}
+
+// Upload carries blobs; it has no answer (Start's answer covers it).
+type Upload struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Blobs    []Blob
+}
+
+// File places a blob at a client path in the job directory.
+type File struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Path     string   // absolute, clean client path
+	Hash     []byte
+}
+
+// Start asks the worker to materialize a job and start its compile.
+type Start struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Cwd      string
+	Args     []string // the client compile's arguments (os.Args[1:])
+	Env      []string // the client's GO* environment
+	Files    []File
+}
+
+// Started says the compile runs and waits for its job.
+type Started struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	QueueNs  uint64   // time the job waited for a slot
+}
+
+// Job is the compiler's job for this worker; empty Data means no work.
+type Job struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Size     uint64
+	Data     []byte // zstd
+}
+
+// Result ends a job.
+type Result struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Status   uint64   // 0 ok, 1 failed
+	Size     uint64
+	Data     []byte // zstd of the result file (status 0)
+	Msg      string // why it failed (status 1)
+	RunNs    uint64 // the compile's wall time
+}
+
+// StatusReq asks for the worker's statistics.
+type StatusReq struct {
+	_msgpack struct{} `msgpack:",as_array"`
+}
+
+// Status carries the worker's statistics.
+type Status struct {
+	_msgpack    struct{} `msgpack:",as_array"`
+	Name        string
+	Slots       uint64
+	Running     uint64
+	Queued      uint64
+	Jobs        uint64 // jobs started
+	JobsOK      uint64
+	JobsFailed  uint64
+	Refused     uint64 // jobs refused (flags, paths, missing blobs)
+	AuthFails   uint64
+	BytesIn     uint64 // wire bytes read
+	BytesOut    uint64
+	CacheHits   uint64 // queried blobs present
+	CacheMisses uint64
+	CacheBytes  uint64
+	CacheFiles  uint64
+	Evictions   uint64
+	QueueNs     uint64 // total time jobs waited for a slot
+	UptimeNs    uint64
+}
+
+func typeOf(m any) (byte, error) {
+	switch m.(type) {
+	case *Hello:
+		return THello, nil
+	case *Challenge:
+		return TChallenge, nil
+	case *Auth:
+		return TAuth, nil
+	case *Welcome:
+		return TWelcome, nil
+	case *Error:
+		return TError, nil
+	case *Query:
+		return TQuery, nil
+	case *Missing:
+		return TMissing, nil
+	case *Upload:
+		return TUpload, nil
+	case *Start:
+		return TStart, nil
+	case *Started:
+		return TStarted, nil
+	case *Job:
+		return TJob, nil
+	case *Result:
+		return TResult, nil
+	case *StatusReq:
+		return TStatusReq, nil
+	case *Status:
+		return TStatus, nil
+	}
+	return 0, fmt.Errorf("wire: unknown message %T", m)
+}
+
+func newMsg(t byte) any {
+	switch t {
+	case THello:
+		return new(Hello)
+	case TChallenge:
+		return new(Challenge)
+	case TAuth:
+		return new(Auth)
+	case TWelcome:
+		return new(Welcome)
+	case TError:
+		return new(Error)
+	case TQuery:
+		return new(Query)
+	case TMissing:
+		return new(Missing)
+	case TUpload:
+		return new(Upload)
+	case TStart:
+		return new(Start)
+	case TStarted:
+		return new(Started)
+	case TJob:
+		return new(Job)
+	case TResult:
+		return new(Result)
+	case TStatusReq:
+		return new(StatusReq)
+	case TStatus:
+		return new(Status)
+	}
+	return nil
+}
+
+// Encode returns m's frame: a 4-byte big-endian length, the type byte and
+// the msgpack body (structs as arrays, compact integers).
+func Encode(m any) ([]byte, error) {
+	t, err := typeOf(m)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	buf.Write([]byte{0, 0, 0, 0, t})
+	enc := msgpack.NewEncoder(&buf)
+	enc.UseCompactInts(true)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	if len(b)-4 > MaxFrame {
+		return nil, fmt.Errorf("wire: message of %d bytes exceeds the %d-byte limit", len(b)-4, MaxFrame)
+	}
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b, nil
+}
+
+// Decode parses a frame body (type byte and msgpack).
+func Decode(body []byte) (any, error) {
+	if len(body) == 0 {
+		return nil, errors.New("wire: empty frame")
+	}
+	m := newMsg(body[0])
+	if m == nil {
+		return nil, fmt.Errorf("wire: unknown message type %d", body[0])
+	}
+	if err := checkShape(body[1:]); err != nil {
+		return nil, fmt.Errorf("wire: message type %d: %v", body[0], err)
+	}
+	r := bytes.NewReader(body[1:])
+	dec := msgpack.NewDecoder(r)
+	if err := dec.Decode(m); err != nil {
+		return nil, fmt.Errorf("wire: message type %d: %v", body[0], err)
+	}
+	if r.Len() != 0 {
+		return nil, fmt.Errorf("wire: message type %d: %d bytes after the message", body[0], r.Len())
+	}
+	return m, nil
+}
+
+// Write sends m; it returns the number of bytes written.
+func Write(w io.Writer, m any) (int, error) {
+	b, err := Encode(m)
+	if err != nil {
+		return 0, err
+	}
+	return w.Write(b)
+}
+
+// Read reads one message; it returns the number of bytes read.
+func Read(r io.Reader) (any, int, error) { return ReadMax(r, MaxFrame) }
+
+// MaxHandshakeFrame bounds the frames a worker reads before the peer is
+// authenticated.
+const MaxHandshakeFrame = 64 << 10
+
+// ReadMax is Read with a smaller bound on the frame.
+func ReadMax(r io.Reader, max uint32) (any, int, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, 0, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > max {
+		return nil, 4, fmt.Errorf("wire: frame of %d bytes exceeds the %d-byte limit", n, max)
+	}
+	// Grow the buffer as bytes arrive rather than trusting the length.
+	var body bytes.Buffer
+	got, err := io.CopyN(&body, r, int64(n))
+	if err != nil {
+		return nil, 4 + int(got), fmt.Errorf("wire: truncated frame: %v", err)
+	}
+	m, err := Decode(body.Bytes())
+	return m, 4 + int(n), err
+}
+
+// Compress zstd-compresses a payload.
+func Compress(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return gozstd.Compress(nil, b)
+}
+
+// Decompress undoes Compress and checks the announced size.
+func Decompress(b []byte, size uint64) ([]byte, error) {
+	if size > MaxPayload {
+		return nil, fmt.Errorf("payload of %d bytes exceeds the %d-byte limit", size, MaxPayload)
+	}
+	if size == 0 && len(b) == 0 {
+		return nil, nil
+	}
+	out, err := gozstd.DecompressLimited(make([]byte, 0, size), b, int(size))
+	if err != nil {
+		return nil, fmt.Errorf("zstd: %v", err)
+	}
+	if uint64(len(out)) != size {
+		return nil, fmt.Errorf("payload decompresses to %d bytes, %d announced", len(out), size)
+	}
+	return out, nil
+}
+
+// Hash is a blob's content address.
+func Hash(b []byte) []byte {
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
+// ClientMAC is the agent's answer to the worker's challenge.
+func ClientMAC(token, helloNonce, challengeNonce []byte) []byte {
+	return mac(token, "distssa client v1", challengeNonce, helloNonce)
+}
+
+// ServerMAC is the worker's proof that it knows the token too.
+func ServerMAC(token, helloNonce, challengeNonce []byte) []byte {
+	return mac(token, "distssa server v1", helloNonce, challengeNonce)
+}
+
+func mac(token []byte, label string, a, b []byte) []byte {
+	h := hmac.New(sha256.New, token)
+	h.Write([]byte(label))
+	h.Write([]byte{0})
+	h.Write(a)
+	h.Write(b)
+	return h.Sum(nil)
+}
+
+// CheckMAC compares MACs in constant time.
+func CheckMAC(got, want []byte) bool { return hmac.Equal(got, want) }

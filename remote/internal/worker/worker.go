@@ -1,0 +1,425 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+// Package worker is the worker daemon: it accepts agents over TCP
+// (PROTOCOL.md §3), keeps their inputs in a content-addressed store, and
+// runs its own compile binary in worker mode on them, in a private job
+// directory, with the path mapping of PROTOCOL.md §1. It runs nothing
+// else.
+package worker
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"distssa/remote/internal/store"
+	"distssa/remote/internal/wire"
+)
+
+// Config configures a Server.
+type Config struct {
+	Slots       int           // concurrent compiles; more jobs queue
+	CacheDir    string        // blob store and job directories
+	CacheMax    int64         // bound of the blob store, in bytes
+	Token       []byte        // shared secret; required unless loopback-only
+	Compile     string        // the compile binary this worker runs
+	Name        string        // self-description for agents' logs
+	JobTimeout  time.Duration // bound of one job, from Start to Result
+	IdleTimeout time.Duration // bound of a connection's wait for a request
+	Log         *slog.Logger
+}
+
+// Server is a worker daemon.
+type Server struct {
+	cfg       Config
+	store     *store.Store
+	toolchain []byte
+	sem       chan struct{}
+	start     time.Time
+
+	hardCtx    context.Context // cancelled when shutdown gives up waiting
+	hardCancel context.CancelFunc
+
+	mu       sync.Mutex
+	lns      []net.Listener
+	conns    map[*conn]bool // value: busy in a request
+	draining bool
+	wg       sync.WaitGroup
+	jobSeq   atomic.Uint64
+
+	st struct {
+		running, queued, jobs, ok, failed, refused, authFails atomic.Uint64
+		in, out, hits, misses, queueNs                        atomic.Uint64
+	}
+}
+
+// HashFile returns the sha256 of a file: the compile binary's identity.
+func HashFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
+}
+
+// New checks the configuration, hashes the compile binary and opens the
+// store.
+func New(cfg Config) (*Server, error) {
+	if cfg.Slots < 1 {
+		return nil, fmt.Errorf("slots must be at least 1, not %d", cfg.Slots)
+	}
+	if cfg.CacheMax < 1<<20 {
+		return nil, fmt.Errorf("cache size %d is below 1 MiB", cfg.CacheMax)
+	}
+	if cfg.JobTimeout == 0 {
+		cfg.JobTimeout = 10 * time.Minute
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 10 * time.Minute
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	tc, err := HashFile(cfg.Compile)
+	if err != nil {
+		return nil, fmt.Errorf("compile binary: %v", err)
+	}
+	st, err := store.Open(cfg.CacheDir+"/store", cfg.CacheMax)
+	if err != nil {
+		return nil, fmt.Errorf("cache dir: %v", err)
+	}
+	// Job directories of a previous run are garbage.
+	os.RemoveAll(cfg.CacheDir + "/jobs")
+	if err := os.MkdirAll(cfg.CacheDir+"/jobs", 0o755); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, store: st, toolchain: tc, sem: make(chan struct{}, cfg.Slots),
+		start: time.Now(), conns: map[*conn]bool{}}
+	s.hardCtx, s.hardCancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Toolchain returns the hash of the worker's compile binary.
+func (s *Server) Toolchain() []byte { return s.toolchain }
+
+// IsLoopback reports whether a listen address serves the loopback
+// interface only.
+func IsLoopback(addr net.Addr) bool {
+	ta, ok := addr.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// Serve accepts connections on ln until Shutdown. Without a token it
+// refuses to serve anything but loopback.
+func (s *Server) Serve(ln net.Listener) error {
+	if len(s.cfg.Token) == 0 && !IsLoopback(ln.Addr()) {
+		return fmt.Errorf("listening on %s needs a token (-token-file or DISTSSA_TOKEN); only a loopback address may go without", ln.Addr())
+	}
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		return errors.New("server is shutting down")
+	}
+	s.lns = append(s.lns, ln)
+	s.mu.Unlock()
+	s.cfg.Log.Info("listening", "addr", ln.Addr().String(), "slots", s.cfg.Slots, "auth", len(s.cfg.Token) > 0,
+		"toolchain", hex.EncodeToString(s.toolchain[:8]))
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			d := s.draining
+			s.mu.Unlock()
+			if d {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		c := &conn{s: s, nc: nc, r: &countReader{r: nc, n: &s.st.in}, w: &countWriter{w: nc, n: &s.st.out}}
+		s.mu.Lock()
+		if s.draining {
+			s.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		s.conns[c] = false
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+			nc.Close()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Shutdown stops accepting, closes idle connections, and waits for the
+// running jobs to end; when ctx ends first it kills them.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.mu.Lock()
+	s.draining = true
+	for _, ln := range s.lns {
+		ln.Close()
+	}
+	for c, busy := range s.conns {
+		if !busy {
+			c.nc.Close()
+		}
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.cfg.Log.Warn("shutdown: cancelling running jobs")
+		s.hardCancel()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	s.cfg.Log.Info("stopped", "jobs", s.st.jobs.Load())
+}
+
+// setBusy marks a connection busy with a request (or idle); it reports
+// false if the server drains and an idle connection should close.
+func (s *Server) setBusy(c *conn, busy bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.conns[c] = busy
+	return true
+}
+
+// Stats returns the worker's statistics.
+func (s *Server) Stats() *wire.Status {
+	b, f, ev := s.store.Stats()
+	return &wire.Status{
+		Name: s.cfg.Name, Slots: uint64(s.cfg.Slots),
+		Running: s.st.running.Load(), Queued: s.st.queued.Load(),
+		Jobs: s.st.jobs.Load(), JobsOK: s.st.ok.Load(), JobsFailed: s.st.failed.Load(),
+		Refused: s.st.refused.Load(), AuthFails: s.st.authFails.Load(),
+		BytesIn: s.st.in.Load(), BytesOut: s.st.out.Load(),
+		CacheHits: s.st.hits.Load(), CacheMisses: s.st.misses.Load(),
+		CacheBytes: uint64(b), CacheFiles: uint64(f), Evictions: ev,
+		QueueNs: s.st.queueNs.Load(), UptimeNs: uint64(time.Since(s.start)),
+	}
+}
+
+type countReader struct {
+	r io.Reader
+	n *atomic.Uint64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(uint64(n))
+	return n, err
+}
+
+type countWriter struct {
+	w io.Writer
+	n *atomic.Uint64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(uint64(n))
+	return n, err
+}
+
+// conn is one agent connection.
+type conn struct {
+	s          *Server
+	nc         net.Conn
+	r          io.Reader
+	w          io.Writer
+	log        *slog.Logger
+	goos       string
+	goarch     string
+	uploadErr  error // a bad upload, reported by the next Start
+	statusOnly bool  // the handshake named no toolchain
+}
+
+func (c *conn) send(m any) error {
+	c.nc.SetWriteDeadline(time.Now().Add(time.Minute))
+	_, err := wire.Write(c.w, m)
+	return err
+}
+
+func (c *conn) recv(timeout time.Duration) (any, error) {
+	c.nc.SetReadDeadline(time.Now().Add(timeout))
+	m, _, err := wire.Read(c.r)
+	return m, err
+}
+
+// recvSmall reads a handshake message: before authentication a peer
+// gets small frames only.
+func (c *conn) recvSmall() (any, error) {
+	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	m, _, err := wire.ReadMax(c.r, wire.MaxHandshakeFrame)
+	return m, err
+}
+
+func (c *conn) serve() {
+	c.log = c.s.cfg.Log.With("peer", c.nc.RemoteAddr().String())
+	if err := c.handshake(); err != nil {
+		c.log.Warn("handshake failed", "err", err)
+		c.send(&wire.Error{Msg: err.Error()})
+		return
+	}
+	for {
+		m, err := c.recv(c.s.cfg.IdleTimeout)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				c.log.Debug("connection ends", "err", err)
+			}
+			return
+		}
+		if !c.s.setBusy(c, true) {
+			return
+		}
+		err = c.handle(m)
+		if !c.s.setBusy(c, false) || err != nil {
+			if err != nil {
+				c.log.Warn("connection fails", "err", err)
+			}
+			return
+		}
+	}
+}
+
+var errAuth = errors.New("authentication failed: wrong token")
+
+func (c *conn) handshake() error {
+	m, err := c.recvSmall()
+	if err != nil {
+		return err
+	}
+	h, ok := m.(*wire.Hello)
+	if !ok {
+		return fmt.Errorf("expected hello, got %T", m)
+	}
+	if h.Version != wire.Version {
+		return fmt.Errorf("protocol version %d not supported (worker speaks %d)", h.Version, wire.Version)
+	}
+	nonce := make([]byte, 32)
+	rand.Read(nonce)
+	auth := len(c.s.cfg.Token) > 0
+	if err := c.send(&wire.Challenge{Version: wire.Version, Caps: wire.Caps, Nonce: nonce, Auth: auth}); err != nil {
+		return err
+	}
+	if m, err = c.recvSmall(); err != nil {
+		return err
+	}
+	a, ok := m.(*wire.Auth)
+	if !ok {
+		return fmt.Errorf("expected auth, got %T", m)
+	}
+	var proof []byte
+	if auth {
+		if len(a.MAC) == 0 {
+			c.s.st.authFails.Add(1)
+			return errors.New("authentication failed: this worker requires a token")
+		}
+		if !wire.CheckMAC(a.MAC, wire.ClientMAC(c.s.cfg.Token, h.Nonce, nonce)) {
+			c.s.st.authFails.Add(1)
+			return errAuth
+		}
+		proof = wire.ServerMAC(c.s.cfg.Token, h.Nonce, nonce)
+	}
+	if len(h.Toolchain) == 0 {
+		// A status client (distssa-worker -status) needs no toolchain.
+		c.statusOnly = true
+		return c.send(&wire.Welcome{MAC: proof, Slots: uint64(c.s.cfg.Slots), Name: c.s.cfg.Name})
+	}
+	if !bytes.Equal(h.Toolchain, c.s.toolchain) {
+		return fmt.Errorf("toolchain mismatch: the client's compile is sha256 %.16x…, this worker's (%s) is %.16x…; install the same toolchain on both",
+			h.Toolchain, c.s.cfg.Compile, c.s.toolchain)
+	}
+	if !validTarget(h.GOOS) || !validTarget(h.GOARCH) {
+		return fmt.Errorf("bad target %q/%q", h.GOOS, h.GOARCH)
+	}
+	c.goos, c.goarch = h.GOOS, h.GOARCH
+	c.log = c.log.With("target", h.GOOS+"/"+h.GOARCH)
+	return c.send(&wire.Welcome{MAC: proof, Slots: uint64(c.s.cfg.Slots), Name: c.s.cfg.Name})
+}
+
+func validTarget(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// handle serves one request; an error closes the connection.
+func (c *conn) handle(m any) error {
+	if _, ok := m.(*wire.StatusReq); ok {
+		return c.send(c.s.Stats())
+	}
+	if c.statusOnly {
+		return c.send(&wire.Error{Msg: "this connection named no toolchain: status requests only"})
+	}
+	switch m := m.(type) {
+	case *wire.Query:
+		var miss [][]byte
+		for _, h := range m.Hashes {
+			if c.s.store.Has(h) {
+				c.s.st.hits.Add(1)
+			} else {
+				c.s.st.misses.Add(1)
+				miss = append(miss, h)
+			}
+		}
+		return c.send(&wire.Missing{Hashes: miss})
+	case *wire.Upload:
+		for _, b := range m.Blobs {
+			data, err := wire.Decompress(b.Data, b.Size)
+			if err == nil {
+				err = c.s.store.Put(b.Hash, data)
+			}
+			if err != nil && c.uploadErr == nil {
+				c.uploadErr = fmt.Errorf("upload of blob %.12x…: %v", b.Hash, err)
+			}
+		}
+		return nil
+	case *wire.Start:
+		return c.runJob(m)
+	}
+	return fmt.Errorf("unexpected message %T", m)
+}

@@ -53,7 +53,8 @@ work=$(mktemp -d)
 mkdir -p "$work/log"
 cd "$repo/bench/corpus"
 "$gobin" mod download
-mapfile -t want < <("$gobin" list -deps -f '{{if and (ne .ImportPath "unsafe") (or .GoFiles .CgoFiles)}}{{.ImportPath}}{{end}}' "${pkgs[@]}" | grep . | LC_ALL=C sort -u)
+# A main package compiles as -p main, which is what distssa-objcmp records.
+mapfile -t want < <("$gobin" list -deps -f '{{if and (ne .ImportPath "unsafe") (or .GoFiles .CgoFiles)}}{{if eq .Name "main"}}main{{else}}{{.ImportPath}}{{end}}{{end}}' "${pkgs[@]}" | grep . | LC_ALL=C sort -u)
 
 echo "identity: $forkvers vs $stockvers ($stock), ${#want[@]} packages: ${pkgs[*]}${extra:+, distssa flags: $extra}${gcflags:+, both: $gcflags}"
 start=$SECONDS

@@ -433,10 +433,6 @@ func localReason(in *inputs) string {
 		return err != nil || b // a count (-+=2) is on
 	}
 	switch {
-	case on("dwarf", true):
-		return "dwarf" // the compiler does not ship DWARF yet
-	case on("+", false):
-		return "runtime"
 	case in.gossafunc:
 		return "GOSSAFUNC"
 	}

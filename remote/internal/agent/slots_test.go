@@ -132,13 +132,11 @@ func TestLocalReason(t *testing.T) {
 		env  []string
 		want string
 	}{
-		{[]string{"-p=p"}, nil, "dwarf"},
-		{[]string{"-dwarf"}, nil, "dwarf"},
-		{[]string{"-dwarf=true"}, nil, "dwarf"},
-		{[]string{"-dwarf=false", "-+"}, nil, "runtime"},
-		{[]string{"-dwarf=false"}, []string{"GOSSAFUNC=F"}, "GOSSAFUNC"},
-		{[]string{"-dwarf=false", "-S"}, nil, "flag -S is not on the worker's whitelist"},
-		{[]string{"-dwarf=false"}, nil, ""},
+		{[]string{"-p=p"}, nil, ""},
+		{[]string{"-dwarf=true"}, nil, ""},
+		{[]string{"-dwarf=false", "-+"}, nil, ""},
+		{[]string{"-p=p"}, []string{"GOSSAFUNC=F"}, "GOSSAFUNC"},
+		{[]string{"-p=p", "-S"}, nil, "flag -S is not on the worker's whitelist"},
 	} {
 		in, err := a.collect(&localproto.Hello{Version: 1, Compile: "/c", Cwd: "/", Args: tc.args, Env: tc.env})
 		got := ""

@@ -452,6 +452,9 @@ func replayGroup(fn *ir.Func, g *decodedGroup, rv *resolver) error {
 		if f.LSym.Attribute != g.funcs[i].attr {
 			return fmt.Errorf("%s: symbol attributes %#x here, %#x in the result", f.LSym.Name, f.LSym.Attribute, g.funcs[i].attr)
 		}
+		if n := len(f.LSym.R); n != g.funcs[i].rbase {
+			return fmt.Errorf("%s: %d relocations here, %d on the worker before its backend", f.LSym.Name, n, g.funcs[i].rbase)
+		}
 		if d := g.funcs[i].dwarf; (d != nil) != (base.Ctxt.DebugInfo != nil) {
 			return fmt.Errorf("%s: DWARF in the result %v, here %v", f.LSym.Name, d != nil, base.Ctxt.DebugInfo != nil)
 		} else if d != nil {
@@ -504,6 +507,10 @@ func replayGroup(fn *ir.Func, g *decodedGroup, rv *resolver) error {
 		for _, sp := range d.spills {
 			rv.addr(&sp.Addr)
 			fi.AddSpill(sp)
+		}
+		for _, r := range d.relocs {
+			r.Sym = rv.sym(r.Sym)
+			f.LSym.R = append(f.LSym.R, r)
 		}
 		if !f.WBPos.IsKnown() {
 			f.WBPos = d.wbPos

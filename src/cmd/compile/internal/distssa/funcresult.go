@@ -10,8 +10,9 @@ package distssa
 //	result = frame(fingerprint:str syms groups)
 //	groups = n:uvarint group*n
 //	group  = name:str status:uvarint (reason:str | types:str nfuncs:uvarint func*nfuncs)
-//	func   = name:str progs funcrefs spills csyms attr:uvarint dwarf wb
+//	func   = name:str progs funcrefs spills csyms attr:uvarint dwarf wb relocs
 //	wb     = pos n:uvarint (sym:uvarint pos)*n
+//	relocs = base:uvarint n:uvarint (type:uvarint off:varint siz:uvarint add:varint sym:uvarint)*n
 //	pos    = index:varint lc:uvarint
 //	spills = n:uvarint (addr reg:varint spill:uvarint unspill:uvarint)*n
 //	csyms  = n:uvarint (slot:uvarint sym:uvarint content)*n
@@ -132,10 +133,12 @@ func (e *resultEncoder) finish(fp [32]byte) []byte {
 
 // encodeFuncRecord encodes one compiled function: its Progs (which start
 // at text), the FuncInfo fields the backend set, and the content of the
-// symbols it created, d, the function's DWARF (nil without DWARF), and
-// what the runtime's write-barrier checks (ssagen/nowb.go) read from fn:
-// the position of its first write barrier and the calls it makes.
-func (e *resultEncoder) encodeFuncRecord(text *obj.Prog, d *dwarfFunc, fn *ir.Func) ([]byte, error) {
+// symbols it created, d, the function's DWARF (nil without DWARF), what
+// the runtime's write-barrier checks (ssagen/nowb.go) read from fn (the
+// position of its first write barrier and the calls it makes), and the
+// relocations the backend added to the function symbol, which had
+// relocBase before (R_USEIFACE marks from ssa/rewrite.go).
+func (e *resultEncoder) encodeFuncRecord(text *obj.Prog, d *dwarfFunc, fn *ir.Func, relocBase int) ([]byte, error) {
 	fnSym := text.From.Sym
 	fi := fnSym.Func()
 	pe := progEncoder{syms: &e.syms}
@@ -196,6 +199,22 @@ func (e *resultEncoder) encodeFuncRecord(text *obj.Prog, d *dwarfFunc, fn *ir.Fu
 		}
 		pe.w.uvarint(ref)
 		encodePos(&pe.w, c.Pos)
+	}
+	if relocBase > len(fnSym.R) {
+		return nil, fmt.Errorf("%d relocations before the backend, %d after", relocBase, len(fnSym.R))
+	}
+	pe.w.uvarint(uint64(relocBase))
+	pe.w.uvarint(uint64(len(fnSym.R) - relocBase))
+	for _, r := range fnSym.R[relocBase:] {
+		ref, err := e.syms.ref(r.Sym)
+		if err != nil {
+			return nil, err
+		}
+		pe.w.uvarint(uint64(r.Type))
+		pe.w.varint(int64(r.Off))
+		pe.w.uvarint(uint64(r.Siz))
+		pe.w.varint(r.Add)
+		pe.w.uvarint(ref)
 	}
 	return pe.w.buf, nil
 }
@@ -279,6 +298,8 @@ type decodedRecord struct {
 	dwarf  *dwarfFunc     // nil without DWARF
 	wbPos  src.XPos       // ir.Func.WBPos after the backend
 	nwbr   []ir.SymAndPos // calls the backend recorded in ir.Func.NWBRCalls
+	rbase  int            // relocations of the function symbol before the backend
+	relocs []obj.Reloc    // and those the backend added
 }
 
 // decodedGroup is a decoded group.
@@ -441,6 +462,17 @@ func decodeRecord(r *reader, syms []*obj.LSym) *decodedRecord {
 		c := ir.SymAndPos{Sym: symAt(r, syms)} // nil for a call through a register
 		c.Pos = decodePos(r)
 		d.nwbr = append(d.nwbr, c)
+	}
+	d.rbase = int(r.uintN(31))
+	n = r.count(5)
+	for i := 0; i < n && r.err == nil; i++ {
+		var rel obj.Reloc
+		rel.Type = objabi.RelocType(r.uintN(16))
+		rel.Off = int32(r.intN(32))
+		rel.Siz = uint8(r.uintN(8))
+		rel.Add = r.varint()
+		rel.Sym = symAt(r, syms)
+		d.relocs = append(d.relocs, rel)
 	}
 	if r.err == nil && (d.progs[0].As != obj.ATEXT || d.progs[0].From.Sym == nil || d.progs[0].From.Sym.Name != d.name) {
 		r.fail("function %q: list does not start with its ATEXT", d.name)

@@ -284,7 +284,7 @@ func testResult(t testing.TB) ([]byte, [32]byte) {
 	fi.StackObjects.P = make([]byte, 16)
 	fi.StackObjects.R = []obj.Reloc{{Off: 8, Siz: 4, Type: 1, Add: 2, Sym: base.Ctxt.Lookup("runtime.gcbits.01")}}
 	var enc resultEncoder
-	rec, err := enc.encodeFuncRecord(text, nil, nil)
+	rec, err := enc.encodeFuncRecord(text, nil, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

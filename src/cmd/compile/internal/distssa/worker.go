@@ -72,6 +72,14 @@ func initWorker() {
 	if testFault == "start" {
 		os.Exit(2)
 	}
+	// $DISTSSA_WORKER_CPUS pins a worker to other CPUs than its client's,
+	// for the benchmark (bench/splitbench): a comma-separated list.
+	if cpus := os.Getenv("DISTSSA_WORKER_CPUS"); cpus != "" {
+		if err := setAffinity(cpus); err != nil {
+			fmt.Fprintf(os.Stderr, "distssa worker: DISTSSA_WORKER_CPUS: %v\n", err)
+			os.Exit(2)
+		}
+	}
 }
 
 // runWorker does a worker's job and exits the process.
@@ -118,6 +126,7 @@ func runWorker(queue []*ir.Func) {
 	var funcs [][]byte
 	var encErr, dwarfErr error
 	var preDcl map[*ir.Func][]*ir.Name
+	var preRelocs map[*ir.Func]int
 	ssagen.BeforeFlush = func(fn *ir.Func, pp *objw.Progs) bool {
 		if testFault == "skew" {
 			testFault = ""
@@ -134,7 +143,7 @@ func runWorker(queue []*ir.Func) {
 		}
 		if encErr == nil {
 			var b []byte
-			b, encErr = enc.encodeFuncRecord(pp.Text, d, fn)
+			b, encErr = enc.encodeFuncRecord(pp.Text, d, fn, preRelocs[fn])
 			funcs = append(funcs, b)
 		}
 		return false // the client assembles
@@ -147,8 +156,10 @@ func runWorker(queue []*ir.Func) {
 		}
 		funcs, encErr, dwarfErr = funcs[:0], nil, nil
 		preDcl = make(map[*ir.Func][]*ir.Name)
+		preRelocs = make(map[*ir.Func]int)
 		for _, f := range groupFuncs(fn) {
 			preDcl[f] = append([]*ir.Name(nil), f.Dcl...)
+			preRelocs[f] = len(f.LSym.R)
 		}
 		attrs := groupAttrs(fn)
 		x := newTypeIndex(fn)

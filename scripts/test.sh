@@ -10,13 +10,17 @@
 #   make        scripts/test-make.sh: make.bash on bad input, and rerun
 #   module      go vet + go test of the project module (remote/, scripts/, bench/)
 #   compiler    go test of the overlay packages inside the staged GOROOT
-#   identity    scripts/identity.sh: std + go-redis, fork vs stock go1.21.6
-#   roundtrip   the same with every function's Progs sent through the
+#   identity    scripts/identity.sh: std, go-redis and caddy (cmd/caddy and
+#               its dependencies), fork vs stock go1.21.6, byte for byte
+#   roundtrip   std + go-redis with every function's Progs sent through the
 #               distssa result encoding before assembly (-d=distssaroundtrip=1)
-#   split       the same compiled with -distssa=exec:2 (two worker processes)
-#               and -d=distssaforce=1 (no client share), with -dwarf=false on
-#               both sides, where functions go remote
-#   split-dwarf the same with DWARF, which keeps every function local so far
+#   split       std, go-redis and caddy compiled with -distssa=exec:2 (two
+#               worker processes) and -d=distssaforce=1 (no client share)
+#   split-shared  std + go-redis with exec:2 and the client's own share
+#   split-nodwarf std forced, with -dwarf=false on both sides
+#   split-cmd   cmd/... forced
+#   gotest      scripts/gotest-split.sh: go test of std packages and
+#               go-redis unit tests, everything compiled split and verified
 #
 # It ends with the line "N passed, M failed" and exits non-zero on any
 # failure.
@@ -73,9 +77,12 @@ step make scripts/test-make.sh
 step module gotest_module
 step compiler gotest_overlay
 step identity scripts/identity.sh
-step roundtrip scripts/identity.sh -args -d=distssaroundtrip=1
-step split scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1" -gcflags -dwarf=false
-step split-dwarf scripts/identity.sh -args -distssa=exec:2
+step roundtrip scripts/identity.sh -args -d=distssaroundtrip=1 std github.com/redis/go-redis/v9/...
+step split scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1"
+step split-shared scripts/identity.sh -args -distssa=exec:2 std github.com/redis/go-redis/v9/...
+step split-nodwarf scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1" -gcflags -dwarf=false std
+step split-cmd scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1" cmd/...
+step gotest scripts/gotest-split.sh
 
 echo "=== total $((SECONDS - start))s${failures[*]:+; failed: ${failures[*]}}"
 echo "$passed passed, $failed failed"

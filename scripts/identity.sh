@@ -53,8 +53,9 @@ work=$(mktemp -d)
 mkdir -p "$work/log"
 cd "$repo/bench/corpus"
 "$gobin" mod download
-# A main package compiles as -p main, which is what distssa-objcmp records.
-mapfile -t want < <("$gobin" list -deps -f '{{if and (ne .ImportPath "unsafe") (or .GoFiles .CgoFiles)}}{{if eq .Name "main"}}main{{else}}{{.ImportPath}}{{end}}{{end}}' "${pkgs[@]}" | grep . | LC_ALL=C sort -u)
+# A main package compiles as -p main, which is what distssa-objcmp records;
+# a variant ("p [cmd/compile]", built with cmd/compile's PGO profile) is p.
+mapfile -t want < <("$gobin" list -deps -f '{{if and (ne .ImportPath "unsafe") (or .GoFiles .CgoFiles)}}{{if eq .Name "main"}}main{{else}}{{.ImportPath}}{{end}}{{end}}' "${pkgs[@]}" | sed 's/ \[.*\]$//' | grep -vx -e '' -e unsafe | LC_ALL=C sort -u)
 
 echo "identity: $forkvers vs $stockvers ($stock), ${#want[@]} packages: ${pkgs[*]}${extra:+, distssa flags: $extra}${gcflags:+, both: $gcflags}"
 start=$SECONDS

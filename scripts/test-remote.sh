@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Copyright 2026 The distssa Authors. All rights reserved.
+# Use of this source code is governed by a BSD-style
+# license that can be found in distssa's LICENSE file.
+
+# test-remote.sh tests remote workers end to end, the way a user runs
+# them: two distssa-worker daemons on 127.0.0.1 (ephemeral ports, a shared
+# token), a hosts.txt naming them, and GOFLAGS=-distssa=hosts.txt go build.
+#
+#   identical   caddy (cmd/caddy) and go-redis's test binary, built cold
+#               through the workers, are byte-identical to local builds,
+#               and the agent's summary shows functions compiled remotely
+#   kill        a worker killed with SIGKILL in the middle of a build: the
+#               build succeeds and its output is identical
+#   token       a wrong token: the agent names the failure, the build falls
+#               back to local compiles, identical output
+#   toolchain   a worker whose compile binary differs: refused, identical
+#   hosts       a malformed hosts.txt stops the build before any compile,
+#               naming file and line; a missing one names the file
+#
+# Every build uses a fresh build cache and a time bound. Servers listen on
+# loopback only.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+gobin=$repo/bin/go
+[[ -x $gobin ]] || { echo "test-remote: no $gobin; run src/make.bash first" >&2; exit 2; }
+export GOTOOLCHAIN=local
+unset GOROOT GOBIN GOOS GOARCH GOEXPERIMENT GOAMD64 GOFLAGS DISTSSA_TOKEN DISTSSA_STRICT
+tooldir=$("$gobin" env GOTOOLDIR)
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fails=0
+pass() { echo "ok   $*"; }
+fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+
+head -c 32 /dev/urandom | base64 >"$tmp/token"
+head -c 32 /dev/urandom | base64 >"$tmp/badtoken"
+
+# worker NAME [FLAGS...] starts a daemon on an ephemeral loopback port and
+# sets $addr to its address.
+worker() {
+	local name=$1
+	shift
+	"$tooldir/distssa-worker" -listen=127.0.0.1:0 -slots=2 -cache="$tmp/$name" \
+		-token-file="$tmp/token" "$@" 2>"$tmp/$name.log" &
+	pids+=($!)
+	eval "pid_$name=$!"
+	addr=
+	for _ in $(seq 100); do
+		addr=$(sed -n 's/.*msg=listening addr=\(127\.0\.0\.1:[0-9]*\).*/\1/p' "$tmp/$name.log" | head -1)
+		[[ -n $addr ]] && return 0
+		sleep 0.1
+	done
+	echo "test-remote: worker $name did not start:"
+	cat "$tmp/$name.log"
+	exit 1
+}
+
+# build NAME HOSTS runs the two builds under test with a fresh cache
+# (HOSTS empty: a local build) and puts the outputs in $tmp/NAME.
+build() {
+	local name=$1 hosts=$2
+	local flags=-mod=readonly
+	[[ -n $hosts ]] && flags+=" -distssa=$hosts"
+	mkdir -p "$tmp/$name"
+	(
+		cd "$repo/bench/corpus"
+		export GOCACHE=$tmp/cache-$name GOFLAGS=$flags
+		timeout 1200 "$gobin" build -v -o "$tmp/$name/caddy" github.com/caddyserver/caddy/v2/cmd/caddy &&
+			timeout 600 "$gobin" test -v -c -o "$tmp/$name/redis.test" github.com/redis/go-redis/v9
+	) >"$tmp/$name.out" 2>&1
+}
+
+same() {
+	cmp -s "$tmp/$1/caddy" "$tmp/$2/caddy" && cmp -s "$tmp/$1/redis.test" "$tmp/$2/redis.test"
+}
+
+# remote NAME reports the agent's count of remotely compiled functions.
+remote() {
+	sed -n 's/^distssa-agent: .*functions \([0-9]*\) remote of \([0-9]*\).*/\1/p' "$tmp/$1.out" | awk '{s += $1} END {print s+0}'
+}
+
+start=$SECONDS
+echo "test-remote: local reference build"
+build local "" || { cat "$tmp/local.out"; exit 1; }
+
+worker a
+a=$addr
+worker b
+b=$addr
+printf '# two workers on loopback\n%s/2,token=%s\n%s/2,token=%s\n' "$a" "$tmp/token" "$b" "$tmp/token" >"$tmp/hosts.txt"
+
+t0=$SECONDS
+if build farm "$tmp/hosts.txt" && same local farm && [[ $(remote farm) -gt 0 ]]; then
+	pass "identical: caddy and redis.test through 2 workers, $(remote farm) functions remote, in $((SECONDS - t0))s"
+	grep '^distssa-agent\|^  ' "$tmp/farm.out" | sed 's/^/     /' | head -12
+else
+	fail "identical: remote build failed, differs or did no remote work"
+	tail -30 "$tmp/farm.out"
+fi
+
+# Kill worker a with SIGKILL once it has run a few jobs of the next build.
+(
+	for _ in $(seq 600); do
+		n=$(grep -c 'msg=job ' "$tmp/a.log" 2>/dev/null || true)
+		if [[ ${n:-0} -ge 10 ]]; then
+			kill -9 "$pid_a"
+			echo killed >"$tmp/killed"
+			exit 0
+		fi
+		sleep 0.2
+	done
+) &
+killer=$!
+if build kill "$tmp/hosts.txt" && same local kill && [[ -f $tmp/killed ]]; then
+	pass "kill: a worker killed with SIGKILL mid-build; build succeeded, identical output"
+else
+	fail "kill: build failed, differs, or the worker was not killed ($(ls "$tmp"/killed 2>/dev/null))"
+	tail -20 "$tmp/kill.out"
+fi
+kill "$killer" 2>/dev/null || true
+
+printf '%s/2,token=%s\n' "$b" "$tmp/badtoken" >"$tmp/hosts-badtoken.txt"
+if build token "$tmp/hosts-badtoken.txt" && same local token && grep -q 'token\|auth' "$tmp/token.out" && [[ $(remote token) == 0 ]]; then
+	pass "token: wrong token named, local fallback, identical output"
+else
+	fail "token: wrong token not handled as expected"
+	tail -20 "$tmp/token.out"
+fi
+
+cp "$tooldir/compile" "$tmp/other-compile"
+printf '\n' >>"$tmp/other-compile" # a different binary that still runs
+worker c -compile="$tmp/other-compile"
+printf '%s/2,token=%s\n' "$addr" "$tmp/token" >"$tmp/hosts-other.txt"
+if build other "$tmp/hosts-other.txt" && same local other && grep -q 'toolchain' "$tmp/other.out" && [[ $(remote other) == 0 ]]; then
+	pass "toolchain: a worker with another compile binary refused, identical output"
+else
+	fail "toolchain: mismatch not refused as expected"
+	tail -20 "$tmp/other.out"
+fi
+
+printf 'ok.example:7070/2\nbad:port:x\n' >"$tmp/bad-hosts.txt"
+out=$(cd "$repo/bench/corpus" && GOCACHE=$tmp/cache-bad GOFLAGS="-mod=readonly -distssa=$tmp/bad-hosts.txt" timeout 120 "$gobin" build -x github.com/redis/go-redis/v9 2>&1) && st=0 || st=$?
+if [[ $st != 0 ]] && grep -q "bad-hosts.txt:2:" <<<"$out" && ! grep -q '/compile ' <<<"$out"; then
+	pass "hosts: malformed line: $(grep -m1 'bad-hosts.txt:2:' <<<"$out")"
+else
+	fail "hosts: malformed hosts.txt (exit $st):"
+	tail -10 <<<"$out"
+fi
+out=$(cd "$repo/bench/corpus" && GOCACHE=$tmp/cache-bad GOFLAGS="-mod=readonly -distssa=$tmp/none.txt" timeout 120 "$gobin" build github.com/redis/go-redis/v9 2>&1) && st=0 || st=$?
+if [[ $st != 0 ]] && grep -q "none.txt" <<<"$out"; then
+	pass "hosts: missing file: $(grep -m1 'none.txt' <<<"$out")"
+else
+	fail "hosts: missing hosts.txt (exit $st):"
+	tail -10 <<<"$out"
+fi
+
+echo "test-remote: $fails failed, in $((SECONDS - start))s"
+[[ $fails == 0 ]]

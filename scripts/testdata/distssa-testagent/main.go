@@ -143,6 +143,9 @@ type worker struct {
 func serve(c net.Conn, grant int) error {
 	r := bufio.NewReader(c)
 	b, err := readMsg(r)
+	if err == io.EOF {
+		return nil // a compile that ended before it had anything to say
+	}
 	if err != nil || len(b) == 0 || b[0] != 1 {
 		return fmt.Errorf("want HELLO: %v", err)
 	}

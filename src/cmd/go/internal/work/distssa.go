@@ -210,7 +210,13 @@ func (b *Builder) stopDistSSA() {
 		ag.cmd.Process.Kill()
 		<-ag.done
 	}
-	if exited && ag.waitErr != nil {
+	interrupted := false
+	select {
+	case <-base.Interrupted: // the agent got the terminal's SIGINT too
+		interrupted = true
+	default:
+	}
+	if exited && ag.waitErr != nil && !interrupted {
 		fmt.Fprintf(os.Stderr, "go: warning: the distssa agent exited during the build (%v); compiles after that ran locally\n", ag.waitErr)
 	}
 	if ag.sockDir != "" {

@@ -10,6 +10,7 @@
 #   make        scripts/test-make.sh: make.bash on bad input, and rerun
 #   module      go vet + go test of the project module (remote/, scripts/, bench/)
 #   compiler    go test of the overlay packages inside the staged GOROOT
+#   gocmd       scripts/test-gocmd.sh: the go command's -distssa build flag
 #   identity    scripts/identity.sh: std + go-redis, fork vs stock go1.21.6
 #   roundtrip   the same with every function's Progs sent through the
 #               distssa result encoding before assembly (-d=distssaroundtrip=1)
@@ -72,6 +73,7 @@ step patches scripts/check-patches.sh
 step make scripts/test-make.sh
 step module gotest_module
 step compiler gotest_overlay
+step gocmd scripts/test-gocmd.sh
 step identity scripts/identity.sh
 step roundtrip scripts/identity.sh -args -d=distssaroundtrip=1
 step split scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1" -gcflags -dwarf=false

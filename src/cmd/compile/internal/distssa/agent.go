@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -277,7 +276,7 @@ func (r *reader) bytes() []byte {
 // reads it: first GRANT, then the RESULTs, which it hands to the
 // workers; writes take wmu.
 type agentConn struct {
-	conn net.Conn
+	conn agentSocket
 	wmu  sync.Mutex
 
 	granted chan grantMsg // one GRANT, or closed on failure before it
@@ -288,6 +287,12 @@ type agentConn struct {
 	results []chan resultMsg // per granted worker
 	stats   *stats           // the split's statistics, for STATS
 	dl      time.Time        // deadline for the RESULTs
+}
+
+// agentSocket is a connection to the agent (agent_dial.go).
+type agentSocket interface {
+	io.ReadWriteCloser
+	SetWriteDeadline(time.Time) error
 }
 
 // agent is this compile's connection, once startAgent ran.
@@ -342,7 +347,7 @@ func (a *agentConn) failure() error {
 // run connects, says HELLO, then reads GRANT and the RESULTs until the
 // connection ends.
 func (a *agentConn) run(socket string) {
-	conn, err := net.DialTimeout("unix", socket, agentDialTimeout)
+	conn, err := dialUnix(socket, agentDialTimeout)
 	if err != nil {
 		a.fail(fmt.Errorf("cannot reach the agent: %v", err))
 		return

@@ -467,7 +467,13 @@ func agentWorkers(s *split) ([]Worker, string) {
 	select {
 	case g = <-a.granted:
 	case <-a.dead:
-		return nil, "no grant: " + a.failure().Error()
+		// A GRANT that came before the end counts (an agent may
+		// close the connection right after granting 0).
+		select {
+		case g = <-a.granted:
+		default:
+			return nil, "no grant: " + a.failure().Error()
+		}
 	case <-timer.C:
 		a.fail(fmt.Errorf("no GRANT within %v", agentGrantTimeout))
 		return nil, fmt.Sprintf("no grant: timeout: the agent did not answer within %v", agentGrantTimeout)

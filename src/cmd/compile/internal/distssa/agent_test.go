@@ -161,7 +161,7 @@ func FuzzAgentFrame(f *testing.F) {
 // binary in worker mode on this machine.
 type fakeAgent struct {
 	t      *testing.T
-	mode   string // ok, grant0, silent, hangup, fail
+	mode   string // ok, grant0, grant0close, silent, hangup, fail
 	socket string
 	ln     net.Listener
 
@@ -249,11 +249,13 @@ func (a *fakeAgent) serve(c net.Conn) error {
 	case "silent":
 		io.Copy(io.Discard, c) // until the compile gives up
 		return nil
-	case "grant0":
+	case "grant0", "grant0close":
 		if err := send(c, &grantMsg{n: 0, reason: "no hosts in hosts.txt"}); err != nil {
 			return err
 		}
-		io.Copy(io.Discard, c)
+		if a.mode == "grant0" {
+			io.Copy(io.Discard, c)
+		}
 		return nil
 	}
 	const n = 2
@@ -427,6 +429,7 @@ func TestAgent(t *testing.T) {
 		mode, reason, detail string
 	}{
 		{"grant0", "agent granted 0", "no hosts in hosts.txt"},
+		{"grant0close", "agent granted 0", "no hosts in hosts.txt"},
 		{"silent", "no grant", "timeout"},
 		{"hangup", "worker failed", "agent closed the connection"},
 		{"fail", "worker failed", "host h1:7000: connection refused"},

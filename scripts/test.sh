@@ -10,6 +10,7 @@
 #   make        scripts/test-make.sh: make.bash on bad input, and rerun
 #   module      go vet + go test of the project module (remote/, scripts/, bench/)
 #   compiler    go test of the overlay packages inside the staged GOROOT
+#   gocmd       scripts/test-gocmd.sh: the go command's -distssa build flag
 #   identity    scripts/identity.sh: std, go-redis and caddy (cmd/caddy and
 #               its dependencies), fork vs stock go1.21.6, byte for byte
 #   roundtrip   std + go-redis with every function's Progs sent through the
@@ -21,6 +22,10 @@
 #   split-cmd   cmd/... forced
 #   gotest      scripts/gotest-split.sh: go test of std packages and
 #               go-redis unit tests, everything compiled split and verified
+#   remote      scripts/test-remote.sh: GOFLAGS=-distssa=hosts.txt builds of
+#               caddy and go-redis through two worker daemons on loopback,
+#               identical to local builds; a worker killed mid-build, a wrong
+#               token, another toolchain, a malformed hosts.txt
 #
 # It ends with the line "N passed, M failed" and exits non-zero on any
 # failure.
@@ -76,6 +81,7 @@ step patches scripts/check-patches.sh
 step make scripts/test-make.sh
 step module gotest_module
 step compiler gotest_overlay
+step gocmd scripts/test-gocmd.sh
 step identity scripts/identity.sh
 step roundtrip scripts/identity.sh -args -d=distssaroundtrip=1 std github.com/redis/go-redis/v9/...
 step split scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1"
@@ -83,6 +89,7 @@ step split-shared scripts/identity.sh -args -distssa=exec:2 std github.com/redis
 step split-nodwarf scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1" -gcflags -dwarf=false std
 step split-cmd scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1" cmd/...
 step gotest scripts/gotest-split.sh
+step remote scripts/test-remote.sh
 
 echo "=== total $((SECONDS - start))s${failures[*]:+; failed: ${failures[*]}}"
 echo "$passed passed, $failed failed"

@@ -125,7 +125,11 @@ var workers []Worker
 // startWorkers launches the workers of the exec transport, unless this
 // compile is one that stays local as a whole.
 func startWorkers() {
-	if Config.Transport != Exec || compileReason() != "" {
+	if Config.Transport == Local || compileReason() != "" {
+		return
+	}
+	if Config.Transport == Agent {
+		startAgent() // the agent starts its workers once it grants them
 		return
 	}
 	var t Transport = execTransport{}
@@ -214,8 +218,9 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 	calls++
 	ws := workers
 	workers = nil
-	if Config.Transport != Exec || calls > 1 {
+	if Config.Transport == Local || calls > 1 {
 		closeWorkers(ws)
+		closeAgent()
 		return queue
 	}
 	s := &split{}
@@ -228,8 +233,12 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 	if reason == "" && len(queue) < 2 {
 		reason = "small package"
 	}
+	if reason == "" && Config.Transport == Agent {
+		ws, reason = agentWorkers(s) // waits for the agent's GRANT, bounded
+	}
 	if reason != "" {
 		closeWorkers(ws)
+		closeAgent()
 		s.stats.keepLocal(reason, len(queue))
 		return queue
 	}
@@ -246,7 +255,7 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 	// Balance estimated cost over the workers and this process: the
 	// client takes one share, the workers the others; under
 	// -d=distssaforce=1 the client takes none.
-	n := Config.Workers
+	n := len(ws) // Config.Workers for exec, the grant for the agent
 	first := 0
 	if base.Debug.DistSSAForce != 0 {
 		first = 1

@@ -137,4 +137,5 @@ func BeforeCompileFunctions(queue []*ir.Func) []*ir.Func {
 // not deliver.
 func AfterCompileFunctions() {
 	finishSplit()
+	finishAgent()
 }

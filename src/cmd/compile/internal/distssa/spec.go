@@ -32,6 +32,9 @@ const (
 	// Exec: N child processes of the compiler's own binary on this
 	// machine (the reference transport, used by tests and benchmarks).
 	Exec
+	// Agent: the go command's distssa agent, reached on a unix socket,
+	// grants workers (agent.go).
+	Agent
 )
 
 func (t TransportKind) String() string {
@@ -40,6 +43,8 @@ func (t TransportKind) String() string {
 		return "local"
 	case Exec:
 		return "exec"
+	case Agent:
+		return "agent"
 	}
 	return "TransportKind(" + strconv.Itoa(int(t)) + ")"
 }
@@ -47,7 +52,8 @@ func (t TransportKind) String() string {
 // Spec is a parsed -distssa value.
 type Spec struct {
 	Transport TransportKind
-	Workers   int // number of workers, for Exec
+	Workers   int    // number of workers, for Exec
+	Socket    string // the agent's unix socket, for Agent
 }
 
 func (s Spec) String() string {
@@ -56,6 +62,8 @@ func (s Spec) String() string {
 		return ""
 	case Exec:
 		return "exec:" + strconv.Itoa(s.Workers)
+	case Agent:
+		return "unix:" + s.Socket
 	}
 	return s.Transport.String()
 }
@@ -72,7 +80,13 @@ func ParseSpec(v string) (Spec, error) {
 		}
 		return Spec{Transport: Exec, Workers: n}, nil
 	}
-	return Spec{}, fmt.Errorf("%q: unknown transport; want exec:N (N worker processes on this machine)", v)
+	if rest := strings.TrimPrefix(v, "unix:"); rest != v {
+		if rest == "" {
+			return Spec{}, fmt.Errorf("%q: unix:PATH needs the path of the distssa agent's socket", v)
+		}
+		return Spec{Transport: Agent, Socket: rest}, nil
+	}
+	return Spec{}, fmt.Errorf("%q: unknown transport; want exec:N (N worker processes on this machine) or unix:PATH (the distssa agent's socket)", v)
 }
 
 // Config is the parsed -distssa flag of this compile.

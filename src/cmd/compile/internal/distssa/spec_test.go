@@ -22,6 +22,8 @@ func TestParseSpec(t *testing.T) {
 		{"exec:1", Spec{Transport: Exec, Workers: 1}},
 		{"exec:2", Spec{Transport: Exec, Workers: 2}},
 		{"exec:64", Spec{Transport: Exec, Workers: 64}},
+		{"unix:/tmp/go-build1/distssa.sock", Spec{Transport: Agent, Socket: "/tmp/go-build1/distssa.sock"}},
+		{"unix:rel.sock", Spec{Transport: Agent, Socket: "rel.sock"}},
 	}
 	for _, tc := range good {
 		got, err := ParseSpec(tc.in)
@@ -41,6 +43,7 @@ func TestParseSpec(t *testing.T) {
 		{"exec", "unknown transport"},
 		{"hosts.txt", "unknown transport"},
 		{"tcp:127.0.0.1:1", "unknown transport"},
+		{"unix:", "socket"},
 	}
 	for _, tc := range bad {
 		_, err := ParseSpec(tc.in)

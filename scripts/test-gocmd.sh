@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Copyright 2026 The distssa Authors. All rights reserved.
+# Use of this source code is governed by a BSD-style
+# license that can be found in distssa's LICENSE file.
+
+# test-gocmd.sh tests the go command's -distssa build flag (patch "cmd/go:
+# add the -distssa build flag", src/cmd/go/internal/work/distssa.go)
+# against the contract of remote/PROTOCOL.md §2:
+#
+#   - go help build documents -distssa;
+#   - -x shows the agent's command line, -v passes -v to the agent, -n
+#     shows it without running anything;
+#   - every compile gets -distssa=unix:$WORK/distssa.sock, and through
+#     the agent some functions go to workers; the binary is identical to
+#     a local build's;
+#   - -distssa does not change the build cache key: a build with it after
+#     one without it compiles nothing;
+#   - go build, run, test and vet work with it;
+#   - an agent that exits before "ready" (missing hosts file; with the
+#     real agent also a malformed line) stops the build before any
+#     compile, with the agent's message naming the file;
+#   - no agent outlives the go command.
+#
+# If the toolchain has the real agent ($GOTOOLDIR/distssa-agent, from
+# remote/cmd/distssa-agent), the script uses it. Otherwise it builds
+# scripts/testdata/distssa-testagent into a throwaway hard-linked copy of
+# the toolchain (the toolchain itself is never changed); that agent
+# grants $DISTSSA_TESTAGENT_GRANT workers that run on this machine.
+#
+# Usage: scripts/test-gocmd.sh   (DISTSSA_GOROOT selects the toolchain)
+set -uo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+goroot=${DISTSSA_GOROOT:-$repo/goroot}
+[[ -x $goroot/bin/go ]] || { echo "test-gocmd: no toolchain at $goroot (run src/make.bash)" >&2; exit 2; }
+export GOTOOLCHAIN=local GOFLAGS= GO111MODULE=on GOPROXY=off CGO_ENABLED=0
+unset GOROOT GOBIN GOOS GOARCH GOEXPERIMENT GOAMD64 GOTOOLDIR
+
+tmp=$(mktemp -d -p "$(dirname "$goroot")" .test-gocmd.XXXXXX)
+trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+fails=0
+pass() { echo "ok   $*"; }
+fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+# gorun LOG ARGS...: runs the go command, bounded, with stdout+stderr in LOG.
+gorun() {
+	local log=$1
+	shift
+	(cd "$tmp/mod" && timeout 300 "$gobin" "$@") >"$log" 2>&1
+}
+
+tooldir=$(GOFLAGS= "$goroot/bin/go" env GOTOOLDIR)
+if [[ -x $tooldir/distssa-agent ]]; then
+	real=1
+	gobin=$goroot/bin/go
+	echo "test-gocmd: using the real agent $tooldir/distssa-agent"
+else
+	real=0
+	cp -al "$goroot" "$tmp/goroot" 2>/dev/null || cp -a "$goroot" "$tmp/goroot"
+	gobin=$tmp/goroot/bin/go
+	tooldir=$("$gobin" env GOTOOLDIR)
+	(cd "$repo" && GOFLAGS=-buildvcs=false "$goroot/bin/go" build -o "$tooldir/distssa-agent" ./scripts/testdata/distssa-testagent) ||
+		{ echo "test-gocmd: building the test agent failed" >&2; exit 1; }
+	echo "test-gocmd: no real agent in $goroot; using scripts/testdata/distssa-testagent in a copy of the toolchain"
+fi
+export GOCACHE=$tmp/cache GOPATH=$tmp/gopath GOTMPDIR=
+
+mkdir -p "$tmp/mod"
+cat >"$tmp/mod/go.mod" <<'EOF'
+module example.com/m
+
+go 1.21
+EOF
+# No imports beyond the runtime, which stays local: few compiles.
+cat >"$tmp/mod/main.go" <<'EOF'
+package main
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+func poly(x float64) float64 { return ((3*x-2)*x+1)*x - 0.5 }
+
+func sw(n int) int {
+	switch n {
+	case 0:
+		return 5
+	case 1:
+		return 7
+	case 2:
+		return 11
+	case 3:
+		return 13
+	}
+	return -1
+}
+
+func main() { println(gcd(12, 18), poly(2) > 0, sw(2)) }
+EOF
+cat >"$tmp/mod/main_test.go" <<'EOF'
+package main
+
+import "testing"
+
+func TestGcd(t *testing.T) {
+	if gcd(12, 18) != 6 {
+		t.Fatal("gcd")
+	}
+}
+EOF
+hosts=$tmp/hosts.txt
+if [[ $real == 1 ]]; then
+	# The real agent needs hosts it can reach; none are needed for the
+	# checks below, which only need it to start.
+	echo "127.0.0.1:1" >"$hosts"
+else
+	echo "localhost:7000" >"$hosts"
+fi
+noagent() {
+	if pgrep -f -- "-hosts=$tmp/" >/dev/null; then
+		fail "$1: an agent outlived the go command"
+	fi
+}
+
+# 1. go help build.
+if "$gobin" help build | grep -q -- '-distssa file'; then pass "go help build documents -distssa"; else fail "go help build does not document -distssa"; fi
+
+# 2. -n: the agent's command line and the compile flag, nothing run.
+gorun "$tmp/n.log" build -n -a -distssa=../hosts.txt -o "$tmp/n.bin" .
+if grep -q "distssa-agent -hosts=$hosts -socket=\$WORK/distssa.sock" "$tmp/n.log" &&
+	grep -q -- '-distssa=unix:$WORK/distssa.sock' "$tmp/n.log"; then
+	pass "-n shows the agent (relative hosts path made absolute) and each compile's -distssa"
+else
+	fail "-n: agent or compile flag missing:"; head -5 "$tmp/n.log"
+fi
+
+# 3. A local build, then the same with -distssa: fully cached.
+gorun "$tmp/local.log" build -o "$tmp/local.bin" . || { fail "local build"; cat "$tmp/local.log"; }
+gorun "$tmp/cached.log" build -x -distssa="$hosts" -o "$tmp/cached.bin" .
+rc=$?
+if [[ $rc == 0 ]] && grep -q "distssa-agent -hosts=$hosts -socket=\$WORK/distssa.sock &" "$tmp/cached.log" &&
+	! grep -q '/compile ' "$tmp/cached.log"; then
+	pass "-distssa after a local build: -x shows the agent, no compile runs (same cache keys)"
+else
+	fail "-distssa after a local build (rc=$rc):"; grep -E 'distssa-agent|/compile ' "$tmp/cached.log" | head -5
+fi
+cmp -s "$tmp/local.bin" "$tmp/cached.bin" && pass "cached binary identical" || fail "cached binary differs"
+noagent "cached build"
+
+# 4. A cold build with -distssa and -v: compiles get the flag, functions
+# go remote, and the binary is the local build's.
+gflags=-gcflags=all=-dwarf=false
+GOCACHE=$tmp/cache-ref gorun "$tmp/ref.log" build "$gflags -d=distssastats=1" -o "$tmp/ref.bin" . || { fail "reference build"; cat "$tmp/ref.log"; }
+export DISTSSA_TESTAGENT_GRANT=1
+GOCACHE=$tmp/cache-dist gorun "$tmp/dist.log" build -x -v "$gflags -d=distssastats=1" -distssa="$hosts" -o "$tmp/dist.bin" .
+rc=$?
+unset DISTSSA_TESTAGENT_GRANT
+ncomp=$(grep -c '/compile .*-distssa=unix:\$WORK/distssa.sock' "$tmp/dist.log")
+if [[ $rc == 0 && $ncomp -gt 0 ]] && ! grep '/compile ' "$tmp/dist.log" | grep -qv -- '-distssa=unix:'; then
+	pass "cold build: all $ncomp compiles get -distssa=unix:\$WORK/distssa.sock"
+else
+	fail "cold build (rc=$rc, $ncomp compiles with the flag):"; tail -5 "$tmp/dist.log"
+fi
+if grep -q -- "distssa-agent -hosts=$hosts -socket=\$WORK/distssa.sock -v" "$tmp/dist.log"; then pass "-v passes -v to the agent"; else fail "-v not passed to the agent"; fi
+if [[ $real == 0 ]]; then
+	summary=$(grep 'distssa-testagent: .* compiles' "$tmp/dist.log")
+	remote=$(sed -n 's/.* \([0-9]*\) functions remote.*/\1/p' <<<"$summary")
+	mainstats=$(grep 'distssa: main: ' "$tmp/dist.log")
+	if [[ ${remote:-0} -gt 0 ]] && grep -q 'functions remote' <<<"$mainstats"; then
+		pass "through the go command and the agent: $summary"
+	else
+		fail "no function went remote: $summary / $mainstats"
+	fi
+fi
+cmp -s "$tmp/ref.bin" "$tmp/dist.bin" && pass "binary built with -distssa identical to the local build" || fail "binary built with -distssa differs"
+noagent "cold build"
+
+# 5. run, test, vet.
+gorun "$tmp/run.log" run -distssa="$hosts" . && grep -q '^6 true 11' "$tmp/run.log" && pass "go run -distssa" || { fail "go run -distssa"; cat "$tmp/run.log"; }
+gorun "$tmp/test.log" test -count=1 -distssa="$hosts" . && pass "go test -distssa" || { fail "go test -distssa"; cat "$tmp/test.log"; }
+gorun "$tmp/vet.log" vet -distssa="$hosts" . && pass "go vet -distssa" || { fail "go vet -distssa"; cat "$tmp/vet.log"; }
+GOFLAGS=-distssa=$hosts gorun "$tmp/goflags.log" build -x -a -o "$tmp/goflags.bin" . &&
+	grep -q 'distssa-agent' "$tmp/goflags.log" && pass "GOFLAGS=-distssa=FILE" || { fail "GOFLAGS=-distssa=FILE"; tail -3 "$tmp/goflags.log"; }
+GOFLAGS=-distssa=$hosts gorun "$tmp/env.log" env GOARCH && pass "go env with GOFLAGS=-distssa" || { fail "go env with GOFLAGS=-distssa"; cat "$tmp/env.log"; }
+noagent "run/test/vet"
+
+# 6. An agent that exits before ready stops the build before any compile.
+gorun "$tmp/missing.log" build -x -a -distssa="$tmp/missing.txt" -o "$tmp/missing.bin" .
+rc=$?
+if [[ $rc != 0 ]] && grep -q 'missing.txt' "$tmp/missing.log" && grep -q 'before it was ready' "$tmp/missing.log" &&
+	! grep -q '/compile ' "$tmp/missing.log" && [[ ! -e $tmp/missing.bin ]]; then
+	pass "missing hosts file: the build stops before any compile with the agent's message"
+else
+	fail "missing hosts file (rc=$rc):"; cat "$tmp/missing.log"
+fi
+if [[ $real == 1 ]]; then
+	printf '# comment\n127.0.0.1:x\n' >"$tmp/bad-hosts.txt"
+	gorun "$tmp/bad.log" build -x -a -distssa="$tmp/bad-hosts.txt" -o "$tmp/bad.bin" .
+	rc=$?
+	if [[ $rc != 0 ]] && grep -q 'bad-hosts.txt:2' "$tmp/bad.log" && ! grep -q '/compile ' "$tmp/bad.log"; then
+		pass "malformed hosts file: the build stops before any compile with file:line"
+	else
+		fail "malformed hosts file (rc=$rc):"; cat "$tmp/bad.log"
+	fi
+fi
+noagent "failed builds"
+
+echo "test-gocmd: $fails failed"
+[[ $fails == 0 ]]

@@ -1,0 +1,504 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package distssa
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"internal/testenv"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type agentMsg interface{ encode() []byte }
+
+var testMsgs = []agentMsg{
+	&helloMsg{version: 1, compile: "/go/pkg/tool/linux_amd64/compile", cwd: "/src", args: []string{"-p=p", "-o", "p.o", "p.go"}, env: []string{"GOROOT=/go", "GOARCH=amd64"}},
+	&helloMsg{version: 1},
+	&grantMsg{n: 3},
+	&grantMsg{n: 0, reason: "no hosts"},
+	&jobMsg{worker: 2, job: []byte("distssa\x00job")},
+	&jobMsg{worker: 0},
+	&resultMsg{worker: 1, status: resultOK, data: bytes.Repeat([]byte{0, 0xff, 0x80}, 1000)},
+	&resultMsg{worker: 0, status: resultFailed, data: []byte("host h1:7000: connection refused")},
+	&statsMsg{pkgpath: "net/http", funcs: 1000, remote: 900, cost: 1 << 40, remoteCost: 1<<40 - 1, resBytes: 12345678},
+}
+
+// TestAgentFrames: every message survives a frame round trip, one after
+// the other on one stream.
+func TestAgentFrames(t *testing.T) {
+	var stream bytes.Buffer
+	for _, m := range testMsgs {
+		if err := writeFrame(&stream, m.encode()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := bufio.NewReader(&stream)
+	for _, want := range testMsgs {
+		body, err := readFrame(r)
+		if err != nil {
+			t.Fatalf("reading %T: %v", want, err)
+		}
+		got, err := decodeMsg(body)
+		if err != nil {
+			t.Fatalf("decoding %T: %v", want, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("round trip: got %+v, want %+v", got, want)
+		}
+	}
+	if _, err := readFrame(r); err != io.EOF {
+		t.Errorf("after the last frame: %v, want io.EOF", err)
+	}
+}
+
+// TestAgentFramesCorrupt: truncated, extended, oversize and garbled
+// input gives errors, never a panic or a large allocation.
+func TestAgentFramesCorrupt(t *testing.T) {
+	for _, m := range testMsgs {
+		body := m.encode()
+		for i := 0; i < len(body); i++ {
+			if _, err := decodeMsg(body[:i]); err == nil {
+				t.Errorf("%T cut to %d of %d bytes decoded without error", m, i, len(body))
+			}
+		}
+		if _, err := decodeMsg(append(body[:len(body):len(body)], 0)); err == nil || !strings.Contains(err.Error(), "trailing") {
+			t.Errorf("%T with a trailing byte: %v, want a trailing data error", m, err)
+		}
+		var frame bytes.Buffer
+		writeFrame(&frame, body)
+		b := frame.Bytes()
+		for i := 1; i < len(b); i++ {
+			if _, err := readFrame(bufio.NewReader(bytes.NewReader(b[:i]))); err == nil || err == io.EOF {
+				t.Errorf("%T frame cut to %d of %d bytes: %v, want an error other than EOF", m, i, len(b), err)
+			}
+		}
+	}
+	for _, body := range [][]byte{nil, {0}, {6}, {0xff}} {
+		if _, err := decodeMsg(body); err == nil {
+			t.Errorf("decodeMsg(%x) succeeded", body)
+		}
+	}
+	// A count larger than the message cannot allocate.
+	w := writer{buf: []byte{msgHello}}
+	w.uvarint(1)
+	w.str("c")
+	w.str("d")
+	w.uvarint(1 << 60)
+	if _, err := decodeMsg(w.buf); err == nil {
+		t.Errorf("HELLO with 2^60 args decoded")
+	}
+	// Oversize frames: the limit itself, and lengths that overflow.
+	var big writer
+	big.uvarint(maxFrame + 1)
+	if _, err := readFrame(bufio.NewReader(bytes.NewReader(big.buf))); err != errFrameTooLarge {
+		t.Errorf("frame of %d bytes: %v, want %v", maxFrame+1, err, errFrameTooLarge)
+	}
+	over := bytes.Repeat([]byte{0xff}, 11)
+	if _, err := readFrame(bufio.NewReader(bytes.NewReader(over))); err == nil {
+		t.Errorf("frame length of 11 bytes read without error")
+	}
+	// The largest allowed length with little data is truncated, and
+	// reading it does not allocate the length.
+	var lim writer
+	lim.uvarint(maxFrame)
+	lim.buf = append(lim.buf, 1, 2, 3)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := readFrame(bufio.NewReader(bytes.NewReader(lim.buf)))
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Errorf("short frame of announced length %d: %v, want truncated", maxFrame, err)
+	}
+	if d := after.TotalAlloc - before.TotalAlloc; d > 16<<20 {
+		t.Errorf("reading a short frame allocated %d bytes", d)
+	}
+}
+
+// FuzzAgentFrame: arbitrary input never panics, and what decodes
+// re-encodes to the same message.
+func FuzzAgentFrame(f *testing.F) {
+	for _, m := range testMsgs {
+		var b bytes.Buffer
+		writeFrame(&b, m.encode())
+		f.Add(b.Bytes())
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bufio.NewReader(bytes.NewReader(data))
+		for {
+			body, err := readFrame(r)
+			if err != nil {
+				break
+			}
+			m, err := decodeMsg(body)
+			if err != nil {
+				continue
+			}
+			again, err := decodeMsg(m.(agentMsg).encode())
+			if err != nil || !reflect.DeepEqual(again, m) {
+				t.Fatalf("%+v re-encoded decodes as %+v, %v", m, again, err)
+			}
+		}
+	})
+}
+
+// fakeAgent speaks the agent's side of the local protocol for tests. It
+// runs granted workers as the exec transport does: the compile's own
+// binary in worker mode on this machine.
+type fakeAgent struct {
+	t      *testing.T
+	mode   string // ok, grant0, grant0close, silent, hangup, fail
+	socket string
+	ln     net.Listener
+
+	mu     sync.Mutex
+	conns  int
+	hellos []*helloMsg
+	stats  []*statsMsg
+	errs   []error
+	wg     sync.WaitGroup
+}
+
+func startFakeAgent(t *testing.T, mode string) *fakeAgent {
+	// A short directory: a socket path is limited to 108 bytes.
+	dir, err := os.MkdirTemp("", "agt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &fakeAgent{t: t, mode: mode, socket: filepath.Join(dir, "a.sock")}
+	a.ln, err = net.Listen("unix", a.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		a.ln.Close()
+		a.wg.Wait()
+		os.RemoveAll(dir)
+	})
+	go func() {
+		for {
+			c, err := a.ln.Accept()
+			if err != nil {
+				return
+			}
+			a.mu.Lock()
+			a.conns++
+			a.mu.Unlock()
+			a.wg.Add(1)
+			go func() {
+				defer a.wg.Done()
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(2 * time.Minute))
+				if err := a.serve(c); err != nil {
+					a.mu.Lock()
+					a.errs = append(a.errs, err)
+					a.mu.Unlock()
+				}
+			}()
+		}
+	}()
+	return a
+}
+
+func (a *fakeAgent) recv(r *bufio.Reader) (interface{}, error) {
+	body, err := readFrame(r)
+	if err != nil {
+		return nil, err
+	}
+	return decodeMsg(body)
+}
+
+func send(c net.Conn, m agentMsg) error { return writeFrame(c, m.encode()) }
+
+// fakeWorker is a compile in worker mode.
+type fakeWorker struct {
+	dir   string
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   bytes.Buffer
+}
+
+func (a *fakeAgent) serve(c net.Conn) error {
+	r := bufio.NewReader(c)
+	m, err := a.recv(r)
+	if err != nil {
+		return fmt.Errorf("reading HELLO: %v", err)
+	}
+	h, ok := m.(*helloMsg)
+	if !ok {
+		return fmt.Errorf("first message %T, want HELLO", m)
+	}
+	a.mu.Lock()
+	a.hellos = append(a.hellos, h)
+	a.mu.Unlock()
+	switch a.mode {
+	case "silent":
+		io.Copy(io.Discard, c) // until the compile gives up
+		return nil
+	case "grant0", "grant0close":
+		if err := send(c, &grantMsg{n: 0, reason: "no hosts in hosts.txt"}); err != nil {
+			return err
+		}
+		if a.mode == "grant0" {
+			io.Copy(io.Discard, c)
+		}
+		return nil
+	}
+	const n = 2
+	var ws []*fakeWorker
+	if a.mode == "ok" {
+		// The workers start at once, so that their front ends run while
+		// the client's does.
+		for i := 0; i < n; i++ {
+			w := &fakeWorker{}
+			if w.dir, err = os.MkdirTemp("", "agtw"); err != nil {
+				return err
+			}
+			defer os.RemoveAll(w.dir)
+			w.cmd = exec.Command(h.compile, append([]string{"-distssaworker=" + w.dir}, h.args...)...)
+			w.cmd.Dir = h.cwd
+			w.cmd.Stdout, w.cmd.Stderr = &w.out, &w.out
+			if w.stdin, err = w.cmd.StdinPipe(); err != nil {
+				return err
+			}
+			if err := w.cmd.Start(); err != nil {
+				return err
+			}
+			defer w.cmd.Process.Kill()
+			ws = append(ws, w)
+		}
+	}
+	if err := send(c, &grantMsg{n: n}); err != nil {
+		return err
+	}
+	jobs := make([][]byte, n)
+	for i := 0; i < n; i++ {
+		m, err := a.recv(r)
+		if err != nil {
+			return fmt.Errorf("reading JOB %d: %v", i, err)
+		}
+		j, ok := m.(*jobMsg)
+		if !ok || j.worker >= n || jobs[j.worker] != nil {
+			return fmt.Errorf("message %d: %+v, want a JOB for a new worker", i, m)
+		}
+		jobs[j.worker] = append(j.job, 0)[:len(j.job)] // non-nil even if empty
+	}
+	switch a.mode {
+	case "hangup":
+		return nil // closes the connection with RESULTs outstanding
+	case "fail":
+		for i, j := range jobs {
+			if len(j) > 0 {
+				if err := send(c, &resultMsg{worker: uint64(i), status: resultFailed, data: []byte("host h1:7000: connection refused")}); err != nil {
+					return err
+				}
+			}
+		}
+	case "ok":
+		for i, j := range jobs {
+			w := ws[i]
+			w.stdin.Write(j)
+			w.stdin.Close()
+		}
+		for i, j := range jobs {
+			w := ws[i]
+			err := w.cmd.Wait()
+			if len(j) == 0 {
+				continue
+			}
+			res := &resultMsg{worker: uint64(i)}
+			if err == nil {
+				res.data, err = os.ReadFile(filepath.Join(w.dir, resultFile))
+			}
+			if err != nil {
+				res.status, res.data = resultFailed, []byte(fmt.Sprintf("localhost: %v: %s", err, lastLine(w.out.String())))
+			}
+			if err := send(c, res); err != nil {
+				return err
+			}
+		}
+	}
+	m, err = a.recv(r)
+	if err != nil {
+		return fmt.Errorf("reading STATS: %v", err)
+	}
+	st, ok := m.(*statsMsg)
+	if !ok {
+		return fmt.Errorf("got %T, want STATS", m)
+	}
+	a.mu.Lock()
+	a.stats = append(a.stats, st)
+	a.mu.Unlock()
+	if _, err := r.ReadByte(); err != io.EOF {
+		return fmt.Errorf("after STATS: %v, want EOF", err)
+	}
+	return nil
+}
+
+var statsDetail = regexp.MustCompile(`(?m)^distssa: p: local: (.*)$`)
+
+// TestAgent compiles through a fake agent that gives the compile two
+// workers of its own binary: some functions go remote and the object is
+// the local compile's; an agent that grants none, never answers, hangs
+// up or fails its workers, and a socket nobody listens on, all leave
+// the object unchanged, with the reason in the statistics.
+func TestAgent(t *testing.T) {
+	testenv.MustHaveGoBuild(t)
+	t.Setenv("DISTSSA_TEST_GRANT_TIMEOUT", "500ms")
+	t.Setenv("DISTSSA_TEST_RESULT_TIMEOUT", "2m")
+	dir := t.TempDir()
+	flags := []string{"-dwarf=false"}
+	want, msg, err := compileSrc(t, dir, splitSrc, flags...)
+	if err != nil {
+		t.Fatalf("local compile: %v\n%s", err, msg)
+	}
+	run := func(t *testing.T, name, socket string) (remote int, local, details string) {
+		t.Helper()
+		t0 := time.Now()
+		// compileSrc names the object after the flags: keep the
+		// socket's slashes out of it.
+		got, msg, err := compileAgentSrc(t, dir, socket, append(flags, "-d=distssastats=2")...)
+		if err != nil {
+			t.Fatalf("%s: compile failed: %v\n%s", name, err, msg)
+		}
+		if d := time.Since(t0); d > time.Minute {
+			t.Errorf("%s: the compile took %v", name, d)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: object differs from the local compile", name)
+		}
+		m := statsLine.FindStringSubmatch(msg)
+		if m == nil {
+			t.Fatalf("%s: no statistics line in:\n%s", name, msg)
+		}
+		var ds []string
+		for _, d := range statsDetail.FindAllStringSubmatch(msg, -1) {
+			ds = append(ds, d[1])
+		}
+		n, _ := strconv.Atoi(m[1])
+		t.Logf("%s", msg)
+		return n, m[3], strings.Join(ds, "\n")
+	}
+
+	t.Run("ok", func(t *testing.T) {
+		a := startFakeAgent(t, "ok")
+		remote, local, _ := run(t, "ok", a.socket)
+		if remote < 2 {
+			t.Errorf("%d functions remote, want at least 2 (local: %s)", remote, local)
+		}
+		a.ln.Close()
+		a.wg.Wait()
+		if len(a.errs) > 0 {
+			t.Errorf("agent: %v", a.errs)
+		}
+		if len(a.hellos) != 1 || len(a.stats) != 1 {
+			t.Fatalf("agent saw %d HELLOs and %d STATS, want 1 each", len(a.hellos), len(a.stats))
+		}
+		h, st := a.hellos[0], a.stats[0]
+		if h.version != agentProtoVersion || !filepath.IsAbs(h.compile) || h.cwd != dir {
+			t.Errorf("HELLO %+v: want version %d, an absolute compile path, cwd %s", h, agentProtoVersion, dir)
+		}
+		if !contains(h.args, "-distssa=unix:"+a.socket) {
+			t.Errorf("HELLO args %q lack the -distssa flag", h.args)
+		}
+		for _, e := range h.env {
+			if !strings.HasPrefix(e, "GO") {
+				t.Errorf("HELLO env has %q", e)
+			}
+		}
+		if st.pkgpath != "p" || int(st.remote) != remote || st.funcs < st.remote || st.cost < st.remoteCost || st.remoteCost == 0 || st.resBytes == 0 {
+			t.Errorf("STATS %+v, want package p with %d functions remote", st, remote)
+		}
+	})
+
+	for _, tc := range []struct {
+		mode, reason, detail string
+	}{
+		{"grant0", "agent granted 0", "no hosts in hosts.txt"},
+		{"grant0close", "agent granted 0", "no hosts in hosts.txt"},
+		{"silent", "no grant", "timeout"},
+		{"hangup", "worker failed", "agent closed the connection"},
+		{"fail", "worker failed", "host h1:7000: connection refused"},
+		{"nosocket", "no grant", "cannot reach the agent"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			socket := filepath.Join(t.TempDir(), "none.sock")
+			var a *fakeAgent
+			if tc.mode != "nosocket" {
+				a = startFakeAgent(t, tc.mode)
+				socket = a.socket
+			}
+			remote, local, details := run(t, tc.mode, socket)
+			if remote != 0 || !strings.Contains(local, tc.reason+"=") || !strings.Contains(details, tc.reason+": ") || !strings.Contains(details, tc.detail) {
+				t.Errorf("%d remote, local: %s, details:\n%s\nwant 0 remote, reason %q with %q", remote, local, details, tc.reason, tc.detail)
+			}
+			if a != nil {
+				a.ln.Close()
+				a.wg.Wait()
+				if a.conns != 1 {
+					t.Errorf("agent saw %d connections, want 1", a.conns)
+				}
+				if len(a.errs) > 0 {
+					t.Errorf("agent: %v", a.errs)
+				}
+			}
+		})
+	}
+
+	// A compile that stays local as a whole (here: DWARF) does not call
+	// the agent.
+	t.Run("dwarf", func(t *testing.T) {
+		a := startFakeAgent(t, "ok")
+		_, msg, err := compileAgentSrc(t, dir, a.socket, "-d=distssastats=1")
+		if m := statsLine.FindStringSubmatch(msg); err != nil || m == nil || m[1] != "0" || !strings.HasPrefix(m[3], "dwarf=") {
+			t.Errorf("with DWARF: err=%v, output:\n%s", err, msg)
+		}
+		a.ln.Close()
+		a.wg.Wait()
+		if a.conns != 0 {
+			t.Errorf("agent saw %d connections, want none", a.conns)
+		}
+	})
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// compileAgentSrc compiles splitSrc with -distssa=unix:socket and flags
+// into dir/p_agent.o; it returns what compileSrc returns.
+func compileAgentSrc(t *testing.T, dir, socket string, flags ...string) ([]byte, string, error) {
+	t.Helper()
+	src := filepath.Join(dir, "p.go")
+	if err := os.WriteFile(src, []byte(splitSrc), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "p_agent.o")
+	os.Remove(out)
+	args := append([]string{"tool", "compile", "-p=p", "-o", out, "-distssa=unix:" + socket}, flags...)
+	args = append(args, src)
+	cmd := testenv.Command(t, testenv.GoToolPath(t), args...)
+	cmd.Dir = dir
+	msg, err := cmd.CombinedOutput()
+	obj, _ := os.ReadFile(out)
+	return obj, string(msg), err
+}

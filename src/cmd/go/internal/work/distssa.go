@@ -1,0 +1,225 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package work
+
+// The go command's side of distssa (remote/PROTOCOL.md §2): with the
+// build flag -distssa=FILE, a Builder starts one distssa agent before it
+// runs its first action,
+//
+//	$GOTOOLDIR/distssa-agent -hosts=FILE -socket=$WORK/distssa.sock [-v]
+//
+// waits for the agent's "ready" line, points every compile at the socket
+// (-distssa=unix:$WORK/distssa.sock) and stops the agent when the
+// Builder closes. The hooks are three calls in upstream files: Do
+// (exec.go) calls startDistSSA, gc (gc.go) adds distssaFlags to the
+// compiler's arguments, and Close (action.go) calls stopDistSSA.
+
+import (
+	"bufio"
+	"fmt"
+	"go/build"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"cmd/go/internal/base"
+	"cmd/go/internal/cfg"
+)
+
+const (
+	// distssaAgentTool is the agent's name in the tool directory.
+	distssaAgentTool = "distssa-agent"
+	// distssaSocket is the agent's socket in the work directory.
+	distssaSocket = "distssa.sock"
+	// distssaReadyTimeout bounds the agent's start: it reads the hosts
+	// file and listens, then says "ready".
+	distssaReadyTimeout = 30 * time.Second
+	// distssaStopTimeout bounds the agent's stop once its standard input
+	// is closed: it cancels outstanding work and prints its summary.
+	distssaStopTimeout = 10 * time.Second
+	// maxSocketPath is what fits in a unix socket address (sun_path is
+	// 108 bytes on Linux, with a terminating NUL).
+	maxSocketPath = 107
+)
+
+// distssaAgent is the agent of one Builder.
+type distssaAgent struct {
+	socket  string
+	sockDir string // a directory made for the socket, removed at stop; "" if in $WORK
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	done    chan struct{} // closed once the agent exited and was reaped
+	waitErr error
+}
+
+var distssaAgents sync.Map // *Builder → *distssaAgent
+
+// distssaFlags returns the compiler flag that points a compile at the
+// build's agent, or nothing without -distssa.
+//
+// -distssa deliberately does NOT enter action IDs (buildActionID hashes
+// gcflags, and this flag is not among them): a build with -distssa shares
+// the build cache with local builds, in both directions. That is safe
+// only because distssa guarantees that every object is byte-for-byte
+// what a local compile produces, whatever the workers do.
+func (b *Builder) distssaFlags() []string {
+	v, ok := distssaAgents.Load(b)
+	if !ok {
+		return nil
+	}
+	return []string{"-distssa=unix:" + v.(*distssaAgent).socket}
+}
+
+// startDistSSA starts the build's agent, once per Builder, if -distssa is
+// set and the action graph has compiles. An agent that cannot start or
+// exits before it is ready stops the build (its own messages, on the go
+// command's standard error, say why: a missing hosts file, a malformed
+// line).
+func (b *Builder) startDistSSA(all []*Action) {
+	if cfg.BuildDistSSA == "" || cfg.BuildToolchainName != "gc" {
+		return
+	}
+	if _, ok := distssaAgents.Load(b); ok {
+		return
+	}
+	compiles := false
+	for _, a := range all {
+		if a.Mode == "build" && a.Package != nil {
+			compiles = true
+			break
+		}
+	}
+	if !compiles {
+		return
+	}
+
+	// The hosts file is relative to the go command's directory; the
+	// agent gets an absolute path.
+	hosts := cfg.BuildDistSSA
+	if !filepath.IsAbs(hosts) {
+		hosts = filepath.Join(base.Cwd(), hosts)
+	}
+	ag := &distssaAgent{socket: filepath.Join(b.WorkDir, distssaSocket), done: make(chan struct{})}
+	if !cfg.BuildN && len(ag.socket) > maxSocketPath {
+		dir, err := os.MkdirTemp("", "distssa")
+		if err != nil {
+			base.Fatalf("go: -distssa: %v", err)
+		}
+		ag.sockDir, ag.socket = dir, filepath.Join(dir, distssaSocket)
+	}
+	tool := filepath.Join(build.ToolDir, distssaAgentTool) + cfg.ToolExeSuffix()
+	args := []string{tool, "-hosts=" + hosts, "-socket=" + ag.socket}
+	if cfg.BuildV {
+		args = append(args, "-v")
+	}
+	if cfg.BuildN || cfg.BuildX {
+		b.Showcmd("", "%s &", joinUnambiguously(args))
+	}
+	if cfg.BuildN {
+		distssaAgents.Store(b, ag) // the compiles show the flag
+		return
+	}
+	fail := func(format string, a ...any) {
+		if ag.sockDir != "" {
+			os.RemoveAll(ag.sockDir)
+		}
+		base.Fatalf("go: -distssa=%s: "+format, append([]any{cfg.BuildDistSSA}, a...)...)
+	}
+	if _, err := os.Stat(tool); err != nil {
+		fail("the distssa agent is not installed in this toolchain: %v", err)
+	}
+
+	ag.cmd = exec.Command(tool, args[1:]...)
+	ag.cmd.Stderr = os.Stderr
+	var err error
+	if ag.stdin, err = ag.cmd.StdinPipe(); err != nil {
+		fail("%v", err)
+	}
+	stdout, err := ag.cmd.StdoutPipe()
+	if err != nil {
+		fail("%v", err)
+	}
+	if err := ag.cmd.Start(); err != nil {
+		fail("starting the distssa agent: %v", err)
+	}
+	// The agent's stdout carries "ready\n" and nothing else we need;
+	// drain it, then reap the agent.
+	ready := make(chan string, 1)
+	go func() {
+		r := bufio.NewReader(stdout)
+		line, _ := r.ReadString('\n')
+		ready <- line
+		io.Copy(io.Discard, r)
+		ag.waitErr = ag.cmd.Wait()
+		close(ag.done)
+	}()
+	timer := time.NewTimer(distssaReadyTimeout)
+	defer timer.Stop()
+	select {
+	case line := <-ready:
+		if line == "ready\n" {
+			distssaAgents.Store(b, ag)
+			return
+		}
+		ag.stdin.Close()
+		select {
+		case <-ag.done:
+		case <-time.After(distssaStopTimeout):
+			ag.cmd.Process.Kill()
+			<-ag.done
+		}
+		if ag.waitErr != nil {
+			fail("the distssa agent failed before it was ready (%v)", ag.waitErr)
+		}
+		fail("the distssa agent said %q, want \"ready\"", line)
+	case <-timer.C:
+		ag.cmd.Process.Kill()
+		<-ag.done
+		fail("the distssa agent was not ready within %v", distssaReadyTimeout)
+	}
+}
+
+// stopDistSSA stops the Builder's agent, if any: it closes the agent's
+// standard input, which asks it to finish, and waits for it, bounded.
+// An agent that failed during the build only made compiles local; that
+// is reported, not an error.
+func (b *Builder) stopDistSSA() {
+	v, ok := distssaAgents.LoadAndDelete(b)
+	if !ok {
+		return
+	}
+	ag := v.(*distssaAgent)
+	if ag.cmd == nil {
+		return // -n
+	}
+	exited := false
+	select {
+	case <-ag.done:
+		exited = true
+	default:
+	}
+	ag.stdin.Close()
+	select {
+	case <-ag.done:
+	case <-time.After(distssaStopTimeout):
+		ag.cmd.Process.Kill()
+		<-ag.done
+	}
+	interrupted := false
+	select {
+	case <-base.Interrupted: // the agent got the terminal's SIGINT too
+		interrupted = true
+	default:
+	}
+	if exited && ag.waitErr != nil && !interrupted {
+		fmt.Fprintf(os.Stderr, "go: warning: the distssa agent exited during the build (%v); compiles after that ran locally\n", ag.waitErr)
+	}
+	if ag.sockDir != "" {
+		os.RemoveAll(ag.sockDir)
+	}
+}

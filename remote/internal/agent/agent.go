@@ -21,7 +21,6 @@ import (
 	"net"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -421,19 +420,7 @@ func (a *Agent) plan(c *compile) (int, string) {
 // cmd/compile/internal/distssa), so that such compiles take no worker.
 // Flags off the worker's whitelist (-S, -m, -json, …) are refused before.
 func localReason(in *inputs) string {
-	on := func(name string, def bool) bool {
-		v, ok := in.cl.Get(name)
-		if !ok {
-			return def
-		}
-		if v == "" { // set without a value
-			return true
-		}
-		b, err := strconv.ParseBool(v)
-		return err != nil || b // a count (-+=2) is on
-	}
-	switch {
-	case in.gossafunc:
+	if in.gossafunc {
 		return "GOSSAFUNC"
 	}
 	return ""

@@ -279,7 +279,7 @@ type agentConn struct {
 	conn agentSocket
 	wmu  sync.Mutex
 
-	granted chan grantMsg // one GRANT, or closed on failure before it
+	granted chan grantMsg // receives the GRANT; dead tells of a failure before it
 
 	mu      sync.Mutex
 	err     error            // why the connection is dead

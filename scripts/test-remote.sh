@@ -10,8 +10,9 @@
 #   identical   caddy (cmd/caddy) and go-redis's test binary, built cold
 #               through the workers, are byte-identical to local builds,
 #               and the agent's summary shows functions compiled remotely
-#   kill        a worker killed with SIGKILL in the middle of a build: the
-#               build succeeds and its output is identical
+#   kill        a worker killed with SIGKILL in the middle of a build (of
+#               go-redis's test binary, as the ones below): the build
+#               succeeds and its output is identical
 #   token       a wrong token: the agent names the failure, the build falls
 #               back to local compiles, identical output
 #   toolchain   a worker whose compile binary differs: refused, identical
@@ -62,23 +63,30 @@ worker() {
 	exit 1
 }
 
-# build NAME HOSTS runs the two builds under test with a fresh cache
-# (HOSTS empty: a local build) and puts the outputs in $tmp/NAME.
+# build NAME HOSTS [caddy] builds go-redis's test binary (and with
+# "caddy", cmd/caddy) with a fresh cache (HOSTS empty: a local build) and
+# puts the outputs in $tmp/NAME.
 build() {
-	local name=$1 hosts=$2
+	local name=$1 hosts=$2 caddy=${3:-}
 	local flags=-mod=readonly
 	[[ -n $hosts ]] && flags+=" -distssa=$hosts"
 	mkdir -p "$tmp/$name"
 	(
 		cd "$repo/bench/corpus"
 		export GOCACHE=$tmp/cache-$name GOFLAGS=$flags
-		timeout 1200 "$gobin" build -v -o "$tmp/$name/caddy" github.com/caddyserver/caddy/v2/cmd/caddy &&
-			timeout 600 "$gobin" test -v -c -o "$tmp/$name/redis.test" github.com/redis/go-redis/v9
+		if [[ -n $caddy ]]; then
+			timeout 1200 "$gobin" build -v -o "$tmp/$name/caddy" github.com/caddyserver/caddy/v2/cmd/caddy
+		fi
+		timeout 600 "$gobin" test -v -c -o "$tmp/$name/redis.test" github.com/redis/go-redis/v9
 	) >"$tmp/$name.out" 2>&1
 }
 
+# same A B compares the outputs of two builds.
 same() {
-	cmp -s "$tmp/$1/caddy" "$tmp/$2/caddy" && cmp -s "$tmp/$1/redis.test" "$tmp/$2/redis.test"
+	local f
+	for f in "$tmp/$1"/*; do
+		cmp "$f" "$tmp/$2/${f##*/}" || return 1
+	done
 }
 
 # remote NAME reports the agent's count of remotely compiled functions.
@@ -88,7 +96,9 @@ remote() {
 
 start=$SECONDS
 echo "test-remote: local reference build"
-build local "" || { cat "$tmp/local.out"; exit 1; }
+build local "" caddy || { cat "$tmp/local.out"; exit 1; }
+mkdir -p "$tmp/redis"
+cp "$tmp/local/redis.test" "$tmp/redis/"
 
 worker a
 a=$addr
@@ -97,7 +107,7 @@ b=$addr
 printf '# two workers on loopback\n%s/2,token=%s\n%s/2,token=%s\n' "$a" "$tmp/token" "$b" "$tmp/token" >"$tmp/hosts.txt"
 
 t0=$SECONDS
-if build farm "$tmp/hosts.txt" && same local farm && [[ $(remote farm) -gt 0 ]]; then
+if build farm "$tmp/hosts.txt" caddy && same local farm && [[ $(remote farm) -gt 0 ]]; then
 	pass "identical: caddy and redis.test through 2 workers, $(remote farm) functions remote, in $((SECONDS - t0))s"
 	grep '^distssa-agent\|^  ' "$tmp/farm.out" | sed 's/^/     /' | head -12
 else
@@ -118,7 +128,7 @@ fi
 	done
 ) &
 killer=$!
-if build kill "$tmp/hosts.txt" && same local kill && [[ -f $tmp/killed ]]; then
+if build kill "$tmp/hosts.txt" && same kill redis && [[ -f $tmp/killed ]]; then
 	pass "kill: a worker killed with SIGKILL mid-build; build succeeded, identical output"
 else
 	fail "kill: build failed, differs, or the worker was not killed ($(ls "$tmp"/killed 2>/dev/null))"
@@ -127,22 +137,22 @@ fi
 kill "$killer" 2>/dev/null || true
 
 printf '%s/2,token=%s\n' "$b" "$tmp/badtoken" >"$tmp/hosts-badtoken.txt"
-if build token "$tmp/hosts-badtoken.txt" && same local token && grep -q 'token\|auth' "$tmp/token.out" && [[ $(remote token) == 0 ]]; then
+if build wrongtoken "$tmp/hosts-badtoken.txt" && same wrongtoken redis && grep -q 'token\|auth' "$tmp/wrongtoken.out" && [[ $(remote wrongtoken) == 0 ]]; then
 	pass "token: wrong token named, local fallback, identical output"
 else
 	fail "token: wrong token not handled as expected"
-	tail -20 "$tmp/token.out"
+	tail -20 "$tmp/wrongtoken.out"
 fi
 
 cp "$tooldir/compile" "$tmp/other-compile"
 printf '\n' >>"$tmp/other-compile" # a different binary that still runs
 worker c -compile="$tmp/other-compile"
 printf '%s/2,token=%s\n' "$addr" "$tmp/token" >"$tmp/hosts-other.txt"
-if build other "$tmp/hosts-other.txt" && same local other && grep -q 'toolchain' "$tmp/other.out" && [[ $(remote other) == 0 ]]; then
+if build othertool "$tmp/hosts-other.txt" && same othertool redis && grep -q 'toolchain mismatch' "$tmp/othertool.out" && [[ $(remote othertool) == 0 ]]; then
 	pass "toolchain: a worker with another compile binary refused, identical output"
 else
 	fail "toolchain: mismatch not refused as expected"
-	tail -20 "$tmp/other.out"
+	tail -20 "$tmp/othertool.out"
 fi
 
 printf 'ok.example:7070/2\nbad:port:x\n' >"$tmp/bad-hosts.txt"

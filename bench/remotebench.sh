@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Copyright 2026 The distssa Authors. All rights reserved.
+# Use of this source code is governed by a BSD-style
+# license that can be found in distssa's LICENSE file.
+
+# remotebench.sh measures remote workers on one 2-core machine: the build
+# (the go command and its compiles) pinned to CPU 0, one distssa-worker
+# pinned to CPU 1 in a network namespace of its own, reached over a veth
+# pair with netem delay 0.2 ms and rate 1 Gbit each way. It compares cold
+# builds (fresh build cache) against stock go1.21.6 pinned to CPU 0:
+#
+#   stock   stock go1.21.6, fresh cache
+#   cold    distssa with -distssa=hosts.txt, fresh cache, empty worker store
+#   warm    the same again: fresh build cache, the worker's blob store warm
+#
+# and prints wall time, CPU time of the build (user+system of the go
+# command and its children; the worker's CPU is reported apart), bytes
+# sent and received (from the agent's summary) and the share of functions
+# compiled remotely. Needs root (ip netns, tc) and iproute2.
+#
+# Usage: bench/remotebench.sh [PACKAGE...]   (default: go-redis's test binary's
+#        package and cmd/caddy, from bench/corpus)
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+pkgs=("$@")
+[[ ${#pkgs[@]} -gt 0 ]] || pkgs=(github.com/redis/go-redis/v9 github.com/caddyserver/caddy/v2/cmd/caddy)
+gobin=$repo/bin/go
+[[ -x $gobin ]] || { echo "remotebench: run src/make.bash first" >&2; exit 2; }
+[[ $(id -u) == 0 ]] || { echo "remotebench: needs root for ip netns and tc" >&2; exit 2; }
+export GOTOOLCHAIN=local
+unset GOFLAGS GOROOT DISTSSA_TOKEN
+tooldir=$("$gobin" env GOTOOLDIR)
+stockroot=$(cd / && GOTOOLCHAIN=go1.21.6 go env GOROOT)
+
+tmp=$(mktemp -d)
+ns=dssa$$
+vc=dsc$$
+vw=dsw$$
+wpid=
+cleanup() {
+	[[ -n $wpid ]] && kill "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null || true
+	ip link del "$vc" 2>/dev/null || true
+	ip netns del "$ns" 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+ip netns add "$ns"
+ip link add "$vc" type veth peer name "$vw"
+ip link set "$vw" netns "$ns"
+ip addr add 10.231.0.1/30 dev "$vc"
+ip link set "$vc" up
+ip netns exec "$ns" ip addr add 10.231.0.2/30 dev "$vw"
+ip netns exec "$ns" ip link set "$vw" up
+ip netns exec "$ns" ip link set lo up
+tc qdisc add dev "$vc" root netem delay 0.2ms rate 1gbit
+ip netns exec "$ns" tc qdisc add dev "$vw" root netem delay 0.2ms rate 1gbit
+
+head -c 32 /dev/urandom | base64 >"$tmp/token"
+ip netns exec "$ns" taskset -c 1 "$tooldir/distssa-worker" -listen=10.231.0.2:7070 -slots=1 \
+	-token-file="$tmp/token" -cache="$tmp/worker" 2>"$tmp/worker.log" &
+wpid=$!
+for _ in $(seq 50); do grep -q 'msg=listening' "$tmp/worker.log" && break; sleep 0.1; done
+grep -q 'msg=listening' "$tmp/worker.log" || { cat "$tmp/worker.log"; exit 1; }
+echo "10.231.0.2:7070/1,token=$tmp/token" >"$tmp/hosts.txt"
+
+# run NAME GO FLAGS PKG: one build pinned to CPU 0 with a fresh cache;
+# prints wall and CPU seconds.
+run() {
+	local name=$1 go=$2 flags=$3 pkg=$4
+	local out=$tmp/$name.out
+	(
+		cd "$repo/bench/corpus"
+		export GOCACHE=$tmp/cache-$name GOFLAGS="-mod=readonly $flags"
+		/usr/bin/time -f '%e %U %S' -o "$tmp/$name.time" taskset -c 0 "$go" build -v -o "$tmp/$name.bin" "$pkg"
+	) >"$out" 2>&1 || { cat "$out"; exit 1; }
+	rm -rf "$tmp/cache-$name"
+}
+workercpu() { awk '{print $14 + $15}' "/proc/$wpid/stat"; }
+
+printf '%-44s %6s %8s %8s %6s %6s %11s %11s %8s\n' package build wall cpu wall/st cpu/st sent recv remote
+for pkg in "${pkgs[@]}"; do
+	run stock "$stockroot/bin/go" "" "$pkg"
+	read -r sw su ss <"$tmp/stock.time"
+	for mode in cold warm; do
+		[[ $mode == cold ]] && rm -rf "$tmp/worker/store"
+		w0=$(workercpu)
+		run "$mode" "$gobin" "-distssa=$tmp/hosts.txt" "$pkg"
+		w1=$(workercpu)
+		read -r fw fu fs <"$tmp/$mode.time"
+		sum=$(grep '^distssa-agent: ' "$tmp/$mode.out" | head -1)
+		host=$(grep '^  10.231.0.2' "$tmp/$mode.out" | head -1)
+		remote=$(sed -n 's/.*functions \([0-9]*\) remote of \([0-9]*\).*/\1\/\2/p' <<<"$sum")
+		sent=$(sed -n 's/.*sent \([0-9]*\) B.*/\1/p' <<<"$host")
+		recv=$(sed -n 's/.*received \([0-9]*\) B.*/\1/p' <<<"$host")
+		printf '%-44s %6s %7.1fs %7.1fs %6.2f %6.2f %11s %11s %8s  (worker CPU %.1fs)\n' "$pkg" "$mode" "$fw" "$(echo "$fu + $fs" | bc)" \
+			"$(echo "$fw / $sw" | bc -l)" "$(echo "($fu + $fs) / ($su + $ss)" | bc -l)" "$sent" "$recv" "$remote" \
+			"$(echo "($w1 - $w0) / $(getconf CLK_TCK)" | bc -l)"
+		cmp -s "$tmp/stock.bin" "$tmp/$mode.bin" && true # stock and distssa binaries differ in version strings
+	done
+	printf '%-44s %6s %7.1fs %7.1fs\n' "$pkg" stock "$sw" "$(echo "$su + $ss" | bc)"
+done

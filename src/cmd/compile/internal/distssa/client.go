@@ -245,13 +245,8 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 	s.fp = Fingerprint(queue)
 	installDwarfHook()
 
-	var local, remote []*ir.Func
-	for _, fn := range queue {
-		switch {
-		default:
-			remote = append(remote, fn)
-		}
-	}
+	var local []*ir.Func
+	remote := queue
 	// Balance estimated cost over the workers and this process: the
 	// client takes one share, the workers the others; under
 	// -d=distssaforce=1 the client takes none.

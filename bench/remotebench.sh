@@ -52,8 +52,12 @@ ip link set "$vc" up
 ip netns exec "$ns" ip addr add 10.231.0.2/30 dev "$vw"
 ip netns exec "$ns" ip link set "$vw" up
 ip netns exec "$ns" ip link set lo up
-tc qdisc add dev "$vc" root netem delay 0.2ms rate 1gbit
-ip netns exec "$ns" tc qdisc add dev "$vw" root netem delay 0.2ms rate 1gbit
+shaping="netem delay 0.2 ms, rate 1 Gbit"
+if ! tc qdisc add dev "$vc" root netem delay 0.2ms rate 1gbit 2>/dev/null ||
+	! ip netns exec "$ns" tc qdisc add dev "$vw" root netem delay 0.2ms rate 1gbit 2>/dev/null; then
+	shaping="NO netem (this kernel lacks sch_netem): plain veth"
+fi
+echo "remotebench: worker on CPU 1 in netns $ns, build on CPU 0; link: $shaping"
 
 head -c 32 /dev/urandom | base64 >"$tmp/token"
 ip netns exec "$ns" taskset -c 1 "$tooldir/distssa-worker" -listen=10.231.0.2:7070 -slots=1 \

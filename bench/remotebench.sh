@@ -11,6 +11,7 @@
 #
 #   stock   stock go1.21.6, fresh cache
 #   cold    distssa with -distssa=hosts.txt, fresh cache, empty worker store
+#           (the first package measured; later ones find shared inputs)
 #   warm    the same again: fresh build cache, the worker's blob store warm
 #
 # and prints wall time, CPU time of the build (user+system of the go
@@ -79,20 +80,20 @@ run() {
 	) >"$out" 2>&1 || { cat "$out"; exit 1; }
 	rm -rf "$tmp/cache-$name"
 }
-workercpu() { awk '{print $14 + $15}' "/proc/$wpid/stat"; }
+workercpu() { awk '{print $14 + $15 + $16 + $17}' "/proc/$wpid/stat"; } # itself and its reaped compiles
 
 printf '%-44s %6s %8s %8s %6s %6s %11s %11s %8s\n' package build wall cpu wall/st cpu/st sent recv remote
 for pkg in "${pkgs[@]}"; do
 	run stock "$stockroot/bin/go" "" "$pkg"
 	read -r sw su ss <"$tmp/stock.time"
 	for mode in cold warm; do
-		[[ $mode == cold ]] && rm -rf "$tmp/worker/store"
 		w0=$(workercpu)
 		run "$mode" "$gobin" "-distssa=$tmp/hosts.txt" "$pkg"
 		w1=$(workercpu)
 		read -r fw fu fs <"$tmp/$mode.time"
 		sum=$(grep '^distssa-agent: ' "$tmp/$mode.out" | head -1)
 		host=$(grep '^  10.231.0.2' "$tmp/$mode.out" | head -1)
+		grep -m2 'failure:' "$tmp/$mode.out" | cut -c1-300 || true
 		remote=$(sed -n 's/.*functions \([0-9]*\) remote of \([0-9]*\).*/\1\/\2/p' <<<"$sum")
 		sent=$(sed -n 's/.*sent \([0-9]*\) B.*/\1/p' <<<"$host")
 		recv=$(sed -n 's/.*received \([0-9]*\) B.*/\1/p' <<<"$host")

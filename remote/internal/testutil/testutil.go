@@ -53,11 +53,16 @@ func GOROOT(compile string) string {
 	return filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(compile))))
 }
 
+// FormatVersion is the compiler's result and job format version
+// (FormatVersion in cmd/compile/internal/distssa/wire.go); the two must
+// move together.
+const FormatVersion = 2
+
 // Job encodes a worker job (the compiler's sealed frame): the front-end
 // fingerprint and the functions to compile.
 func Job(fp []byte, names ...string) []byte {
 	b := []byte("distssa\x00")
-	b = binary.AppendUvarint(b, 1)
+	b = binary.AppendUvarint(b, FormatVersion)
 	b = binary.AppendUvarint(b, uint64(len(fp)))
 	b = append(b, fp...)
 	b = binary.AppendUvarint(b, uint64(len(names)))

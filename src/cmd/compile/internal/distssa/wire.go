@@ -24,7 +24,8 @@ const (
 	frameMagic = "distssa\x00"
 
 	// FormatVersion is the version of the result encoding. Bump it on
-	// any change to what is written or how.
+	// any change to what is written or how, and with it FormatVersion in
+	// distssa's remote/internal/testutil, whose tests write jobs.
 	FormatVersion = 2
 )
 

@@ -459,13 +459,13 @@ func TestAgent(t *testing.T) {
 		})
 	}
 
-	// A compile that stays local as a whole (here: DWARF) does not call
-	// the agent.
-	t.Run("dwarf", func(t *testing.T) {
+	// A compile that stays local as a whole (here: -S, whose listing is
+	// printed by the backend) does not call the agent.
+	t.Run("S", func(t *testing.T) {
 		a := startFakeAgent(t, "ok")
-		_, msg, err := compileAgentSrc(t, dir, a.socket, "-d=distssastats=1")
-		if m := statsLine.FindStringSubmatch(msg); err != nil || m == nil || m[1] != "0" || !strings.HasPrefix(m[3], "dwarf=") {
-			t.Errorf("with DWARF: err=%v, output:\n%s", err, msg)
+		_, msg, err := compileAgentSrc(t, dir, a.socket, "-S", "-d=distssastats=1")
+		if m := statsLine.FindStringSubmatch(msg); err != nil || m == nil || m[1] != "0" || !strings.HasPrefix(m[3], "-S=") {
+			t.Errorf("with -S: err=%v, output:\n%s", err, msg)
 		}
 		a.ln.Close()
 		a.wg.Wait()

@@ -56,6 +56,11 @@ func verify() {
 	}
 	defer os.RemoveAll(dir)
 	args, outs := verifyArgs(os.Args[1:], dir)
+	if len(outs) == 0 {
+		// For example a command line in a response file (@file), which
+		// verifyArgs does not rewrite: say so rather than check nothing.
+		fail("cannot find the outputs (-o) in the command line to verify")
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		fail("%v", err)

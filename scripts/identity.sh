@@ -62,7 +62,7 @@ start=$SECONDS
 status=0
 toolexec="$objcmp -ref=$stock -log=$work/log"
 for a in $extra; do toolexec+=" -args=$a"; done
-GOCACHE=$work/cache "$gobin" build -a -o "$work/bin/" ${gcflags:+"-gcflags=all=$gcflags"} -toolexec "$toolexec" "${pkgs[@]}" || status=$?
+GOCACHE=$work/cache "$gobin" build -a ${gcflags:+"-gcflags=all=$gcflags"} -toolexec "$toolexec" "${pkgs[@]}" || status=$?
 results=$work/log/results
 [[ -f $results ]] || die "no compile went through distssa-objcmp"
 

@@ -17,9 +17,11 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 pkgs=("$@")
 if [[ ${#pkgs[@]} -eq 0 ]]; then
-	# Not go/types: its tests import through the go command, which fails
-	# from the corpus module with or without distssa.
-	pkgs=(strconv sort encoding/json regexp net/http runtime bytes strings fmt math/big
+	# Not runtime nor go/types: a test of each (TestAtomicAlignment,
+	# TestImplicitsInfo) type-checks std through export data that it cannot
+	# find in this setup ("can't find import"); not yet understood, and
+	# not caused by distssa (the same happens without -distssa).
+	pkgs=(strconv sort encoding/json regexp net/http bytes strings fmt math/big
 		github.com/redis/go-redis/v9/internal github.com/redis/go-redis/v9/internal/hashtag
 		github.com/redis/go-redis/v9/internal/hscan github.com/redis/go-redis/v9/internal/proto
 		github.com/redis/go-redis/v9/internal/pool)
@@ -30,11 +32,25 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$repo/bench/corpus"
 export GOTOOLCHAIN=local GOFLAGS=-mod=readonly GOCACHE=$tmp/cache
+# Some tests (runtime's, go/types') run "go" from PATH to find export data.
+export PATH=$repo/bin:$PATH
 unset GOROOT GOBIN GOOS GOARCH GOEXPERIMENT GOAMD64
 flags="-distssa=exec:2 -d=distssaforce=1,distssastats=1,distssaverify=1"
 start=$SECONDS
+# Std packages are tested from outside any module (some of their tests,
+# runtime's and go/types', import through the go command, which fails
+# inside the corpus module), the corpus's from the corpus module.
+std=() mods=()
+for p in "${pkgs[@]}"; do
+	if [[ ${p%%/*} == *.* ]]; then mods+=("$p"); else std+=("$p"); fi
+done
 status=0
-"$gobin" test -short -timeout 20m "-gcflags=all=$flags" "${pkgs[@]}" >"$tmp/log" 2>&1 || status=$?
+if [[ ${#std[@]} -gt 0 ]]; then
+	(cd "$tmp" && GOFLAGS= "$gobin" test -short -timeout 20m "-gcflags=all=$flags" "${std[@]}") >>"$tmp/log" 2>&1 || status=$?
+fi
+if [[ ${#mods[@]} -gt 0 ]]; then
+	"$gobin" test -short -timeout 20m "-gcflags=all=$flags" "${mods[@]}" >>"$tmp/log" 2>&1 || status=$?
+fi
 # The compiles print a statistics line each, under a "# package" header.
 grep -v -e '^distssa: .* functions remote' -e '^# ' "$tmp/log" || true
 if [[ $status != 0 ]]; then

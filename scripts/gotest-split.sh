@@ -19,8 +19,8 @@ pkgs=("$@")
 if [[ ${#pkgs[@]} -eq 0 ]]; then
 	# Not runtime nor go/types: a test of each (TestAtomicAlignment,
 	# TestImplicitsInfo) type-checks std through export data that it cannot
-	# find in this setup ("can't find import"); not yet understood, and
-	# not caused by distssa (the same happens without -distssa).
+	# find in this setup ("can't find import"); not yet understood. The
+	# go/types one fails the same way without -distssa.
 	pkgs=(strconv sort encoding/json regexp net/http bytes strings fmt math/big
 		github.com/redis/go-redis/v9/internal github.com/redis/go-redis/v9/internal/hashtag
 		github.com/redis/go-redis/v9/internal/hscan github.com/redis/go-redis/v9/internal/proto

@@ -204,19 +204,42 @@ func (e *resultEncoder) encodeFuncRecord(text *obj.Prog, d *dwarfFunc, fn *ir.Fu
 		return nil, fmt.Errorf("%d relocations before the backend, %d after", relocBase, len(fnSym.R))
 	}
 	pe.w.uvarint(uint64(relocBase))
-	pe.w.uvarint(uint64(len(fnSym.R) - relocBase))
-	for _, r := range fnSym.R[relocBase:] {
-		ref, err := e.syms.ref(r.Sym)
-		if err != nil {
-			return nil, err
-		}
-		pe.w.uvarint(uint64(r.Type))
-		pe.w.varint(int64(r.Off))
-		pe.w.uvarint(uint64(r.Siz))
-		pe.w.varint(r.Add)
-		pe.w.uvarint(ref)
+	if err := encodeRelocs(&pe.w, &e.syms, fnSym.R[relocBase:]); err != nil {
+		return nil, err
 	}
 	return pe.w.buf, nil
+}
+
+// encodeRelocs writes n (type off siz add sym)*n.
+func encodeRelocs(w *writer, syms *symTable, rs []obj.Reloc) error {
+	w.uvarint(uint64(len(rs)))
+	for _, r := range rs {
+		ref, err := syms.ref(r.Sym)
+		if err != nil {
+			return err
+		}
+		w.uvarint(uint64(r.Type))
+		w.varint(int64(r.Off))
+		w.uvarint(uint64(r.Siz))
+		w.varint(r.Add)
+		w.uvarint(ref)
+	}
+	return nil
+}
+
+func decodeRelocs(r *reader, syms []*obj.LSym) []obj.Reloc {
+	var rs []obj.Reloc
+	n := r.count(5)
+	for i := 0; i < n && r.err == nil; i++ {
+		var rel obj.Reloc
+		rel.Type = objabi.RelocType(r.uintN(16))
+		rel.Off = int32(r.intN(32))
+		rel.Siz = uint8(r.uintN(8))
+		rel.Add = r.varint()
+		rel.Sym = symAt(r, syms)
+		rs = append(rs, rel)
+	}
+	return rs
 }
 
 func encodePos(w *writer, p src.XPos) {
@@ -243,19 +266,7 @@ func encodeContent(w *writer, syms *symTable, s *obj.LSym) error {
 	w.varint(s.Size)
 	w.uvarint(uint64(s.Type))
 	w.uvarint(uint64(s.Attribute))
-	w.uvarint(uint64(len(s.R)))
-	for _, r := range s.R {
-		ref, err := syms.ref(r.Sym)
-		if err != nil {
-			return err
-		}
-		w.uvarint(uint64(r.Type))
-		w.varint(int64(r.Off))
-		w.uvarint(uint64(r.Siz))
-		w.varint(r.Add)
-		w.uvarint(ref)
-	}
-	return nil
+	return encodeRelocs(w, syms, s.R)
 }
 
 // content is a decoded data symbol.
@@ -274,16 +285,7 @@ func decodeContent(r *reader, syms []*obj.LSym) content {
 	c.size = r.varint()
 	c.typ = objabi.SymKind(r.uintN(8))
 	c.attr = obj.Attribute(r.uintN(32))
-	n := r.count(5)
-	for i := 0; i < n && r.err == nil; i++ {
-		var rel obj.Reloc
-		rel.Type = objabi.RelocType(r.uintN(16))
-		rel.Off = int32(r.intN(32))
-		rel.Siz = uint8(r.uintN(8))
-		rel.Add = r.varint()
-		rel.Sym = symAt(r, syms)
-		c.r = append(c.r, rel)
-	}
+	c.r = decodeRelocs(r, syms)
 	return c
 }
 
@@ -464,16 +466,7 @@ func decodeRecord(r *reader, syms []*obj.LSym) *decodedRecord {
 		d.nwbr = append(d.nwbr, c)
 	}
 	d.rbase = int(r.uintN(31))
-	n = r.count(5)
-	for i := 0; i < n && r.err == nil; i++ {
-		var rel obj.Reloc
-		rel.Type = objabi.RelocType(r.uintN(16))
-		rel.Off = int32(r.intN(32))
-		rel.Siz = uint8(r.uintN(8))
-		rel.Add = r.varint()
-		rel.Sym = symAt(r, syms)
-		d.relocs = append(d.relocs, rel)
-	}
+	d.relocs = decodeRelocs(r, syms)
 	if r.err == nil && (d.progs[0].As != obj.ATEXT || d.progs[0].From.Sym == nil || d.progs[0].From.Sym.Name != d.name) {
 		r.fail("function %q: list does not start with its ATEXT", d.name)
 	}

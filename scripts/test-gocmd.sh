@@ -19,6 +19,8 @@
 #   - an agent that exits before "ready" (missing hosts file; with the
 #     real agent also a malformed line) stops the build before any
 #     compile, with the agent's message naming the file;
+#   - with DISTSSA_STRICT=1 (real agent only) a remote failure fails the
+#     build; without it, it does not;
 #   - no agent outlives the go command.
 #
 # If the toolchain has the real agent ($GOTOOLDIR/distssa-agent, from
@@ -205,6 +207,40 @@ if [[ $real == 1 ]]; then
 	fi
 fi
 noagent "failed builds"
+
+# 7. Strict mode: remote failure fails the build (the output is still
+# built, locally); without DISTSSA_STRICT the same failure is no error.
+# The package must be big enough for the agent to grant a worker; the
+# only host refuses connections.
+if [[ $real == 1 ]]; then
+	mkdir -p "$tmp/big"
+	cp "$tmp/mod/go.mod" "$tmp/big/"
+	{
+		echo 'package main'
+		for i in $(seq 400); do
+			echo "func f$i(a, b int) int { for b != 0 { a, b = b, a%b + $i }; return a * $i }"
+		done
+		echo 'func main() { println(f1(12, 18) + f400(3, 5)) }'
+	} >"$tmp/big/main.go"
+	echo "127.0.0.1:1" >"$tmp/refused-hosts.txt"
+	(cd "$tmp/big" && DISTSSA_STRICT=1 timeout 300 "$gobin" build -distssa="$tmp/refused-hosts.txt" -o "$tmp/strict.bin" .) >"$tmp/strict.log" 2>&1
+	rc=$?
+	if [[ $rc == 1 ]] && grep -q 'go: -distssa: strict mode' "$tmp/strict.log" &&
+		grep -q 'distssa-agent: strict mode: .*127.0.0.1:1' "$tmp/strict.log" && [[ -x $tmp/strict.bin ]]; then
+		pass "strict mode: a remote failure fails the build, naming the host"
+	else
+		fail "strict mode (rc=$rc):"; cat "$tmp/strict.log"
+	fi
+	echo '// changed, so that it compiles again' >>"$tmp/big/main.go"
+	(cd "$tmp/big" && timeout 300 "$gobin" build -distssa="$tmp/refused-hosts.txt" -o "$tmp/lax.bin" .) >"$tmp/lax.log" 2>&1
+	rc=$?
+	if [[ $rc == 0 ]] && ! grep -q 'strict' "$tmp/lax.log" && [[ -x $tmp/lax.bin ]]; then
+		pass "without strict mode the same remote failure is no error"
+	else
+		fail "without strict mode (rc=$rc):"; cat "$tmp/lax.log"
+	fi
+	noagent "strict mode"
+fi
 
 echo "test-gocmd: $fails failed"
 [[ $fails == 0 ]]

@@ -140,9 +140,17 @@ else
 fi
 kill "$killer" 2>/dev/null || true
 
+# refusals LOG BEFORE: handshakes the worker refused since BEFORE. An
+# agent stops asking a host that refused (same token, same toolchain all
+# build long): at most one refusal per concurrent compile
+# and go command (build, then test -c); -p defaults to the CPU count.
+refusals() { echo $(($(grep -c 'handshake failed' "$1") - $2)); }
+maxrefusals=$((2 * $(nproc)))
 printf '%s/2,token=%s\n' "$b" "$tmp/badtoken" >"$tmp/hosts-badtoken.txt"
-if build wrongtoken "$tmp/hosts-badtoken.txt" && same wrongtoken redis && grep -q 'token\|auth' "$tmp/wrongtoken.out" && [[ $(remote wrongtoken) == 0 ]]; then
-	pass "token: wrong token named, local fallback, identical output"
+r0=$(grep -c 'handshake failed' "$tmp/b.log")
+if build wrongtoken "$tmp/hosts-badtoken.txt" && same wrongtoken redis && grep -q 'token\|auth' "$tmp/wrongtoken.out" && [[ $(remote wrongtoken) == 0 ]] &&
+	[[ $(refusals "$tmp/b.log" "$r0") -le $maxrefusals ]]; then
+	pass "token: wrong token named, local fallback, identical output, $(refusals "$tmp/b.log" "$r0") refused handshakes"
 else
 	fail "token: wrong token not handled as expected"
 	tail -20 "$tmp/wrongtoken.out"
@@ -152,8 +160,9 @@ cp "$tooldir/compile" "$tmp/other-compile"
 printf '\n' >>"$tmp/other-compile" # a different binary that still runs
 worker c -compile="$tmp/other-compile"
 printf '%s/2,token=%s\n' "$addr" "$tmp/token" >"$tmp/hosts-other.txt"
-if build othertool "$tmp/hosts-other.txt" && same othertool redis && grep -q 'toolchain mismatch' "$tmp/othertool.out" && [[ $(remote othertool) == 0 ]]; then
-	pass "toolchain: a worker with another compile binary refused, identical output"
+if build othertool "$tmp/hosts-other.txt" && same othertool redis && grep -q 'toolchain mismatch' "$tmp/othertool.out" && [[ $(remote othertool) == 0 ]] &&
+	[[ $(refusals "$tmp/c.log" 0) -le $maxrefusals ]]; then
+	pass "toolchain: a worker with another compile binary refused, identical output, $(refusals "$tmp/c.log" 0) refused handshakes"
 else
 	fail "toolchain: mismatch not refused as expected"
 	tail -20 "$tmp/othertool.out"

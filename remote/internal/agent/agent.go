@@ -217,30 +217,28 @@ func (a *Agent) fail(msg string) {
 	a.mu.Unlock()
 }
 
-// acquire reserves up to n slots, spreading them over the hosts that are
-// not backing off, most free slots first. The slots are global to the
-// build: every compile of the build takes its slots here.
-func (a *Agent) acquire(n int) ([]*host, string) {
+// acquire reserves up to n slots for a compile of target, spreading
+// them over the hosts that are neither backing off nor refused the
+// target, most free slots first. The slots are global to the build:
+// every compile of the build takes its slots here.
+func (a *Agent) acquire(n int, target string) ([]*host, string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := time.Now()
 	var got []*host
-	var usable, backing int
+	var usable, backing, refused int
 	for _, h := range a.hosts {
-		if h.downUntil.After(now) {
+		switch {
+		case h.refused[target] != "":
+			refused++
+		case h.downUntil.After(now):
 			backing++
-		} else {
+		default:
 			usable++
 		}
 	}
 	for len(got) < n {
-		var best *host
-		for i := range a.hosts {
-			h := a.hosts[(a.rr+i)%len(a.hosts)]
-			if h.free > 0 && !h.downUntil.After(now) && (best == nil || h.free > best.free) {
-				best = h
-			}
-		}
+		best := a.freest(nil, target, now)
 		if best == nil {
 			break
 		}
@@ -248,26 +246,38 @@ func (a *Agent) acquire(n int) ([]*host, string) {
 		got = append(got, best)
 	}
 	a.rr++
-	if len(got) > 0 {
+	switch {
+	case len(got) > 0:
 		return got, ""
-	}
-	if usable == 0 {
+	case usable > 0:
+		return nil, "no free worker slots"
+	case backing == 0:
+		return nil, fmt.Sprintf("all %d hosts refused this toolchain or token", refused)
+	case refused == 0:
 		return nil, fmt.Sprintf("all %d hosts backing off after failures", backing)
 	}
-	return nil, "no free worker slots"
+	return nil, fmt.Sprintf("%d hosts backing off after failures, %d refused this toolchain or token", backing, refused)
 }
 
-// acquireOther reserves a slot on a host other than not, for a hedge.
-func (a *Agent) acquireOther(not *host) *host {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	now := time.Now()
+// freest returns the usable host other than not with the most free
+// slots, nil if none; ties go round-robin. Agent.mu is held.
+func (a *Agent) freest(not *host, target string, now time.Time) *host {
 	var best *host
-	for _, h := range a.hosts {
-		if h != not && h.free > 0 && !h.downUntil.After(now) && (best == nil || h.free > best.free) {
+	for i := range a.hosts {
+		h := a.hosts[(a.rr+i)%len(a.hosts)]
+		if h != not && h.free > 0 && !h.downUntil.After(now) && h.refused[target] == "" &&
+			(best == nil || h.free > best.free) {
 			best = h
 		}
 	}
+	return best
+}
+
+// acquireOther reserves a slot on a host other than not, for a hedge.
+func (a *Agent) acquireOther(not *host, target string) *host {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	best := a.freest(not, target, time.Now())
 	if best != nil {
 		best.free--
 	}
@@ -330,7 +340,7 @@ func (a *Agent) serveCompile(conn net.Conn) {
 	n, reason := a.plan(c)
 	var hs []*host
 	if n > 0 {
-		hs, reason = a.acquire(n)
+		hs, reason = a.acquire(n, c.in.target())
 	}
 	a.mu.Lock()
 	a.compiles++
@@ -445,6 +455,9 @@ func (a *Agent) Summary(w io.Writer) {
 		fmt.Fprintf(w, "  %-24s jobs %d ok %d failed %d, sent %d B, received %d B, uploads %d blobs, backoffs %d\n",
 			h.Addr, h.jobs, h.ok, h.failed, h.sent, h.recv, h.uploads, h.backoffs)
 		h.mu.Unlock()
+		for _, msg := range h.refused {
+			fmt.Fprintf(w, "  %-24s refused: %s\n", h.Addr, msg)
+		}
 	}
 	for i, f := range a.failures {
 		if i == 5 {

@@ -209,6 +209,7 @@ func TestFallbacks(t *testing.T) {
 		f, _ := dialAgent(t, s.sock, s.hello)
 		f.send(&localproto.Job{Worker: 0, Data: s.job()})
 		checkFailed(t, f.result(), s.addr, "authentication failed: wrong token")
+		checkRefused(t, s, s.hello)
 	})
 	t.Run("right token", func(t *testing.T) {
 		tok := filepath.Join(t.TempDir(), "tok")
@@ -234,6 +235,17 @@ func TestFallbacks(t *testing.T) {
 		f, _ := dialAgent(t, s.sock, &h)
 		f.send(&localproto.Job{Worker: 0, Data: s.job()})
 		checkFailed(t, f.result(), s.addr, "toolchain mismatch")
+		checkRefused(t, s, &h)
+		// The refusal is of that compile binary only: the worker's own
+		// still gets a worker.
+		f, g := dialAgent(t, s.sock, s.hello)
+		if g.N != 1 {
+			t.Fatalf("the worker's toolchain after another was refused: grant %d %q", g.N, g.Reason)
+		}
+		f.send(&localproto.Job{Worker: 0, Data: s.job()})
+		if r := f.result(); r.Status != 0 {
+			t.Fatalf("the worker's toolchain after another was refused: %s", r.Data)
+		}
 	})
 	t.Run("host down", func(t *testing.T) {
 		compile := testutil.Compile(t)
@@ -279,6 +291,31 @@ func TestFallbacks(t *testing.T) {
 			t.Fatalf("grant %d %q", g.N, g.Reason)
 		}
 	})
+}
+
+// checkRefused checks that after a refused handshake the host takes no
+// more compiles like hello for the rest of the build: they stay local at
+// once, without another handshake, and the summary says why.
+func checkRefused(t *testing.T, s *setup, hello *localproto.Hello) {
+	t.Helper()
+	in := s.ws.Stats().BytesIn
+	for i := 0; i < 3; i++ {
+		_, g := dialAgent(t, s.sock, hello)
+		if g.N != 0 || !strings.Contains(g.Reason, "refused") {
+			t.Fatalf("compile %d after a refusal: grant %d %q, want 0 with a refusal", i, g.N, g.Reason)
+		}
+	}
+	if got := s.ws.Stats().BytesIn; got != in {
+		t.Errorf("the worker read %d more bytes after refusing: the agent tried again", got-in)
+	}
+	if s.a.FreeSlots() != 2 {
+		t.Errorf("free slots %d, want 2", s.a.FreeSlots())
+	}
+	var sum strings.Builder
+	s.a.Summary(&sum)
+	if !strings.Contains(sum.String(), s.addr+" ") || !strings.Contains(sum.String(), "refused: ") {
+		t.Errorf("summary does not name the refusal:\n%s", sum.String())
+	}
 }
 
 func checkFailed(t *testing.T, r *localproto.Result, host, want string) {

@@ -26,8 +26,9 @@ type host struct {
 	token []byte
 	tls   *tls.Config // nil: plain TCP
 
-	free      int       // Agent.mu
-	downUntil time.Time // Agent.mu
+	free      int               // Agent.mu
+	downUntil time.Time         // Agent.mu
+	refused   map[string]string // Agent.mu: handshake refusals by target (see refuse)
 
 	mu                                              sync.Mutex
 	idle                                            map[string][]*wconn // by toolchain identity
@@ -219,6 +220,24 @@ func (a *Agent) hostFailed(h *host) {
 	a.mu.Lock()
 	h.downUntil = time.Now().Add(d)
 	a.mu.Unlock()
+}
+
+// refuse records a worker's refusal of a handshake: a wrong or missing
+// token, another toolchain, another protocol version. Nothing of the
+// build changes those, so the host takes no more work of that target
+// for the rest of the build (unlike a fault, which backs off and is
+// retried). It returns whether this is news.
+func (a *Agent) refuse(h *host, target, msg string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := h.refused[target]; ok {
+		return false
+	}
+	if h.refused == nil {
+		h.refused = map[string]string{}
+	}
+	h.refused[target] = msg
+	return true
 }
 
 func (a *Agent) hostOK(h *host) {

@@ -84,6 +84,13 @@ type inputs struct {
 	hashErr      error
 }
 
+// target names what a worker's handshake accepts or refuses for these
+// inputs: the compile binary (whose hash is the toolchain identity) and
+// the target platform.
+func (in *inputs) target() string {
+	return in.compile + " " + in.id.goos + "/" + in.id.goarch
+}
+
 type inputFile struct {
 	path string
 	hash []byte

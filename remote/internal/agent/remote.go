@@ -106,6 +106,12 @@ func (c *compile) start(ctx context.Context, h *host) (*wconn, error) {
 		var pooled bool
 		var err error
 		wc, pooled, err = a.get(ctx, h, in.id)
+		var we workerError
+		if errors.As(err, &we) {
+			// Refused in the handshake: not again in this build.
+			a.refuse(h, in.target(), we.Error())
+			return nil, err
+		}
 		if err == nil {
 			m, err = wc.roundTrip(&wire.Query{Hashes: hashes}, a.cfg.RequestTimeout)
 			if err != nil {
@@ -287,7 +293,7 @@ func (c *compile) hedged(h *host, wc *wconn, job []byte) ([]byte, error) {
 			if hedging {
 				continue
 			}
-			h2 := a.acquireOther(h)
+			h2 := a.acquireOther(h, c.in.target())
 			if h2 == nil {
 				continue
 			}

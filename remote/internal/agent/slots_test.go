@@ -20,15 +20,15 @@ func TestAcquire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ := a.acquire(2)
+	got, _ := a.acquire(2, "t")
 	if len(got) != 2 || a.FreeSlots() != 1 {
 		t.Fatalf("acquire(2): %d hosts, %d free", len(got), a.FreeSlots())
 	}
-	more, _ := a.acquire(5)
+	more, _ := a.acquire(5, "t")
 	if len(more) != 1 || a.FreeSlots() != 0 {
 		t.Fatalf("acquire(5) with 1 free: %d hosts", len(more))
 	}
-	if none, reason := a.acquire(1); len(none) != 0 || reason != "no free worker slots" {
+	if none, reason := a.acquire(1, "t"); len(none) != 0 || reason != "no free worker slots" {
 		t.Fatalf("acquire with none free: %d, %q", len(none), reason)
 	}
 	for _, h := range append(got, more...) {
@@ -39,12 +39,47 @@ func TestAcquire(t *testing.T) {
 	}
 	// A host in backoff lends no slots.
 	a.hostFailed(a.hosts[0])
-	if got, _ := a.acquire(3); len(got) != 1 || got[0].Addr != "b:1" {
+	if got, _ := a.acquire(3, "t"); len(got) != 1 || got[0].Addr != "b:1" {
 		t.Fatalf("with a backing off: %v", got)
 	}
 	a.hostFailed(a.hosts[1])
-	if got, reason := a.acquire(1); len(got) != 0 || !strings.Contains(reason, "backing off") {
+	if got, reason := a.acquire(1, "t"); len(got) != 0 || !strings.Contains(reason, "backing off") {
 		t.Fatalf("all backing off: %d %q", len(got), reason)
+	}
+}
+
+// TestAcquireRefused: a host that refused a target's handshake lends it
+// no slots for the rest of the build, while other targets still get
+// them; the reason says which case it is.
+func TestAcquireRefused(t *testing.T) {
+	a, err := New(Config{Hosts: []hosts.Host{{Addr: "a:1", Slots: 1}, {Addr: "b:1", Slots: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.refuse(a.hosts[0], "t", "toolchain mismatch") || a.refuse(a.hosts[0], "t", "again") {
+		t.Fatal("refuse: want news the first time only")
+	}
+	got, _ := a.acquire(2, "t")
+	if len(got) != 1 || got[0].Addr != "b:1" {
+		t.Fatalf("with a refused: %v", got)
+	}
+	a.release(got[0])
+	if got, _ := a.acquire(2, "u"); len(got) != 2 {
+		t.Fatalf("another target: %d hosts, want 2", len(got))
+	} else {
+		a.release(got[0])
+		a.release(got[1])
+	}
+	a.hostFailed(a.hosts[1])
+	if got, reason := a.acquire(1, "t"); len(got) != 0 || reason != "1 hosts backing off after failures, 1 refused this toolchain or token" {
+		t.Fatalf("a refused, b backing off: %d %q", len(got), reason)
+	}
+	a.refuse(a.hosts[1], "t", "wrong token")
+	if got, reason := a.acquire(1, "t"); len(got) != 0 || reason != "all 2 hosts refused this toolchain or token" {
+		t.Fatalf("both refused: %d %q", len(got), reason)
+	}
+	if got := a.acquireOther(nil, "t"); got != nil {
+		t.Fatalf("a hedge on a refusing host: %v", got.Addr)
 	}
 }
 

@@ -187,7 +187,10 @@ func (b *Builder) startDistSSA(all []*Action) {
 // stopDistSSA stops the Builder's agent, if any: it closes the agent's
 // standard input, which asks it to finish, and waits for it, bounded.
 // An agent that failed during the build only made compiles local; that
-// is reported, not an error.
+// is reported, not an error, unless DISTSSA_STRICT=1 asks the agent to
+// treat remote failures as errors of the build: then any exit status
+// but 0 fails the build (the outputs are still correct, compiled
+// locally; the agent's own lines say what failed).
 func (b *Builder) stopDistSSA() {
 	v, ok := distssaAgents.LoadAndDelete(b)
 	if !ok {
@@ -216,7 +219,12 @@ func (b *Builder) stopDistSSA() {
 		interrupted = true
 	default:
 	}
-	if exited && ag.waitErr != nil && !interrupted {
+	switch {
+	case interrupted || ag.waitErr == nil:
+	case os.Getenv("DISTSSA_STRICT") == "1":
+		fmt.Fprintf(os.Stderr, "go: -distssa: strict mode (DISTSSA_STRICT=1): the distssa agent reports remote failures (%v)\n", ag.waitErr)
+		base.SetExitStatus(1)
+	case exited:
 		fmt.Fprintf(os.Stderr, "go: warning: the distssa agent exited during the build (%v); compiles after that ran locally\n", ag.waitErr)
 	}
 	if ag.sockDir != "" {

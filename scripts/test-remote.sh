@@ -144,10 +144,11 @@ kill "$killer" 2>/dev/null || true
 # agent stops asking a host that refused (same token, same toolchain all
 # build long): at most one refusal per concurrent compile
 # and go command (build, then test -c); -p defaults to the CPU count.
-refusals() { echo $(($(grep -c 'handshake failed' "$1") - $2)); }
+nrefused() { grep -c 'handshake failed' "$1" || true; } # grep -c prints 0, but fails
+refusals() { echo $(($(nrefused "$1") - $2)); }
 maxrefusals=$((2 * $(nproc)))
 printf '%s/2,token=%s\n' "$b" "$tmp/badtoken" >"$tmp/hosts-badtoken.txt"
-r0=$(grep -c 'handshake failed' "$tmp/b.log")
+r0=$(nrefused "$tmp/b.log")
 if build wrongtoken "$tmp/hosts-badtoken.txt" && same wrongtoken redis && grep -q 'token\|auth' "$tmp/wrongtoken.out" && [[ $(remote wrongtoken) == 0 ]] &&
 	[[ $(refusals "$tmp/b.log" "$r0") -le $maxrefusals ]]; then
 	pass "token: wrong token named, local fallback, identical output, $(refusals "$tmp/b.log" "$r0") refused handshakes"

@@ -50,7 +50,21 @@ type typeIndex struct {
 	fidx  map[*ir.Name]int
 }
 
-func newTypeIndex(fn *ir.Func) *typeIndex {
+// lazyTypeIndex returns a function that makes fn's type index on its
+// first call; most groups never need one. dcl gives each function's
+// declarations as they were before the backend ran (which adds
+// temporaries): nil means their current Dcl.
+func lazyTypeIndex(fn *ir.Func, dcl map[*ir.Func][]*ir.Name) func() *typeIndex {
+	var x *typeIndex
+	return func() *typeIndex {
+		if x == nil {
+			x = newTypeIndex(fn, dcl)
+		}
+		return x
+	}
+}
+
+func newTypeIndex(fn *ir.Func, dcl map[*ir.Func][]*ir.Name) *typeIndex {
 	x := &typeIndex{index: make(map[*types.Type]int), fidx: make(map[*ir.Name]int)}
 	visit := func(n ir.Node) {
 		x.add(n.Type())
@@ -72,7 +86,11 @@ func newTypeIndex(fn *ir.Func) *typeIndex {
 	x.add(types.RuneType)
 	for _, f := range groupFuncs(fn) {
 		x.add(f.Type())
-		for _, n := range f.Dcl {
+		ds := f.Dcl
+		if dcl != nil {
+			ds = dcl[f]
+		}
+		for _, n := range ds {
 			x.add(n.Type())
 		}
 		for _, n := range f.ClosureVars {
@@ -179,16 +197,28 @@ func newTypeEffects() *typeEffects {
 
 // collect encodes the types added since the last call into w, using x
 // to name them, and moves the baseline forward.
-func (e *typeEffects) collect(w *writer, x *typeIndex) error {
+func (e *typeEffects) collect(w *writer, index func() *typeIndex) error {
 	sig := reflectdata.NeededTypesSince(e.signatLen)
 	e.signatLen += len(sig)
 	var gc []*types.Type
-	for _, t := range reflectdata.GCSymTypes() {
-		if !e.gcKnown[t] {
-			e.gcKnown[t] = true
-			gc = append(gc, t)
+	if n := reflectdata.NumGCSymTypes(); n != len(e.gcKnown) {
+		for _, t := range reflectdata.GCSymTypes() {
+			if !e.gcKnown[t] {
+				e.gcKnown[t] = true
+				gc = append(gc, t)
+			}
 		}
 	}
+	fs := staticdata.FuncSymsSince(e.funcsLen)
+	e.funcsLen += len(fs)
+	if len(sig)+len(gc)+len(fs) == 0 {
+		// Most groups add nothing: no need to walk their IR.
+		w.uvarint(0)
+		w.uvarint(0)
+		w.uvarint(0)
+		return nil
+	}
+	x := index()
 	// gcsymset is a map: order its additions by their position in the
 	// walk, which both sides share.
 	sortTypes(gc, x)
@@ -201,8 +231,6 @@ func (e *typeEffects) collect(w *writer, x *typeIndex) error {
 			}
 		}
 	}
-	fs := staticdata.FuncSymsSince(e.funcsLen)
-	e.funcsLen += len(fs)
 	w.uvarint(uint64(len(fs)))
 	for _, n := range fs {
 		i, ok := x.fidx[n]
@@ -249,8 +277,12 @@ type decodedTypes struct {
 
 // resolve returns the types to add to signatset and gcsymset, and the
 // functions that need function value symbols.
-func (d decodedTypes) resolve(x *typeIndex) (sig, gc []*types.Type, fs []*ir.Name, err error) {
+func (d decodedTypes) resolve(index func() *typeIndex) (sig, gc []*types.Type, fs []*ir.Name, err error) {
 	r := &reader{buf: d.raw}
+	if len(d.raw) == 3 && d.raw[0] == 0 && d.raw[1] == 0 && d.raw[2] == 0 {
+		return nil, nil, nil, nil // nothing to resolve: no need to walk the IR
+	}
+	x := index()
 	for k := 0; k < 2; k++ {
 		n := r.count(3)
 		for i := 0; i < n && r.err == nil; i++ {

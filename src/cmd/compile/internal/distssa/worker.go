@@ -9,6 +9,8 @@ package distssa
 // one at a time, and writes a result instead of an object.
 
 import (
+	"time"
+
 	"fmt"
 	"io"
 	"os"
@@ -93,7 +95,9 @@ func runWorker(queue []*ir.Func) {
 		os.Exit(3)
 	}
 	// The client sends the job once its own front end is done; a client
-	// that has no work for this worker closes the stream empty.
+	// that has no work for this worker closes the stream empty. Take the
+	// fingerprint first, while the client is likely still busy.
+	fp := Fingerprint(queue)
 	job, err := io.ReadAll(os.Stdin)
 	if err != nil {
 		fail(err)
@@ -102,11 +106,13 @@ func runWorker(queue []*ir.Func) {
 		os.RemoveAll(dir)
 		os.Exit(0)
 	}
+	if testFault == "slow" {
+		time.Sleep(5 * time.Second) // the client compiles everything itself
+	}
 	want, names, err := decodeJob(job)
 	if err != nil {
 		fail(fmt.Errorf("reading job: %v", err))
 	}
-	fp := Fingerprint(queue)
 	if testFault == "fingerprint" {
 		fp[0] ^= 1
 	}
@@ -162,7 +168,7 @@ func runWorker(queue []*ir.Func) {
 			preRelocs[f] = len(f.LSym.R)
 		}
 		attrs := groupAttrs(fn)
-		x := newTypeIndex(fn)
+		x := lazyTypeIndex(fn, preDcl) // the IR as it was before the backend
 		before := snapshot()
 		compileGroup(fn)
 		reason := unreplayable(before, snapshot())

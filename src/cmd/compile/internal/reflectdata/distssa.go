@@ -36,6 +36,14 @@ func NeededTypesSince(n int) []*types.Type {
 	return ts
 }
 
+// NumGCSymTypes returns the number of types in gcsymset, which only
+// grows: distssa looks at the set only when it has grown.
+func NumGCSymTypes() int {
+	gcsymmu.Lock()
+	defer gcsymmu.Unlock()
+	return len(gcsymset)
+}
+
 // GCSymTypes returns the types in gcsymset, in no particular order.
 func GCSymTypes() []*types.Type {
 	gcsymmu.Lock()

@@ -5,26 +5,37 @@
 
 # remotebench.sh measures remote workers on one 2-core machine: the build
 # (the go command and its compiles) pinned to CPU 0, one distssa-worker
-# pinned to CPU 1 in a network namespace of its own, reached over a veth
-# pair with netem delay 0.2 ms and rate 1 Gbit each way. (Where the kernel
-# has no sch_netem, tc tbf shapes the rate and bench/delayrelay, in the
-# worker's namespace on CPU 1, adds the delay; the first line says which.) It compares cold
-# builds (fresh build cache) against stock go1.21.6 pinned to CPU 0:
+# (1 slot) pinned to CPU 1 in a network namespace of its own, reached over
+# a veth pair with netem delay 0.2 ms and rate 1 Gbit each way. Where the
+# kernel has no sch_netem, tc tbf shapes the rate and bench/delayrelay, in
+# the worker's namespace on CPU 1, adds the delay; the first line says
+# which. It compares cold builds (fresh build cache) against stock
+# go1.21.6 pinned to CPU 0:
 #
 #   stock   stock go1.21.6, fresh cache
 #   cold    distssa with -distssa=hosts.txt, fresh cache, empty worker store
-#           (the first package measured; later ones find shared inputs)
 #   warm    the same again: fresh build cache, the worker's blob store warm
 #
 # and prints wall time, CPU time of the build (user+system of the go
-# command and its children; the worker's CPU is reported apart), bytes
-# sent and received (from the agent's summary) and the share of functions
-# compiled remotely. Needs root (ip netns, tc) and iproute2.
+# command and its children; the worker's and the relay's CPU are reported
+# apart), bytes sent and received (from the agent's summary) and the
+# share of functions compiled remotely. Needs root (ip netns, tc) and
+# iproute2.
 #
-# Usage: bench/remotebench.sh [PACKAGE...]   (default: go-redis's test binary's
-#        package and cmd/caddy, from bench/corpus)
+# Usage: bench/remotebench.sh [-n ROUNDS] [PACKAGE...]   (default: 1 round;
+#        go-redis and cmd/caddy, from bench/corpus)
+#
+# Each round runs stock, cold and warm back to back, with a new worker
+# (empty store) for the cold build; a row per build, then the medians over
+# the rounds and their ratios (this machine is noisy: interleaving keeps a
+# slow spell from landing on one side only).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+rounds=1
+if [[ ${1:-} == -n ]]; then
+	rounds=$2
+	shift 2
+fi
 pkgs=("$@")
 [[ ${#pkgs[@]} -gt 0 ]] || pkgs=(github.com/redis/go-redis/v9 github.com/caddyserver/caddy/v2/cmd/caddy)
 gobin=$repo/bin/go
@@ -73,11 +84,17 @@ fi
 echo "remotebench: worker on CPU 1 in netns $ns, build on CPU 0; link: $shaping"
 
 head -c 32 /dev/urandom | base64 >"$tmp/token"
-ip netns exec "$ns" taskset -c 1 "$tooldir/distssa-worker" -listen=10.231.0.2:7070 -slots=1 \
-	-token-file="$tmp/token" -cache="$tmp/worker" 2>"$tmp/worker.log" &
-wpid=$!
-for _ in $(seq 50); do grep -q 'msg=listening' "$tmp/worker.log" && break; sleep 0.1; done
-grep -q 'msg=listening' "$tmp/worker.log" || { cat "$tmp/worker.log"; exit 1; }
+# startworker DIR: a new worker with an empty store in DIR.
+startworker() {
+	if [[ -n $wpid ]]; then
+		kill "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null || true
+	fi
+	ip netns exec "$ns" taskset -c 1 "$tooldir/distssa-worker" -listen=10.231.0.2:7070 -slots=1 \
+		-token-file="$tmp/token" -cache="$1" 2>"$tmp/worker.log" &
+	wpid=$!
+	for _ in $(seq 50); do grep -q 'msg=listening' "$tmp/worker.log" && break; sleep 0.1; done
+	grep -q 'msg=listening' "$tmp/worker.log" || { cat "$tmp/worker.log"; exit 1; }
+}
 waddr=10.231.0.2:7070
 if [[ -n $relay ]]; then
 	ip netns exec "$ns" taskset -c 1 "$tmp/delayrelay" -listen=10.231.0.2:7071 -to=10.231.0.2:7070 -delay=200us 2>"$tmp/relay.log" &
@@ -102,32 +119,48 @@ run() {
 workercpu() { awk '{print $14 + $15 + $16 + $17}' "/proc/$wpid/stat"; } # itself and its reaped compiles
 relaycpu() { if [[ -n $rpid ]]; then awk '{print $14 + $15}' "/proc/$rpid/stat"; else echo 0; fi; }
 
-printf '%-44s %6s %8s %8s %6s %6s %11s %11s %8s\n' package build wall cpu wall/st cpu/st sent recv remote
+median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+printf '%-44s %6s %8s %8s %11s %11s %12s %s\n' package build wall cpu sent recv remote "worker/relay CPU"
 for pkg in "${pkgs[@]}"; do
-	run stock "$stockroot/bin/go" "" "$pkg"
-	read -r sw su ss <"$tmp/stock.time"
-	for mode in cold warm; do
-		w0=$(workercpu) r0=$(relaycpu)
-		run "$mode" "$gobin" "-distssa=$tmp/hosts.txt" "$pkg"
-		w1=$(workercpu) r1=$(relaycpu)
-		read -r fw fu fs <"$tmp/$mode.time"
-		sum=$(grep '^distssa-agent: ' "$tmp/$mode.out" | head -1)
-		host=$(grep '^  10.231.0.2' "$tmp/$mode.out" | head -1)
-		grep -m2 'failure:' "$tmp/$mode.out" | cut -c1-300 || true
-		remote=$(sed -n 's/.*functions \([0-9]*\) remote of \([0-9]*\).*/\1\/\2/p' <<<"$sum")
-		sent=$(sed -n 's/.*sent \([0-9]*\) B.*/\1/p' <<<"$host")
-		recv=$(sed -n 's/.*received \([0-9]*\) B.*/\1/p' <<<"$host")
-		printf '%-44s %6s %7.1fs %7.1fs %6.2f %6.2f %11s %11s %8s  (worker CPU %.1fs, relay CPU %.1fs)\n' "$pkg" "$mode" "$fw" "$(echo "$fu + $fs" | bc)" \
-			"$(echo "$fw / $sw" | bc -l)" "$(echo "($fu + $fs) / ($su + $ss)" | bc -l)" "$sent" "$recv" "$remote" \
-			"$(echo "($w1 - $w0) / $(getconf CLK_TCK)" | bc -l)" "$(echo "($r1 - $r0) / $(getconf CLK_TCK)" | bc -l)"
+	rm -f "$tmp"/*.rows
+	for round in $(seq "$rounds"); do
+		run stock "$stockroot/bin/go" "" "$pkg"
+		read -r sw su ss <"$tmp/stock.time"
+		echo "$sw $(echo "$su + $ss" | bc)" >>"$tmp/stock.rows"
+		printf '%-44s %6s %7.1fs %7.1fs\n' "$pkg" stock "$sw" "$(echo "$su + $ss" | bc)"
+		startworker "$tmp/worker-$round"
+		for mode in cold warm; do
+			w0=$(workercpu) r0=$(relaycpu)
+			run "$mode" "$gobin" "-distssa=$tmp/hosts.txt" "$pkg"
+			w1=$(workercpu) r1=$(relaycpu)
+			read -r fw fu fs <"$tmp/$mode.time"
+			sum=$(grep '^distssa-agent: ' "$tmp/$mode.out" | head -1)
+			host=$(grep '^  10.231.0.2' "$tmp/$mode.out" | head -1)
+			grep -m2 'failure:' "$tmp/$mode.out" | cut -c1-300 || true
+			remote=$(sed -n 's/.*functions \([0-9]*\) remote of \([0-9]*\).*/\1\/\2/p' <<<"$sum")
+			sent=$(sed -n 's/.*sent \([0-9]*\) B.*/\1/p' <<<"$host")
+			recv=$(sed -n 's/.*received \([0-9]*\) B.*/\1/p' <<<"$host")
+			echo "$fw $(echo "$fu + $fs" | bc) $sent $recv $remote" >>"$tmp/$mode.rows"
+			printf '%-44s %6s %7.1fs %7.1fs %11s %11s %12s %.1fs/%.1fs\n' "$pkg" "$mode" "$fw" "$(echo "$fu + $fs" | bc)" \
+				"$sent" "$recv" "$remote" \
+				"$(echo "($w1 - $w0) / $(getconf CLK_TCK)" | bc -l)" "$(echo "($r1 - $r0) / $(getconf CLK_TCK)" | bc -l)"
+		done
+		# Stock's binary differs in its version strings; the two distssa
+		# builds must agree byte for byte (scripts/test-remote.sh checks
+		# them against a local build). go build -o writes nothing for a
+		# package that is not main.
+		if [[ -e $tmp/cold.bin || -e $tmp/warm.bin ]]; then
+			cmp "$tmp/cold.bin" "$tmp/warm.bin" || { echo "remotebench: cold and warm binaries differ" >&2; exit 1; }
+		fi
+		rm -f "$tmp"/*.bin
 	done
-	# Stock's binary differs in its version strings; the two distssa builds
-	# must agree byte for byte (scripts/test-remote.sh checks them against
-	# a local build).
-	# (go build -o writes nothing for a package that is not main.)
-	if [[ -e $tmp/cold.bin || -e $tmp/warm.bin ]]; then
-		cmp "$tmp/cold.bin" "$tmp/warm.bin" || { echo "remotebench: cold and warm binaries differ" >&2; exit 1; }
-	fi
-	rm -f "$tmp"/*.bin
-	printf '%-44s %6s %7.1fs %7.1fs\n' "$pkg" stock "$sw" "$(echo "$su + $ss" | bc)"
+	sw=$(cut -d' ' -f1 "$tmp/stock.rows" | median)
+	sc=$(cut -d' ' -f2 "$tmp/stock.rows" | median)
+	for mode in cold warm; do
+		fw=$(cut -d' ' -f1 "$tmp/$mode.rows" | median)
+		fc=$(cut -d' ' -f2 "$tmp/$mode.rows" | median)
+		printf '%-44s %6s median of %d: wall %.1fs / stock %.1fs = %.2f, CPU %.1fs / stock %.1fs = %.2f\n' "$pkg" "$mode" "$rounds" \
+			"$fw" "$sw" "$(echo "$fw / $sw" | bc -l)" "$fc" "$sc" "$(echo "$fc / $sc" | bc -l)"
+	done
 done

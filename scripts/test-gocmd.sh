@@ -155,7 +155,7 @@ noagent "cached build"
 gflags=-gcflags=all=-dwarf=false
 GOCACHE=$tmp/cache-ref gorun "$tmp/ref.log" build "$gflags -d=distssastats=1" -o "$tmp/ref.bin" . || { fail "reference build"; cat "$tmp/ref.log"; }
 export DISTSSA_TESTAGENT_GRANT=1
-GOCACHE=$tmp/cache-dist gorun "$tmp/dist.log" build -x -v "$gflags -d=distssastats=1,distssanosteal=1" -distssa="$hosts" -o "$tmp/dist.bin" .
+GOCACHE=$tmp/cache-dist gorun "$tmp/dist.log" build -x -v "$gflags -d=distssastats=1" -distssa="$hosts" -o "$tmp/dist.bin" .
 rc=$?
 unset DISTSSA_TESTAGENT_GRANT
 ncomp=$(grep -c '/compile .*-distssa=unix:\$WORK/distssa.sock' "$tmp/dist.log")

@@ -60,10 +60,13 @@ func (c *compile) runWorker(i int, h *host) {
 	h.mu.Lock()
 	h.jobs++
 	h.mu.Unlock()
+	if err != nil && c.ctx.Err() != nil {
+		// The compile closed its connection (it no longer wants the
+		// result, or it died) or the build is ending: no one to answer,
+		// and no failure of the host's.
+		return
+	}
 	if err != nil {
-		if c.ctx.Err() != nil {
-			err = errCancelled
-		}
 		// One line, as the compiler shows it.
 		msg := strings.ReplaceAll(fmt.Sprintf("distssa: worker %s: %v", h.Addr, err), "\n", " ")
 		h.mu.Lock()

@@ -524,33 +524,6 @@ func (w *agentWorker) Close() {
 	w.a.send(m.encode()) // a failure shows in Wait
 }
 
-// Abandon gives up the result: the agent cancels the worker's job when
-// the compile closes its connection.
-func (w *agentWorker) Abandon() { w.Close() }
-
-// Ready reports whether Wait would return at once: the RESULT is in,
-// the job is empty, the connection is dead or the deadline has passed.
-func (w *agentWorker) Ready() bool {
-	w.Close()
-	if len(w.job) == 0 {
-		return true
-	}
-	a := w.a
-	a.mu.Lock()
-	ch := a.results[w.id]
-	dl := a.dl
-	a.mu.Unlock()
-	if len(ch) > 0 {
-		return true
-	}
-	select {
-	case <-a.dead:
-		return true
-	default:
-	}
-	return !time.Now().Before(dl)
-}
-
 // Wait returns the worker's result. A worker with an empty job has
 // none. A failed RESULT, a dead connection or the result timeout is an
 // error, and the client compiles the worker's functions itself.

@@ -371,7 +371,7 @@ func TestAgent(t *testing.T) {
 		t0 := time.Now()
 		// compileSrc names the object after the flags: keep the
 		// socket's slashes out of it.
-		got, msg, err := compileAgentSrc(t, dir, socket, append(flags, "-d=distssastats=2,distssanosteal=1")...)
+		got, msg, err := compileAgentSrc(t, dir, socket, append(flags, "-d=distssastats=2")...)
 		if err != nil {
 			t.Fatalf("%s: compile failed: %v\n%s", name, err, msg)
 		}

@@ -43,10 +43,6 @@ type Worker interface {
 	Close()
 	// Wait returns the job's result, or an error if the worker failed.
 	Wait() ([]byte, error)
-	// Ready reports, without blocking, whether Wait would return at once.
-	Ready() bool
-	// Abandon says that the result is not wanted (Wait is not called).
-	Abandon()
 }
 
 // execTimeout bounds a worker process of the exec transport.
@@ -110,22 +106,6 @@ func (w *execWorker) Close() {
 	if w.stdin != nil {
 		w.stdin.Close()
 	}
-}
-
-func (w *execWorker) Ready() bool {
-	select {
-	case <-w.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (w *execWorker) Abandon() {
-	if w.cmd != nil && w.cmd.Process != nil {
-		w.cmd.Process.Kill()
-	}
-	w.Wait() // reaps it and removes its directory
 }
 
 func (w *execWorker) Wait() ([]byte, error) {
@@ -205,7 +185,6 @@ type stats struct {
 	local          map[string]int
 	bytes          int
 	decode, replay time.Duration
-	stealing       time.Duration // compiling functions of workers' shards while waiting
 	wait           time.Duration
 	fallback       time.Duration
 	details        []string
@@ -370,33 +349,12 @@ func finishSplit() {
 	types.CalcSizeDisabled = true
 	base.Ctxt.InParallel = true
 	for i, p := range s.pending {
-		shard := s.shards[i]
-		// Rather than wait idle, compile the worker's functions here,
-		// from the end of its shard (the worker goes from the start),
-		// until its result comes. A function compiled here is not
-		// replayed: both make the same bytes.
-		stolen := 0
-		if base.Debug.DistSSAForce == 0 && base.Debug.DistSSANoSteal == 0 {
-			t0 := time.Now()
-			for stolen < len(shard) && !p.Ready() {
-				compileGroup(shard[len(shard)-1-stolen])
-				stolen++
-			}
-			s.stats.stealing += time.Since(t0)
-			if stolen > 0 {
-				s.stats.keepLocal("stolen while waiting", stolen)
-			}
-		}
-		rest := shard[:len(shard)-stolen] // still to replay (or compile)
-		if len(rest) == 0 {
-			p.Abandon()
-			continue
-		}
 		t0 := time.Now()
 		data, err := p.Wait()
 		s.stats.wait += time.Since(t0)
+		shard := s.shards[i]
 		if err != nil {
-			s.fallback(rest, classify(err)+": "+err.Error())
+			s.fallback(shard, classify(err)+": "+err.Error())
 			continue
 		}
 		s.stats.bytes += len(data)
@@ -404,20 +362,20 @@ func finishSplit() {
 		fp, groups, rv, err := decodeResult(data)
 		s.stats.decode += time.Since(t0)
 		if err == nil && fp != s.fp {
-			s.fallback(rest, "fingerprint mismatch: in the result")
+			s.fallback(shard, "fingerprint mismatch: in the result")
 			continue
 		}
 		if err == nil && len(groups) != len(shard) {
 			err = fmt.Errorf("%d results for %d functions", len(groups), len(shard))
 		}
 		if err != nil {
-			s.fallback(rest, "bad result: "+err.Error())
+			s.fallback(shard, "bad result: "+err.Error())
 			continue
 		}
-		for j, g := range groups[:len(rest)] {
+		for j, g := range groups {
 			fn := shard[j]
 			if g.name != funcKey(fn.LSym) {
-				s.fallback(rest[j:], "bad result: out of order")
+				s.fallback(shard[j:], "bad result: out of order")
 				break
 			}
 			if g.reason != "" {
@@ -471,10 +429,10 @@ func (st *stats) print() {
 	if st.cost > 0 {
 		share = 100 * float64(st.remoteCt) / float64(st.cost)
 	}
-	fmt.Fprintf(os.Stderr, "distssa: %s: %d/%d functions remote, %.1f%% of estimated cost (%d/%d), %d result bytes, wait %v, decode %v, replay %v, local compile %v, stealing %v; local: %s\n",
+	fmt.Fprintf(os.Stderr, "distssa: %s: %d/%d functions remote, %.1f%% of estimated cost (%d/%d), %d result bytes, wait %v, decode %v, replay %v, local compile %v; local: %s\n",
 		base.Ctxt.Pkgpath, st.remote, st.funcs, share, st.remoteCt, st.cost, st.bytes,
 		st.wait.Round(time.Millisecond), st.decode.Round(time.Microsecond), st.replay.Round(time.Microsecond), st.fallback.Round(time.Millisecond),
-		st.stealing.Round(time.Millisecond), strings.Join(reasons, ", "))
+		strings.Join(reasons, ", "))
 	if base.Debug.DistSSAStats > 1 {
 		for _, d := range st.details {
 			fmt.Fprintf(os.Stderr, "distssa: %s: local: %s\n", base.Ctxt.Pkgpath, d)

@@ -67,12 +67,11 @@ func testSplit(t *testing.T, flags []string) {
 	if err != nil {
 		t.Fatalf("local compile: %v\n%s", err, msg)
 	}
-	// Without stealing, so that functions go remote whatever the timing.
-	split := func(fault string, debug string) (remote int, local string) {
+	split := func(fault string) (remote int, local string) {
 		t.Helper()
 		os.Setenv("DISTSSA_TEST_FAULT", fault)
 		defer os.Unsetenv("DISTSSA_TEST_FAULT")
-		got, msg, err := compileSrc(t, dir, splitSrc, append(flags, "-distssa=exec:2", "-d=distssastats=1"+debug)...)
+		got, msg, err := compileSrc(t, dir, splitSrc, append(flags, "-distssa=exec:2", "-d=distssastats=1")...)
 		if err != nil {
 			t.Fatalf("fault %q: compile failed: %v\n%s", fault, err, msg)
 		}
@@ -89,7 +88,7 @@ func testSplit(t *testing.T, flags []string) {
 		n, _ := strconv.Atoi(m[1])
 		return n, m[3]
 	}
-	if remote, local := split("", ",distssanosteal=1"); remote < 2 {
+	if remote, local := split(""); remote < 2 {
 		t.Errorf("no fault: %d functions remote, want at least 2 (local: %s)", remote, local)
 	}
 	for fault, reason := range map[string]string{
@@ -99,16 +98,10 @@ func testSplit(t *testing.T, flags []string) {
 		"garble":      "bad result",
 		"fingerprint": "fingerprint mismatch",
 	} {
-		remote, local := split(fault, ",distssanosteal=1")
+		remote, local := split(fault)
 		if remote != 0 || !strings.Contains(local, reason+"=") {
 			t.Errorf("fault %q: %d remote, local: %s; want 0 remote and %q", fault, remote, local, reason)
 		}
-	}
-	// Workers that take their time: the client compiles their functions
-	// itself while it waits, and does not wait for results it no
-	// longer needs.
-	if remote, local := split("slow", ""); remote != 0 || !strings.Contains(local, "stolen while waiting=") || strings.Contains(local, "worker failed") {
-		t.Errorf("slow workers: %d remote, local: %s; want 0 remote, all stolen", remote, local)
 	}
 }
 

@@ -9,8 +9,6 @@ package distssa
 // one at a time, and writes a result instead of an object.
 
 import (
-	"time"
-
 	"fmt"
 	"io"
 	"os"
@@ -105,9 +103,6 @@ func runWorker(queue []*ir.Func) {
 	if len(job) == 0 {
 		os.RemoveAll(dir)
 		os.Exit(0)
-	}
-	if testFault == "slow" {
-		time.Sleep(5 * time.Second) // the client compiles everything itself
 	}
 	want, names, err := decodeJob(job)
 	if err != nil {

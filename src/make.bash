@@ -216,6 +216,16 @@ fi
 echo "$cstamp" >"$goroot/.distssa-cmd-stamp"
 
 step "8/8 linking bin/"
+# goroot/ sits inside this repository's module: the go command run in
+# goroot/ itself (go/importer does, with "go list -export DIR") would take
+# the project's go.mod for its main module and not find std there. An
+# empty workspace file in goroot/ stops that search, as a GOROOT outside
+# any module (stock's) has none. goroot/src keeps its own go.mod.
+printf '// Written by distssa'"'"'s src/make.bash: see the comment there.\ngo 1.21\n' >"$goroot/go.work"
+if [[ -d $goroot/.git ]] && ! grep -qx '/go.work' "$goroot/.git/info/exclude" 2>/dev/null; then
+	mkdir -p "$goroot/.git/info"
+	echo '/go.work' >>"$goroot/.git/info/exclude"
+fi
 mkdir -p "$repo/bin"
 for b in go gofmt; do
 	if [[ $goroot == "$repo"/* ]]; then

@@ -226,18 +226,17 @@ func (a *Agent) hostFailed(h *host) {
 // token, another toolchain, another protocol version. Nothing of the
 // build changes those, so the host takes no more work of that target
 // for the rest of the build (unlike a fault, which backs off and is
-// retried). It returns whether this is news.
-func (a *Agent) refuse(h *host, target, msg string) bool {
+// retried). The first refusal's message is kept for the summary.
+func (a *Agent) refuse(h *host, target, msg string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if _, ok := h.refused[target]; ok {
-		return false
+		return
 	}
 	if h.refused == nil {
 		h.refused = map[string]string{}
 	}
 	h.refused[target] = msg
-	return true
 }
 
 func (a *Agent) hostOK(h *host) {

@@ -25,6 +25,9 @@
 # Usage: bench/remotebench.sh [-n ROUNDS] [PACKAGE...]   (default: 1 round;
 #        go-redis and cmd/caddy, from bench/corpus)
 #
+# $REMOTEBENCH_FLAGS, if set, adds go command flags to the distssa builds
+# (for example -p=2).
+#
 # Each round runs stock, cold and warm back to back, with a new worker
 # (empty store) for the cold build; a row per build, then the medians over
 # the rounds and their ratios (this machine is noisy: interleaving keeps a
@@ -132,7 +135,7 @@ for pkg in "${pkgs[@]}"; do
 		startworker "$tmp/worker-$round"
 		for mode in cold warm; do
 			w0=$(workercpu) r0=$(relaycpu)
-			run "$mode" "$gobin" "-distssa=$tmp/hosts.txt" "$pkg"
+			run "$mode" "$gobin" "-distssa=$tmp/hosts.txt ${REMOTEBENCH_FLAGS:-}" "$pkg"
 			w1=$(workercpu) r1=$(relaycpu)
 			read -r fw fu fs <"$tmp/$mode.time"
 			sum=$(grep '^distssa-agent: ' "$tmp/$mode.out" | head -1)

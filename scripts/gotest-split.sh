@@ -36,20 +36,8 @@ export PATH=$repo/bin:$PATH
 unset GOROOT GOBIN GOOS GOARCH GOEXPERIMENT GOAMD64
 flags="-distssa=exec:2 -d=distssaforce=1,distssastats=1,distssaverify=1"
 start=$SECONDS
-# Std packages are tested from outside any module (some of their tests,
-# runtime's and go/types', import through the go command, which fails
-# inside the corpus module), the corpus's from the corpus module.
-std=() mods=()
-for p in "${pkgs[@]}"; do
-	if [[ ${p%%/*} == *.* ]]; then mods+=("$p"); else std+=("$p"); fi
-done
 status=0
-if [[ ${#std[@]} -gt 0 ]]; then
-	(cd "$tmp" && GOFLAGS= "$gobin" test -short -timeout 20m "-gcflags=all=$flags" "${std[@]}") >>"$tmp/log" 2>&1 || status=$?
-fi
-if [[ ${#mods[@]} -gt 0 ]]; then
-	"$gobin" test -short -timeout 20m "-gcflags=all=$flags" "${mods[@]}" >>"$tmp/log" 2>&1 || status=$?
-fi
+"$gobin" test -short -timeout 20m "-gcflags=all=$flags" "${pkgs[@]}" >"$tmp/log" 2>&1 || status=$?
 # The compiles print a statistics line each, under a "# package" header.
 grep -v -e '^distssa: .* functions remote' -e '^# ' "$tmp/log" || true
 if [[ $status != 0 ]]; then

@@ -5,6 +5,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -44,6 +45,23 @@ func CheckPath(p string) error {
 	return nil
 }
 
+// kind is the kind of a remote task.
+type kind int
+
+const (
+	split kind = iota // worker mode: the backend of the functions a Job names (Start)
+	whole             // the whole compile, in normal mode (Run)
+)
+
+// task is what Start and Run have in common: a compile's command line,
+// environment and inputs, as the client sent them.
+type task struct {
+	cwd   string
+	args  []string
+	env   []string
+	files []wire.File
+}
+
 // job is a materialized job: its directory, command line and environment.
 type job struct {
 	dir  string // private job directory
@@ -53,15 +71,89 @@ type job struct {
 	env  []string
 	cwd  string // root + client cwd
 	pkg  string // -p, for logs
+
+	cl      *cmdline.Cmdline
+	inputs  []string          // per flag of cl: the materialized file of an Input flag
+	sources []string          // the positional files, as the compile gets them
+	goroot  string            // the client's GOROOT
+	topDirs []string          // top-level directories of the client paths
+	unmap   map[string]string // job dir path → client path, for the compile's output
 }
 
-// prepare checks a Start and materializes it under a new job directory.
-// Its errors refuse the job; they name the offending path or flag.
+// prepare checks a Start and materializes it under a new job directory,
+// with the worker-mode command line. Its errors refuse the job; they
+// name the offending path or flag.
 func (c *conn) prepare(m *wire.Start) (*job, error) {
-	if err := CheckPath(m.Cwd); err != nil && m.Cwd != "/" {
-		return nil, fmt.Errorf("cwd: %v", err)
+	j, err := c.materialize(&task{cwd: m.Cwd, args: m.Args, env: m.Env, files: m.Files})
+	if err != nil {
+		return nil, err
 	}
-	cl, err := cmdline.Parse(m.Args)
+	j.args = j.commandLine(split)
+	return j, nil
+}
+
+// checkFiles checks a task's file list: every path absolute and clean,
+// no path listed twice with different contents. It returns the hash of
+// each path and the distinct paths in their order.
+func checkFiles(files []wire.File) (map[string][]byte, []string, error) {
+	hashes := map[string][]byte{}
+	var paths []string
+	for _, f := range files {
+		if err := CheckPath(f.Path); err != nil {
+			return nil, nil, fmt.Errorf("input: %v", err)
+		}
+		if prev, ok := hashes[f.Path]; ok {
+			if !bytes.Equal(prev, f.Hash) {
+				return nil, nil, fmt.Errorf("input %s listed twice with different contents", f.Path)
+			}
+			continue
+		}
+		hashes[f.Path] = f.Hash
+		paths = append(paths, f.Path)
+	}
+	return hashes, paths, nil
+}
+
+// checkCwd checks a task's working directory: a clean absolute path, or /.
+func checkCwd(cwd string) error {
+	if err := CheckPath(cwd); err != nil && cwd != "/" {
+		return fmt.Errorf("cwd: %v", err)
+	}
+	return nil
+}
+
+// goEnv returns the entries of env that a compile on the worker gets
+// from the client: those whose key starts with GO, except GOOS and
+// GOARCH (the connection's target decides those), in the client's order;
+// and the client's GOROOT.
+func goEnv(env []string) (kept []string, goroot string) {
+	for _, e := range env {
+		k, v, ok := strings.Cut(e, "=")
+		if !ok || !strings.HasPrefix(k, "GO") || strings.IndexByte(e, 0) >= 0 || k == "GOOS" || k == "GOARCH" {
+			continue
+		}
+		if k == "GOROOT" {
+			goroot = v
+		}
+		kept = append(kept, e)
+	}
+	return kept, goroot
+}
+
+// materialize checks a task and places its inputs under a new job
+// directory: each file at root + its client path, the -importcfg and
+// -embedcfg rewritten to the materialized paths. It checks that every
+// file the compile reads was uploaded. The command line is left to
+// commandLine.
+func (c *conn) materialize(t *task) (*job, error) {
+	if err := checkCwd(t.cwd); err != nil {
+		return nil, err
+	}
+	cl, err := cmdline.Parse(t.args)
+	if err != nil {
+		return nil, err
+	}
+	hashes, paths, err := checkFiles(t.files)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +161,7 @@ func (c *conn) prepare(m *wire.Start) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &job{dir: dir, root: dir + "/root", out: dir + "/out"}
+	j := &job{dir: dir, root: dir + "/root", out: dir + "/out", cl: cl, unmap: map[string]string{}}
 	j.pkg, _ = cl.Get("p")
 	fail := func(err error) (*job, error) {
 		os.RemoveAll(dir)
@@ -80,38 +172,24 @@ func (c *conn) prepare(m *wire.Start) (*job, error) {
 			return fail(err)
 		}
 	}
-	files := map[string]string{}
-	var paths []string
-	for _, f := range m.Files {
-		if err := CheckPath(f.Path); err != nil {
-			return fail(fmt.Errorf("input: %v", err))
-		}
-		h := string(f.Hash)
-		if prev, ok := files[f.Path]; ok {
-			if prev != h {
-				return fail(fmt.Errorf("input %s listed twice with different contents", f.Path))
-			}
-			continue
-		}
-		files[f.Path] = h
-		paths = append(paths, f.Path)
-		dst := j.root + f.Path
+	for _, p := range paths {
+		dst := j.root + p
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return fail(fmt.Errorf("input %s: %v", f.Path, err))
+			return fail(fmt.Errorf("input %s: %v", p, err))
 		}
-		if err := c.s.store.Materialize(f.Hash, dst); err != nil {
-			return fail(fmt.Errorf("input %s: %v", f.Path, err))
+		if err := c.s.store.Materialize(hashes[p], dst); err != nil {
+			return fail(fmt.Errorf("input %s: %v", p, err))
 		}
 	}
-	j.cwd = j.root + m.Cwd
+	j.cwd = j.root + t.cwd
 	if err := os.MkdirAll(j.cwd, 0o755); err != nil {
 		return fail(err)
 	}
 	// Every file the compile reads must have been uploaded: a path that
 	// was not would be looked up outside the job directory.
 	need := func(what, p string) (string, error) {
-		a := cmdline.Abs(m.Cwd, p)
-		if _, ok := files[a]; !ok {
+		a := cmdline.Abs(t.cwd, p)
+		if _, ok := hashes[a]; !ok {
 			return "", fmt.Errorf("%s %s was not uploaded", what, a)
 		}
 		return j.root + a, nil
@@ -119,22 +197,77 @@ func (c *conn) prepare(m *wire.Start) (*job, error) {
 	mapped := func(p string) string { return j.root + p }
 
 	var env []string
-	goroot := ""
-	for _, e := range m.Env {
-		k, v, ok := strings.Cut(e, "=")
-		if !ok || !strings.HasPrefix(k, "GO") || strings.IndexByte(e, 0) >= 0 || k == "GOOS" || k == "GOARCH" {
-			continue
-		}
-		if k == "GOROOT" {
-			goroot = v
-		}
-		env = append(env, e)
-	}
+	env, j.goroot = goEnv(t.env)
 	j.env = append(env, "GOOS="+c.goos, "GOARCH="+c.goarch, "TMPDIR="+dir+"/tmp")
 
-	args := []string{"-distssaworker=" + j.out}
+	j.inputs = make([]string, len(cl.Flags))
+	for i, f := range cl.Flags {
+		switch f.Kind {
+		case cmdline.Output:
+			j.unmap[j.outFile(f.Name)] = f.Value
+			continue
+		case cmdline.Input:
+		default:
+			continue
+		}
+		p, err := need("-"+f.Name+" file", f.Value)
+		if err != nil {
+			return fail(err)
+		}
+		if f.Name == "importcfg" || f.Name == "embedcfg" {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return fail(err)
+			}
+			rewrite := cmdline.RewriteImportcfg
+			if f.Name == "embedcfg" {
+				rewrite = cmdline.RewriteEmbedcfg
+			}
+			data, names, err := rewrite(data, t.cwd, mapped)
+			if err != nil {
+				return fail(fmt.Errorf("-%s: %v", f.Name, err))
+			}
+			for _, n := range names {
+				if _, err := need("file named by -"+f.Name, n); err != nil {
+					return fail(err)
+				}
+			}
+			p = dir + "/cfg/" + f.Name
+			if err := os.WriteFile(p, data, 0o444); err != nil {
+				return fail(err)
+			}
+			j.unmap[p] = f.Value
+		}
+		j.inputs[i] = p
+	}
+	j.topDirs = cmdline.TopDirs(append(paths, t.cwd)...)
+	for _, f := range cl.Files {
+		if _, err := need("source file", f); err != nil {
+			return fail(err)
+		}
+		if filepath.IsAbs(f) {
+			f = mapped(filepath.Clean(f))
+		}
+		j.sources = append(j.sources, f)
+	}
+	return j, nil
+}
+
+// outFile is where the compile writes the file of output flag name.
+func (j *job) outFile(name string) string { return j.out + "/" + name + ".out" }
+
+// commandLine returns the arguments the compile runs with: the client's
+// flags with input files mapped into the job root and output files into
+// the job dir, profiling flags dropped, -trimpath mapping the job root
+// back to the client's paths, then the source files. Worker mode (split)
+// adds -distssaworker; a whole compile runs in normal mode.
+func (j *job) commandLine(k kind) []string {
+	var args []string
+	if k == split {
+		args = append(args, "-distssaworker="+j.out)
+	}
 	trim := ""
-	for _, f := range cl.Flags {
+	for i, f := range j.cl.Flags {
 		v := f.Value
 		switch f.Kind {
 		case cmdline.Drop, cmdline.DropVal:
@@ -148,54 +281,16 @@ func (c *conn) prepare(m *wire.Start) (*job, error) {
 			trim = v
 			continue
 		case cmdline.Output:
-			v = j.out + "/" + f.Name + ".out"
+			v = j.outFile(f.Name)
 		case cmdline.Input:
-			p, err := need("-"+f.Name+" file", v)
-			if err != nil {
-				return fail(err)
-			}
-			v = p
-			if f.Name == "importcfg" || f.Name == "embedcfg" {
-				data, err := os.ReadFile(p)
-				if err != nil {
-					return fail(err)
-				}
-				rewrite := cmdline.RewriteImportcfg
-				if f.Name == "embedcfg" {
-					rewrite = cmdline.RewriteEmbedcfg
-				}
-				data, names, err := rewrite(data, m.Cwd, mapped)
-				if err != nil {
-					return fail(fmt.Errorf("-%s: %v", f.Name, err))
-				}
-				for _, n := range names {
-					if _, err := need("file named by -"+f.Name, n); err != nil {
-						return fail(err)
-					}
-				}
-				v = dir + "/cfg/" + f.Name
-				if err := os.WriteFile(v, data, 0o444); err != nil {
-					return fail(err)
-				}
-			}
+			v = j.inputs[i]
 		}
 		args = append(args, "-"+f.Name+"="+v)
 	}
-	top := cmdline.TopDirs(append(paths, m.Cwd)...)
-	args = append(args, "-trimpath="+cmdline.Trimpath(trim, j.root, goroot, top))
+	args = append(args, "-trimpath="+cmdline.Trimpath(trim, j.root, j.goroot, j.topDirs))
 	// "--" keeps the positional files apart from the flags, whatever their names.
 	args = append(args, "--")
-	for _, f := range cl.Files {
-		if _, err := need("source file", f); err != nil {
-			return fail(err)
-		}
-		if filepath.IsAbs(f) {
-			f = mapped(filepath.Clean(f))
-		}
-		args = append(args, f)
-	}
-	j.args = args
-	return j, nil
+	return append(args, j.sources...)
 }
 
 // tail keeps the last bytes written to it.
@@ -218,6 +313,24 @@ func lastLine(s string) string {
 	return s
 }
 
+// acquire waits for one of the worker's slots; it returns the time it
+// waited and the function that frees the slot.
+func (c *conn) acquire() (queue time.Duration, release func(), err error) {
+	t0 := time.Now()
+	c.s.st.queued.Add(1)
+	select {
+	case c.s.sem <- struct{}{}:
+	case <-c.s.hardCtx.Done():
+		c.s.st.queued.Add(^uint64(0))
+		return 0, nil, c.s.hardCtx.Err()
+	}
+	c.s.st.queued.Add(^uint64(0))
+	c.s.st.running.Add(1)
+	queue = time.Since(t0)
+	c.s.st.queueNs.Add(uint64(queue))
+	return queue, func() { <-c.s.sem; c.s.st.running.Add(^uint64(0)) }, nil
+}
+
 // runJob serves a Start: it waits for a slot, materializes the job,
 // starts the compile, then waits for the Job and answers the Result.
 // Job-level failures are answered on the connection; an error return
@@ -228,19 +341,11 @@ func (c *conn) runJob(m *wire.Start) error {
 		c.s.st.refused.Add(1)
 		return c.send(&wire.Error{Msg: err.Error()})
 	}
-	t0 := time.Now()
-	c.s.st.queued.Add(1)
-	select {
-	case c.s.sem <- struct{}{}:
-	case <-c.s.hardCtx.Done():
-		c.s.st.queued.Add(^uint64(0))
-		return c.s.hardCtx.Err()
+	queue, release, err := c.acquire()
+	if err != nil {
+		return err
 	}
-	c.s.st.queued.Add(^uint64(0))
-	c.s.st.running.Add(1)
-	defer func() { <-c.s.sem; c.s.st.running.Add(^uint64(0)) }()
-	queue := time.Since(t0)
-	c.s.st.queueNs.Add(uint64(queue))
+	defer release()
 
 	j, err := c.prepare(m)
 	if err != nil {

@@ -11,12 +11,20 @@
 // the content against its hash before anything is written. Several
 // goroutines (or processes) may write the same blob at once: the renames
 // are atomic and the contents identical.
+//
+// Beside the blobs, the store keeps action records: the result of a
+// whole compile under its action key (the worker computes the key). A
+// record names its output files by hash; the files themselves are
+// ordinary blobs, so the size bound and eviction cover them, and a
+// record whose blobs were evicted is forgotten.
 package store
 
 import (
+	"bytes"
 	"container/list"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -51,7 +59,7 @@ var ErrHash = errors.New("content does not match its hash")
 // blobs present, oldest modification time first.
 func Open(dir string, max int64) (*Store, error) {
 	s := &Store{dir: dir, max: max, lru: list.New(), byHash: map[string]*list.Element{}}
-	for _, d := range []string{s.tmpDir(), filepath.Join(dir, "blobs")} {
+	for _, d := range []string{s.tmpDir(), filepath.Join(dir, "blobs"), filepath.Join(dir, "actions")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
@@ -88,6 +96,7 @@ func Open(dir string, max int64) (*Store, error) {
 	s.mu.Lock()
 	s.evictLocked("")
 	s.mu.Unlock()
+	s.pruneActions()
 	return s, nil
 }
 
@@ -104,11 +113,15 @@ func (s *Store) tmpDir() string { return filepath.Join(s.dir, "tmp") }
 func (s *Store) path(key string) string { return filepath.Join(s.dir, "blobs", key[:2], key) }
 
 // Has reports whether the blob is present, and marks it recently used.
-func (s *Store) Has(hash []byte) bool {
+func (s *Store) Has(hash []byte) bool { return s.present(hash, true) }
+
+// present reports whether the blob is present; with touch it marks it
+// recently used.
+func (s *Store) present(hash []byte, touch bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.byHash[hex.EncodeToString(hash)]
-	if ok {
+	if ok && touch {
 		s.lru.MoveToFront(e)
 	}
 	return ok
@@ -234,4 +247,131 @@ func (s *Store) Stats() (bytes int64, files int, evictions uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.size, s.lru.Len(), s.evictions
+}
+
+// Read returns the content of a blob and marks it recently used.
+func (s *Store) Read(hash []byte) ([]byte, error) {
+	key := hex.EncodeToString(hash)
+	if !validKey(key) || !s.Has(hash) {
+		return nil, fmt.Errorf("blob %.12s… is not in the worker's store", key)
+	}
+	data, err := os.ReadFile(s.path(key))
+	if err != nil {
+		return nil, fmt.Errorf("blob %.12s…: %v", key, err)
+	}
+	if sum := sha256.Sum256(data); !bytes.Equal(sum[:], hash) {
+		return nil, fmt.Errorf("blob %.12s… in %s: %w", key, s.path(key), ErrHash)
+	}
+	return data, nil
+}
+
+// Action is the record of a whole compile's result.
+type Action struct {
+	Exit    int          // the compile's exit status
+	Output  []byte       // what it printed, mapped to the client's paths
+	Outputs []ActionFile // its output files, each a blob of the store
+}
+
+// ActionFile is one output file of an Action.
+type ActionFile struct {
+	Name string // the output flag: "o", "linkobj", "asmhdr"
+	Hash []byte
+	Size int64
+}
+
+func (s *Store) actionPath(key string) string { return filepath.Join(s.dir, "actions", key[:2], key) }
+
+// PutAction records a under an action key (a sha256). Every output file
+// of a must be a blob of the store already.
+func (s *Store) PutAction(key []byte, a *Action) error {
+	k := hex.EncodeToString(key)
+	if !validKey(k) {
+		return fmt.Errorf("action key %x is not a sha256", key)
+	}
+	for _, o := range a.Outputs {
+		if !s.Has(o.Hash) {
+			return fmt.Errorf("action %.12s…: output %s: blob %.12x… is not in the store", k, o.Name, o.Hash)
+		}
+	}
+	data, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(s.actionPath(k)), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(s.tmpDir(), "action-"+k[:8]+"-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.actionPath(k))
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// GetAction returns the record under an action key, and marks its blobs
+// recently used. A record that is absent, unreadable, or names a blob
+// that is no longer in the store is a miss; the last two are removed.
+func (s *Store) GetAction(key []byte) (*Action, bool) {
+	k := hex.EncodeToString(key)
+	if !validKey(k) {
+		return nil, false
+	}
+	data, err := os.ReadFile(s.actionPath(k))
+	if err != nil {
+		return nil, false
+	}
+	a, ok := s.checkAction(data, true)
+	if !ok {
+		os.Remove(s.actionPath(k))
+		return nil, false
+	}
+	return a, true
+}
+
+// checkAction decodes a record and checks that its blobs are present;
+// with touch it marks them recently used.
+func (s *Store) checkAction(data []byte, touch bool) (*Action, bool) {
+	var a Action
+	if err := json.Unmarshal(data, &a); err != nil {
+		return nil, false
+	}
+	for _, o := range a.Outputs {
+		if !s.present(o.Hash, touch) {
+			return nil, false
+		}
+	}
+	return &a, true
+}
+
+// pruneActions removes the records whose blobs are gone (evicted while
+// the worker was down, or by a smaller bound), so that records do not
+// outlive their files.
+func (s *Store) pruneActions() {
+	subs, _ := os.ReadDir(filepath.Join(s.dir, "actions"))
+	for _, sub := range subs {
+		files, _ := os.ReadDir(filepath.Join(s.dir, "actions", sub.Name()))
+		for _, f := range files {
+			p := filepath.Join(s.dir, "actions", sub.Name(), f.Name())
+			data, err := os.ReadFile(p)
+			if err != nil || !validKey(f.Name()) {
+				continue
+			}
+			if _, ok := s.checkAction(data, false); !ok {
+				os.Remove(p)
+			}
+		}
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -161,4 +163,99 @@ func TestConcurrent(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestRead(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("export data")
+	if _, err := s.Read(sum(data)); err == nil || !strings.Contains(err.Error(), "is not in the worker's store") {
+		t.Fatalf("Read of an absent blob: %v", err)
+	}
+	if err := s.Put(sum(data), data); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Read(sum(data)); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Read: %q, %v", got, err)
+	}
+	// A blob file changed behind the store's back is not served.
+	p := filepath.Join(dir, "blobs", fmt.Sprintf("%x", sum(data))[:2], fmt.Sprintf("%x", sum(data)))
+	os.Chmod(p, 0o644)
+	if err := os.WriteFile(p, []byte("tampered"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Read(sum(data)); !errors.Is(err, ErrHash) {
+		t.Fatalf("Read of a changed blob: %v", err)
+	}
+}
+
+// TestActions stores action records: a record comes back as it was put,
+// a record whose output blob was evicted is a miss and is removed, and
+// Open forgets records whose blobs are gone.
+func TestActions(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, hdr := blob(1, 300), blob(2, 100)
+	for _, b := range [][]byte{obj, hdr} {
+		if err := s.Put(sum(b), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k1, k2 := sum([]byte("action 1")), sum([]byte("action 2"))
+	a1 := &Action{Exit: 0, Output: []byte("warning\n"), Outputs: []ActionFile{{"o", sum(obj), 300}, {"asmhdr", sum(hdr), 100}}}
+	a2 := &Action{Outputs: []ActionFile{{"o", sum(hdr), 100}}}
+	if err := s.PutAction(k1, a1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutAction(k2, a2); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s.GetAction(k1); !ok || !reflect.DeepEqual(got, a1) {
+		t.Fatalf("GetAction: %+v %v, want %+v", got, ok, a1)
+	}
+	if _, ok := s.GetAction(sum([]byte("other"))); ok {
+		t.Fatal("hit on a key never put")
+	}
+	if err := s.PutAction(sum([]byte("x")), &Action{Outputs: []ActionFile{{"o", sum([]byte("absent")), 6}}}); err == nil ||
+		!strings.Contains(err.Error(), "output o") {
+		t.Fatalf("PutAction naming an absent blob: %v", err)
+	}
+	if err := s.PutAction([]byte{1, 2}, a2); err == nil || !strings.Contains(err.Error(), "not a sha256") {
+		t.Fatalf("PutAction with a short key: %v", err)
+	}
+	// Two blobs of 400 push the store past its bound: obj, used less
+	// recently than hdr, is evicted.
+	s.Has(sum(hdr))
+	for i := 3; i < 5; i++ {
+		if err := s.Put(sum(blob(i, 400)), blob(i, 400)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Has(sum(obj)) || !s.Has(sum(hdr)) {
+		t.Fatalf("eviction went otherwise than the test assumes: obj %v hdr %v", s.Has(sum(obj)), s.Has(sum(hdr)))
+	}
+	if _, ok := s.GetAction(k1); ok {
+		t.Fatal("hit on a record whose output blob was evicted")
+	}
+	if _, err := os.Stat(s.actionPath(fmt.Sprintf("%x", k1))); !os.IsNotExist(err) {
+		t.Errorf("stale record survives a miss: %v", err)
+	}
+	if _, ok := s.GetAction(k2); !ok {
+		t.Fatal("miss on a record whose blob is present")
+	}
+	// Open drops a record whose blob is gone.
+	os.Remove(s.path(fmt.Sprintf("%x", sum(hdr))))
+	s2, err := Open(dir, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s2.actionPath(fmt.Sprintf("%x", k2))); !os.IsNotExist(err) {
+		t.Errorf("Open kept a record whose blob is gone: %v", err)
+	}
 }

@@ -31,6 +31,8 @@ func main() {
 	hostsFile := flag.String("hosts", "", "the hosts file")
 	socket := flag.String("socket", "", "the unix socket to listen on")
 	verbose := flag.Bool("v", false, "print a summary of the build's remote work at exit")
+	local := flag.Int("local", 1, "local CPU tokens: compiles and other processes that run on this machine at once (the go command's -p)")
+	work := flag.String("work", "", "the go command's $WORK directory (workers' result cache keys read it as $WORK)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: distssa-agent -hosts=FILE -socket=PATH [-v]\n")
 		flag.PrintDefaults()
@@ -40,17 +42,29 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	os.Exit(run(*hostsFile, *socket, *verbose))
+	if *local < 1 {
+		fmt.Fprintf(os.Stderr, "distssa-agent: -local=%d: want at least 1\n", *local)
+		os.Exit(2)
+	}
+	force := os.Getenv("DISTSSA_KIND")
+	switch force {
+	case "", "local", "whole", "split":
+	default:
+		fmt.Fprintf(os.Stderr, "distssa-agent: DISTSSA_KIND=%q: want local, whole or split\n", force)
+		os.Exit(2)
+	}
+	os.Exit(run(*hostsFile, *socket, *verbose, agent.Config{LocalTokens: *local, Work: *work, Force: force}))
 }
 
-func run(hostsFile, socket string, verbose bool) int {
+func run(hostsFile, socket string, verbose bool, cfg agent.Config) int {
 	hs, err := hosts.ParseFile(hostsFile)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "distssa-agent: %v\n", err)
 		return 2
 	}
 	strict := os.Getenv("DISTSSA_STRICT") == "1"
-	a, err := agent.New(agent.Config{Hosts: hs, HostsFile: hostsFile, Strict: strict})
+	cfg.Hosts, cfg.HostsFile, cfg.Strict = hs, hostsFile, strict
+	a, err := agent.New(cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "distssa-agent: %v\n", err)
 		return 2
@@ -61,7 +75,13 @@ func run(hostsFile, socket string, verbose bool) int {
 		fmt.Fprintf(os.Stderr, "distssa-agent: %v\n", err)
 		return 2
 	}
-	fmt.Fprintln(os.Stdout, "ready")
+	// The go command runs this many more actions at once than it has
+	// local tokens: the scheduler keeps the local ones within the tokens.
+	slots := 0
+	for _, h := range hs {
+		slots += h.Slots
+	}
+	fmt.Fprintf(os.Stdout, "ready %d\n", slots)
 
 	stop := make(chan string, 2)
 	go func() {

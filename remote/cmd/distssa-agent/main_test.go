@@ -92,7 +92,7 @@ func runAgent(t *testing.T, ctx context.Context, env []string, hostsTxt string) 
 		t.Fatal(err)
 	}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if line != "ready\n" {
+	if !strings.HasPrefix(line, "ready ") {
 		t.Fatalf("agent said %q (%v), stderr: %s", line, err, stderr)
 	}
 	return cmd, sock, stdin, stderr
@@ -123,7 +123,7 @@ func TestLifecycle(t *testing.T) {
 	defer cancel()
 	cmd, sock, stdin, stderr := runAgent(t, ctx, nil, "127.0.0.1:1/2\n")
 	cwd, args := testutil.Package(t, compile, t.TempDir())
-	c, _, g := hello(t, sock, &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: args})
+	c, _, g := hello(t, sock, &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args})
 	if g.N != 0 || g.Reason != "small package" {
 		t.Errorf("grant %d %q", g.N, g.Reason)
 	}
@@ -163,7 +163,7 @@ func TestStrict(t *testing.T) {
 			env = []string{"DISTSSA_STRICT=1"}
 		}
 		cmd, sock, stdin, stderr := runAgent(t, ctx, env, addr+"/1\n")
-		c, r, g := hello(t, sock, &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: args})
+		c, r, g := hello(t, sock, &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args})
 		if g.N != 1 {
 			t.Fatalf("grant %d %q", g.N, g.Reason)
 		}

@@ -37,6 +37,10 @@ type Config struct {
 	MinCost        int64  // bytes of .go source below which a compile stays local
 	BytesPerWorker int64  // source bytes that justify one more worker
 	MaxPerCompile  int    // workers granted to one compile at most
+	LocalTokens    int    // local CPU tokens (the go command's -p)
+	SplitCost      int64  // bytes of .go source from which a compile splits when it can
+	Force          string // "", or "local", "whole", "split": the placement of every compile that can take it (tests)
+	Work           string // the go command's $WORK, for the workers' result cache keys
 
 	DialTimeout      time.Duration
 	HandshakeTimeout time.Duration
@@ -51,6 +55,8 @@ const (
 	DefaultMinCost        = 16 << 10
 	DefaultBytesPerWorker = 32 << 10
 	DefaultMaxPerCompile  = 8
+	DefaultLocalTokens    = 1
+	DefaultSplitCost      = 256 << 10
 )
 
 func (c *Config) defaults() {
@@ -74,6 +80,12 @@ func (c *Config) defaults() {
 	if c.MaxPerCompile == 0 {
 		c.MaxPerCompile = DefaultMaxPerCompile
 	}
+	if c.LocalTokens <= 0 {
+		c.LocalTokens = DefaultLocalTokens
+	}
+	if c.SplitCost == 0 {
+		c.SplitCost = DefaultSplitCost
+	}
 }
 
 // Agent serves one build.
@@ -86,24 +98,33 @@ type Agent struct {
 	ids    *hashCache // compile binaries
 	files  *hashCache // inputs
 
-	mu       sync.Mutex // guards slot accounting and the fields below
-	ln       net.Listener
-	rr       int // round-robin start for slot allocation
-	compiles int
-	granted  int // compiles granted at least one worker
-	reasons  map[string]int
-	funcs    uint64
-	remote   uint64
-	resBytes uint64
-	failures []string // failed remote work, for strict mode and -v
-	hedges   int
+	mu        sync.Mutex // guards the scheduler (sched.go) and the fields below
+	ln        net.Listener
+	rr        int // round-robin start for slot allocation
+	localFree int // free local tokens
+	waiters   []*waiter
+	occ       occupancy
+	start     time.Time
+	compiles  int
+	granted   int // compiles split across workers
+	wholes    int // compiles that ran whole on a worker (their outcome is the compile's)
+	cached    int // of which answered from a worker's result cache
+	fellBack  int // whole compiles that failed remotely and ran here
+	holds     int // local processes of the go command
+	reasons   map[string]int
+	funcs     uint64
+	remote    uint64
+	resBytes  uint64
+	failures  []string // failed remote work, for strict mode and -v
+	hedges    int
 }
 
 // New makes an agent for the hosts; it reads their token files (or takes
 // DISTSSA_TOKEN) and fails naming the hosts file and line.
 func New(cfg Config) (*Agent, error) {
 	cfg.defaults()
-	a := &Agent{cfg: cfg, ids: newHashCache(), files: newHashCache(), reasons: map[string]int{}}
+	a := &Agent{cfg: cfg, ids: newHashCache(), files: newHashCache(), reasons: map[string]int{},
+		localFree: cfg.LocalTokens, start: time.Now()}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	envTok := os.Getenv("DISTSSA_TOKEN")
 	for _, h := range cfg.Hosts {
@@ -217,90 +238,6 @@ func (a *Agent) fail(msg string) {
 	a.mu.Unlock()
 }
 
-// acquire reserves up to n slots for a compile of target, spreading
-// them over the hosts that are neither backing off nor refused the
-// target, most free slots first. The slots are global to the build:
-// every compile of the build takes its slots here.
-func (a *Agent) acquire(n int, target string) ([]*host, string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	now := time.Now()
-	var got []*host
-	var usable, backing, refused int
-	for _, h := range a.hosts {
-		switch {
-		case h.refused[target] != "":
-			refused++
-		case h.downUntil.After(now):
-			backing++
-		default:
-			usable++
-		}
-	}
-	for len(got) < n {
-		best := a.freest(nil, target, now)
-		if best == nil {
-			break
-		}
-		best.free--
-		got = append(got, best)
-	}
-	a.rr++
-	switch {
-	case len(got) > 0:
-		return got, ""
-	case usable > 0:
-		return nil, "no free worker slots"
-	case backing == 0:
-		return nil, fmt.Sprintf("all %d hosts refused this toolchain or token", refused)
-	case refused == 0:
-		return nil, fmt.Sprintf("all %d hosts backing off after failures", backing)
-	}
-	return nil, fmt.Sprintf("%d hosts backing off after failures, %d refused this toolchain or token", backing, refused)
-}
-
-// freest returns the usable host other than not with the most free
-// slots, nil if none; ties go round-robin. Agent.mu is held.
-func (a *Agent) freest(not *host, target string, now time.Time) *host {
-	var best *host
-	for i := range a.hosts {
-		h := a.hosts[(a.rr+i)%len(a.hosts)]
-		if h != not && h.free > 0 && !h.downUntil.After(now) && h.refused[target] == "" &&
-			(best == nil || h.free > best.free) {
-			best = h
-		}
-	}
-	return best
-}
-
-// acquireOther reserves a slot on a host other than not, for a hedge.
-func (a *Agent) acquireOther(not *host, target string) *host {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	best := a.freest(not, target, time.Now())
-	if best != nil {
-		best.free--
-	}
-	return best
-}
-
-func (a *Agent) release(h *host) {
-	a.mu.Lock()
-	h.free++
-	a.mu.Unlock()
-}
-
-// FreeSlots returns the free slots of all hosts (for tests and -v).
-func (a *Agent) FreeSlots() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	n := 0
-	for _, h := range a.hosts {
-		n += h.free
-	}
-	return n
-}
-
 // compile is the state of one compile's connection.
 type compile struct {
 	a     *Agent
@@ -331,25 +268,69 @@ func (a *Agent) serveCompile(conn net.Conn) {
 	if err != nil {
 		return
 	}
+	// From now on one goroutine reads the connection: its end (the peer
+	// closed, or died) cancels everything, also while the peer waits to
+	// be placed.
+	conn.SetReadDeadline(time.Time{})
+	go func() { <-ctx.Done(); conn.SetReadDeadline(time.Now()) }()
+	msgs := make(chan localproto.Msg)
+	go func() {
+		defer cancel()
+		for {
+			m, err := localproto.Read(r)
+			if err != nil {
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	if _, ok := m.(*localproto.Hold); ok {
+		a.serveHold(ctx, conn)
+		return
+	}
 	hello, ok := m.(*localproto.Hello)
 	if !ok || hello.Version != localproto.Version {
 		localproto.Write(conn, &localproto.Grant{Reason: "bad hello"})
 		return
 	}
 	c := &compile{a: a, conn: conn, hello: hello, ctx: ctx}
-	n, reason := a.plan(c)
-	var hs []*host
-	if n > 0 {
-		hs, reason = a.acquire(n, c.in.target())
+	p, err := a.place(ctx, a.request(c))
+	if err != nil {
+		return
 	}
 	a.mu.Lock()
 	a.compiles++
-	if len(hs) > 0 {
+	a.mu.Unlock()
+	if p.kind == localproto.KindWhole {
+		if !c.serveWhole(p.hosts[0]) {
+			return // the compile went away, or the build ends
+		}
+		// The whole compile failed remotely: the compile runs here, with
+		// the local token that serveWhole took for it.
+		p = placement{kind: localproto.KindLocal, reason: "whole compile failed"}
+	} else if err := c.send(&localproto.Grant{N: uint64(len(p.hosts)), Reason: p.reason}); err != nil {
+		a.unplace(p)
+		return
+	}
+	defer a.releaseLocal()
+	a.mu.Lock()
+	if len(p.hosts) > 0 {
 		a.granted++
 	} else {
-		a.reasons[reason]++
+		a.reasons[p.reason]++
 	}
 	a.mu.Unlock()
+	c.serveSplit(ctx, cancel, msgs, p.hosts)
+}
+
+// serveSplit serves a compile placed here: it runs the granted workers'
+// jobs and reads the compile's jobs and statistics until it closes.
+func (c *compile) serveSplit(ctx context.Context, cancel context.CancelFunc, msgs <-chan localproto.Msg, hs []*host) {
+	a := c.a
 	var workers sync.WaitGroup
 	c.jobs = make([]chan []byte, len(hs))
 	for i, h := range hs {
@@ -360,20 +341,16 @@ func (a *Agent) serveCompile(conn net.Conn) {
 			c.runWorker(i, h)
 		}(i, h)
 	}
-	if err := c.send(&localproto.Grant{N: uint64(len(hs)), Reason: reason}); err != nil {
-		cancel()
-	}
-
 	// Read the jobs and the statistics until the compiler closes. The
 	// compiler runs its front end first, so no read deadline here: the
 	// compile ends (and closes) or the build ends (and Close cancels).
-	conn.SetReadDeadline(time.Time{})
-	go func() { <-ctx.Done(); conn.SetReadDeadline(time.Now()) }()
 	seen := make([]bool, len(hs))
 	for ctx.Err() == nil {
-		m, err := localproto.Read(r)
-		if err != nil {
-			break
+		var m localproto.Msg
+		select {
+		case m = <-msgs:
+		case <-ctx.Done():
+			continue
 		}
 		switch m := m.(type) {
 		case *localproto.Job:
@@ -395,40 +372,67 @@ func (a *Agent) serveCompile(conn net.Conn) {
 	}
 	// The compiler has closed (or broke the protocol): nothing more is
 	// wanted from the workers.
-	cancel()
 	workers.Wait()
 }
 
-// plan decides how many workers a compile should get, before looking at
-// the free slots: 0 with a reason for compiles that stay local.
-func (a *Agent) plan(c *compile) (int, string) {
-	if len(a.hosts) == 0 {
-		return 0, "no hosts"
-	}
-	in, err := c.inputs()
+// serveHold serves a local process of the go command: a local token,
+// held until the connection closes (which cancels ctx).
+func (a *Agent) serveHold(ctx context.Context, conn net.Conn) {
+	p, err := a.place(ctx, request{hold: true})
 	if err != nil {
-		return 0, err.Error()
+		return
 	}
-	if r := localReason(in); r != "" {
-		return 0, r
+	defer a.unplace(p)
+	a.mu.Lock()
+	a.holds++
+	a.mu.Unlock()
+	conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	if err := localproto.Write(conn, &localproto.Grant{Kind: localproto.KindLocal}); err != nil {
+		return
 	}
-	if in.cost < a.cfg.MinCost {
-		return 0, "small package"
-	}
-	n := int(in.cost / a.cfg.BytesPerWorker)
-	if n < 1 {
-		n = 1
-	}
-	if n > a.cfg.MaxPerCompile {
-		n = a.cfg.MaxPerCompile
-	}
-	return n, ""
+	<-ctx.Done()
 }
 
-// localReason mirrors the compiler's reasons for keeping a whole compile
-// local that depend on its flags and environment (compileReason in
-// cmd/compile/internal/distssa), so that such compiles take no worker.
-// Flags off the worker's whitelist (-S, -m, -json, …) are refused before.
+// request describes a compile to the scheduler: whether it may go whole
+// or split, and its cost.
+func (a *Agent) request(c *compile) request {
+	h := c.hello
+	req := request{}
+	in, err := c.inputs()
+	if err != nil {
+		req.reason = err.Error()
+		return req
+	}
+	req.target, req.cost = in.target(), in.cost
+	switch {
+	case len(a.hosts) == 0:
+		req.reason = "no hosts"
+	case localReason(in) != "":
+		req.reason = localReason(in)
+	}
+	if req.reason != "" {
+		return req
+	}
+	req.whole = h.Caps&localproto.CanWhole != 0
+	if h.Caps&localproto.CanSplit != 0 && in.cost >= a.cfg.MinCost {
+		n := int(in.cost / a.cfg.BytesPerWorker)
+		if n < 1 {
+			n = 1
+		}
+		if n > a.cfg.MaxPerCompile {
+			n = a.cfg.MaxPerCompile
+		}
+		req.split = n
+	}
+	if !req.whole && req.split == 0 {
+		req.reason = "small package"
+	}
+	return req
+}
+
+// localReason says why a compile must stay local whatever the slots:
+// GOSSAFUNC writes its ssa.html where the compile runs. Flags off the
+// worker's whitelist are refused before, when the inputs are collected.
 func localReason(in *inputs) string {
 	if in.gossafunc {
 		return "GOSSAFUNC"
@@ -440,8 +444,25 @@ func localReason(in *inputs) string {
 func (a *Agent) Summary(w io.Writer) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	fmt.Fprintf(w, "distssa-agent: %d compiles, %d sent work to workers; functions %d remote of %d; %d result bytes; %d hedged jobs\n",
-		a.compiles, a.granted, a.remote, a.funcs, a.resBytes, a.hedges)
+	local := a.compiles - a.wholes - a.granted
+	fmt.Fprintf(w, "distssa-agent: %d compiles: %d whole (%d from cache), %d split, %d local (%d after a failed whole compile); functions %d remote of %d; %d result bytes; %d hedged jobs\n",
+		a.compiles, a.wholes, a.cached, a.granted, local, a.fellBack, a.remote, a.funcs, a.resBytes, a.hedges)
+	now := time.Now()
+	a.account(now)
+	wall := float64(now.Sub(a.start))
+	slots := 0
+	for _, h := range a.hosts {
+		slots += h.Slots
+	}
+	pct := func(busy float64, n int) float64 {
+		if n == 0 || wall == 0 {
+			return 0
+		}
+		return 100 * busy / (wall * float64(n))
+	}
+	fmt.Fprintf(w, "  slots: %d local tokens %.0f%% busy, %d worker slots %.0f%% busy over %.1fs; %d placements waited %.1fs in all; %d local processes held a token\n",
+		a.cfg.LocalTokens, pct(a.occ.localNs, a.cfg.LocalTokens), slots, pct(a.occ.remoteNs, slots),
+		time.Duration(wall).Seconds(), a.occ.waits, a.occ.waitNs.Seconds(), a.holds)
 	var rs []string
 	for r, n := range a.reasons {
 		rs = append(rs, fmt.Sprintf("%s=%d", r, n))

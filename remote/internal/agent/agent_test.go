@@ -49,6 +49,9 @@ func startWorker(t *testing.T, compile string, token []byte) (*worker.Server, st
 // startAgent serves an agent on a unix socket; it returns the socket.
 func startAgent(t *testing.T, cfg Config) (*Agent, string) {
 	t.Helper()
+	if cfg.LocalTokens == 0 {
+		cfg.LocalTokens = 64 // these tests are about workers, not local tokens
+	}
 	a, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +138,7 @@ func newSetup(t *testing.T, workerToken []byte, tokenFile string) *setup {
 	cwd, args := testutil.Package(t, compile, dir)
 	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
 	s.fp = testutil.Fingerprint(t, compile, cwd, env, args...)
-	s.hello = &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: args, Env: env}
+	s.hello = &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args, Env: env}
 	s.ws, s.addr = startWorker(t, compile, workerToken)
 	s.a, s.sock = startAgent(t, Config{Hosts: []hosts.Host{{Addr: s.addr, Slots: 2, TokenFile: tokenFile}},
 		MinCost: 1, MaxPerCompile: 1})
@@ -257,7 +260,7 @@ func TestFallbacks(t *testing.T) {
 		ln.Close() // nothing listens there now
 		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 2}}, MinCost: 1, MaxPerCompile: 1})
 		cwd, args := testutil.Package(t, compile, t.TempDir())
-		hello := &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: args}
+		hello := &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args}
 		f, g := dialAgent(t, sock, hello)
 		if g.N != 1 {
 			t.Fatalf("grant %d", g.N)
@@ -277,7 +280,7 @@ func TestFallbacks(t *testing.T) {
 		compile := testutil.Compile(t)
 		_, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: "127.0.0.1:1", Slots: 2}}})
 		cwd, args := testutil.Package(t, compile, t.TempDir())
-		_, g := dialAgent(t, sock, &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: args})
+		_, g := dialAgent(t, sock, &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args})
 		if g.N != 0 || g.Reason != "small package" {
 			t.Fatalf("grant %d %q", g.N, g.Reason)
 		}
@@ -286,7 +289,7 @@ func TestFallbacks(t *testing.T) {
 		compile := testutil.Compile(t)
 		_, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: "127.0.0.1:1", Slots: 2}}, MinCost: 1})
 		cwd, args := testutil.Package(t, compile, t.TempDir())
-		_, g := dialAgent(t, sock, &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: append([]string{"-m"}, args...)})
+		_, g := dialAgent(t, sock, &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: append([]string{"-m"}, args...)})
 		if g.N != 0 || !strings.Contains(g.Reason, "flag -m") {
 			t.Fatalf("grant %d %q", g.N, g.Reason)
 		}
@@ -422,7 +425,7 @@ func TestResultTimeout(t *testing.T) {
 	addr := stallingWorker(t)
 	a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, ResultTimeout: 300 * time.Millisecond})
 	cwd, args := testutil.Package(t, compile, t.TempDir())
-	f, g := dialAgent(t, sock, &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: args})
+	f, g := dialAgent(t, sock, &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args})
 	if g.N != 1 {
 		t.Fatalf("grant %d %q", g.N, g.Reason)
 	}

@@ -5,11 +5,13 @@
 package agent
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,7 +59,7 @@ func (hc *hashCache) hash(name string) ([]byte, int64, error) {
 	if ok && c.size == size && c.mtime == mtime && c.ino == ino {
 		return c.sum, size, nil
 	}
-	data, err := os.ReadFile(name)
+	data, err := readInput(name)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -201,4 +203,48 @@ func (a *Agent) hashInputs(in *inputs) (err error) {
 		in.files = append(in.files, inputFile{p, sum, size})
 	}
 	return nil
+}
+
+// readInput returns what a worker gets of an input file: the file, or,
+// for a package archive, an archive of its export data alone. A compile
+// reads nothing else of the archives it imports (upstream
+// cmd/compile/internal/noder/import.go: the __.PKGDEF member, and the
+// fingerprint at its end), so the object code need not travel.
+func readInput(name string) ([]byte, error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	if pkgdef, ok := exportArchive(data); ok {
+		return pkgdef, nil
+	}
+	return data, nil
+}
+
+// exportArchive returns the archive made of data's first member when
+// data is an ar archive whose first member is __.PKGDEF.
+func exportArchive(data []byte) ([]byte, bool) {
+	const (
+		magic = "!<arch>\n"
+		hdr   = 60
+	)
+	if !bytes.HasPrefix(data, []byte(magic)) || len(data) < len(magic)+hdr {
+		return nil, false
+	}
+	h := data[len(magic) : len(magic)+hdr]
+	if strings.TrimRight(string(h[:16]), " ") != "__.PKGDEF" || string(h[58:60]) != "`\n" {
+		return nil, false
+	}
+	size, err := strconv.ParseInt(strings.TrimSpace(string(h[48:58])), 10, 64)
+	if err != nil || size < 0 {
+		return nil, false
+	}
+	end := int64(len(magic)+hdr) + size
+	if end&1 != 0 {
+		end++ // members are padded to an even size
+	}
+	if end > int64(len(data)) {
+		return nil, false
+	}
+	return data[:end], true
 }

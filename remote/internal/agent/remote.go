@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -91,8 +90,51 @@ func isHostFault(err error) bool {
 
 var errCompileFailed = errors.New("compile failed on the worker")
 
-// start connects, uploads the missing inputs and starts the compile.
+// start connects, uploads the missing inputs and starts the compile in
+// worker mode (a split's share).
 func (c *compile) start(ctx context.Context, h *host) (*wconn, error) {
+	wc, err := c.connect(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	a, in := c.a, c.in
+	// A compile that goes away interrupts the exchange.
+	stop := context.AfterFunc(ctx, func() { wc.nc.SetDeadline(time.Now()) })
+	defer stop()
+	fail := func(err error) (*wconn, error) {
+		wc.nc.Close()
+		if isHostFault(err) && ctx.Err() == nil {
+			a.hostFailed(h)
+		}
+		return nil, err
+	}
+	m, err := wc.roundTrip(&wire.Start{Cwd: in.cwd, Args: in.args, Env: in.env, Files: in.wireFiles()}, a.cfg.RequestTimeout)
+	if err != nil {
+		return fail(fmt.Errorf("starting the job: %w", err))
+	}
+	if _, ok := m.(*wire.Started); !ok {
+		return fail(unexpected(m))
+	}
+	if !stop() {
+		return fail(errCancelled)
+	}
+	wc.nc.SetDeadline(time.Time{})
+	return wc, nil
+}
+
+// wireFiles lists the inputs for Start and Run.
+func (in *inputs) wireFiles() []wire.File {
+	files := make([]wire.File, len(in.files))
+	for i, f := range in.files {
+		files[i] = wire.File{Path: f.path, Hash: f.hash}
+	}
+	return files
+}
+
+// connect gets a connection to h for the compile's toolchain and uploads
+// the inputs the worker lacks. A refusal in the handshake refuses the
+// host for the rest of the build; a fault backs it off.
+func (c *compile) connect(ctx context.Context, h *host) (*wconn, error) {
 	a := c.a
 	in := c.in
 	in.hashOnce.Do(func() { in.hashErr = a.hashInputs(in) })
@@ -149,17 +191,6 @@ func (c *compile) start(ctx context.Context, h *host) (*wconn, error) {
 	if err := c.upload(wc, miss.Hashes); err != nil {
 		return fail(fmt.Errorf("upload: %w", err))
 	}
-	files := make([]wire.File, len(in.files))
-	for i, f := range in.files {
-		files[i] = wire.File{Path: f.path, Hash: f.hash}
-	}
-	m, err := wc.roundTrip(&wire.Start{Cwd: in.cwd, Args: in.args, Env: in.env, Files: files}, a.cfg.RequestTimeout)
-	if err != nil {
-		return fail(fmt.Errorf("starting the job: %w", err))
-	}
-	if _, ok := m.(*wire.Started); !ok {
-		return fail(unexpected(m))
-	}
 	if !stop() {
 		return fail(errCancelled)
 	}
@@ -196,7 +227,7 @@ func (c *compile) upload(wc *wconn, missing [][]byte) error {
 		if !ok {
 			return fmt.Errorf("worker asked for blob %.12x…, which is no input", h)
 		}
-		data, err := os.ReadFile(f.path)
+		data, err := readInput(f.path)
 		if err != nil {
 			return err
 		}

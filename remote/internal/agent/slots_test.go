@@ -9,26 +9,43 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"distssa/remote/internal/hosts"
 	"distssa/remote/internal/localproto"
 	"distssa/remote/internal/testutil"
 )
 
+// acquire takes up to n slots for target as the scheduler does, and says
+// why it got none.
+func acquire(a *Agent, n int, target string) ([]*host, string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := time.Now()
+	hs := a.acquireLocked(n, target, now)
+	switch {
+	case len(hs) > 0:
+		return hs, ""
+	case a.usableLocked(target, now):
+		return nil, "no free worker slots"
+	}
+	return nil, a.unusableReasonLocked(target, now)
+}
+
 func TestAcquire(t *testing.T) {
 	a, err := New(Config{Hosts: []hosts.Host{{Addr: "a:1", Slots: 2}, {Addr: "b:1", Slots: 1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ := a.acquire(2, "t")
+	got, _ := acquire(a, 2, "t")
 	if len(got) != 2 || a.FreeSlots() != 1 {
 		t.Fatalf("acquire(2): %d hosts, %d free", len(got), a.FreeSlots())
 	}
-	more, _ := a.acquire(5, "t")
+	more, _ := acquire(a, 5, "t")
 	if len(more) != 1 || a.FreeSlots() != 0 {
 		t.Fatalf("acquire(5) with 1 free: %d hosts", len(more))
 	}
-	if none, reason := a.acquire(1, "t"); len(none) != 0 || reason != "no free worker slots" {
+	if none, reason := acquire(a, 1, "t"); len(none) != 0 || reason != "no free worker slots" {
 		t.Fatalf("acquire with none free: %d, %q", len(none), reason)
 	}
 	for _, h := range append(got, more...) {
@@ -39,11 +56,11 @@ func TestAcquire(t *testing.T) {
 	}
 	// A host in backoff lends no slots.
 	a.hostFailed(a.hosts[0])
-	if got, _ := a.acquire(3, "t"); len(got) != 1 || got[0].Addr != "b:1" {
+	if got, _ := acquire(a, 3, "t"); len(got) != 1 || got[0].Addr != "b:1" {
 		t.Fatalf("with a backing off: %v", got)
 	}
 	a.hostFailed(a.hosts[1])
-	if got, reason := a.acquire(1, "t"); len(got) != 0 || !strings.Contains(reason, "backing off") {
+	if got, reason := acquire(a, 1, "t"); len(got) != 0 || !strings.Contains(reason, "backing off") {
 		t.Fatalf("all backing off: %d %q", len(got), reason)
 	}
 }
@@ -61,23 +78,23 @@ func TestAcquireRefused(t *testing.T) {
 	if got := a.hosts[0].refused["t"]; got != "toolchain mismatch" {
 		t.Fatalf("refusal kept: %q, want the first", got)
 	}
-	got, _ := a.acquire(2, "t")
+	got, _ := acquire(a, 2, "t")
 	if len(got) != 1 || got[0].Addr != "b:1" {
 		t.Fatalf("with a refused: %v", got)
 	}
 	a.release(got[0])
-	if got, _ := a.acquire(2, "u"); len(got) != 2 {
+	if got, _ := acquire(a, 2, "u"); len(got) != 2 {
 		t.Fatalf("another target: %d hosts, want 2", len(got))
 	} else {
 		a.release(got[0])
 		a.release(got[1])
 	}
 	a.hostFailed(a.hosts[1])
-	if got, reason := a.acquire(1, "t"); len(got) != 0 || reason != "1 hosts backing off after failures, 1 refused this toolchain or token" {
+	if got, reason := acquire(a, 1, "t"); len(got) != 0 || reason != "1 hosts backing off after failures, 1 refused this toolchain or token" {
 		t.Fatalf("a refused, b backing off: %d %q", len(got), reason)
 	}
 	a.refuse(a.hosts[1], "t", "wrong token")
-	if got, reason := a.acquire(1, "t"); len(got) != 0 || reason != "all 2 hosts refused this toolchain or token" {
+	if got, reason := acquire(a, 1, "t"); len(got) != 0 || reason != "all 2 hosts refused this toolchain or token" {
 		t.Fatalf("both refused: %d %q", len(got), reason)
 	}
 	if got := a.acquireOther(nil, "t"); got != nil {
@@ -118,7 +135,7 @@ func TestSlotsAcrossCompiles(t *testing.T) {
 	a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: ln.Addr().String(), Slots: 3}},
 		MinCost: 1, BytesPerWorker: 1, MaxPerCompile: 2})
 	cwd, args := testutil.Package(t, compile, t.TempDir())
-	hello := &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: args}
+	hello := &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args}
 	var grants []uint64
 	var compiles []*fakeCompile
 	for i := 0; i < 3; i++ {
@@ -152,7 +169,7 @@ func TestTarget(t *testing.T) {
 		{"/g/pkg/tool/linux_amd64/compile", []string{"GOOS=windows"}, "windows/amd64"},
 		{"/g/pkg/tool/linux_amd64/compile", []string{"GOARCH=386", "GOOS=linux"}, "linux/386"},
 	} {
-		in, err := a.collect(&localproto.Hello{Version: 1, Compile: tc.compile, Cwd: "/", Env: tc.env})
+		in, err := a.collect(&localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: tc.compile, Cwd: "/", Env: tc.env})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +192,7 @@ func TestLocalReason(t *testing.T) {
 		{[]string{"-p=p"}, []string{"GOSSAFUNC=F"}, "GOSSAFUNC"},
 		{[]string{"-p=p", "-S"}, nil, "flag -S is not on the worker's whitelist"},
 	} {
-		in, err := a.collect(&localproto.Hello{Version: 1, Compile: "/c", Cwd: "/", Args: tc.args, Env: tc.env})
+		in, err := a.collect(&localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: "/c", Cwd: "/", Args: tc.args, Env: tc.env})
 		got := ""
 		if err != nil {
 			got = err.Error()

@@ -70,7 +70,7 @@ func TestTLS(t *testing.T) {
 	cwd, args := testutil.Package(t, compile, dir)
 	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
 	fp := testutil.Fingerprint(t, compile, cwd, env, args...)
-	hello := &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: args, Env: env}
+	hello := &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args, Env: env}
 	for _, tc := range []struct {
 		name, tlsFile, want string
 	}{

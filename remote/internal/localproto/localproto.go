@@ -17,7 +17,7 @@ import (
 )
 
 // Version is the protocol version the agent speaks.
-const Version = 1
+const Version = 2
 
 // MaxFrame bounds a frame's body.
 const MaxFrame = 512 << 20
@@ -29,6 +29,26 @@ const (
 	TJob    = 3
 	TResult = 4
 	TStats  = 5
+	THold   = 6
+	TWhole  = 7
+)
+
+// Hello capabilities (Hello.Caps bits).
+const (
+	// CanWhole: the compile waits for GRANT before its front end and
+	// takes a WHOLE answer (a whole remote compile).
+	CanWhole = 1 << 0
+	// CanSplit: the compile may split its backend across workers.
+	CanSplit = 1 << 1
+)
+
+// Grant kinds.
+const (
+	// KindLocal: the compile runs here and holds a local CPU token until
+	// it closes; N > 0 workers take shares of its backend (split).
+	KindLocal = 0
+	// KindWhole: a worker runs the whole compile; WHOLE follows.
+	KindWhole = 1
 )
 
 // Hello is the compiler's first message.
@@ -38,12 +58,41 @@ type Hello struct {
 	Cwd     string
 	Args    []string // os.Args[1:]
 	Env     []string // "K=V" entries whose key starts with GO
+	Caps    uint64   // CanWhole | CanSplit
 }
 
-// Grant tells the compiler how many workers it has.
+// Hold asks for a local CPU token for a process of the build that is not
+// a compile (link, asm, cgo, vet, a test binary). GRANT (KindLocal, N 0)
+// answers once the token is held; closing the connection returns it.
+type Hold struct {
+	What string // the process, for the summary
+}
+
+// Whole ends a compile that went to a worker as a whole. Status OK: the
+// compile ran, Exit is its exit status and Output what it printed (one
+// stream); Files are its outputs, by flag name ("o", "linkobj", "asmhdr").
+// Status Failed: no remote outcome (Msg says why); the compile runs
+// locally, and holds a local token from now on.
+type Whole struct {
+	Status uint64
+	Exit   uint64
+	Output []byte
+	Files  []File
+	Msg    string
+}
+
+// File is one output of a whole compile.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// Grant tells the compiler where it runs: locally (holding a local
+// token) with N workers for a split, or as a whole on a worker.
 type Grant struct {
 	N      uint64
 	Reason string
+	Kind   uint64
 }
 
 // Job is one worker's job; empty Data releases the worker.
@@ -83,6 +132,8 @@ func (*Grant) msgType() byte  { return TGrant }
 func (*Job) msgType() byte    { return TJob }
 func (*Result) msgType() byte { return TResult }
 func (*Stats) msgType() byte  { return TStats }
+func (*Hold) msgType() byte   { return THold }
+func (*Whole) msgType() byte  { return TWhole }
 
 // Encode returns m's frame body (without the length prefix).
 func Encode(m Msg) []byte {
@@ -102,9 +153,11 @@ func Encode(m Msg) []byte {
 		for _, e := range m.Env {
 			s(e)
 		}
+		u(m.Caps)
 	case *Grant:
 		u(m.N)
 		s(m.Reason)
+		u(m.Kind)
 	case *Job:
 		u(m.Worker)
 		s(string(m.Data))
@@ -119,6 +172,18 @@ func Encode(m Msg) []byte {
 		u(m.Cost)
 		u(m.RemoteCost)
 		u(m.ResultBytes)
+	case *Hold:
+		s(m.What)
+	case *Whole:
+		u(m.Status)
+		u(m.Exit)
+		s(string(m.Output))
+		u(uint64(len(m.Files)))
+		for _, f := range m.Files {
+			s(f.Name)
+			s(string(f.Data))
+		}
+		s(m.Msg)
 	}
 	return b
 }
@@ -190,15 +255,30 @@ func Decode(body []byte) (Msg, error) {
 		h := &Hello{Version: d.uint(), Compile: d.str(), Cwd: d.str()}
 		h.Args = d.list()
 		h.Env = d.list()
+		h.Caps = d.uint()
 		m = h
 	case TGrant:
-		m = &Grant{N: d.uint(), Reason: d.str()}
+		m = &Grant{N: d.uint(), Reason: d.str(), Kind: d.uint()}
 	case TJob:
 		m = &Job{Worker: d.uint(), Data: d.bytes()}
 	case TResult:
 		m = &Result{Worker: d.uint(), Status: d.uint(), Data: d.bytes()}
 	case TStats:
 		m = &Stats{PkgPath: d.str(), Funcs: d.uint(), Remote: d.uint(), Cost: d.uint(), RemoteCost: d.uint(), ResultBytes: d.uint()}
+	case THold:
+		m = &Hold{What: d.str()}
+	case TWhole:
+		w := &Whole{Status: d.uint(), Exit: d.uint(), Output: d.bytes()}
+		n := d.uint()
+		// Each file takes at least two bytes.
+		if d.err == nil && n > uint64(len(d.b))/2 {
+			d.err = fmt.Errorf("%d files, %d bytes left in frame", n, len(d.b))
+		}
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			w.Files = append(w.Files, File{Name: d.str(), Data: d.bytes()})
+		}
+		w.Msg = d.str()
+		m = w
 	default:
 		return nil, fmt.Errorf("unknown message type %d", body[0])
 	}

@@ -19,14 +19,19 @@ var golden = []struct {
 	m     Msg
 	frame string // hex
 }{
-	{&Hello{Version: 1, Compile: "/c", Cwd: "/w", Args: []string{"-p=p", "a.go"}, Env: []string{"GOOS=linux"}},
-		"1f" + "01" + "01" + "022f63" + "022f77" + "02" + "042d703d70" + "04612e676f" + "01" + "0a474f4f533d6c696e7578"},
-	{&Grant{N: 2}, "03" + "02" + "02" + "00"},
-	{&Grant{N: 0, Reason: "small"}, "08" + "02" + "00" + "05736d616c6c"},
+	{&Hello{Version: 2, Compile: "/c", Cwd: "/w", Args: []string{"-p=p", "a.go"}, Env: []string{"GOOS=linux"}, Caps: CanWhole | CanSplit},
+		"20" + "01" + "02" + "022f63" + "022f77" + "02" + "042d703d70" + "04612e676f" + "01" + "0a474f4f533d6c696e7578" + "03"},
+	{&Grant{N: 2}, "04" + "02" + "02" + "00" + "00"},
+	{&Grant{N: 0, Reason: "small"}, "09" + "02" + "00" + "05736d616c6c" + "00"},
+	{&Grant{Kind: KindWhole}, "04" + "02" + "00" + "00" + "01"},
 	{&Job{Worker: 1, Data: []byte{0xff}}, "04" + "03" + "01" + "01ff"},
 	{&Job{Worker: 0}, "03" + "03" + "00" + "00"},
 	{&Result{Worker: 300, Status: 1, Data: []byte("x")}, "06" + "04" + "ac02" + "01" + "0178"},
 	{&Stats{PkgPath: "p", Funcs: 3, Remote: 2, Cost: 200, RemoteCost: 150, ResultBytes: 1}, "0a" + "05" + "0170" + "03" + "02" + "c801" + "9601" + "01"},
+	{&Hold{What: "link"}, "06" + "06" + "046c696e6b"},
+	{&Whole{Status: 0, Exit: 2, Output: []byte("e\n"), Files: []File{{Name: "o", Data: []byte{1, 2}}}, Msg: ""},
+		"0d" + "07" + "00" + "02" + "02650a" + "01" + "016f" + "020102" + "00"},
+	{&Whole{Status: 1, Msg: "w"}, "07" + "07" + "01" + "00" + "00" + "00" + "0177"},
 }
 
 func TestGolden(t *testing.T) {
@@ -55,9 +60,10 @@ func TestBadFrames(t *testing.T) {
 		{"00", "empty frame"},
 		{"0109", "unknown message type 9"},
 		{"020200", "truncated"},
-		{"0402000000", "1 bytes after its fields"},
+		{"050200000000", "1 bytes after its fields"},
 		{"0403007f00", "string of 127 bytes"},
 		{"070101012f012f05", "list of 5 strings"},
+		{"06070000000900", "9 files"},
 	} {
 		b, _ := hex.DecodeString(tc.frame)
 		_, err := Read(bufio.NewReader(bytes.NewReader(b)))
@@ -101,6 +107,15 @@ func normalize(m Msg) Msg {
 	case *Result:
 		if len(m.Data) == 0 {
 			m.Data = nil
+		}
+	case *Whole:
+		if len(m.Output) == 0 {
+			m.Output = nil
+		}
+		for i := range m.Files {
+			if len(m.Files[i].Data) == 0 {
+				m.Files[i].Data = nil
+			}
 		}
 	}
 	return m

@@ -31,7 +31,7 @@ const MaxPayload = 1 << 30
 
 // Capabilities this implementation has; the handshake exchanges them so
 // that later versions can add features without a version bump.
-var Caps = []string{"zstd", "sha256"}
+var Caps = []string{"zstd", "sha256", "whole"}
 
 // Message types.
 const (
@@ -49,6 +49,8 @@ const (
 	TResult    = 12
 	TStatusReq = 13
 	TStatus    = 14
+	TRun       = 15
+	TDone      = 16
 )
 
 // Hello opens a connection (agent → worker).
@@ -157,6 +159,46 @@ type Result struct {
 	RunNs    uint64 // the compile's wall time
 }
 
+// Run asks the worker for a whole compile (task kind "whole"): the same
+// inputs as Start, but the worker runs the compile in normal mode and
+// answers Done with its outputs. Work is the client's $WORK directory
+// ("" if unknown); the worker's action key reads it as "$WORK", as the go
+// command's own cache keys do.
+type Run struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Cwd      string
+	Args     []string
+	Env      []string
+	Files    []File
+	Work     string
+}
+
+// Output is one file a whole compile wrote, named by its flag ("o",
+// "linkobj", "asmhdr").
+type Output struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Name     string
+	Size     uint64
+	Data     []byte // zstd
+}
+
+// Done ends a Run. Status 0: the compile ran to its end, Exit is its exit
+// status and Output what it printed (stdout and stderr as one stream,
+// with the job directory mapped back to the client's paths); Outputs are
+// its files when Exit is 0. Status 1: the worker could not run it (Msg
+// says why); the client compiles locally.
+type Done struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Status   uint64
+	Exit     uint64
+	Output   []byte
+	Outputs  []Output
+	Msg      string
+	QueueNs  uint64
+	RunNs    uint64
+	Cached   bool // answered from the worker's result cache
+}
+
 // StatusReq asks for the worker's statistics.
 type StatusReq struct {
 	_msgpack struct{} `msgpack:",as_array"`
@@ -215,6 +257,10 @@ func typeOf(m any) (byte, error) {
 		return TStatusReq, nil
 	case *Status:
 		return TStatus, nil
+	case *Run:
+		return TRun, nil
+	case *Done:
+		return TDone, nil
 	}
 	return 0, fmt.Errorf("wire: unknown message %T", m)
 }
@@ -249,6 +295,10 @@ func newMsg(t byte) any {
 		return new(StatusReq)
 	case TStatus:
 		return new(Status)
+	case TRun:
+		return new(Run)
+	case TDone:
+		return new(Done)
 	}
 	return nil
 }

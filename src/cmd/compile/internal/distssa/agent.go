@@ -33,13 +33,23 @@ import (
 
 // Message types and version of the local protocol.
 const (
-	agentProtoVersion = 1
+	agentProtoVersion = 2
 
 	msgHello  = 1
 	msgGrant  = 2
 	msgJob    = 3
 	msgResult = 4
 	msgStats  = 5
+	msgHold   = 6 // the go command's; never sent by a compile
+	msgWhole  = 7
+
+	// HELLO capabilities.
+	capWhole = 1 << 0 // waits for GRANT before the front end; takes WHOLE
+	capSplit = 1 << 1 // may split its backend
+
+	// GRANT kinds.
+	kindLocal = 0 // runs here, holding a local CPU token; n workers split
+	kindWhole = 1 // a worker runs the whole compile; WHOLE follows
 
 	// maxFrame bounds a frame's body (PROTOCOL.md: at most 512 MiB).
 	maxFrame = 512 << 20
@@ -53,6 +63,12 @@ var (
 	// agentGrantTimeout bounds the wait for GRANT once the front end is
 	// done (the agent answers as soon as it has decided).
 	agentGrantTimeout = 3 * time.Second
+	// agentQueueTimeout bounds the wait for GRANT of a compile that asks
+	// before its front end: the agent holds it until a local token or a
+	// worker slot is free, which may take as long as other compiles do.
+	agentQueueTimeout = 30 * time.Minute
+	// agentWholeTimeout bounds the wait for a whole compile's WHOLE.
+	agentWholeTimeout = execTimeout
 	// agentResultTimeout bounds the wait for all RESULTs, from the time
 	// the jobs are sent.
 	agentResultTimeout = execTimeout
@@ -138,11 +154,26 @@ type helloMsg struct {
 	cwd     string
 	args    []string
 	env     []string
+	caps    uint64
 }
 
 type grantMsg struct {
 	n      uint64
 	reason string
+	kind   uint64
+}
+
+type wholeMsg struct {
+	status uint64 // resultOK: the compile ran; resultFailed: compile locally
+	exit   uint64
+	output []byte
+	files  []wholeFile
+	msg    string
+}
+
+type wholeFile struct {
+	name string
+	data []byte
 }
 
 type jobMsg struct {
@@ -179,6 +210,7 @@ func (m *helloMsg) encode() []byte {
 	for _, e := range m.env {
 		w.str(e)
 	}
+	w.uvarint(m.caps)
 	return w.buf
 }
 
@@ -186,6 +218,21 @@ func (m *grantMsg) encode() []byte {
 	w := writer{buf: []byte{msgGrant}}
 	w.uvarint(m.n)
 	w.str(m.reason)
+	w.uvarint(m.kind)
+	return w.buf
+}
+
+func (m *wholeMsg) encode() []byte {
+	w := writer{buf: []byte{msgWhole}}
+	w.uvarint(m.status)
+	w.uvarint(m.exit)
+	w.str(string(m.output))
+	w.uvarint(uint64(len(m.files)))
+	for _, f := range m.files {
+		w.str(f.name)
+		w.str(string(f.data))
+	}
+	w.str(m.msg)
 	return w.buf
 }
 
@@ -231,9 +278,18 @@ func decodeMsg(body []byte) (interface{}, error) {
 		h := &helloMsg{version: r.uvarint(), compile: r.str(), cwd: r.str()}
 		h.args = r.strs()
 		h.env = r.strs()
+		h.caps = r.uvarint()
 		m = h
 	case msgGrant:
-		m = &grantMsg{n: r.uvarint(), reason: r.str()}
+		m = &grantMsg{n: r.uvarint(), reason: r.str(), kind: r.uvarint()}
+	case msgWhole:
+		w := &wholeMsg{status: r.uvarint(), exit: r.uvarint(), output: r.bytes()}
+		n := r.count(2) // each file takes at least two bytes
+		for i := 0; i < n && r.err == nil; i++ {
+			w.files = append(w.files, wholeFile{name: r.str(), data: r.bytes()})
+		}
+		w.msg = r.str()
+		m = w
 	case msgJob:
 		m = &jobMsg{worker: r.uvarint(), job: r.bytes()}
 	case msgResult:
@@ -280,6 +336,7 @@ type agentConn struct {
 	wmu  sync.Mutex
 
 	granted chan grantMsg // receives the GRANT; dead tells of a failure before it
+	whole   chan wholeMsg // receives the WHOLE of a whole placement
 
 	mu      sync.Mutex
 	err     error            // why the connection is dead
@@ -298,13 +355,15 @@ type agentSocket interface {
 // agent is this compile's connection, once startAgent ran.
 var agent *agentConn
 
-// startAgent dials the agent and sends HELLO, in the background: the
-// front end does not wait for either.
+// startAgent dials the agent, says HELLO and waits for the placement
+// (whole.go): the compile runs here, holding a local token, or it ran as
+// a whole on a worker and exits there.
 func startAgent() {
 	testTimeouts()
-	a := &agentConn{granted: make(chan grantMsg, 1), dead: make(chan struct{})}
+	a := &agentConn{granted: make(chan grantMsg, 1), whole: make(chan wholeMsg, 1), dead: make(chan struct{})}
 	agent = a
 	go a.run(Config.Socket)
+	awaitPlacement(a)
 }
 
 // testTimeouts lets tests shorten the bounds on the agent.
@@ -362,6 +421,12 @@ func (a *agentConn) run(socket string) {
 	a.mu.Unlock()
 
 	h := helloMsg{version: agentProtoVersion, args: os.Args[1:]}
+	if compileReason() == "" {
+		h.caps |= capSplit
+	}
+	if os.Getenv("GOSSAFUNC") == "" { // ssa.html would be written on the worker
+		h.caps |= capWhole
+	}
 	h.compile, _ = os.Executable()
 	h.cwd, _ = os.Getwd()
 	for _, kv := range os.Environ() {
@@ -384,6 +449,10 @@ func (a *agentConn) run(socket string) {
 		return
 	}
 	n := g.n
+	if g.kind == kindWhole && n != 0 {
+		a.fail(fmt.Errorf("agent granted a whole compile %d workers", n))
+		return
+	}
 	if n > maxAgentWorkers*16 {
 		a.fail(fmt.Errorf("agent granted %d workers", n))
 		return
@@ -395,6 +464,19 @@ func (a *agentConn) run(socket string) {
 	}
 	a.mu.Unlock()
 	a.granted <- *g
+	if g.kind == kindWhole {
+		m, err := a.read(r)
+		if err != nil {
+			return
+		}
+		w, ok := m.(*wholeMsg)
+		if !ok {
+			a.fail(fmt.Errorf("agent sent message type %T, want WHOLE", m))
+			return
+		}
+		a.whole <- *w
+		n = 0 // a failed WHOLE leaves the compile local, without workers
+	}
 	for {
 		m, err := a.read(r)
 		if err != nil {
@@ -568,16 +650,28 @@ func (w *agentWorker) Wait() ([]byte, error) {
 	return nil, fmt.Errorf("agent: RESULT status %d", res.status)
 }
 
-// closeAgent closes the connection of a compile that sends no jobs.
+// closeAgent ends the exchange of a compile that sends no jobs: it
+// releases the workers of a GRANT nobody read with empty JOBs. The
+// connection stays open until the compile exits: it holds the compile's
+// local token.
 func closeAgent() {
-	if a := agent; a != nil {
-		agent = nil
-		a.fail(errors.New("closed"))
+	a := agent
+	if a == nil {
+		return
+	}
+	agent = nil
+	select {
+	case g := <-a.granted:
+		for i := uint64(0); i < g.n; i++ {
+			m := jobMsg{worker: i}
+			a.send(m.encode())
+		}
+	default:
 	}
 }
 
-// finishAgent sends STATS and closes the connection, once the split is
-// finished.
+// finishAgent sends STATS once the split is finished. The connection
+// stays open until the compile exits: it holds the compile's local token.
 func finishAgent() {
 	a := agent
 	if a == nil {
@@ -598,5 +692,4 @@ func finishAgent() {
 		}
 		a.send(m.encode())
 	}
-	a.fail(errors.New("closed"))
 }

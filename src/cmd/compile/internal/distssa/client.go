@@ -125,11 +125,13 @@ var workers []Worker
 // startWorkers launches the workers of the exec transport, unless this
 // compile is one that stays local as a whole.
 func startWorkers() {
-	if Config.Transport == Local || compileReason() != "" {
+	if Config.Transport == Agent {
+		// Every compile asks the agent: it holds a local token while it
+		// runs here, and it may run as a whole on a worker.
+		startAgent()
 		return
 	}
-	if Config.Transport == Agent {
-		startAgent() // the agent starts its workers once it grants them
+	if Config.Transport == Local || compileReason() != "" {
 		return
 	}
 	var t Transport = execTransport{}

@@ -1,0 +1,337 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package agent
+
+// The scheduler: one per build. It owns the local CPU tokens (the go
+// command's -p) and every host's slots, and places each compile when a
+// resource is free:
+//
+//   - split: a large compile, when a local token and worker slots are both
+//     free and nothing else waits, runs here and shares its backend;
+//   - whole: otherwise a free worker slot runs the whole compile;
+//   - local: otherwise a free local token runs it here.
+//
+// A compile that finds nothing free waits; so does a local process of
+// the go command (link, asm, cgo, vet, a test binary), which needs a
+// local token. The go command runs up to tokens + slots actions at once,
+// and the scheduler keeps the local ones within the tokens.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"distssa/remote/internal/localproto"
+)
+
+// request is what a compile, or a local process, asks for.
+type request struct {
+	hold   bool  // a local process: a local token, nothing else
+	whole  bool  // may run as a whole on a worker
+	split  int   // workers a split could use (0: no split)
+	cost   int64 // estimated cost (bytes of source)
+	target string
+	reason string // why it may not go remote at all, for the summary
+}
+
+// placement is the scheduler's answer.
+type placement struct {
+	kind   uint64  // localproto.KindLocal or KindWhole
+	hosts  []*host // the whole compile's slot, or the split's
+	reason string  // for a local compile without workers: why
+}
+
+// waiter is a request that found nothing free.
+type waiter struct {
+	req  request
+	done chan placement // receives the placement
+}
+
+// occupancy integrates busy tokens and slots over time.
+type occupancy struct {
+	last              time.Time
+	localNs, remoteNs float64 // token·ns, slot·ns
+	waitNs            time.Duration
+	waits             int
+}
+
+// place blocks until the request is placed or ctx ends.
+func (a *Agent) place(ctx context.Context, req request) (placement, error) {
+	t0 := time.Now()
+	a.mu.Lock()
+	if len(a.waiters) == 0 {
+		if p, ok := a.tryPlace(req, t0); ok {
+			a.mu.Unlock()
+			return p, nil
+		}
+	}
+	w := &waiter{req: req, done: make(chan placement, 1)}
+	a.waiters = append(a.waiters, w)
+	a.wakeLocked(t0)
+	a.mu.Unlock()
+
+	// A host that stops backing off frees slots without a release:
+	// look again now and then.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case p := <-w.done:
+			a.mu.Lock()
+			a.occ.waitNs += time.Since(t0)
+			a.occ.waits++
+			a.mu.Unlock()
+			return p, nil
+		case <-tick.C:
+			a.wake()
+		case <-ctx.Done():
+			a.mu.Lock()
+			for i, x := range a.waiters {
+				if x == w {
+					a.waiters = append(a.waiters[:i], a.waiters[i+1:]...)
+					break
+				}
+			}
+			a.mu.Unlock()
+			select {
+			case p := <-w.done: // placed meanwhile: give it back
+				a.unplace(p)
+			default:
+			}
+			return placement{}, ctx.Err()
+		}
+	}
+}
+
+// tryPlace places req if it can. Agent.mu is held.
+func (a *Agent) tryPlace(req request, now time.Time) (placement, bool) {
+	local := a.localFree > 0
+	remote := req.reason == "" && a.freest(nil, req.target, now) != nil
+	takeLocal := func(p placement) (placement, bool) {
+		a.account(now)
+		a.localFree--
+		return p, true
+	}
+	if req.hold {
+		if local {
+			return takeLocal(placement{kind: localproto.KindLocal})
+		}
+		return placement{}, false
+	}
+	split := func() (placement, bool) {
+		hs := a.acquireLocked(req.split, req.target, now)
+		return takeLocal(placement{kind: localproto.KindLocal, hosts: hs})
+	}
+	whole := func() (placement, bool) {
+		return placement{kind: localproto.KindWhole, hosts: a.acquireLocked(1, req.target, now)}, true
+	}
+	usable := req.reason == "" && a.usableLocked(req.target, now)
+	switch a.cfg.Force {
+	case "local":
+		if local {
+			return takeLocal(placement{kind: localproto.KindLocal, reason: "forced local"})
+		}
+		return placement{}, false
+	case "whole":
+		if req.whole && usable {
+			if remote {
+				return whole()
+			}
+			return placement{}, false
+		}
+	case "split":
+		if req.split > 0 && usable {
+			if local && remote {
+				return split()
+			}
+			return placement{}, false
+		}
+	default:
+		big := req.split > 0 && req.cost >= a.cfg.SplitCost && len(a.waiters) <= 1
+		switch {
+		case local && remote && big:
+			return split()
+		case remote && req.whole:
+			return whole()
+		case local && remote && req.split > 0:
+			return split()
+		}
+	}
+	if local {
+		return takeLocal(placement{kind: localproto.KindLocal, reason: a.localReasonLocked(req, now)})
+	}
+	return placement{}, false
+}
+
+// localReasonLocked says why a compile placed locally got no worker.
+func (a *Agent) localReasonLocked(req request, now time.Time) string {
+	switch {
+	case req.reason != "":
+		return req.reason
+	case !req.whole && req.split == 0:
+		return "stays local"
+	case a.usableLocked(req.target, now):
+		return "no free worker slots"
+	}
+	return a.unusableReasonLocked(req.target, now)
+}
+
+// wake places waiters, in order, as resources allow.
+func (a *Agent) wake() {
+	a.mu.Lock()
+	a.wakeLocked(time.Now())
+	a.mu.Unlock()
+}
+
+func (a *Agent) wakeLocked(now time.Time) {
+	for i := 0; i < len(a.waiters); {
+		w := a.waiters[i]
+		if p, ok := a.tryPlace(w.req, now); ok {
+			a.waiters = append(a.waiters[:i], a.waiters[i+1:]...)
+			w.done <- p
+			continue
+		}
+		i++
+	}
+}
+
+// unplace gives back what a placement took.
+func (a *Agent) unplace(p placement) {
+	for _, h := range p.hosts {
+		a.release(h)
+	}
+	if p.kind == localproto.KindLocal {
+		a.releaseLocal()
+	}
+}
+
+// releaseLocal returns a local token.
+func (a *Agent) releaseLocal() {
+	a.mu.Lock()
+	now := time.Now()
+	a.account(now)
+	a.localFree++
+	a.wakeLocked(now)
+	a.mu.Unlock()
+}
+
+// release returns a host's slot.
+func (a *Agent) release(h *host) {
+	a.mu.Lock()
+	now := time.Now()
+	a.account(now)
+	h.free++
+	a.wakeLocked(now)
+	a.mu.Unlock()
+}
+
+// account integrates occupancy up to now. Agent.mu is held.
+func (a *Agent) account(now time.Time) {
+	if !a.occ.last.IsZero() {
+		dt := float64(now.Sub(a.occ.last))
+		a.occ.localNs += dt * float64(a.cfg.LocalTokens-a.localFree)
+		busy := 0
+		for _, h := range a.hosts {
+			busy += h.Slots - h.free
+		}
+		a.occ.remoteNs += dt * float64(busy)
+	}
+	a.occ.last = now
+}
+
+// usableLocked tells whether some host with slots is neither backing
+// off nor refused target.
+func (a *Agent) usableLocked(target string, now time.Time) bool {
+	for _, h := range a.hosts {
+		if h.Slots > 0 && h.refused[target] == "" && !h.downUntil.After(now) {
+			return true
+		}
+	}
+	return false
+}
+
+// unusableReasonLocked says why no host is usable.
+func (a *Agent) unusableReasonLocked(target string, now time.Time) string {
+	var backing, refused int
+	for _, h := range a.hosts {
+		switch {
+		case h.refused[target] != "":
+			refused++
+		case h.downUntil.After(now):
+			backing++
+		}
+	}
+	switch {
+	case len(a.hosts) == 0:
+		return "no hosts"
+	case backing == 0:
+		return fmt.Sprintf("all %d hosts refused this toolchain or token", refused)
+	case refused == 0:
+		return fmt.Sprintf("all %d hosts backing off after failures", backing)
+	}
+	return fmt.Sprintf("%d hosts backing off after failures, %d refused this toolchain or token", backing, refused)
+}
+
+// acquireLocked reserves up to n slots for target, spreading them over
+// usable hosts, most free slots first. Agent.mu is held.
+func (a *Agent) acquireLocked(n int, target string, now time.Time) []*host {
+	a.account(now)
+	var got []*host
+	for len(got) < n {
+		best := a.freest(nil, target, now)
+		if best == nil {
+			break
+		}
+		best.free--
+		got = append(got, best)
+	}
+	a.rr++
+	return got
+}
+
+// freest returns the usable host other than not with the most free
+// slots, nil if none; ties go round-robin. Agent.mu is held.
+func (a *Agent) freest(not *host, target string, now time.Time) *host {
+	var best *host
+	for i := range a.hosts {
+		h := a.hosts[(a.rr+i)%len(a.hosts)]
+		if h != not && h.free > 0 && !h.downUntil.After(now) && h.refused[target] == "" &&
+			(best == nil || h.free > best.free) {
+			best = h
+		}
+	}
+	return best
+}
+
+// acquireOther reserves a slot on a host other than not, for a hedge.
+func (a *Agent) acquireOther(not *host, target string) *host {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := time.Now()
+	best := a.freest(not, target, now)
+	if best != nil {
+		a.account(now)
+		best.free--
+	}
+	return best
+}
+
+// FreeSlots returns the free slots of all hosts (for tests and -v).
+func (a *Agent) FreeSlots() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, h := range a.hosts {
+		n += h.free
+	}
+	return n
+}
+
+// FreeTokens returns the free local tokens (for tests).
+func (a *Agent) FreeTokens() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.localFree
+}

@@ -1,0 +1,150 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package agent
+
+// Whole compiles: a worker runs the compile in normal mode (wire.Run)
+// and its outcome, exit status, output and files, is the compile's
+// (PROTOCOL.md §1, WHOLE).
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"distssa/remote/internal/localproto"
+	"distssa/remote/internal/wire"
+)
+
+// serveWhole answers GRANT (whole), runs the compile on h's slot, which
+// it releases, and answers WHOLE. It returns true if the compile must
+// run locally after all: then WHOLE said so, and a local token is held
+// for the compile. It returns false when the compile is answered, or
+// went away.
+func (c *compile) serveWhole(h *host) bool {
+	a := c.a
+	if err := c.send(&localproto.Grant{Kind: localproto.KindWhole}); err != nil {
+		a.release(h)
+		return false
+	}
+	h.mu.Lock()
+	h.jobs++
+	h.mu.Unlock()
+	w, cached, err := c.runWhole(h)
+	a.release(h)
+	if err == nil {
+		h.mu.Lock()
+		h.ok++
+		h.mu.Unlock()
+		a.mu.Lock()
+		a.wholes++
+		if cached {
+			a.cached++
+		}
+		a.mu.Unlock()
+		c.send(w)
+		return false
+	}
+	if c.ctx.Err() != nil {
+		return false // the compile went away, or the build ends: no one to answer
+	}
+	msg := strings.ReplaceAll(fmt.Sprintf("distssa: worker %s: whole compile: %v", h.Addr, err), "\n", " ")
+	h.mu.Lock()
+	h.failed++
+	h.mu.Unlock()
+	a.fail(msg)
+	// The compile runs here now: it needs a local token first.
+	p, err := a.place(c.ctx, request{hold: true})
+	if err != nil {
+		return false
+	}
+	a.mu.Lock()
+	a.fellBack++
+	a.mu.Unlock()
+	if c.send(&localproto.Whole{Status: localproto.StatusFailed, Msg: msg}) != nil {
+		a.unplace(p)
+		return false
+	}
+	return true
+}
+
+// runWhole runs the compile on h and returns its WHOLE answer.
+func (c *compile) runWhole(h *host) (*localproto.Whole, bool, error) {
+	a, in, ctx := c.a, c.in, c.ctx
+	wc, err := c.connect(ctx, h)
+	if err != nil {
+		return nil, false, err
+	}
+	stop := context.AfterFunc(ctx, func() { wc.nc.SetDeadline(time.Now()) })
+	defer stop()
+	m, err := wc.roundTrip(&wire.Run{Cwd: in.cwd, Args: in.args, Env: in.env, Files: in.wireFiles(), Work: a.cfg.Work}, a.cfg.ResultTimeout)
+	if err != nil {
+		wc.nc.Close()
+		var ne net.Error
+		if ctx.Err() == nil && (!errors.As(err, &ne) || !ne.Timeout()) {
+			a.hostFailed(h)
+		}
+		return nil, false, fmt.Errorf("waiting for the outcome: %w", err)
+	}
+	d, ok := m.(*wire.Done)
+	if !ok {
+		wc.nc.Close()
+		return nil, false, unexpected(m)
+	}
+	if !stop() {
+		wc.nc.Close()
+		return nil, false, errCancelled
+	}
+	wc.nc.SetDeadline(time.Time{})
+	h.put(wc)
+	a.hostOK(h)
+	w, err := wholeAnswer(d)
+	return w, d.Cached, err
+}
+
+// wholeAnswer turns a worker's Done into the compile's WHOLE, or says
+// why the compile must run locally instead. An exit status other than 0
+// is the compile's own outcome only if it is a compile error's (1 or 2)
+// and the output shows no crash of the Go runtime (out of memory, a
+// signal), which a local compile need not share.
+func wholeAnswer(d *wire.Done) (*localproto.Whole, error) {
+	if d.Status != 0 {
+		return nil, fmt.Errorf("%w: %s", errCompileFailed, d.Msg)
+	}
+	if d.Exit != 0 && (d.Exit > 2 || runtimeCrash(d.Output)) {
+		return nil, fmt.Errorf("%w: exit status %d: %s", errCompileFailed, d.Exit, lastLine(d.Output))
+	}
+	w := &localproto.Whole{Status: localproto.StatusOK, Exit: d.Exit, Output: d.Output}
+	for _, o := range d.Outputs {
+		data, err := wire.Decompress(o.Data, o.Size)
+		if err != nil {
+			return nil, fmt.Errorf("output %s: %v", o.Name, err)
+		}
+		w.Files = append(w.Files, localproto.File{Name: o.Name, Data: data})
+	}
+	return w, nil
+}
+
+// runtimeCrash tells whether a compile's output shows a crash of the Go
+// runtime rather than compile errors.
+func runtimeCrash(out []byte) bool {
+	for _, s := range []string{"fatal error: ", "runtime: out of memory", "SIGKILL", "signal: "} {
+		if bytes.HasPrefix(out, []byte(s)) || bytes.Contains(out, []byte("\n"+s)) {
+			return true
+		}
+	}
+	return false
+}
+
+func lastLine(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}

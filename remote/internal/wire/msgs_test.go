@@ -20,7 +20,9 @@ var messages = []any{
 	&Job{Size: 2, Data: []byte{0, 1}},
 	&Result{Status: 1, Size: 0, Data: nil, Msg: "bad", RunNs: 70000},
 	&StatusReq{},
-	&Status{Name: "w", Slots: 2, Jobs: 300, BytesIn: 1 << 40},
+	&Status{Name: "w", Slots: 2, Jobs: 300, BytesIn: 1 << 40, Runs: 3, ResultHits: 1, ResultMisses: 2},
+	&Run{Cwd: "/w", Args: []string{"a.go"}, Env: nil, Files: []File{{Path: "/w/a.go", Hash: []byte{7}}}, Work: "/t"},
+	&Done{Status: 0, Exit: 2, Output: []byte("e\n"), Outputs: []Output{{Name: "o", Size: 1, Data: []byte{8}}}, Msg: "", QueueNs: 5, RunNs: 300, Cached: true},
 }
 
 // golden are the frames of messages, in order (PROTOCOL.md §3).
@@ -38,5 +40,7 @@ var golden = []string{
 	"000000070b9202c4020001",               // Job
 	"0000000e0c950100c0a3626164ce00011170", // Result
 	"000000020d90",                         // StatusReq
-	"000000210edc0012a177020000cd012c00000000cf00000100000000000000000000000000", // Status
+	"000000240edc0015a177020000cd012c00000000cf00000100000000000000000000000000030102", // Status
+	"0000001c0f95a22f7791a4612e676fc09192a72f772f612e676fc40107a22f74",                 // Run
+	"0000001610980002c402650a9193a16f01c40108a005cd012cc3",                             // Done
 }

@@ -206,25 +206,28 @@ type StatusReq struct {
 
 // Status carries the worker's statistics.
 type Status struct {
-	_msgpack    struct{} `msgpack:",as_array"`
-	Name        string
-	Slots       uint64
-	Running     uint64
-	Queued      uint64
-	Jobs        uint64 // jobs started
-	JobsOK      uint64
-	JobsFailed  uint64
-	Refused     uint64 // jobs refused (flags, paths, missing blobs)
-	AuthFails   uint64
-	BytesIn     uint64 // wire bytes read
-	BytesOut    uint64
-	CacheHits   uint64 // queried blobs present
-	CacheMisses uint64
-	CacheBytes  uint64
-	CacheFiles  uint64
-	Evictions   uint64
-	QueueNs     uint64 // total time jobs waited for a slot
-	UptimeNs    uint64
+	_msgpack     struct{} `msgpack:",as_array"`
+	Name         string
+	Slots        uint64
+	Running      uint64
+	Queued       uint64
+	Jobs         uint64 // compiles started: Start jobs, and Runs that compiled
+	JobsOK       uint64 // compiles that ended with Result or Done status 0
+	JobsFailed   uint64
+	Refused      uint64 // jobs refused (flags, paths, missing blobs)
+	AuthFails    uint64
+	BytesIn      uint64 // wire bytes read
+	BytesOut     uint64
+	CacheHits    uint64 // queried blobs present
+	CacheMisses  uint64
+	CacheBytes   uint64
+	CacheFiles   uint64
+	Evictions    uint64
+	QueueNs      uint64 // total time jobs waited for a slot
+	UptimeNs     uint64
+	Runs         uint64 // whole compiles answered (Done), from the cache or not
+	ResultHits   uint64 // Runs answered from the result cache
+	ResultMisses uint64 // Runs that compiled
 }
 
 func typeOf(m any) (byte, error) {

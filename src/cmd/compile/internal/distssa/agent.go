@@ -373,6 +373,7 @@ func testTimeouts() {
 		d   *time.Duration
 	}{
 		{"DISTSSA_TEST_GRANT_TIMEOUT", &agentGrantTimeout},
+		{"DISTSSA_TEST_QUEUE_TIMEOUT", &agentQueueTimeout},
 		{"DISTSSA_TEST_RESULT_TIMEOUT", &agentResultTimeout},
 	} {
 		if v := os.Getenv(t.env); v != "" {

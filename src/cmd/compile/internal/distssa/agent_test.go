@@ -27,10 +27,13 @@ import (
 type agentMsg interface{ encode() []byte }
 
 var testMsgs = []agentMsg{
-	&helloMsg{version: 1, compile: "/go/pkg/tool/linux_amd64/compile", cwd: "/src", args: []string{"-p=p", "-o", "p.o", "p.go"}, env: []string{"GOROOT=/go", "GOARCH=amd64"}},
-	&helloMsg{version: 1},
+	&helloMsg{version: 2, compile: "/go/pkg/tool/linux_amd64/compile", cwd: "/src", args: []string{"-p=p", "-o", "p.o", "p.go"}, env: []string{"GOROOT=/go", "GOARCH=amd64"}, caps: capWhole | capSplit},
+	&helloMsg{version: 2},
 	&grantMsg{n: 3},
 	&grantMsg{n: 0, reason: "no hosts"},
+	&grantMsg{kind: kindWhole},
+	&wholeMsg{status: resultOK, exit: 2, output: []byte("p.go:1:1: syntax error\n"), files: []wholeFile{{name: "o", data: []byte("!<arch>\n")}, {name: "asmhdr"}}},
+	&wholeMsg{status: resultFailed, msg: "worker w:1: connection refused"},
 	&jobMsg{worker: 2, job: []byte("distssa\x00job")},
 	&jobMsg{worker: 0},
 	&resultMsg{worker: 1, status: resultOK, data: bytes.Repeat([]byte{0, 0xff, 0x80}, 1000)},
@@ -161,7 +164,7 @@ func FuzzAgentFrame(f *testing.F) {
 // binary in worker mode on this machine.
 type fakeAgent struct {
 	t      *testing.T
-	mode   string // ok, grant0, grant0close, silent, hangup, fail
+	mode   string // ok, grant0, grant0close, silent, hangup, fail, whole, wholefail
 	socket string
 	ln     net.Listener
 
@@ -245,7 +248,68 @@ func (a *fakeAgent) serve(c net.Conn) error {
 	a.mu.Lock()
 	a.hellos = append(a.hellos, h)
 	a.mu.Unlock()
+	if h.caps&capSplit == 0 && a.mode == "ok" {
+		// As the agent does: a compile that may not split runs here.
+		if err := send(c, &grantMsg{reason: "no split"}); err != nil {
+			return err
+		}
+		io.Copy(io.Discard, c)
+		return nil
+	}
 	switch a.mode {
+	case "whole":
+		// Run the compile whole, as a worker would, with its outputs
+		// in a directory of its own.
+		if err := send(c, &grantMsg{kind: kindWhole}); err != nil {
+			return err
+		}
+		dir, err := os.MkdirTemp("", "agtwhole")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		args, outs := verifyArgs(h.args, dir)
+		cmd := exec.Command(h.compile, args...)
+		cmd.Dir = h.cwd
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		w := &wholeMsg{status: resultOK}
+		if err := cmd.Run(); err != nil {
+			ee, ok := err.(*exec.ExitError)
+			if !ok {
+				return err
+			}
+			w.exit = uint64(ee.ExitCode())
+		}
+		w.output = out.Bytes()
+		if w.exit == 0 {
+			for _, name := range []string{"o", "linkobj", "asmhdr"} {
+				for orig, copy := range outs {
+					if filepath.Base(copy) != name+"-"+filepath.Base(orig) {
+						continue
+					}
+					data, err := os.ReadFile(copy)
+					if err != nil {
+						return err
+					}
+					w.files = append(w.files, wholeFile{name: name, data: data})
+				}
+			}
+		}
+		if err := send(c, w); err != nil {
+			return err
+		}
+		io.Copy(io.Discard, c)
+		return nil
+	case "wholefail":
+		if err := send(c, &grantMsg{kind: kindWhole}); err != nil {
+			return err
+		}
+		if err := send(c, &wholeMsg{status: resultFailed, msg: "distssa: worker w:1: whole compile: connection reset"}); err != nil {
+			return err
+		}
+		io.Copy(io.Discard, c) // the compile runs here, holding its token, until it exits
+		return nil
 	case "silent":
 		io.Copy(io.Discard, c) // until the compile gives up
 		return nil
@@ -359,6 +423,7 @@ var statsDetail = regexp.MustCompile(`(?m)^distssa: p: local: (.*)$`)
 func TestAgent(t *testing.T) {
 	testenv.MustHaveGoBuild(t)
 	t.Setenv("DISTSSA_TEST_GRANT_TIMEOUT", "500ms")
+	t.Setenv("DISTSSA_TEST_QUEUE_TIMEOUT", "500ms")
 	t.Setenv("DISTSSA_TEST_RESULT_TIMEOUT", "2m")
 	dir := t.TempDir()
 	flags := []string{"-dwarf=false"}
@@ -433,6 +498,7 @@ func TestAgent(t *testing.T) {
 		{"silent", "no grant", "timeout"},
 		{"hangup", "worker failed", "agent closed the connection"},
 		{"fail", "worker failed", "host h1:7000: connection refused"},
+		{"wholefail", "agent granted 0", "whole compile failed: distssa: worker w:1: whole compile: connection reset"},
 		{"nosocket", "no grant", "cannot reach the agent"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
@@ -459,8 +525,9 @@ func TestAgent(t *testing.T) {
 		})
 	}
 
-	// A compile that stays local as a whole (here: -S, whose listing is
-	// printed by the backend) does not call the agent.
+	// A compile that may not split (here: -S, whose listing is printed
+	// by the backend) still asks the agent, for its local token and
+	// because it may run whole on a worker; it says it cannot split.
 	t.Run("S", func(t *testing.T) {
 		a := startFakeAgent(t, "ok")
 		_, msg, err := compileAgentSrc(t, dir, a.socket, "-S", "-d=distssastats=1")
@@ -469,10 +536,61 @@ func TestAgent(t *testing.T) {
 		}
 		a.ln.Close()
 		a.wg.Wait()
-		if a.conns != 0 {
-			t.Errorf("agent saw %d connections, want none", a.conns)
+		if len(a.hellos) != 1 || a.hellos[0].caps != capWhole || len(a.errs) > 0 {
+			t.Errorf("agent saw %d HELLOs (caps %v), errors %v; want one, whole but no split", len(a.hellos), a.hellos, a.errs)
 		}
 	})
+}
+
+// TestAgentWhole: a compile placed whole writes the worker's outputs and
+// prints its output, without running its own front end: the object, and
+// the diagnostics and exit status of a failing compile, are the local
+// compile's. -S and -m, which keep a split local, travel whole.
+func TestAgentWhole(t *testing.T) {
+	testenv.MustHaveGoBuild(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, src string
+		flags     []string
+	}{
+		{"ok", splitSrc, []string{"-dwarf=false"}},
+		{"S", splitSrc, []string{"-S"}},
+		{"m", splitSrc, []string{"-m=2"}},
+		{"error", "package p\n\nfunc f() int { return \"x\" }\n\nvar v undefinedName\n", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want, wantMsg, wantErr := compileSrc(t, dir, tc.src, tc.flags...)
+			a := startFakeAgent(t, "whole")
+			got, msg, err := compileAgentText(t, dir, a.socket, tc.src, tc.flags...)
+			a.ln.Close()
+			a.wg.Wait()
+			if len(a.errs) > 0 {
+				t.Fatalf("agent: %v", a.errs)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("object (%d bytes) differs from the local compile's (%d bytes)", len(got), len(want))
+			}
+			if msg != wantMsg {
+				t.Errorf("output:\n%s\nwant the local compile's:\n%s", msg, wantMsg)
+			}
+			if exitCode(err) != exitCode(wantErr) {
+				t.Errorf("exit: %v, want the local compile's %v", err, wantErr)
+			}
+			if tc.name == "error" && (err == nil || len(got) != 0) {
+				t.Errorf("a failing compile: %v, %d bytes of object; want a failure and no object", err, len(got))
+			}
+		})
+	}
+}
+
+func exitCode(err error) int {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
 
 func contains(list []string, s string) bool {
@@ -488,8 +606,14 @@ func contains(list []string, s string) bool {
 // into dir/p_agent.o; it returns what compileSrc returns.
 func compileAgentSrc(t *testing.T, dir, socket string, flags ...string) ([]byte, string, error) {
 	t.Helper()
+	return compileAgentText(t, dir, socket, splitSrc, flags...)
+}
+
+// compileAgentText is compileAgentSrc for the source text.
+func compileAgentText(t *testing.T, dir, socket, text string, flags ...string) ([]byte, string, error) {
+	t.Helper()
 	src := filepath.Join(dir, "p.go")
-	if err := os.WriteFile(src, []byte(splitSrc), 0o666); err != nil {
+	if err := os.WriteFile(src, []byte(text), 0o666); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "p_agent.o")

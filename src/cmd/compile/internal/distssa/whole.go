@@ -53,7 +53,7 @@ func awaitPlacement(a *agentConn) {
 			return // agentWorkers says why
 		}
 	case <-timer.C:
-		a.fail(fmt.Errorf("no GRANT within %v", agentQueueTimeout))
+		a.fail(fmt.Errorf("timeout: no GRANT within %v", agentQueueTimeout))
 		return
 	}
 	if g.kind != kindWhole {

@@ -10,20 +10,34 @@ package work
 //
 //	$GOTOOLDIR/distssa-agent -hosts=FILE -socket=$WORK/distssa.sock [-v]
 //
-// waits for the agent's "ready" line, points every compile at the socket
-// (-distssa=unix:$WORK/distssa.sock) and stops the agent when the
-// Builder closes. The hooks are three calls in upstream files: Do
-// (exec.go) calls startDistSSA, gc (gc.go) adds distssaFlags to the
-// compiler's arguments, and Close (action.go) calls stopDistSSA.
+// waits for the agent's "ready N" line, points every compile at the
+// socket (-distssa=unix:$WORK/distssa.sock) and stops the agent when the
+// Builder closes. The hooks are calls in upstream files: Do (exec.go)
+// calls startDistSSA and runs distssaSlots more actions at once, gc
+// (gc.go) adds distssaFlags to the compiler's arguments, runOut
+// (exec.go) and the test runner (test.go) run their processes through
+// DistSSARun, and Close (action.go) calls stopDistSSA.
+//
+// The agent owns the local CPU tokens (-p) and the workers' slots. The go
+// command runs up to -p + N actions at once, N being the workers' slots;
+// every process that runs on this machine holds a local token while it
+// runs: a compile asks the agent itself (it may also run on a worker),
+// and any other process (link, asm, cgo, vet, a test binary) asks
+// through DistSSARun.
 
 import (
 	"bufio"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"go/build"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +63,7 @@ const (
 
 // distssaAgent is the agent of one Builder.
 type distssaAgent struct {
+	slots   int // the workers' slots, from "ready N"
 	socket  string
 	sockDir string // a directory made for the socket, removed at stop; "" if in $WORK
 	cmd     *exec.Cmd
@@ -113,7 +128,7 @@ func (b *Builder) startDistSSA(all []*Action) {
 		ag.sockDir, ag.socket = dir, filepath.Join(dir, distssaSocket)
 	}
 	tool := filepath.Join(build.ToolDir, distssaAgentTool) + cfg.ToolExeSuffix()
-	args := []string{tool, "-hosts=" + hosts, "-socket=" + ag.socket}
+	args := []string{tool, "-hosts=" + hosts, "-socket=" + ag.socket, "-local=" + strconv.Itoa(cfg.BuildP), "-work=" + b.WorkDir}
 	if cfg.BuildV {
 		args = append(args, "-v")
 	}
@@ -162,7 +177,8 @@ func (b *Builder) startDistSSA(all []*Action) {
 	defer timer.Stop()
 	select {
 	case line := <-ready:
-		if line == "ready\n" {
+		if n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(line, "ready "), "\n")); err == nil && n >= 0 && strings.HasSuffix(line, "\n") {
+			ag.slots = n
 			distssaAgents.Store(b, ag)
 			return
 		}
@@ -176,7 +192,7 @@ func (b *Builder) startDistSSA(all []*Action) {
 		if ag.waitErr != nil {
 			fail("the distssa agent failed before it was ready (%v)", ag.waitErr)
 		}
-		fail("the distssa agent said %q, want \"ready\"", line)
+		fail("the distssa agent said %q, want \"ready N\"", line)
 	case <-timer.C:
 		ag.cmd.Process.Kill()
 		<-ag.done
@@ -230,4 +246,74 @@ func (b *Builder) stopDistSSA() {
 	if ag.sockDir != "" {
 		os.RemoveAll(ag.sockDir)
 	}
+}
+
+// distssaSlots returns the workers' slots of the build's agent: the go
+// command runs that many actions at once beyond -p.
+func (b *Builder) distssaSlots() int {
+	if v, ok := distssaAgents.Load(b); ok {
+		return v.(*distssaAgent).slots
+	}
+	return 0
+}
+
+// DistSSARun runs cmd. With -distssa, a process other than the compiler
+// holds one of the agent's local tokens while it runs, so that the extra
+// actions the go command runs for the workers' slots never oversubscribe
+// the local CPUs. An agent that cannot be reached does not stop the
+// build: the process runs without a token.
+func (b *Builder) DistSSARun(cmd *exec.Cmd) error {
+	v, ok := distssaAgents.Load(b)
+	if !ok || v.(*distssaAgent).cmd == nil || filepath.Base(cmd.Path) == "compile"+cfg.ToolExeSuffix() {
+		return cmd.Run()
+	}
+	if release, err := distssaHold(v.(*distssaAgent).socket, filepath.Base(cmd.Path)); err == nil {
+		defer release()
+	}
+	return cmd.Run()
+}
+
+// The local protocol's HOLD exchange (remote/PROTOCOL.md §1): a frame is
+// uvarint(len) body; HOLD is type 6 with one string, the agent answers
+// with GRANT (type 2) once a local token is held, and closing the
+// connection returns the token.
+const (
+	distssaMsgGrant = 2
+	distssaMsgHold  = 6
+)
+
+// distssaHold takes a local token from the agent at socket for a process
+// named what; release gives it back.
+func distssaHold(socket, what string) (release func(), err error) {
+	c, err := net.DialTimeout("unix", socket, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	body := append([]byte{distssaMsgHold}, binary.AppendUvarint(nil, uint64(len(what)))...)
+	body = append(body, what...)
+	frame := append(binary.AppendUvarint(nil, uint64(len(body))), body...)
+	if _, err := c.Write(frame); err != nil {
+		c.Close()
+		return nil, err
+	}
+	// The token may take as long as the running processes do.
+	r := bufio.NewReader(c)
+	n, err := binary.ReadUvarint(r)
+	if err == nil && (n == 0 || n > 1<<10) {
+		err = fmt.Errorf("GRANT frame of %d bytes", n)
+	}
+	if err == nil {
+		var t byte
+		if t, err = r.ReadByte(); err == nil && t != distssaMsgGrant {
+			err = fmt.Errorf("message type %d, want GRANT", t)
+		}
+	}
+	if err != nil {
+		c.Close()
+		if err == io.EOF {
+			err = errors.New("the agent closed the connection")
+		}
+		return nil, err
+	}
+	return func() { c.Close() }, nil
 }

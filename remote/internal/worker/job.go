@@ -423,6 +423,6 @@ func (c *conn) runJob(m *wire.Start) error {
 		c.s.st.failed.Add(1)
 	}
 	os.RemoveAll(j.dir) // before the answer: the client may look
-	c.log.Info("job", "pkg", j.pkg, "status", res.Status, "queue", queue, "run", run, "result", res.Size, "msg", res.Msg)
+	c.log.Info("job", "kind", "split", "pkg", j.pkg, "status", res.Status, "queue", queue, "run", run, "result", res.Size, "msg", res.Msg)
 	return c.send(res)
 }

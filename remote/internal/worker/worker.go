@@ -4,9 +4,10 @@
 
 // Package worker is the worker daemon: it accepts agents over TCP
 // (PROTOCOL.md §3), keeps their inputs in a content-addressed store, and
-// runs its own compile binary in worker mode on them, in a private job
-// directory, with the path mapping of PROTOCOL.md §1. It runs nothing
-// else.
+// runs its own compile binary on them, in a private job directory, with
+// the path mapping of PROTOCOL.md §1: in worker mode for a Start (the
+// backend of some functions), in normal mode for a Run (a whole compile,
+// whose results it caches). It runs nothing else.
 package worker
 
 import (
@@ -37,7 +38,7 @@ type Config struct {
 	Token       []byte        // shared secret; required unless loopback-only
 	Compile     string        // the compile binary this worker runs
 	Name        string        // self-description for agents' logs
-	JobTimeout  time.Duration // bound of one job, from Start to Result
+	JobTimeout  time.Duration // bound of one job, from Start to Result, or of a Run's compile
 	IdleTimeout time.Duration // bound of a connection's wait for a request
 	Log         *slog.Logger
 }
@@ -63,6 +64,7 @@ type Server struct {
 	st struct {
 		running, queued, jobs, ok, failed, refused, authFails atomic.Uint64
 		in, out, hits, misses, queueNs                        atomic.Uint64
+		runs, resultHits, resultMisses                        atomic.Uint64
 	}
 }
 
@@ -233,6 +235,7 @@ func (s *Server) Stats() *wire.Status {
 		CacheHits: s.st.hits.Load(), CacheMisses: s.st.misses.Load(),
 		CacheBytes: uint64(b), CacheFiles: uint64(f), Evictions: ev,
 		QueueNs: s.st.queueNs.Load(), UptimeNs: uint64(time.Since(s.start)),
+		Runs: s.st.runs.Load(), ResultHits: s.st.resultHits.Load(), ResultMisses: s.st.resultMisses.Load(),
 	}
 }
 
@@ -420,6 +423,8 @@ func (c *conn) handle(m any) error {
 		return nil
 	case *wire.Start:
 		return c.runJob(m)
+	case *wire.Run:
+		return c.runWhole(m)
 	}
 	return fmt.Errorf("unexpected message %T", m)
 }

@@ -8,11 +8,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,8 +28,15 @@ import (
 // startServer runs a worker on an ephemeral loopback port.
 func startServer(t *testing.T, compile string, token []byte) (*Server, string) {
 	t.Helper()
-	s, err := New(Config{Slots: 2, CacheDir: t.TempDir(), CacheMax: 64 << 20, Token: token, Compile: compile,
+	return startServerConfig(t, Config{Slots: 2, CacheDir: t.TempDir(), CacheMax: 64 << 20, Token: token, Compile: compile,
 		Name: "test", JobTimeout: time.Minute})
+}
+
+// startServerConfig runs a worker with the given configuration on an
+// ephemeral loopback port.
+func startServerConfig(t *testing.T, cfg Config) (*Server, string) {
+	t.Helper()
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,5 +376,391 @@ func TestShutdown(t *testing.T) {
 				t.Fatal("connection still open after a forced shutdown")
 			}
 		}
+	}
+}
+
+// run uploads a compile's inputs and returns the Run that names them.
+func (c *client) run(cwd string, args, env []string, work string) *wire.Run {
+	c.t.Helper()
+	st := c.upload(cwd, args, env)
+	return &wire.Run{Cwd: st.Cwd, Args: st.Args, Env: st.Env, Files: st.Files, Work: work}
+}
+
+// whole sends a Run and returns its Done.
+func (c *client) whole(r *wire.Run) *wire.Done {
+	c.t.Helper()
+	c.send(r)
+	m := c.recv()
+	d, ok := m.(*wire.Done)
+	if !ok {
+		c.t.Fatalf("Run answered with %#v", m)
+	}
+	return d
+}
+
+// outputFiles decompresses a Done's output files, by name.
+func outputFiles(t *testing.T, d *wire.Done) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	for _, o := range d.Outputs {
+		data, err := wire.Decompress(o.Data, o.Size)
+		if err != nil {
+			t.Fatalf("output %s: %v", o.Name, err)
+		}
+		files[o.Name] = data
+	}
+	return files
+}
+
+// localCompile runs the compile here, in cwd, with only the given GO*
+// environment and the target of the test binary (what a worker gives
+// it), and returns its exit status and what it printed.
+func localCompile(t *testing.T, compile, cwd string, env, args []string) (int, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, compile, args...)
+	cmd.Dir = cwd
+	cmd.Env = append([]string{"GOOS=" + runtime.GOOS, "GOARCH=" + runtime.GOARCH}, env...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), out
+	}
+	if err != nil {
+		t.Fatalf("local compile: %v", err)
+	}
+	return 0, out
+}
+
+// TestWholeCompile runs a package's compile on the worker as a whole:
+// its output files are a local compile's, byte for byte; the same Run
+// again is answered from the result cache with the same files; a Run
+// that differs in one source byte is compiled again.
+func TestWholeCompile(t *testing.T) {
+	compile := testutil.Compile(t)
+	s, addr := startServer(t, compile, nil)
+	dir := t.TempDir()
+	cwd, args := testutil.Package(t, compile, dir)
+	src := args[len(args)-1]
+	args = append(args[:len(args)-1:len(args)-1], "-linkobj", filepath.Join(dir, "p.o"), "-asmhdr", filepath.Join(dir, "go_asm.h"), src)
+	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
+
+	local := func() map[string][]byte {
+		if exit, out := localCompile(t, compile, cwd, env, args); exit != 0 || len(out) != 0 {
+			t.Fatalf("local compile: exit %d\n%s", exit, out)
+		}
+		files := map[string][]byte{}
+		for name, p := range map[string]string{"o": "p.a", "linkobj": "p.o", "asmhdr": "go_asm.h"} {
+			b, err := os.ReadFile(filepath.Join(dir, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[name] = b
+		}
+		return files
+	}
+	check := func(what string, d *wire.Done, cached bool, want map[string][]byte) {
+		t.Helper()
+		if d.Status != 0 || d.Exit != 0 || len(d.Output) != 0 || d.Cached != cached {
+			t.Fatalf("%s: status %d exit %d cached %v msg %q output %q; want status 0, exit 0, cached %v, no output",
+				what, d.Status, d.Exit, d.Cached, d.Msg, d.Output, cached)
+		}
+		got := outputFiles(t, d)
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d output files, want %d", what, len(got), len(want))
+		}
+		for name, w := range want {
+			if !bytes.Equal(got[name], w) {
+				t.Errorf("%s: output %s (%d bytes) differs from the local compile's (%d bytes)", what, name, len(got[name]), len(w))
+			}
+		}
+	}
+
+	want := local()
+	c, _ := dial(t, addr, nil, s.Toolchain())
+	d := c.whole(c.run(cwd, args, env, dir))
+	check("first run", d, false, want)
+	if d.RunNs == 0 {
+		t.Error("RunNs is 0 for a compile that ran")
+	}
+	check("same run", c.whole(c.run(cwd, args, env, dir)), true, want)
+
+	// One source byte differs: compiled again, and again the local bytes.
+	p := filepath.Join(cwd, "p.go")
+	if err := os.WriteFile(p, []byte(strings.Replace(testutil.Src, "a + q.X", "a - q.X", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want2 := local()
+	if bytes.Equal(want2["o"], want["o"]) {
+		t.Fatal("the changed source compiles to the same object")
+	}
+	check("changed source", c.whole(c.run(cwd, args, env, dir)), false, want2)
+
+	st := s.Stats()
+	if st.Runs != 3 || st.ResultHits != 1 || st.ResultMisses != 2 || st.Jobs != 2 || st.JobsOK != 2 || st.Running != 0 {
+		t.Errorf("stats: runs %d hits %d misses %d jobs %d ok %d running %d; want 3 1 2 2 2 0",
+			st.Runs, st.ResultHits, st.ResultMisses, st.Jobs, st.JobsOK, st.Running)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(s.cfg.CacheDir, "jobs")); len(ents) != 0 {
+		t.Errorf("%d job directories left", len(ents))
+	}
+}
+
+// TestWholeCompileError runs a package with compile errors, one file
+// named relative to the cwd and one absolute: the outcome is the
+// compiler's (exit status 2), and the output is what a local compile
+// prints for the same client paths. Failed compiles are not cached.
+func TestWholeCompileError(t *testing.T) {
+	compile := testutil.Compile(t)
+	s, addr := startServer(t, compile, nil)
+	dir := t.TempDir()
+	pkg := filepath.Join(dir, "src", "e")
+	os.MkdirAll(pkg, 0o755)
+	os.WriteFile(filepath.Join(pkg, "a.go"), []byte("package e\n\nfunc F() int { return x }\n"), 0o644)
+	os.WriteFile(filepath.Join(pkg, "b.go"), []byte("package e\n\nfunc G() int { return y }\n"), 0o644)
+	args := []string{"-p=e", "-pack", "-o", filepath.Join(dir, "e.a"), "./a.go", filepath.Join(pkg, "b.go")}
+	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
+	exit, want := localCompile(t, compile, pkg, env, args)
+	if exit != 2 || !bytes.Contains(want, []byte(filepath.Join(pkg, "b.go")+":3:")) {
+		t.Fatalf("local compile: exit %d, output\n%s", exit, want)
+	}
+	c, _ := dial(t, addr, nil, s.Toolchain())
+	for i := 0; i < 2; i++ {
+		d := c.whole(c.run(pkg, args, env, ""))
+		if d.Status != 0 || d.Exit != 2 || d.Cached || len(d.Outputs) != 0 {
+			t.Fatalf("run %d: status %d exit %d cached %v, %d outputs, msg %q", i, d.Status, d.Exit, d.Cached, len(d.Outputs), d.Msg)
+		}
+		if !bytes.Equal(d.Output, want) {
+			t.Fatalf("run %d: output\n%s\nwant (local compile)\n%s", i, d.Output, want)
+		}
+	}
+	if st := s.Stats(); st.ResultHits != 0 || st.ResultMisses != 2 {
+		t.Errorf("stats: hits %d misses %d, want 0 and 2", st.ResultHits, st.ResultMisses)
+	}
+}
+
+// fakeCompile is a compile binary for the tests of a Run's outcomes: a
+// shell script whose behaviour its -p flag (its first argument) picks.
+// "sleep" writes its pid into pids and sleeps.
+const fakeCompile = `#!/bin/sh
+case "$1" in
+-p=ok)
+	for a; do case "$a" in -o=*) echo obj >"${a#-o=}";; esac; done ;;
+-p=print)
+	echo out1; echo err1 >&2; echo out2
+	echo "$PWD/x.go:1:1: bad" >&2
+	printf '%s\n' "$@"
+	exit 3 ;;
+-p=nooutput)
+	exit 0 ;;
+-p=signal)
+	kill -9 $$ ;;
+-p=big)
+	head -c 100000 /dev/zero ;;
+-p=sleep)
+	echo $$ >PIDS/$$.tmp && mv PIDS/$$.tmp PIDS/$$
+	exec sleep 60 ;;
+esac
+`
+
+// startFake runs a worker whose compile is fakeCompile; it returns the
+// worker, its address and the directory of the sleeping compiles' pids.
+func startFake(t *testing.T, jobTimeout time.Duration) (*Server, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	pids := filepath.Join(dir, "pids")
+	os.Mkdir(pids, 0o755)
+	compile := filepath.Join(dir, "compile")
+	if err := os.WriteFile(compile, []byte(strings.ReplaceAll(fakeCompile, "PIDS", pids)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, addr := startServerConfig(t, Config{Slots: 2, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile,
+		Name: "fake", JobTimeout: jobTimeout})
+	return s, addr, pids
+}
+
+// fakeRun uploads /w/p.go and returns a Run of package p (the fake's
+// behaviour) with -o /w/p.a.
+func fakeRun(c *client, p string) *wire.Run {
+	src := []byte("package p\n")
+	h := wire.Hash(src)
+	c.send(&wire.Upload{Blobs: []wire.Blob{{Hash: h, Size: uint64(len(src)), Data: wire.Compress(src)}}})
+	return &wire.Run{Cwd: "/w", Args: []string{"-p=" + p, "-o", "/w/p.a", "/w/p.go"}, Env: []string{"GOROOT=/g", "HOME=/h"},
+		Files: []wire.File{{Path: "/w/p.go", Hash: h}}}
+}
+
+// waitPids waits (boundedly) until n sleeping fake compiles run, and
+// returns their pids.
+func waitPids(t *testing.T, dir string, n int) []int {
+	t.Helper()
+	for i := 0; ; i++ {
+		ents, _ := os.ReadDir(dir)
+		var pids []int
+		for _, e := range ents {
+			if pid, err := strconv.Atoi(e.Name()); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+		if len(pids) >= n {
+			return pids
+		}
+		if i == 500 {
+			t.Fatalf("%d fake compiles running after 10s, want %d", len(pids), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitGone waits (boundedly) until the process is gone.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	for i := 0; syscall.Kill(pid, 0) == nil; i++ {
+		if i == 500 {
+			t.Fatalf("compile %d still runs 10s after its connection closed", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWholeOutcomes runs fake compiles that end in every way a Run can.
+func TestWholeOutcomes(t *testing.T) {
+	s, addr, _ := startFake(t, time.Minute)
+	c, _ := dial(t, addr, nil, s.Toolchain())
+	defer func(max int) { maxRunOutput = max }(maxRunOutput)
+	maxRunOutput = 10000
+	for _, tc := range []struct {
+		pkg    string
+		status uint64
+		exit   uint64
+		output string // exact
+		msg    string // in Msg
+	}{
+		// Output in the order it was written to either stream, the job
+		// dir mapped back, the output flag's path the client's, no
+		// worker-mode flag.
+		{"print", 0, 3, "out1\nerr1\nout2\n/w/x.go:1:1: bad\n-p=print\n-o=/w/p.a\n-trimpath=/g=>$GOROOT;/w=>/w\n--\n/w/p.go\n", ""},
+		{"ok", 0, 0, "", ""},
+		{"nooutput", 1, 0, "", "compile exited 0 but wrote no -o file"},
+		{"signal", 1, 0, "", "signal: killed"},
+		{"big", 1, 0, "", "output too large"},
+	} {
+		t.Run(tc.pkg, func(t *testing.T) {
+			d := c.whole(fakeRun(c, tc.pkg))
+			if d.Status != tc.status || d.Exit != tc.exit || string(d.Output) != tc.output || !strings.Contains(d.Msg, tc.msg) {
+				t.Fatalf("status %d exit %d msg %q output\n%q\nwant status %d exit %d msg with %q output\n%q",
+					d.Status, d.Exit, d.Msg, d.Output, tc.status, tc.exit, tc.msg, tc.output)
+			}
+			if tc.status == 1 && strings.Contains(d.Msg, "\n") {
+				t.Errorf("Msg of more than one line: %q", d.Msg)
+			}
+			if tc.pkg == "ok" {
+				if got := outputFiles(t, d); len(got) != 1 || string(got["o"]) != "obj\n" {
+					t.Errorf("outputs %q", got)
+				}
+			}
+		})
+	}
+	if st := s.Stats(); st.Runs != 5 || st.JobsOK != 2 || st.JobsFailed != 3 || st.ResultHits != 0 {
+		t.Errorf("stats: runs %d ok %d failed %d hits %d, want 5 2 3 0", st.Runs, st.JobsOK, st.JobsFailed, st.ResultHits)
+	}
+}
+
+// TestWholeTimeout: a compile that outlives the job timeout is killed
+// and the Run fails.
+func TestWholeTimeout(t *testing.T) {
+	s, addr, pids := startFake(t, time.Second)
+	c, _ := dial(t, addr, nil, s.Toolchain())
+	d := c.whole(fakeRun(c, "sleep"))
+	if d.Status != 1 || !strings.Contains(d.Msg, "compile timed out after 1s") {
+		t.Fatalf("status %d msg %q", d.Status, d.Msg)
+	}
+	waitGone(t, waitPids(t, pids, 1)[0])
+}
+
+// TestWholeCacheNoSlot: with every slot busy, a Run in the result cache
+// is answered at once. Then a closed connection kills its compile, and
+// so does a peer that sends a message during its Run.
+func TestWholeCacheNoSlot(t *testing.T) {
+	s, addr, pids := startFake(t, time.Minute)
+	c, _ := dial(t, addr, nil, s.Toolchain())
+	if d := c.whole(fakeRun(c, "ok")); d.Status != 0 || d.Cached {
+		t.Fatalf("first run: %+v", d)
+	}
+	var sleepers []*client
+	for i := 0; i < 2; i++ {
+		sc, _ := dial(t, addr, nil, s.Toolchain())
+		sc.send(fakeRun(sc, "sleep"))
+		sleepers = append(sleepers, sc)
+	}
+	running := waitPids(t, pids, 2)
+	if st := s.Stats(); st.Running != 2 {
+		t.Fatalf("%d running, want 2", st.Running)
+	}
+	c.nc.SetDeadline(time.Now().Add(5 * time.Second))
+	if d := c.whole(fakeRun(c, "ok")); d.Status != 0 || !d.Cached || string(outputFiles(t, d)["o"]) != "obj\n" {
+		t.Fatalf("cached run: %+v", d)
+	}
+
+	// The first sleeper's connection closes; the second sends a message
+	// in the middle of its Run. Both compiles are killed, both
+	// connections closed.
+	sleepers[0].nc.Close()
+	sleepers[1].send(&wire.StatusReq{})
+	for _, pid := range running {
+		waitGone(t, pid)
+	}
+	sleepers[1].nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if m, _, err := wire.Read(sleepers[1].nc); err == nil {
+		t.Fatalf("connection still open after data during a Run: %#v", m)
+	}
+	for i := 0; s.Stats().Running != 0; i++ {
+		if i == 500 {
+			t.Fatal("slots still busy 10s after the compiles were killed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(s.cfg.CacheDir, "jobs")); len(ents) != 0 {
+		t.Errorf("%d job directories left", len(ents))
+	}
+}
+
+// TestRunRefusals sends Runs that must not run; each is refused with an
+// Error that names the flag or path, and the connection stays usable.
+func TestRunRefusals(t *testing.T) {
+	s, addr, _ := startFake(t, time.Minute)
+	c, _ := dial(t, addr, nil, s.Toolchain())
+	good := fakeRun(c, "ok")
+	f := good.Files[0]
+	for _, tc := range []struct {
+		name string
+		run  wire.Run
+		want string
+	}{
+		{"flag", wire.Run{Cwd: "/w", Args: []string{"-S", "-o=/w/p.a", "p.go"}, Files: []wire.File{f}}, "flag -S is not on the worker's whitelist"},
+		{"not uploaded", wire.Run{Cwd: "/w", Args: []string{"-o=/w/p.a", "../etc/passwd"}, Files: []wire.File{f}}, "source file /etc/passwd was not uploaded"},
+		{"path", wire.Run{Cwd: "/w", Args: []string{"-o=/w/p.a", "p.go"}, Files: []wire.File{{Path: "/w/../p.go", Hash: f.Hash}}}, "not clean"},
+		{"no -o", wire.Run{Cwd: "/w", Args: []string{"p.go"}, Files: []wire.File{f}}, "needs -o"},
+		{"missing blob", wire.Run{Cwd: "/w", Args: []string{"-o=/w/p.a", "p.go"}, Files: []wire.File{{Path: "/w/p.go", Hash: make([]byte, 32)}}}, "/w/p.go: blob 000000000000… is not in the worker's store"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c.send(&tc.run)
+			e, ok := c.recv().(*wire.Error)
+			if !ok || !strings.Contains(e.Msg, tc.want) {
+				t.Fatalf("got %#v, want an error with %q", e, tc.want)
+			}
+		})
+	}
+	// A blob that does not match its hash fails the next Run.
+	c.send(&wire.Upload{Blobs: []wire.Blob{{Hash: make([]byte, 32), Size: 3, Data: wire.Compress([]byte("abc"))}}})
+	c.send(good)
+	if e, ok := c.recv().(*wire.Error); !ok || !strings.Contains(e.Msg, "does not match its hash") {
+		t.Fatalf("bad blob: got %#v", e)
+	}
+	if d := c.whole(good); d.Status != 0 || d.Exit != 0 {
+		t.Fatalf("good run after refusals: %+v", d)
+	}
+	if st := s.Stats(); st.Refused != 6 || st.Runs != 1 {
+		t.Errorf("stats: refused %d runs %d, want 6 and 1", st.Refused, st.Runs)
 	}
 }

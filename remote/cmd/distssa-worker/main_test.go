@@ -89,7 +89,7 @@ func TestKillWorkerMidJob(t *testing.T) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Minute))
 	r := bufio.NewReader(c)
-	localproto.Write(c, &localproto.Hello{Version: 1, Compile: compile, Cwd: cwd, Args: args,
+	localproto.Write(c, &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args,
 		Env: []string{"GOROOT=" + testutil.GOROOT(compile)}})
 	if m, err := localproto.Read(r); err != nil || m.(*localproto.Grant).N != 1 {
 		t.Fatalf("grant: %#v %v", m, err)
@@ -134,6 +134,13 @@ func TestSIGTERM(t *testing.T) {
 	var st struct{ Slots int }
 	if err != nil || json.Unmarshal(out, &st) != nil || st.Slots != 1 {
 		t.Fatalf("-status: %v %s", err, out)
+	}
+	var fields map[string]any
+	json.Unmarshal(out, &fields)
+	for _, f := range []string{"Runs", "ResultHits", "ResultMisses", "CacheHits", "Jobs"} {
+		if _, ok := fields[f]; !ok {
+			t.Errorf("-status output has no %s:\n%s", f, out)
+		}
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	rest, _ := io.ReadAll(log)

@@ -111,7 +111,7 @@ func actionKey(toolchain []byte, goos, goarch string, r *wire.Run, read func(has
 			// Where the outputs go does not change them.
 		case cmdline.Bool:
 			if f.Set {
-				val = []byte("=" + f.Value)
+				val = []byte("=" + work(f.Value))
 			}
 		case cmdline.Input:
 			h, err := fileHash("-"+f.Name+" file", f.Value)

@@ -289,8 +289,8 @@ func TestFallbacks(t *testing.T) {
 		compile := testutil.Compile(t)
 		_, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: "127.0.0.1:1", Slots: 2}}, MinCost: 1})
 		cwd, args := testutil.Package(t, compile, t.TempDir())
-		_, g := dialAgent(t, sock, &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: append([]string{"-m"}, args...)})
-		if g.N != 0 || !strings.Contains(g.Reason, "flag -m") {
+		_, g := dialAgent(t, sock, &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: append([]string{"-json=0,file:///tmp/j"}, args...)})
+		if g.N != 0 || !strings.Contains(g.Reason, "flag -json") {
 			t.Fatalf("grant %d %q", g.N, g.Reason)
 		}
 	})

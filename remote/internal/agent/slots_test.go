@@ -190,7 +190,8 @@ func TestLocalReason(t *testing.T) {
 		{[]string{"-dwarf=true"}, nil, ""},
 		{[]string{"-dwarf=false", "-+"}, nil, ""},
 		{[]string{"-p=p"}, []string{"GOSSAFUNC=F"}, "GOSSAFUNC"},
-		{[]string{"-p=p", "-S"}, nil, "flag -S is not on the worker's whitelist"},
+		{[]string{"-p=p", "-S"}, nil, ""},
+		{[]string{"-p=p", "-json=0,file:///tmp/j"}, nil, "flag -json is not on the worker's whitelist"},
 	} {
 		in, err := a.collect(&localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: "/c", Cwd: "/", Args: tc.args, Env: tc.env})
 		got := ""

@@ -40,6 +40,9 @@ var Whitelist = map[string]Kind{
 	"dynlink": Bool, "errorurl": Bool, "linkshared": Bool, "msan": Bool,
 	"nolocalimports": Bool, "pack": Bool, "race": Bool, "shared": Bool,
 	"smallframes": Bool, "std": Bool, "wb": Bool,
+	// Diagnostics: printed, so a whole compile brings them back (a
+	// compile with them does not split: its own choice).
+	"S": Bool, "m": Bool, "live": Bool,
 	"t": Drop, "v": Drop,
 
 	"buildid": Value, "c": Value, "d": Value, "gendwarfinl": Value,

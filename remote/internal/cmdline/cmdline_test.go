@@ -26,15 +26,15 @@ func TestParse(t *testing.T) {
 		t.Errorf("got %+v %q", c.Flags, c.Files)
 	}
 	for args, msg := range map[string]string{
-		"-S a.go":           "flag -S is not on the worker's whitelist",
-		"-json=x a.go":      "flag -json is not",
-		"-D /x a.go":        "flag -D is not",
-		"-I /x a.go":        "flag -I is not",
-		"- a.go":            "", // "-" is a file
-		"-p":                "flag -p needs a value",
-		"@/tmp/args":        "response file",
-		"-p=p a.go @/x":     "response file",
-		"--distssaworker=/": "flag -distssaworker",
+		"-json=0,file:///tmp/j a.go": "flag -json is not on the worker's whitelist",
+		"-json=x a.go":               "flag -json is not",
+		"-D /x a.go":                 "flag -D is not",
+		"-I /x a.go":                 "flag -I is not",
+		"- a.go":                     "", // "-" is a file
+		"-p":                         "flag -p needs a value",
+		"@/tmp/args":                 "response file",
+		"-p=p a.go @/x":              "response file",
+		"--distssaworker=/":          "flag -distssaworker",
 	} {
 		_, err := Parse(strings.Fields(args))
 		if msg == "" && err != nil || msg != "" && (err == nil || !strings.Contains(err.Error(), msg)) {

@@ -201,7 +201,7 @@ func TestActionKeyRefusals(t *testing.T) {
 			s.setFile(w1+"/b001/embedcfg", `{"Files":{"x":"/etc/passwd"}}`)
 		}, "file named by -embedcfg /etc/passwd was not uploaded"},
 		{"bad importcfg", func(s *keySpec) { s.setFile(w1+"/b001/importcfg", "packagefile fmt\n") }, "-importcfg: line 1: bad packagefile"},
-		{"flag", func(s *keySpec) { s.replaceArg("-complete", "-S") }, "flag -S is not on the worker's whitelist"},
+		{"flag", func(s *keySpec) { s.replaceArg("-complete", "-json=0,file:///tmp/j") }, "flag -json is not on the worker's whitelist"},
 		{"path", func(s *keySpec) { s.files = append(s.files, [2]string{"/a/../b", "x"}) }, `path "/a/../b" is not clean`},
 		{"cwd", func(s *keySpec) { s.cwd = "home" }, "cwd: path"},
 		{"conflict", func(s *keySpec) { s.files = append(s.files, [2]string{"/home/u/m/p/a.go", "other"}) }, "input /home/u/m/p/a.go listed twice"},

@@ -256,7 +256,7 @@ func TestJobRefusals(t *testing.T) {
 		{"root", wire.Start{Cwd: "/w", Args: []string{"p.go"}, Files: []wire.File{{Path: "/", Hash: h}}}, "names no file"},
 		{"not uploaded", wire.Start{Cwd: "/w", Args: []string{"../../etc/passwd"}, Files: []wire.File{good}}, "source file /etc/passwd was not uploaded"},
 		{"importcfg outside", wire.Start{Cwd: "/w", Args: []string{"-importcfg=/etc/importcfg", "p.go"}, Files: []wire.File{good}}, "-importcfg file /etc/importcfg was not uploaded"},
-		{"flag", wire.Start{Cwd: "/w", Args: []string{"-S", "p.go"}, Files: []wire.File{good}}, "flag -S is not on the worker's whitelist"},
+		{"flag", wire.Start{Cwd: "/w", Args: []string{"-json=0,file:///tmp/j", "p.go"}, Files: []wire.File{good}}, "flag -json is not on the worker's whitelist"},
 		{"coveragecfg", wire.Start{Cwd: "/w", Args: []string{"-coveragecfg=/w/c", "p.go"}, Files: []wire.File{good}}, "flag -coveragecfg"},
 		{"worker flag", wire.Start{Cwd: "/w", Args: []string{"-distssaworker=/tmp", "p.go"}, Files: []wire.File{good}}, "flag -distssaworker"},
 		{"missing blob", wire.Start{Cwd: "/w", Args: []string{"p.go"}, Files: []wire.File{{Path: "/w/p.go", Hash: make([]byte, 32)}}}, "not in the worker's store"},
@@ -737,7 +737,7 @@ func TestRunRefusals(t *testing.T) {
 		run  wire.Run
 		want string
 	}{
-		{"flag", wire.Run{Cwd: "/w", Args: []string{"-S", "-o=/w/p.a", "p.go"}, Files: []wire.File{f}}, "flag -S is not on the worker's whitelist"},
+		{"flag", wire.Run{Cwd: "/w", Args: []string{"-json=0,file:///tmp/j", "-o=/w/p.a", "p.go"}, Files: []wire.File{f}}, "flag -json is not on the worker's whitelist"},
 		{"not uploaded", wire.Run{Cwd: "/w", Args: []string{"-o=/w/p.a", "../etc/passwd"}, Files: []wire.File{f}}, "source file /etc/passwd was not uploaded"},
 		{"path", wire.Run{Cwd: "/w", Args: []string{"-o=/w/p.a", "p.go"}, Files: []wire.File{{Path: "/w/../p.go", Hash: f.Hash}}}, "not clean"},
 		{"no -o", wire.Run{Cwd: "/w", Args: []string{"p.go"}, Files: []wire.File{f}}, "needs -o"},

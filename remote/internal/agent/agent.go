@@ -431,13 +431,11 @@ func (a *Agent) request(c *compile) request {
 }
 
 // localReason says why a compile must stay local whatever the slots:
-// GOSSAFUNC writes its ssa.html where the compile runs. Flags off the
-// worker's whitelist are refused before, when the inputs are collected.
+// GOSSAFUNC, GOSSADIR and GOCOMPILEDEBUG make it write files where it
+// runs (cmdline.LocalEnv). Flags off the worker's whitelist are refused
+// before, when the inputs are collected.
 func localReason(in *inputs) string {
-	if in.gossafunc {
-		return "GOSSAFUNC"
-	}
-	return ""
+	return in.localEnv
 }
 
 // Summary writes the one-screen summary of the build's remote work.

@@ -79,7 +79,7 @@ type inputs struct {
 	env   []string
 	id    identity
 
-	gossafunc    bool // GOSSAFUNC is set
+	localEnv     string // a variable of cmdline.LocalEnv that is set
 	cl           *cmdline.Cmdline
 	cwd, compile string
 	hashOnce     sync.Once
@@ -166,7 +166,11 @@ func (a *Agent) collect(h *localproto.Hello) (*inputs, error) {
 	if os_, arch, ok := strings.Cut(filepath.Base(filepath.Dir(h.Compile)), "_"); ok && !strings.Contains(arch, "_") {
 		defOS, defArch = os_, arch
 	}
-	in.gossafunc = env["GOSSAFUNC"] != ""
+	for _, k := range cmdline.LocalEnv {
+		if env[k] != "" && in.localEnv == "" {
+			in.localEnv = k
+		}
+	}
 	in.id.goos, in.id.goarch = env["GOOS"], env["GOARCH"]
 	if in.id.goos == "" {
 		in.id.goos = defOS

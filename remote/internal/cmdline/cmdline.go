@@ -265,3 +265,21 @@ func TopDirs(paths ...string) []string {
 	sort.Strings(l)
 	return l
 }
+
+// CompileEnv lists the environment variables that a worker's compile
+// gets from the client: those that the compiler reads and that can
+// change what it writes (internal/buildcfg, cmd/internal/objabi,
+// cmd/compile). GOOS and GOARCH come from the connection's target. No
+// other variable (GOCACHE, GOFLAGS, GOPATH, …) reaches the worker or its
+// result cache's key.
+var CompileEnv = map[string]bool{
+	"GOROOT": true, "GOAMD64": true, "GO386": true, "GOARM": true,
+	"GOMIPS": true, "GOMIPS64": true, "GOPPC64": true, "GOWASM": true,
+	"GOEXPERIMENT": true, "GODEBUG": true, "GO_EXTLINK_ENABLED": true,
+	"GOCLOBBERDEADHASH": true,
+}
+
+// LocalEnv lists the environment variables with which a compile stays
+// local: they make it write files where it runs (GOSSAFUNC's ssa.html,
+// GOSSADIR) or set debug flags that may (GOCOMPILEDEBUG).
+var LocalEnv = []string{"GOSSAFUNC", "GOSSADIR", "GOCOMPILEDEBUG"}

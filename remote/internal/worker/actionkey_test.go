@@ -157,6 +157,9 @@ func TestActionKey(t *testing.T) {
 		{"env order", nil, func(s *keySpec) { s.env = []string{"GOAMD64=v1", "GOROOT=/usr/lib/go"} }, true},
 		{"env duplicate, last wins", nil, func(s *keySpec) { s.env = append([]string{"GOAMD64=v3"}, s.env...) }, true},
 		{"non-GO env", nil, func(s *keySpec) { s.env = append(s.env, "HOME=/root", "PATH=/usr/bin") }, true},
+		{"GO env the compile does not read", nil, func(s *keySpec) {
+			s.env = append(s.env, "GOCACHE=/home/u/.cache/go-build", "GOFLAGS=-mod=readonly", "GOPATH=/home/u/go", "GOMAXPROCS=3")
+		}, true},
 		{"client GOOS", nil, func(s *keySpec) { s.env = append(s.env, "GOOS=plan9", "GOARCH=386") }, true},
 		{"dropped flags", nil, func(s *keySpec) {
 			s.replaceArg("-cpuprofile=/tmp/prof", "-memprofile=/tmp/mprof")

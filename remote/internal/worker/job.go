@@ -123,13 +123,12 @@ func checkCwd(cwd string) error {
 }
 
 // goEnv returns the entries of env that a compile on the worker gets
-// from the client: those whose key starts with GO, except GOOS and
-// GOARCH (the connection's target decides those), in the client's order;
-// and the client's GOROOT.
+// from the client: those of cmdline.CompileEnv (GOOS and GOARCH are the
+// connection's target), in the client's order; and the client's GOROOT.
 func goEnv(env []string) (kept []string, goroot string) {
 	for _, e := range env {
 		k, v, ok := strings.Cut(e, "=")
-		if !ok || !strings.HasPrefix(k, "GO") || strings.IndexByte(e, 0) >= 0 || k == "GOOS" || k == "GOARCH" {
+		if !ok || !cmdline.CompileEnv[k] || strings.IndexByte(e, 0) >= 0 {
 			continue
 		}
 		if k == "GOROOT" {

@@ -33,6 +33,7 @@ func main() {
 	verbose := flag.Bool("v", false, "print a summary of the build's remote work at exit")
 	local := flag.Int("local", 1, "local CPU tokens: compiles and other processes that run on this machine at once (the go command's -p)")
 	work := flag.String("work", "", "the go command's $WORK directory (workers' result cache keys read it as $WORK)")
+	trace := flag.String("trace", "", "write the build trace (Chrome trace events, one a line) to `file` at exit")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: distssa-agent -hosts=FILE -socket=PATH [-v]\n")
 		flag.PrintDefaults()
@@ -53,7 +54,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "distssa-agent: DISTSSA_KIND=%q: want local, whole or split\n", force)
 		os.Exit(2)
 	}
-	os.Exit(run(*hostsFile, *socket, *verbose, agent.Config{LocalTokens: *local, Work: *work, Force: force}))
+	os.Exit(run(*hostsFile, *socket, *verbose, agent.Config{LocalTokens: *local, Work: *work, Force: force, Trace: *trace}))
 }
 
 func run(hostsFile, socket string, verbose bool, cfg agent.Config) int {
@@ -76,7 +77,9 @@ func run(hostsFile, socket string, verbose bool, cfg agent.Config) int {
 		return 2
 	}
 	// The go command runs this many more actions at once than it has
-	// local tokens: the scheduler keeps the local ones within the tokens.
+	// local tokens: twice the workers' slots, so that compiles wait here
+	// and the scheduler can choose among them (largest first) when a
+	// slot or a token frees. It keeps the local ones within the tokens.
 	slots := 0
 	for _, h := range hs {
 		slots += h.Slots

@@ -41,6 +41,7 @@ type Config struct {
 	SplitCost      int64  // bytes of .go source from which a compile splits when it can
 	Force          string // "", or "local", "whole", "split": the placement of every compile that can take it (tests)
 	Work           string // the go command's $WORK, for the workers' result cache keys
+	Trace          string // a file for the build trace (trace.go), written at Close; "" for none
 
 	DialTimeout      time.Duration
 	HandshakeTimeout time.Duration
@@ -97,6 +98,7 @@ type Agent struct {
 	wg     sync.WaitGroup
 	ids    *hashCache // compile binaries
 	files  *hashCache // inputs
+	tr     *tracer    // nil without Config.Trace
 
 	mu        sync.Mutex // guards the scheduler (sched.go) and the fields below
 	ln        net.Listener
@@ -126,6 +128,9 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, ids: newHashCache(), files: newHashCache(), reasons: map[string]int{},
 		localFree: cfg.LocalTokens, start: time.Now()}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
+	if cfg.Trace != "" {
+		a.tr = newTracer()
+	}
 	envTok := os.Getenv("DISTSSA_TOKEN")
 	for _, h := range cfg.Hosts {
 		hh := &host{Host: h, free: h.Slots, idle: map[string][]*wconn{}}
@@ -223,6 +228,9 @@ func (a *Agent) Close() {
 	for _, h := range a.hosts {
 		h.closeIdle()
 	}
+	if err := a.tr.write(a.cfg.Trace); err != nil {
+		fmt.Fprintf(os.Stderr, "distssa-agent: trace: %v\n", err)
+	}
 }
 
 // Failures returns the failed remote work so far, one line each.
@@ -288,8 +296,8 @@ func (a *Agent) serveCompile(conn net.Conn) {
 			}
 		}
 	}()
-	if _, ok := m.(*localproto.Hold); ok {
-		a.serveHold(ctx, conn)
+	if h, ok := m.(*localproto.Hold); ok {
+		a.serveHold(ctx, conn, h.What)
 		return
 	}
 	hello, ok := m.(*localproto.Hello)
@@ -298,9 +306,15 @@ func (a *Agent) serveCompile(conn net.Conn) {
 		return
 	}
 	c := &compile{a: a, conn: conn, hello: hello, ctx: ctx}
+	t0 := time.Now()
 	p, err := a.place(ctx, a.request(c))
 	if err != nil {
 		return
+	}
+	if placed := time.Now(); placed.Sub(t0) > time.Millisecond {
+		l := a.tr.take("waiting for a token or slot")
+		a.tr.span(l, c.pkg(), t0, placed, nil)
+		a.tr.release(l)
 	}
 	a.mu.Lock()
 	a.compiles++
@@ -317,6 +331,11 @@ func (a *Agent) serveCompile(conn net.Conn) {
 		return
 	}
 	defer a.releaseLocal()
+	l, start := a.tr.take("local tokens"), time.Now()
+	defer func() {
+		a.tr.span(l, c.pkg(), start, time.Now(), map[string]any{"placement": "local", "workers": len(p.hosts), "reason": p.reason})
+		a.tr.release(l)
+	}()
 	a.mu.Lock()
 	if len(p.hosts) > 0 {
 		a.granted++
@@ -325,6 +344,16 @@ func (a *Agent) serveCompile(conn net.Conn) {
 	}
 	a.mu.Unlock()
 	c.serveSplit(ctx, cancel, msgs, p.hosts)
+}
+
+// pkg names the compile's package, for the trace.
+func (c *compile) pkg() string {
+	if c.in != nil {
+		if p, ok := c.in.cl.Get("p"); ok {
+			return p
+		}
+	}
+	return "compile"
 }
 
 // serveSplit serves a compile placed here: it runs the granted workers'
@@ -377,7 +406,7 @@ func (c *compile) serveSplit(ctx context.Context, cancel context.CancelFunc, msg
 
 // serveHold serves a local process of the go command: a local token,
 // held until the connection closes (which cancels ctx).
-func (a *Agent) serveHold(ctx context.Context, conn net.Conn) {
+func (a *Agent) serveHold(ctx context.Context, conn net.Conn, what string) {
 	p, err := a.place(ctx, request{hold: true})
 	if err != nil {
 		return
@@ -386,6 +415,11 @@ func (a *Agent) serveHold(ctx context.Context, conn net.Conn) {
 	a.mu.Lock()
 	a.holds++
 	a.mu.Unlock()
+	l, start := a.tr.take("local tokens"), time.Now()
+	defer func() {
+		a.tr.span(l, what, start, time.Now(), map[string]any{"placement": "local process"})
+		a.tr.release(l)
+	}()
 	conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	if err := localproto.Write(conn, &localproto.Grant{Kind: localproto.KindLocal}); err != nil {
 		return

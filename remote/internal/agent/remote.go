@@ -33,6 +33,11 @@ func (c *compile) runWorker(i int, h *host) {
 		}
 	}
 	defer release()
+	l, t0 := a.tr.take(h.Addr), time.Now()
+	defer func() {
+		a.tr.span(l, c.pkg(), t0, time.Now(), map[string]any{"placement": "split share"})
+		a.tr.release(l)
+	}()
 
 	wc, err := c.start(c.ctx, h)
 	if err != nil {

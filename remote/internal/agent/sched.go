@@ -8,8 +8,11 @@ package agent
 // command's -p) and every host's slots, and places each compile when a
 // resource is free:
 //
-//   - split: a large compile, when a local token and worker slots are both
-//     free and nothing else waits, runs here and shares its backend;
+//   - local: a small compile (Config.MinCost), when a local token is
+//     free, runs here: its round trips would cost more than it does;
+//   - split: a large compile, when a local token and at least two worker
+//     slots are free and nothing else waits, runs here and shares its
+//     backend;
 //   - whole: otherwise a free worker slot runs the whole compile;
 //   - local: otherwise a free local token runs it here.
 //
@@ -21,6 +24,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"distssa/remote/internal/localproto"
@@ -149,13 +153,19 @@ func (a *Agent) tryPlace(req request, now time.Time) (placement, bool) {
 			return placement{}, false
 		}
 	default:
-		big := req.split > 0 && req.cost >= a.cfg.SplitCost && len(a.waiters) <= 1
+		// A split pays a front end on every side and the replay here:
+		// worth it for a large compile with at least two idle slots and
+		// nothing else to do.
+		big := req.split > 0 && req.cost >= a.cfg.SplitCost && len(a.waiters) <= 1 && a.freeSlotsLocked(req.target, now) >= 2
 		switch {
+		case local && req.reason == "" && req.cost < a.cfg.MinCost:
+			// A small compile costs less here than its round trips.
+			return takeLocal(placement{kind: localproto.KindLocal, reason: "small package"})
 		case local && remote && big:
 			return split()
 		case remote && req.whole:
 			return whole()
-		case local && remote && req.split > 0:
+		case local && remote && req.split > 0 && !req.whole:
 			return split()
 		}
 	}
@@ -185,7 +195,17 @@ func (a *Agent) wake() {
 	a.mu.Unlock()
 }
 
+// Local processes go first (a link ends the build; an asm holds up its
+// compile), then compiles by cost, largest first: the longest work
+// starts first, so that the build does not end waiting for it.
 func (a *Agent) wakeLocked(now time.Time) {
+	sort.SliceStable(a.waiters, func(i, j int) bool {
+		x, y := a.waiters[i].req, a.waiters[j].req
+		if x.hold != y.hold {
+			return x.hold
+		}
+		return x.cost > y.cost
+	})
 	for i := 0; i < len(a.waiters); {
 		w := a.waiters[i]
 		if p, ok := a.tryPlace(w.req, now); ok {
@@ -195,6 +215,17 @@ func (a *Agent) wakeLocked(now time.Time) {
 		}
 		i++
 	}
+}
+
+// freeSlotsLocked counts the free slots that target can use.
+func (a *Agent) freeSlotsLocked(target string, now time.Time) int {
+	n := 0
+	for _, h := range a.hosts {
+		if !h.downUntil.After(now) && h.refused[target] == "" {
+			n += h.free
+		}
+	}
+	return n
 }
 
 // unplace gives back what a placement took.

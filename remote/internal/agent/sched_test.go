@@ -40,7 +40,7 @@ func placeWithin(t *testing.T, a *Agent, req request) placement {
 // back, and takes what was freed.
 func TestPlacement(t *testing.T) {
 	a := newSched(t, 1, 1, "")
-	c := request{whole: true, cost: 100, target: "t"}
+	c := request{whole: true, cost: DefaultMinCost, target: "t"}
 	p1 := placeWithin(t, a, c)
 	if p1.kind != localproto.KindWhole || len(p1.hosts) != 1 {
 		t.Fatalf("first: %+v, want whole on the one slot", p1)
@@ -66,9 +66,10 @@ func TestPlacement(t *testing.T) {
 	}
 }
 
-// TestPlacementSplit: a large compile with a free token and free slots,
-// and nothing waiting, splits; a small one goes whole; one that may not
-// leave the machine (a reason) runs locally even with slots free.
+// TestPlacementSplit: a large compile with a free token and two free
+// slots, and nothing waiting, splits; a middle-sized one goes whole; a
+// small one takes the free token; one that may not leave the machine (a
+// reason) runs locally even with slots free.
 func TestPlacementSplit(t *testing.T) {
 	a := newSched(t, 1, 2, "")
 	p := placeWithin(t, a, request{whole: true, split: 4, cost: DefaultSplitCost, target: "t"})
@@ -76,9 +77,14 @@ func TestPlacementSplit(t *testing.T) {
 		t.Fatalf("large: %+v, want local with 2 workers", p)
 	}
 	a.unplace(p)
-	p = placeWithin(t, a, request{whole: true, split: 1, cost: 1000, target: "t"})
+	p = placeWithin(t, a, request{whole: true, split: 1, cost: DefaultMinCost, target: "t"})
 	if p.kind != localproto.KindWhole {
-		t.Fatalf("small: %+v, want whole", p)
+		t.Fatalf("middle-sized: %+v, want whole", p)
+	}
+	a.unplace(p)
+	p = placeWithin(t, a, request{whole: true, cost: DefaultMinCost - 1, target: "t"})
+	if p.kind != localproto.KindLocal || p.reason != "small package" {
+		t.Fatalf("small: %+v, want local", p)
 	}
 	a.unplace(p)
 	p = placeWithin(t, a, request{whole: true, reason: "GOSSAFUNC", target: "t"})

@@ -35,7 +35,10 @@ func (c *compile) serveWhole(h *host) bool {
 	h.mu.Lock()
 	h.jobs++
 	h.mu.Unlock()
-	w, cached, err := c.runWhole(h)
+	l, start := a.tr.take(h.Addr), time.Now()
+	w, cached, err := c.runWhole(h, l)
+	a.tr.span(l, c.pkg(), start, time.Now(), map[string]any{"placement": "whole", "cached": cached, "error": errString(err)})
+	a.tr.release(l)
 	a.release(h)
 	if err == nil {
 		h.mu.Lock()
@@ -74,12 +77,16 @@ func (c *compile) serveWhole(h *host) bool {
 }
 
 // runWhole runs the compile on h and returns its WHOLE answer.
-func (c *compile) runWhole(h *host) (*localproto.Whole, bool, error) {
+func (c *compile) runWhole(h *host, l lane) (*localproto.Whole, bool, error) {
 	a, in, ctx := c.a, c.in, c.ctx
+	t0 := time.Now()
 	wc, err := c.connect(ctx, h)
+	t1 := time.Now()
+	a.tr.span(l, "upload", t0, t1, nil)
 	if err != nil {
 		return nil, false, err
 	}
+	defer func() { a.tr.span(l, "compile", t1, time.Now(), nil) }()
 	stop := context.AfterFunc(ctx, func() { wc.nc.SetDeadline(time.Now()) })
 	defer stop()
 	m, err := wc.roundTrip(&wire.Run{Cwd: in.cwd, Args: in.args, Env: in.env, Files: in.wireFiles(), Work: a.cfg.Work}, a.cfg.ResultTimeout)
@@ -147,4 +154,11 @@ func lastLine(b []byte) string {
 		s = s[i+1:]
 	}
 	return s
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

@@ -27,6 +27,7 @@ package work
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -43,6 +44,7 @@ import (
 
 	"cmd/go/internal/base"
 	"cmd/go/internal/cfg"
+	"cmd/go/internal/trace"
 )
 
 const (
@@ -63,7 +65,9 @@ const (
 
 // distssaAgent is the agent of one Builder.
 type distssaAgent struct {
-	slots   int // the workers' slots, from "ready N"
+	ctx     context.Context // the build's, for its -debug-trace
+	trace   string          // the agent's trace file, with -debug-trace
+	slots   int             // the workers' slots, from "ready N"
 	socket  string
 	sockDir string // a directory made for the socket, removed at stop; "" if in $WORK
 	cmd     *exec.Cmd
@@ -95,7 +99,7 @@ func (b *Builder) distssaFlags() []string {
 // exits before it is ready stops the build (its own messages, on the go
 // command's standard error, say why: a missing hosts file, a malformed
 // line).
-func (b *Builder) startDistSSA(all []*Action) {
+func (b *Builder) startDistSSA(ctx context.Context, all []*Action) {
 	if cfg.BuildDistSSA == "" || cfg.BuildToolchainName != "gc" {
 		return
 	}
@@ -119,7 +123,7 @@ func (b *Builder) startDistSSA(all []*Action) {
 	if !filepath.IsAbs(hosts) {
 		hosts = filepath.Join(base.Cwd(), hosts)
 	}
-	ag := &distssaAgent{socket: filepath.Join(b.WorkDir, distssaSocket), done: make(chan struct{})}
+	ag := &distssaAgent{ctx: ctx, socket: filepath.Join(b.WorkDir, distssaSocket), done: make(chan struct{})}
 	if !cfg.BuildN && len(ag.socket) > maxSocketPath {
 		dir, err := os.MkdirTemp("", "distssa")
 		if err != nil {
@@ -129,6 +133,12 @@ func (b *Builder) startDistSSA(all []*Action) {
 	}
 	tool := filepath.Join(build.ToolDir, distssaAgentTool) + cfg.ToolExeSuffix()
 	args := []string{tool, "-hosts=" + hosts, "-socket=" + ag.socket, "-local=" + strconv.Itoa(cfg.BuildP), "-work=" + b.WorkDir}
+	if cfg.DebugTrace != "" {
+		// The agent's placements and remote spans join the go
+		// command's trace when the agent stops.
+		ag.trace = filepath.Join(b.WorkDir, "distssa-trace.json")
+		args = append(args, "-trace="+ag.trace)
+	}
 	if cfg.BuildV {
 		args = append(args, "-v")
 	}
@@ -243,6 +253,15 @@ func (b *Builder) stopDistSSA() {
 	case exited:
 		fmt.Fprintf(os.Stderr, "go: warning: the distssa agent exited during the build (%v); compiles after that ran locally\n", ag.waitErr)
 	}
+	if ag.trace != "" {
+		data, err := os.ReadFile(ag.trace)
+		if err == nil {
+			err = trace.AddEvents(ag.ctx, data)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "go: -distssa: the agent's trace: %v\n", err)
+		}
+	}
 	if ag.sockDir != "" {
 		os.RemoveAll(ag.sockDir)
 	}
@@ -264,8 +283,15 @@ func (b *Builder) distssaSlots() int {
 // build: the process runs without a token.
 func (b *Builder) DistSSARun(cmd *exec.Cmd) error {
 	v, ok := distssaAgents.Load(b)
-	if !ok || v.(*distssaAgent).cmd == nil || filepath.Base(cmd.Path) == "compile"+cfg.ToolExeSuffix() {
+	if !ok || v.(*distssaAgent).cmd == nil {
 		return cmd.Run()
+	}
+	// The compiler, also under -toolexec: it asks the agent itself.
+	compile := base.Tool("compile")
+	for _, arg := range cmd.Args {
+		if arg == compile {
+			return cmd.Run()
+		}
 	}
 	if release, err := distssaHold(v.(*distssaAgent).socket, filepath.Base(cmd.Path)); err == nil {
 		defer release()

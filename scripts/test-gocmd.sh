@@ -19,15 +19,13 @@
 #   - an agent that exits before "ready" (missing hosts file; with the
 #     real agent also a malformed line) stops the build before any
 #     compile, with the agent's message naming the file;
-#   - with DISTSSA_STRICT=1 (real agent only) a remote failure fails the
-#     build; without it, it does not;
+#   - with DISTSSA_STRICT=1 a remote failure fails the build; without
+#     it, it does not;
+#   - -debug-trace holds the agent's tracks (local tokens, host slots);
 #   - no agent outlives the go command.
 #
-# If the toolchain has the real agent ($GOTOOLDIR/distssa-agent, from
-# remote/cmd/distssa-agent), the script uses it. Otherwise it builds
-# scripts/testdata/distssa-testagent into a throwaway hard-linked copy of
-# the toolchain (the toolchain itself is never changed); that agent
-# grants $DISTSSA_TESTAGENT_GRANT workers that run on this machine.
+# It uses the toolchain's agent ($GOTOOLDIR/distssa-agent, which
+# src/make.bash builds from remote/cmd/distssa-agent).
 #
 # Usage: scripts/test-gocmd.sh   (DISTSSA_GOROOT selects the toolchain)
 set -uo pipefail
@@ -50,19 +48,8 @@ gorun() {
 }
 
 tooldir=$(GOFLAGS= "$goroot/bin/go" env GOTOOLDIR)
-if [[ -x $tooldir/distssa-agent ]]; then
-	real=1
-	gobin=$goroot/bin/go
-	echo "test-gocmd: using the real agent $tooldir/distssa-agent"
-else
-	real=0
-	cp -al "$goroot" "$tmp/goroot" 2>/dev/null || cp -a "$goroot" "$tmp/goroot"
-	gobin=$tmp/goroot/bin/go
-	tooldir=$("$gobin" env GOTOOLDIR)
-	(cd "$repo" && GOFLAGS=-buildvcs=false "$goroot/bin/go" build -o "$tooldir/distssa-agent" ./scripts/testdata/distssa-testagent) ||
-		{ echo "test-gocmd: building the test agent failed" >&2; exit 1; }
-	echo "test-gocmd: no real agent in $goroot; using scripts/testdata/distssa-testagent in a copy of the toolchain"
-fi
+[[ -x $tooldir/distssa-agent ]] || { echo "test-gocmd: no $tooldir/distssa-agent (run src/make.bash)" >&2; exit 2; }
+gobin=$goroot/bin/go
 export GOCACHE=$tmp/cache GOPATH=$tmp/gopath GOTMPDIR=
 
 mkdir -p "$tmp/mod"
@@ -111,14 +98,10 @@ func TestGcd(t *testing.T) {
 	}
 }
 EOF
+# A host that refuses connections: the checks below need the agent to
+# start, not to reach a worker (scripts/test-remote.sh has workers).
 hosts=$tmp/hosts.txt
-if [[ $real == 1 ]]; then
-	# The real agent needs hosts it can reach; none are needed for the
-	# checks below, which only need it to start.
-	echo "127.0.0.1:1" >"$hosts"
-else
-	echo "localhost:7000" >"$hosts"
-fi
+echo "127.0.0.1:1" >"$hosts"
 noagent() {
 	if pgrep -f -- "-hosts=$tmp/" >/dev/null; then
 		fail "$1: an agent outlived the go command"
@@ -130,7 +113,7 @@ if "$gobin" help build | grep -q -- '-distssa file'; then pass "go help build do
 
 # 2. -n: the agent's command line and the compile flag, nothing run.
 gorun "$tmp/n.log" build -n -a -distssa=../hosts.txt -o "$tmp/n.bin" .
-if grep -q "distssa-agent -hosts=$hosts -socket=\$WORK/distssa.sock" "$tmp/n.log" &&
+if grep -q "distssa-agent -hosts=$hosts -socket=\$WORK/distssa.sock -local=[0-9]* -work=\$WORK" "$tmp/n.log" &&
 	grep -q -- '-distssa=unix:$WORK/distssa.sock' "$tmp/n.log"; then
 	pass "-n shows the agent (relative hosts path made absolute) and each compile's -distssa"
 else
@@ -141,7 +124,7 @@ fi
 gorun "$tmp/local.log" build -o "$tmp/local.bin" . || { fail "local build"; cat "$tmp/local.log"; }
 gorun "$tmp/cached.log" build -x -distssa="$hosts" -o "$tmp/cached.bin" .
 rc=$?
-if [[ $rc == 0 ]] && grep -q "distssa-agent -hosts=$hosts -socket=\$WORK/distssa.sock &" "$tmp/cached.log" &&
+if [[ $rc == 0 ]] && grep -q "distssa-agent -hosts=$hosts -socket=\$WORK/distssa.sock -local=[0-9]* -work=\$WORK &" "$tmp/cached.log" &&
 	! grep -q '/compile ' "$tmp/cached.log"; then
 	pass "-distssa after a local build: -x shows the agent, no compile runs (same cache keys)"
 else
@@ -154,26 +137,19 @@ noagent "cached build"
 # go remote, and the binary is the local build's.
 gflags=-gcflags=all=-dwarf=false
 GOCACHE=$tmp/cache-ref gorun "$tmp/ref.log" build "$gflags -d=distssastats=1" -o "$tmp/ref.bin" . || { fail "reference build"; cat "$tmp/ref.log"; }
-export DISTSSA_TESTAGENT_GRANT=1
 GOCACHE=$tmp/cache-dist gorun "$tmp/dist.log" build -x -v "$gflags -d=distssastats=1" -distssa="$hosts" -o "$tmp/dist.bin" .
 rc=$?
-unset DISTSSA_TESTAGENT_GRANT
 ncomp=$(grep -c '/compile .*-distssa=unix:\$WORK/distssa.sock' "$tmp/dist.log")
 if [[ $rc == 0 && $ncomp -gt 0 ]] && ! grep '/compile ' "$tmp/dist.log" | grep -qv -- '-distssa=unix:'; then
 	pass "cold build: all $ncomp compiles get -distssa=unix:\$WORK/distssa.sock"
 else
 	fail "cold build (rc=$rc, $ncomp compiles with the flag):"; tail -5 "$tmp/dist.log"
 fi
-if grep -q -- "distssa-agent -hosts=$hosts -socket=\$WORK/distssa.sock -v" "$tmp/dist.log"; then pass "-v passes -v to the agent"; else fail "-v not passed to the agent"; fi
-if [[ $real == 0 ]]; then
-	summary=$(grep 'distssa-testagent: .* compiles' "$tmp/dist.log")
-	remote=$(sed -n 's/.* \([0-9]*\) functions remote.*/\1/p' <<<"$summary")
-	mainstats=$(grep 'distssa: main: ' "$tmp/dist.log")
-	if [[ ${remote:-0} -gt 0 ]] && grep -q 'functions remote' <<<"$mainstats"; then
-		pass "through the go command and the agent: $summary"
-	else
-		fail "no function went remote: $summary / $mainstats"
-	fi
+if grep -q -- "distssa-agent -hosts=$hosts -socket=\$WORK/distssa.sock -local=[0-9]* -work=\$WORK -v" "$tmp/dist.log"; then pass "-v passes -v to the agent"; else fail "-v not passed to the agent"; fi
+if grep -q "^distssa-agent: $ncomp compiles: 0 whole" "$tmp/dist.log"; then
+	pass "the agent placed every compile: $(grep -m1 '^distssa-agent: ' "$tmp/dist.log" | cut -c1-100)"
+else
+	fail "the agent's summary does not count the $ncomp compiles:"; grep '^distssa-agent' "$tmp/dist.log"
 fi
 cmp -s "$tmp/ref.bin" "$tmp/dist.bin" && pass "binary built with -distssa identical to the local build" || fail "binary built with -distssa differs"
 noagent "cold build"
@@ -196,7 +172,7 @@ if [[ $rc != 0 ]] && grep -q 'missing.txt' "$tmp/missing.log" && grep -q 'before
 else
 	fail "missing hosts file (rc=$rc):"; cat "$tmp/missing.log"
 fi
-if [[ $real == 1 ]]; then
+{
 	printf '# comment\n127.0.0.1:x\n' >"$tmp/bad-hosts.txt"
 	gorun "$tmp/bad.log" build -x -a -distssa="$tmp/bad-hosts.txt" -o "$tmp/bad.bin" .
 	rc=$?
@@ -205,14 +181,14 @@ if [[ $real == 1 ]]; then
 	else
 		fail "malformed hosts file (rc=$rc):"; cat "$tmp/bad.log"
 	fi
-fi
+}
 noagent "failed builds"
 
 # 7. Strict mode: remote failure fails the build (the output is still
 # built, locally); without DISTSSA_STRICT the same failure is no error.
 # The package must be big enough for the agent to grant a worker; the
 # only host refuses connections.
-if [[ $real == 1 ]]; then
+{
 	mkdir -p "$tmp/big"
 	cp "$tmp/mod/go.mod" "$tmp/big/"
 	{
@@ -240,7 +216,24 @@ if [[ $real == 1 ]]; then
 		fail "without strict mode (rc=$rc):"; cat "$tmp/lax.log"
 	fi
 	noagent "strict mode"
+}
+
+# 8. -debug-trace: the agent's tracks join the go command's trace, and the
+# file is one JSON array.
+GOCACHE=$tmp/cache-trace gorun "$tmp/trace.log" build -debug-trace="$tmp/trace.json" -distssa="$hosts" -o "$tmp/trace.bin" .
+rc=$?
+if [[ $rc == 0 ]] && python3 -c '
+import json, sys
+ev = json.load(open(sys.argv[1]))
+names = {e["args"]["name"] for e in ev if e.get("ph") == "M" and e.get("name") == "process_name"}
+spans = [e for e in ev if e.get("ph") == "X" and e.get("pid", 0) >= 1000]
+assert "local tokens" in names and spans, (names, len(spans))
+' "$tmp/trace.json"; then
+	pass "-debug-trace holds the agent's local token track"
+else
+	fail "-debug-trace (rc=$rc):"; tail -3 "$tmp/trace.log"
 fi
+noagent "trace"
 
 echo "test-gocmd: $fails failed"
 [[ $fails == 0 ]]

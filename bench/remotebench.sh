@@ -10,17 +10,20 @@
 # kernel has no sch_netem, tc tbf shapes the rate and bench/delayrelay, in
 # the worker's namespace on CPU 1, adds the delay; the first line says
 # which. It compares cold builds (fresh build cache) against stock
-# go1.21.6 pinned to CPU 0:
+# go1.21.6:
 #
-#   stock   stock go1.21.6, fresh cache
-#   cold    distssa with -distssa=hosts.txt, fresh cache, empty worker store
-#   warm    the same again: fresh build cache, the worker's blob store warm
+#   stock   stock go1.21.6 pinned to CPU 0 (so -p is 1), fresh cache
+#   stock2  stock go1.21.6 on CPUs 0 and 1 (-p 2), fresh cache
+#   cold    distssa with -distssa=hosts.txt pinned to CPU 0, fresh build
+#           cache, a new worker with an empty store
+#   warm    the same again: fresh build cache, the worker's store warm
+#           (its inputs and its result cache: whole compiles are hits)
 #
 # and prints wall time, CPU time of the build (user+system of the go
 # command and its children; the worker's and the relay's CPU are reported
-# apart), bytes sent and received (from the agent's summary) and the
-# share of functions compiled remotely. Needs root (ip netns, tc) and
-# iproute2.
+# apart), bytes sent and received (from the agent's summary), and the
+# compiles by placement: whole (of which answered from the worker's
+# result cache), split, local. Needs root (ip netns, tc) and iproute2.
 #
 # Usage: bench/remotebench.sh [-n ROUNDS] [PACKAGE...]   (default: 1 round;
 #        go-redis and cmd/caddy, from bench/corpus)
@@ -107,15 +110,15 @@ if [[ -n $relay ]]; then
 fi
 echo "$waddr/1,token=$tmp/token" >"$tmp/hosts.txt"
 
-# run NAME GO FLAGS PKG: one build pinned to CPU 0 with a fresh cache;
-# prints wall and CPU seconds.
+# run NAME GO FLAGS PKG [CPUS]: one build pinned to CPUS (default 0) with
+# a fresh cache; prints wall and CPU seconds.
 run() {
-	local name=$1 go=$2 flags=$3 pkg=$4
+	local name=$1 go=$2 flags=$3 pkg=$4 cpus=${5:-0}
 	local out=$tmp/$name.out
 	(
 		cd "$repo/bench/corpus"
 		export GOCACHE=$tmp/cache-$name GOFLAGS="-mod=readonly $flags"
-		/usr/bin/time -f '%e %U %S' -o "$tmp/$name.time" taskset -c 0 "$go" build -v -o "$tmp/$name.bin" "$pkg"
+		/usr/bin/time -f '%e %U %S' -o "$tmp/$name.time" taskset -c "$cpus" "$go" build -v -o "$tmp/$name.bin" "$pkg"
 	) >"$out" 2>&1 || { cat "$out"; exit 1; }
 	rm -rf "$tmp/cache-$name"
 }
@@ -124,7 +127,7 @@ relaycpu() { if [[ -n $rpid ]]; then awk '{print $14 + $15}' "/proc/$rpid/stat";
 
 median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
-printf '%-44s %6s %8s %8s %11s %11s %12s %s\n' package build wall cpu sent recv remote "worker/relay CPU"
+printf '%-44s %6s %8s %8s %11s %11s %-26s %s\n' package build wall cpu sent recv "whole(hits)/split/local" "worker/relay CPU"
 for pkg in "${pkgs[@]}"; do
 	rm -f "$tmp"/*.rows
 	for round in $(seq "$rounds"); do
@@ -132,6 +135,10 @@ for pkg in "${pkgs[@]}"; do
 		read -r sw su ss <"$tmp/stock.time"
 		echo "$sw $(echo "$su + $ss" | bc)" >>"$tmp/stock.rows"
 		printf '%-44s %6s %7.1fs %7.1fs\n' "$pkg" stock "$sw" "$(echo "$su + $ss" | bc)"
+		run stock2 "$stockroot/bin/go" "" "$pkg" "0,1"
+		read -r sw su ss <"$tmp/stock2.time"
+		echo "$sw $(echo "$su + $ss" | bc)" >>"$tmp/stock2.rows"
+		printf '%-44s %6s %7.1fs %7.1fs\n' "$pkg" stock2 "$sw" "$(echo "$su + $ss" | bc)"
 		startworker "$tmp/worker-$round"
 		for mode in cold warm; do
 			w0=$(workercpu) r0=$(relaycpu)
@@ -141,11 +148,11 @@ for pkg in "${pkgs[@]}"; do
 			sum=$(grep '^distssa-agent: ' "$tmp/$mode.out" | head -1)
 			host=$(grep '^  10.231.0.2' "$tmp/$mode.out" | head -1)
 			grep -m2 'failure:' "$tmp/$mode.out" | cut -c1-300 || true
-			remote=$(sed -n 's/.*functions \([0-9]*\) remote of \([0-9]*\).*/\1\/\2/p' <<<"$sum")
+			remote=$(sed -n 's/.* \([0-9]*\) whole (\([0-9]*\) from cache), \([0-9]*\) split, \([0-9]*\) local.*/\1(\2)\/\3\/\4/p' <<<"$sum")
 			sent=$(sed -n 's/.*sent \([0-9]*\) B.*/\1/p' <<<"$host")
 			recv=$(sed -n 's/.*received \([0-9]*\) B.*/\1/p' <<<"$host")
 			echo "$fw $(echo "$fu + $fs" | bc) $sent $recv $remote" >>"$tmp/$mode.rows"
-			printf '%-44s %6s %7.1fs %7.1fs %11s %11s %12s %.1fs/%.1fs\n' "$pkg" "$mode" "$fw" "$(echo "$fu + $fs" | bc)" \
+			printf '%-44s %6s %7.1fs %7.1fs %11s %11s %-26s %.1fs/%.1fs\n' "$pkg" "$mode" "$fw" "$(echo "$fu + $fs" | bc)" \
 				"$sent" "$recv" "$remote" \
 				"$(echo "($w1 - $w0) / $(getconf CLK_TCK)" | bc -l)" "$(echo "($r1 - $r0) / $(getconf CLK_TCK)" | bc -l)"
 		done
@@ -160,10 +167,11 @@ for pkg in "${pkgs[@]}"; do
 	done
 	sw=$(cut -d' ' -f1 "$tmp/stock.rows" | median)
 	sc=$(cut -d' ' -f2 "$tmp/stock.rows" | median)
+	s2=$(cut -d' ' -f1 "$tmp/stock2.rows" | median)
 	for mode in cold warm; do
 		fw=$(cut -d' ' -f1 "$tmp/$mode.rows" | median)
 		fc=$(cut -d' ' -f2 "$tmp/$mode.rows" | median)
-		printf '%-44s %6s median of %d: wall %.1fs / stock %.1fs = %.2f, CPU %.1fs / stock %.1fs = %.2f\n' "$pkg" "$mode" "$rounds" \
-			"$fw" "$sw" "$(echo "$fw / $sw" | bc -l)" "$fc" "$sc" "$(echo "$fc / $sc" | bc -l)"
+		printf '%-44s %6s median of %d: wall %.1fs / stock CPU 0 %.1fs = %.2f, / stock CPUs 0-1 %.1fs = %.2f; CPU %.1fs / stock %.1fs = %.2f\n' "$pkg" "$mode" "$rounds" \
+			"$fw" "$sw" "$(echo "$fw / $sw" | bc -l)" "$s2" "$(echo "$fw / $s2" | bc -l)" "$fc" "$sc" "$(echo "$fc / $sc" | bc -l)"
 	done
 done

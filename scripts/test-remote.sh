@@ -9,7 +9,14 @@
 #
 #   identical   caddy (cmd/caddy) and go-redis's test binary, built cold
 #               through the workers, are byte-identical to local builds,
-#               and the agent's summary shows functions compiled remotely
+#               and the agent's summary shows compiles sent to workers
+#   kinds       go-redis's test binary with every compile forced whole,
+#               and forced split (DISTSSA_KIND), identical
+#   cache       a second build through one worker is answered from its
+#               result cache (all whole compiles hit); a changed flag
+#               misses for its package only
+#   errors      a compile error through a worker: the same messages and
+#               exit status as a local build; -gcflags=-m output the same
 #   kill        a worker killed with SIGKILL in the middle of a build (of
 #               go-redis's test binary, as the ones below): the build
 #               succeeds and its output is identical
@@ -65,10 +72,10 @@ worker() {
 
 # build NAME HOSTS [caddy] builds go-redis's test binary (and with
 # "caddy", cmd/caddy) with a fresh cache (HOSTS empty: a local build) and
-# puts the outputs in $tmp/NAME.
+# puts the outputs in $tmp/NAME. $BUILDFLAGS adds go command flags.
 build() {
 	local name=$1 hosts=$2 caddy=${3:-}
-	local flags=-mod=readonly
+	local flags="-mod=readonly ${BUILDFLAGS:-}"
 	[[ -n $hosts ]] && flags+=" -distssa=$hosts"
 	mkdir -p "$tmp/$name"
 	(
@@ -93,10 +100,13 @@ same() {
 	done
 }
 
-# remote NAME reports the agent's count of remotely compiled functions.
-remote() {
-	sed -n 's/^distssa-agent: .*functions \([0-9]*\) remote of \([0-9]*\).*/\1/p' "$tmp/$1.out" | awk '{s += $1} END {print s+0}'
-}
+# remote NAME reports the agent's count of compiles that sent work to
+# workers (whole and split); whole NAME and hits NAME the whole ones and
+# those answered from a worker's result cache.
+summary() { sed -n 's/^distssa-agent: [0-9]* compiles: \([0-9]*\) whole (\([0-9]*\) from cache), \([0-9]*\) split.*/\1 \2 \3/p' "$tmp/$1.out" | head -1; }
+remote() { summary "$1" | awk '{print $1 + $3 + 0}'; }
+whole() { summary "$1" | awk '{print $1 + 0}'; }
+hits() { summary "$1" | awk '{print $2 + 0}'; }
 
 start=$SECONDS
 echo "test-remote: local reference build"
@@ -112,11 +122,80 @@ printf '# two workers on loopback\n%s/2,token=%s\n%s/2,token=%s\n' "$a" "$tmp/to
 
 t0=$SECONDS
 if build farm "$tmp/hosts.txt" caddy && same local farm && [[ $(remote farm) -gt 0 ]]; then
-	pass "identical: caddy and redis.test through 2 workers, $(remote farm) functions remote, in $((SECONDS - t0))s"
+	pass "identical: caddy and redis.test through 2 workers, $(remote farm) compiles sent to workers, in $((SECONDS - t0))s"
 	grep '^distssa-agent\|^  ' "$tmp/farm.out" | sed 's/^/     /' | head -12
 else
 	fail "identical: remote build failed, differs or did no remote work"
 	tail -30 "$tmp/farm.out"
+fi
+
+for kind in whole split; do
+	if DISTSSA_KIND=$kind build "$kind" "$tmp/hosts.txt" && same "$kind" redis && [[ $(remote "$kind") -gt 0 ]]; then
+		pass "kinds: every compile that can go $kind did: $(grep -m1 '^distssa-agent' "$tmp/$kind.out" | cut -c16-110)"
+	else
+		fail "kinds: forced $kind: failed, differs or sent nothing"
+		tail -20 "$tmp/$kind.out"
+	fi
+done
+
+# The result cache: the same build through one worker twice. The second
+# is answered from the worker's store; a flag changed for one package
+# misses for that package only.
+printf '%s/2,token=%s\n' "$b" "$tmp/token" >"$tmp/hosts-b.txt"
+if DISTSSA_KIND=whole build cache1 "$tmp/hosts-b.txt" && DISTSSA_KIND=whole build cache2 "$tmp/hosts-b.txt" &&
+	same cache2 redis && [[ $(whole cache2) -gt 0 && $(hits cache2) == $(whole cache2) ]]; then
+	pass "cache: a second client's build: $(hits cache2) of $(whole cache2) whole compiles from the worker's result cache, identical"
+else
+	fail "cache: second build: $(hits cache2) hits of $(whole cache2) whole compiles"
+	tail -5 "$tmp/cache2.out"
+fi
+n0=$(grep -c 'kind=whole' "$tmp/b.log" || true)
+if BUILDFLAGS="-gcflags=github.com/redis/go-redis/v9=-B" DISTSSA_KIND=whole build cache3 "$tmp/hosts-b.txt" &&
+	[[ $(hits cache3) == $(($(whole cache3) - 1)) ]] &&
+	tail -n +$((n0 + 1)) "$tmp/b.log" | grep 'kind=whole' | grep 'cached=false' | grep -q 'pkg=github.com/redis/go-redis/v9 '; then
+	pass "cache: -gcflags=-B for go-redis misses for it alone: $(hits cache3) of $(whole cache3) hits"
+else
+	fail "cache: a changed flag: $(hits cache3) hits of $(whole cache3) whole compiles"
+	tail -n +$((n0 + 1)) "$tmp/b.log" | grep 'cached=false' | head -5
+fi
+
+# Compile errors and diagnostics travel whole: a local build's messages,
+# byte for byte, and its exit status.
+mkdir -p "$tmp/bad"
+printf 'module example.com/bad\n\ngo 1.21\n' >"$tmp/bad/go.mod"
+printf 'package main\n\nimport "fmt"\n\nfunc f() int { return "x" }\n\nfunc main() { fmt.Println(f(), undefinedName) }\n' >"$tmp/bad/main.go"
+mkdir -p "$tmp/diag"
+printf 'module example.com/diag\n\ngo 1.21\n' >"$tmp/diag/go.mod"
+printf 'package main\n\nimport "fmt"\n\nfunc add(a, b int) int { return a + b }\n\nfunc main() { s := []int{1, 2}; fmt.Println(add(s[0], s[1]), &s) }\n' >"$tmp/diag/main.go"
+# gobuild DIR NAME HOSTS FLAGS...: a build in DIR, fresh cache; output and
+# exit status in $tmp/NAME.{out,rc}.
+gobuild() {
+	local dir=$1 name=$2 hosts=$3
+	shift 3
+	local st=0
+	(cd "$dir" && GOCACHE=$tmp/cache-$name GOFLAGS=${hosts:+-distssa=$hosts} DISTSSA_KIND=whole timeout 300 "$gobin" build -o /dev/null "$@" .) >"$tmp/$name.out" 2>&1 || st=$?
+	echo "$st" >"$tmp/$name.rc"
+}
+n0=$(grep -c 'kind=whole' "$tmp/b.log" || true)
+gobuild "$tmp/bad" bad-local ""
+gobuild "$tmp/bad" bad-remote "$tmp/hosts-b.txt"
+if [[ $(cat "$tmp/bad-local.rc") != 0 ]] && [[ $(cat "$tmp/bad-remote.rc") == $(cat "$tmp/bad-local.rc") ]] &&
+	cmp -s "$tmp/bad-local.out" "$tmp/bad-remote.out" &&
+	tail -n +$((n0 + 1)) "$tmp/b.log" | grep -q 'pkg=main .*exit=2'; then
+	pass "errors: a compile error on the worker: the local messages and exit status $(cat "$tmp/bad-remote.rc")"
+else
+	fail "errors: compile error through a worker (rc $(cat "$tmp/bad-local.rc") local, $(cat "$tmp/bad-remote.rc") remote):"
+	diff "$tmp/bad-local.out" "$tmp/bad-remote.out" | head -20
+fi
+n1=$(grep -c 'kind=whole' "$tmp/b.log" || true)
+gobuild "$tmp/diag" diag-local "" -gcflags=-m
+gobuild "$tmp/diag" diag-remote "$tmp/hosts-b.txt" -gcflags=-m
+if [[ $(cat "$tmp/diag-remote.rc") == 0 ]] && cmp -s "$tmp/diag-local.out" "$tmp/diag-remote.out" && grep -q 'inlining call to add' "$tmp/diag-remote.out" &&
+	tail -n +$((n1 + 1)) "$tmp/b.log" | grep -q 'pkg=main .*kind=whole\|kind=whole .*pkg=main '; then
+	pass "errors: -gcflags=-m on the worker prints the local output ($(wc -l <"$tmp/diag-remote.out") lines)"
+else
+	fail "errors: -gcflags=-m through a worker differs or stayed local:"
+	diff "$tmp/diag-local.out" "$tmp/diag-remote.out" | head -20
 fi
 
 # Kill worker a with SIGKILL once it has run a few jobs of the next build.

@@ -33,7 +33,6 @@ import (
 	"fmt"
 	"go/build"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -311,7 +310,7 @@ const (
 // distssaHold takes a local token from the agent at socket for a process
 // named what; release gives it back.
 func distssaHold(socket, what string) (release func(), err error) {
-	c, err := net.DialTimeout("unix", socket, 5*time.Second)
+	c, err := distssaDial(socket, 5*time.Second)
 	if err != nil {
 		return nil, err
 	}

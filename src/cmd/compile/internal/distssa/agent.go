@@ -56,13 +56,10 @@ const (
 )
 
 // Bounds on the agent. The variables may be changed by tests
-// ($DISTSSA_TEST_GRANT_TIMEOUT, $DISTSSA_TEST_RESULT_TIMEOUT).
+// ($DISTSSA_TEST_QUEUE_TIMEOUT, $DISTSSA_TEST_RESULT_TIMEOUT).
 var (
 	// agentDialTimeout bounds connecting to the agent's socket.
 	agentDialTimeout = 2 * time.Second
-	// agentGrantTimeout bounds the wait for GRANT once the front end is
-	// done (the agent answers as soon as it has decided).
-	agentGrantTimeout = 3 * time.Second
 	// agentQueueTimeout bounds the wait for GRANT of a compile that asks
 	// before its front end: the agent holds it until a local token or a
 	// worker slot is free, which may take as long as other compiles do.
@@ -372,7 +369,6 @@ func testTimeouts() {
 		env string
 		d   *time.Duration
 	}{
-		{"DISTSSA_TEST_GRANT_TIMEOUT", &agentGrantTimeout},
 		{"DISTSSA_TEST_QUEUE_TIMEOUT", &agentQueueTimeout},
 		{"DISTSSA_TEST_RESULT_TIMEOUT", &agentResultTimeout},
 	} {
@@ -533,7 +529,7 @@ func (a *agentConn) send(body []byte) error {
 	return err
 }
 
-// agentWorkers waits, bounded, for the agent's GRANT and returns a Worker
+// agentWorkers takes the agent's GRANT of a split and returns a Worker
 // for each granted worker (at most maxAgentWorkers; the others get an
 // empty JOB at once). If the compile gets no workers, it returns the
 // reason, which keeps every function local.
@@ -542,24 +538,13 @@ func agentWorkers(s *split) ([]Worker, string) {
 	if a == nil {
 		return nil, "no agent" // not reached: startWorkers ran
 	}
-	t0 := time.Now()
-	defer func() { s.stats.wait += time.Since(t0) }()
-	timer := time.NewTimer(agentGrantTimeout)
-	defer timer.Stop()
+	// awaitPlacement, before the front end, left the GRANT in the
+	// channel, or the connection died without one.
 	var g grantMsg
 	select {
 	case g = <-a.granted:
-	case <-a.dead:
-		// A GRANT that came before the end counts (an agent may
-		// close the connection right after granting 0).
-		select {
-		case g = <-a.granted:
-		default:
-			return nil, "no grant: " + a.failure().Error()
-		}
-	case <-timer.C:
-		a.fail(fmt.Errorf("no GRANT within %v", agentGrantTimeout))
-		return nil, fmt.Sprintf("no grant: timeout: the agent did not answer within %v", agentGrantTimeout)
+	default:
+		return nil, "no grant: " + a.failure().Error()
 	}
 	if g.n == 0 {
 		if g.reason == "" {

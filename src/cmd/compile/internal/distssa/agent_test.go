@@ -422,7 +422,6 @@ var statsDetail = regexp.MustCompile(`(?m)^distssa: p: local: (.*)$`)
 // the object unchanged, with the reason in the statistics.
 func TestAgent(t *testing.T) {
 	testenv.MustHaveGoBuild(t)
-	t.Setenv("DISTSSA_TEST_GRANT_TIMEOUT", "500ms")
 	t.Setenv("DISTSSA_TEST_QUEUE_TIMEOUT", "500ms")
 	t.Setenv("DISTSSA_TEST_RESULT_TIMEOUT", "2m")
 	dir := t.TempDir()

@@ -236,7 +236,7 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 		reason = "small package"
 	}
 	if reason == "" && Config.Transport == Agent {
-		ws, reason = agentWorkers(s) // waits for the agent's GRANT, bounded
+		ws, reason = agentWorkers(s) // the GRANT came before the front end
 	}
 	if reason != "" {
 		closeWorkers(ws)

@@ -133,9 +133,9 @@ func finishWhole(w wholeMsg) {
 		}
 		fmt.Fprintf(os.Stderr, "distssa: %s: whole compile on a worker, exit status %d, %d output bytes\n", base.Ctxt.Pkgpath, w.exit, n)
 	}
-	if w.exit == 0 {
+	if w.exit == 0 && base.Debug.DistSSAVerify != 0 {
 		splitUsed = true
-		verify() // under -d=distssaverify=1
+		verify()
 	}
 	base.Exit(int(w.exit))
 }

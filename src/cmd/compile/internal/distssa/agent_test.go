@@ -164,7 +164,7 @@ func FuzzAgentFrame(f *testing.F) {
 // binary in worker mode on this machine.
 type fakeAgent struct {
 	t      *testing.T
-	mode   string // ok, grant0, grant0close, silent, hangup, fail, whole, wholefail
+	mode   string // ok, grant0, grant0close, silent, hangup, fail, whole, wholefake, wholefail
 	socket string
 	ln     net.Listener
 
@@ -297,6 +297,17 @@ func (a *fakeAgent) serve(c net.Conn) error {
 			}
 		}
 		if err := send(c, w); err != nil {
+			return err
+		}
+		io.Copy(io.Discard, c)
+		return nil
+	case "wholefake":
+		// Outputs no compile would write: the compile must take them as
+		// they come, and run no compile of its own.
+		if err := send(c, &grantMsg{kind: kindWhole}); err != nil {
+			return err
+		}
+		if err := send(c, &wholeMsg{status: resultOK, output: []byte("from the worker\n"), files: []wholeFile{{name: "o", data: []byte("not an object")}}}); err != nil {
 			return err
 		}
 		io.Copy(io.Discard, c)
@@ -579,6 +590,21 @@ func TestAgentWhole(t *testing.T) {
 				t.Errorf("a failing compile: %v, %d bytes of object; want a failure and no object", err, len(got))
 			}
 		})
+	}
+}
+
+// TestAgentWholeAsIs: a compile placed whole writes WHOLE's files and
+// output as they are and exits with its status: it compiles nothing
+// itself (no front end, no verification unless -d=distssaverify=1).
+func TestAgentWholeAsIs(t *testing.T) {
+	testenv.MustHaveGoBuild(t)
+	dir := t.TempDir()
+	a := startFakeAgent(t, "wholefake")
+	got, msg, err := compileAgentSrc(t, dir, a.socket)
+	a.ln.Close()
+	a.wg.Wait()
+	if err != nil || msg != "from the worker\n" || string(got) != "not an object" {
+		t.Errorf("compile: %v, output %q, object %q; want the fake agent's", err, msg, got)
 	}
 }
 

@@ -84,7 +84,7 @@ func run(hostsFile, socket string, verbose bool, cfg agent.Config) int {
 	for _, h := range hs {
 		slots += h.Slots
 	}
-	fmt.Fprintf(os.Stdout, "ready %d\n", slots)
+	fmt.Fprintf(os.Stdout, "ready %d\n", 2*slots)
 
 	stop := make(chan string, 2)
 	go func() {

@@ -9,7 +9,8 @@ package agent
 // resource is free:
 //
 //   - local: a small compile (Config.MinCost), when a local token is
-//     free, runs here: its round trips would cost more than it does;
+//     free and nothing else waits, runs here: its round trips would
+//     cost more than it does;
 //   - split: a large compile, when a local token and at least two worker
 //     slots are free and nothing else waits, runs here and shares its
 //     backend;
@@ -158,8 +159,11 @@ func (a *Agent) tryPlace(req request, now time.Time) (placement, bool) {
 		// nothing else to do.
 		big := req.split > 0 && req.cost >= a.cfg.SplitCost && len(a.waiters) <= 1 && a.freeSlotsLocked(req.target, now) >= 2
 		switch {
-		case local && req.reason == "" && req.cost < a.cfg.MinCost:
-			// A small compile costs less here than its round trips.
+		case local && req.reason == "" && req.cost < a.cfg.MinCost && len(a.waiters) <= 1:
+			// A small compile costs less here than its round trips,
+			// when nothing else waits for the token: with a backlog,
+			// the local CPU is the bottleneck and a free slot is
+			// better.
 			return takeLocal(placement{kind: localproto.KindLocal, reason: "small package"})
 		case local && remote && big:
 			return split()

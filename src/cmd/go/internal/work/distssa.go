@@ -66,7 +66,7 @@ const (
 type distssaAgent struct {
 	ctx     context.Context // the build's, for its -debug-trace
 	trace   string          // the agent's trace file, with -debug-trace
-	slots   int             // the workers' slots, from "ready N"
+	slots   int             // actions to run beyond -p for the workers, from "ready N"
 	socket  string
 	sockDir string // a directory made for the socket, removed at stop; "" if in $WORK
 	cmd     *exec.Cmd
@@ -266,8 +266,8 @@ func (b *Builder) stopDistSSA() {
 	}
 }
 
-// distssaSlots returns the workers' slots of the build's agent: the go
-// command runs that many actions at once beyond -p.
+// distssaSlots returns the number the agent said in "ready N": the go
+// command runs that many actions at once beyond -p, for the workers.
 func (b *Builder) distssaSlots() int {
 	if v, ok := distssaAgents.Load(b); ok {
 		return v.(*distssaAgent).slots

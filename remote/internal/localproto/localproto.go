@@ -35,8 +35,9 @@ const (
 
 // Hello capabilities (Hello.Caps bits).
 const (
-	// CanWhole: the compile waits for GRANT before its front end and
-	// takes a WHOLE answer (a whole remote compile).
+	// CanWhole: the compile may run whole on a worker (GRANT kind
+	// whole, then WHOLE). Every compile of version 2 waits for GRANT
+	// before its front end.
 	CanWhole = 1 << 0
 	// CanSplit: the compile may split its backend across workers.
 	CanSplit = 1 << 1

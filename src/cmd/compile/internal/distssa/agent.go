@@ -44,7 +44,7 @@ const (
 	msgWhole  = 7
 
 	// HELLO capabilities.
-	capWhole = 1 << 0 // waits for GRANT before the front end; takes WHOLE
+	capWhole = 1 << 0 // may run whole on a worker (GRANT kind whole, then WHOLE)
 	capSplit = 1 << 1 // may split its backend
 
 	// GRANT kinds.

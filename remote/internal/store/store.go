@@ -137,31 +137,9 @@ func (s *Store) Put(hash, data []byte) error {
 	if s.Has(hash) {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(s.path(key)), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(s.tmpDir(), key[:8]+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		// Read-only: job directories hard-link blobs, and no job may
-		// change the store through its link.
-		err = os.Chmod(tmp, 0o444)
-	}
-	if err == nil {
-		err = os.Rename(tmp, s.path(key))
-	}
-	if err != nil {
-		os.Remove(tmp)
+	// Read-only: job directories hard-link blobs, and no job may change
+	// the store through its link.
+	if err := s.writeFile(s.path(key), key[:8], data, 0o444); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -297,10 +275,16 @@ func (s *Store) PutAction(key []byte, a *Action) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(s.actionPath(k)), 0o755); err != nil {
+	return s.writeFile(s.actionPath(k), "action-"+k[:8], data, 0o600)
+}
+
+// writeFile writes data to name atomically: a file in the store's tmp
+// directory (named after prefix), synced, given mode, then renamed.
+func (s *Store) writeFile(name, prefix string, data []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(s.tmpDir(), "action-"+k[:8]+"-*")
+	f, err := os.CreateTemp(s.tmpDir(), prefix+"-*")
 	if err != nil {
 		return err
 	}
@@ -313,7 +297,10 @@ func (s *Store) PutAction(key []byte, a *Action) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, s.actionPath(k))
+		err = os.Chmod(tmp, mode)
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
 	}
 	if err != nil {
 		os.Remove(tmp)

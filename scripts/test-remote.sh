@@ -17,6 +17,9 @@
 #               misses for its package only
 #   errors      a compile error through a worker: the same messages and
 #               exit status as a local build; -gcflags=-m output the same
+#   tokens      with -p 1, no two local processes (asm, link, compiles
+#               placed here) ever run at once, though the go command runs
+#               five actions
 #   kill        a worker killed with SIGKILL in the middle of a build (of
 #               go-redis's test binary, as the ones below): the build
 #               succeeds and its output is identical
@@ -196,6 +199,52 @@ if [[ $(cat "$tmp/diag-remote.rc") == 0 ]] && cmp -s "$tmp/diag-local.out" "$tmp
 else
 	fail "errors: -gcflags=-m through a worker differs or stayed local:"
 	diff "$tmp/diag-local.out" "$tmp/diag-remote.out" | head -20
+fi
+
+# Local tokens: with -p 1 the go command runs 1 + 2 × 2 actions at once,
+# but no two processes may work on this machine at the same time. A
+# -toolexec wrapper times every process but the compiler (asm, link, vet, …);
+# the trace gives the span in which each compile placed here held its
+# token. At no instant may two of these intervals overlap.
+cat >"$tmp/timed.sh" <<'EOS'
+#!/bin/bash
+# The compiler asks the agent itself; the go command's probes of its
+# tools (-V=full, gcc -###), its own bookkeeping, take no token.
+case ${1##*/} in compile) exec "$@" ;; esac
+case " $* " in *" -V=full "* | *" -### "*) exec "$@" ;; esac
+s=$(date +%s%N)
+"$@"
+rc=$?
+echo "$s $(date +%s%N) ${1##*/}" >>"$TIMED_LOG"
+exit $rc
+EOS
+chmod +x "$tmp/timed.sh"
+(
+	cd "$repo/bench/corpus"
+	export GOCACHE=$tmp/cache-tokens GOFLAGS="-mod=readonly -distssa=$tmp/hosts-b.txt" TIMED_LOG=$tmp/timed.log
+	timeout 600 "$gobin" test -c -p=1 -toolexec="$tmp/timed.sh" -debug-trace="$tmp/tokens.json" -o "$tmp/tokens.test" github.com/redis/go-redis/v9
+) >"$tmp/tokens.out" 2>&1
+if [[ -x $tmp/tokens.test ]] && out=$(python3 - "$tmp/timed.log" "$tmp/tokens.json" <<'EOS'
+import json, sys
+iv = [(int(a) / 1e3, int(b) / 1e3, n) for a, b, n in (l.split() for l in open(sys.argv[1]))]
+ev = json.load(open(sys.argv[2]))
+pid = {e["args"]["name"]: e["pid"] for e in ev if e.get("ph") == "M" and e.get("name") == "process_name"}
+comp = [(e["ts"], e["ts"] + e["dur"], e["name"]) for e in ev
+        if e.get("ph") == "X" and e.get("pid") == pid.get("local tokens") and (e.get("args") or {}).get("placement") == "local"]
+whole = sum(1 for e in ev if e.get("ph") == "X" and (e.get("args") or {}).get("placement") == "whole")
+pts = sorted([(a, 1) for a, b, _ in iv + comp] + [(b, -1) for a, b, _ in iv + comp], key=lambda p: (p[0], p[1]))
+n = peak = 0
+for _, d in pts:
+    n += d
+    peak = max(peak, n)
+print(f"{len(iv)} timed processes, {len(comp)} local compiles, {whole} whole compiles, at most {peak} at once")
+sys.exit(0 if peak == 1 and iv and comp and whole else 1)
+EOS
+); then
+	pass "tokens: -p 1 with 4 extra actions: $out"
+else
+	fail "tokens: ${out:-build failed or differs}"
+	tail -5 "$tmp/tokens.out"
 fi
 
 # Kill worker a with SIGKILL once it has run a few jobs of the next build.

@@ -86,6 +86,17 @@ func (c *compile) runWorker(i int, h *host) {
 	c.send(&localproto.Result{Worker: uint64(i), Status: localproto.StatusOK, Data: res})
 }
 
+// broken closes a connection whose exchange failed with err, and backs
+// its host off if err is a fault of the host or the network that the
+// compile did not cause by going away.
+func (a *Agent) broken(ctx context.Context, wc *wconn, err error) error {
+	wc.nc.Close()
+	if isHostFault(err) && ctx.Err() == nil {
+		a.hostFailed(wc.h)
+	}
+	return err
+}
+
 // isHostFault tells faults of the host or the network, which back the
 // host off, from refusals and compile failures, which do not.
 func isHostFault(err error) bool {
@@ -106,22 +117,15 @@ func (c *compile) start(ctx context.Context, h *host) (*wconn, error) {
 	// A compile that goes away interrupts the exchange.
 	stop := context.AfterFunc(ctx, func() { wc.nc.SetDeadline(time.Now()) })
 	defer stop()
-	fail := func(err error) (*wconn, error) {
-		wc.nc.Close()
-		if isHostFault(err) && ctx.Err() == nil {
-			a.hostFailed(h)
-		}
-		return nil, err
-	}
 	m, err := wc.roundTrip(&wire.Start{Cwd: in.cwd, Args: in.args, Env: in.env, Files: in.wireFiles()}, a.cfg.RequestTimeout)
 	if err != nil {
-		return fail(fmt.Errorf("starting the job: %w", err))
+		return nil, a.broken(ctx, wc, fmt.Errorf("starting the job: %w", err))
 	}
 	if _, ok := m.(*wire.Started); !ok {
-		return fail(unexpected(m))
+		return nil, a.broken(ctx, wc, unexpected(m))
 	}
 	if !stop() {
-		return fail(errCancelled)
+		return nil, a.broken(ctx, wc, errCancelled)
 	}
 	wc.nc.SetDeadline(time.Time{})
 	return wc, nil
@@ -182,22 +186,15 @@ func (c *compile) connect(ctx context.Context, h *host) (*wconn, error) {
 	// A compile that goes away interrupts the exchange.
 	stop := context.AfterFunc(ctx, func() { wc.nc.SetDeadline(time.Now()) })
 	defer stop()
-	fail := func(err error) (*wconn, error) {
-		wc.nc.Close()
-		if isHostFault(err) && ctx.Err() == nil {
-			a.hostFailed(h)
-		}
-		return nil, err
-	}
 	miss, ok := m.(*wire.Missing)
 	if !ok {
-		return fail(unexpected(m))
+		return nil, a.broken(ctx, wc, unexpected(m))
 	}
 	if err := c.upload(wc, miss.Hashes); err != nil {
-		return fail(fmt.Errorf("upload: %w", err))
+		return nil, a.broken(ctx, wc, fmt.Errorf("upload: %w", err))
 	}
 	if !stop() {
-		return fail(errCancelled)
+		return nil, a.broken(ctx, wc, errCancelled)
 	}
 	wc.nc.SetDeadline(time.Time{})
 	return wc, nil

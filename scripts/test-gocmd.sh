@@ -109,7 +109,7 @@ noagent() {
 }
 
 # 1. go help build.
-if "$gobin" help build | grep -q -- '-distssa file'; then pass "go help build documents -distssa"; else fail "go help build does not document -distssa"; fi
+if grep -q -- '-distssa file' <<<"$("$gobin" help build)"; then pass "go help build documents -distssa"; else fail "go help build does not document -distssa"; fi
 
 # 2. -n: the agent's command line and the compile flag, nothing run.
 gorun "$tmp/n.log" build -n -a -distssa=../hosts.txt -o "$tmp/n.bin" .
@@ -140,7 +140,7 @@ GOCACHE=$tmp/cache-ref gorun "$tmp/ref.log" build "$gflags -d=distssastats=1" -o
 GOCACHE=$tmp/cache-dist gorun "$tmp/dist.log" build -x -v "$gflags -d=distssastats=1" -distssa="$hosts" -o "$tmp/dist.bin" .
 rc=$?
 ncomp=$(grep -c '/compile .*-distssa=unix:\$WORK/distssa.sock' "$tmp/dist.log")
-if [[ $rc == 0 && $ncomp -gt 0 ]] && ! grep '/compile ' "$tmp/dist.log" | grep -qv -- '-distssa=unix:'; then
+if [[ $rc == 0 && $ncomp -gt 0 ]] && ! grep -qv -- '-distssa=unix:' <<<"$(grep '/compile ' "$tmp/dist.log")"; then
 	pass "cold build: all $ncomp compiles get -distssa=unix:\$WORK/distssa.sock"
 else
 	fail "cold build (rc=$rc, $ncomp compiles with the flag):"; tail -5 "$tmp/dist.log"

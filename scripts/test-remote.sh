@@ -155,7 +155,7 @@ fi
 n0=$(grep -c 'kind=whole' "$tmp/b.log" || true)
 if BUILDFLAGS="-gcflags=github.com/redis/go-redis/v9=-B" DISTSSA_KIND=whole build cache3 "$tmp/hosts-b.txt" &&
 	[[ $(hits cache3) == $(($(whole cache3) - 1)) ]] &&
-	tail -n +$((n0 + 1)) "$tmp/b.log" | grep 'kind=whole' | grep 'cached=false' | grep -q 'pkg=github.com/redis/go-redis/v9 '; then
+	grep -q 'kind=whole pkg=github.com/redis/go-redis/v9 cached=false' <<<"$(tail -n +$((n0 + 1)) "$tmp/b.log")"; then
 	pass "cache: -gcflags=-B for go-redis misses for it alone: $(hits cache3) of $(whole cache3) hits"
 else
 	fail "cache: a changed flag: $(hits cache3) hits of $(whole cache3) whole compiles"
@@ -184,7 +184,7 @@ gobuild "$tmp/bad" bad-local ""
 gobuild "$tmp/bad" bad-remote "$tmp/hosts-b.txt"
 if [[ $(cat "$tmp/bad-local.rc") != 0 ]] && [[ $(cat "$tmp/bad-remote.rc") == $(cat "$tmp/bad-local.rc") ]] &&
 	cmp -s "$tmp/bad-local.out" "$tmp/bad-remote.out" &&
-	tail -n +$((n0 + 1)) "$tmp/b.log" | grep -q 'pkg=main .*exit=2'; then
+	grep -q 'pkg=main .*exit=2' <<<"$(tail -n +$((n0 + 1)) "$tmp/b.log")"; then
 	pass "errors: a compile error on the worker: the local messages and exit status $(cat "$tmp/bad-remote.rc")"
 else
 	fail "errors: compile error through a worker (rc $(cat "$tmp/bad-local.rc") local, $(cat "$tmp/bad-remote.rc") remote):"
@@ -194,7 +194,7 @@ n1=$(grep -c 'kind=whole' "$tmp/b.log" || true)
 gobuild "$tmp/diag" diag-local "" -gcflags=-m
 gobuild "$tmp/diag" diag-remote "$tmp/hosts-b.txt" -gcflags=-m
 if [[ $(cat "$tmp/diag-remote.rc") == 0 ]] && cmp -s "$tmp/diag-local.out" "$tmp/diag-remote.out" && grep -q 'inlining call to add' "$tmp/diag-remote.out" &&
-	tail -n +$((n1 + 1)) "$tmp/b.log" | grep -q 'pkg=main .*kind=whole\|kind=whole .*pkg=main '; then
+	grep -q 'pkg=main .*kind=whole\|kind=whole .*pkg=main ' <<<"$(tail -n +$((n1 + 1)) "$tmp/b.log")"; then
 	pass "errors: -gcflags=-m on the worker prints the local output ($(wc -l <"$tmp/diag-remote.out") lines)"
 else
 	fail "errors: -gcflags=-m through a worker differs or stayed local:"

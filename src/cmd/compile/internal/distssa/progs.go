@@ -390,6 +390,10 @@ func decodeProgs(r *reader, syms []*obj.LSym, alloc func() *obj.Prog) []*obj.Pro
 		lc := r.uintN(32)
 		if posIndex < 0 || posIndex > math.MaxInt32 {
 			r.fail("bad position index %d", posIndex)
+		} else if posIndex > 0 && posIndex >= int64(len(base.Ctxt.PosTable.Bases())) {
+			// An index past the compile's own position table would
+			// crash the assembler or the DWARF writer later.
+			r.fail("position base %d out of range", posIndex)
 		}
 		p.Pos = src.XPosFromRaw(int32(posIndex), uint32(lc))
 		if mask&pReg != 0 {

@@ -21,6 +21,10 @@ import (
 
 func TestMain(m *testing.M) {
 	base.Ctxt = obj.Linknew(&x86.Linkamd64)
+	// Position bases 1 to 3, which testFunc's positions name.
+	for _, name := range []string{"a.go", "b.go", "c.go"} {
+		base.Ctxt.PosTable.XPos(src.MakePos(src.NewFileBase(name, "/p/"+name), 1, 1))
+	}
 	os.Exit(m.Run())
 }
 
@@ -233,6 +237,25 @@ func TestBadPayloads(t *testing.T) {
 	} {
 		if _, err := decodeFunc(seal(payload), alloc); err == nil {
 			t.Errorf("%s: decoded without error", name)
+		}
+	}
+}
+
+// TestPositionOutOfRange checks that a Prog naming a position base the
+// compile does not have is refused when decoded, not left to crash the
+// assembler or the DWARF writer later.
+func TestPositionOutOfRange(t *testing.T) {
+	n := len(base.Ctxt.PosTable.Bases())
+	for _, idx := range []int32{int32(n), int32(n) + 1, 1 << 30} {
+		text := testFunc(t)
+		text.Link.Pos = src.XPosFromRaw(idx, 0x1234)
+		data, _, err := encodeFunc(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = decodeFunc(data, func() *obj.Prog { return new(obj.Prog) })
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("position base %d out of range", idx)) {
+			t.Errorf("position base %d of %d: got error %v", idx, n, err)
 		}
 	}
 }

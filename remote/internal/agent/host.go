@@ -143,11 +143,18 @@ func (a *Agent) handshake(c *wconn, id identity) error {
 	if !ok {
 		return unexpected(m)
 	}
-	if ch.Auth && len(c.h.token) == 0 {
-		return fmt.Errorf("worker requires a token: give one with ,token=FILE in the hosts file or DISTSSA_TOKEN")
+	// A token held is a token the worker must prove it knows. One that
+	// does not ask for it gets no MAC of ours, which a relay could
+	// replay to the real worker.
+	authed := len(c.h.token) > 0
+	switch {
+	case ch.Auth && !authed:
+		return workerError("worker requires a token: give one with ,token=FILE in the hosts file or DISTSSA_TOKEN")
+	case !ch.Auth && authed:
+		return workerError(fmt.Sprintf("worker at %s does not ask for the token this agent holds: refusing it (impostor?)", c.h.Addr))
 	}
 	var mac []byte
-	if len(c.h.token) > 0 {
+	if authed {
 		mac = wire.ClientMAC(c.h.token, nonce, ch.Nonce)
 	}
 	if err := c.send(&wire.Auth{MAC: mac}); err != nil {
@@ -160,15 +167,17 @@ func (a *Agent) handshake(c *wconn, id identity) error {
 	if !ok {
 		return unexpected(m)
 	}
-	if ch.Auth && !wire.CheckMAC(w.MAC, wire.ServerMAC(c.h.token, nonce, ch.Nonce)) {
-		return fmt.Errorf("worker failed to prove it knows the token")
+	if authed && !wire.CheckMAC(w.MAC, wire.ServerMAC(c.h.token, nonce, ch.Nonce)) {
+		return workerError(fmt.Sprintf("worker at %s failed to prove it knows the token: refusing it (impostor?)", c.h.Addr))
 	}
 	c.nc.SetDeadline(time.Time{})
 	return nil
 }
 
-// workerError is an Error message of the worker: a refusal, not a fault
-// of the connection.
+// workerError is a refusal, not a fault of the connection: an Error
+// message of the worker, or the agent's own refusal of a worker in the
+// handshake (one that does not prove the token, or wants one the agent
+// lacks).
 type workerError string
 
 func (e workerError) Error() string { return string(e) }

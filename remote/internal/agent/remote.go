@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -256,13 +255,9 @@ func (c *compile) finish(ctx context.Context, wc *wconn, job []byte) ([]byte, er
 	defer stop()
 	m, err := wc.roundTrip(&wire.Job{Size: uint64(len(job)), Data: wire.Compress(job)}, a.cfg.ResultTimeout)
 	if err != nil {
-		err = fmt.Errorf("waiting for the result: %w", err)
-		wc.nc.Close()
-		var ne net.Error
-		if ctx.Err() == nil && (!errors.As(err, &ne) || !ne.Timeout()) {
-			a.hostFailed(wc.h)
-		}
-		return nil, err
+		// A timeout is the worker's fault (it stalls) unless the
+		// compile went away, which interrupts the wait the same way.
+		return nil, a.broken(ctx, wc, fmt.Errorf("waiting for the result: %w", err))
 	}
 	r, ok := m.(*wire.Result)
 	if !ok {

@@ -11,9 +11,7 @@ package agent
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -91,12 +89,9 @@ func (c *compile) runWhole(h *host, l lane) (*localproto.Whole, bool, error) {
 	defer stop()
 	m, err := wc.roundTrip(&wire.Run{Cwd: in.cwd, Args: in.args, Env: in.env, Files: in.wireFiles(), Work: a.cfg.Work}, a.cfg.ResultTimeout)
 	if err != nil {
-		wc.nc.Close()
-		var ne net.Error
-		if ctx.Err() == nil && (!errors.As(err, &ne) || !ne.Timeout()) {
-			a.hostFailed(h)
-		}
-		return nil, false, fmt.Errorf("waiting for the outcome: %w", err)
+		// A timeout is the worker's fault (it stalls) unless the
+		// compile went away, which interrupts the wait the same way.
+		return nil, false, a.broken(ctx, wc, fmt.Errorf("waiting for the outcome: %w", err))
 	}
 	d, ok := m.(*wire.Done)
 	if !ok {

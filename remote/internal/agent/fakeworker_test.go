@@ -1,0 +1,323 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package agent
+
+// Tests against fake workers: a loopback listener that speaks the wire
+// protocol as each test tells it to (an impostor, a worker whose proof
+// is wrong, a worker that stalls after taking the job).
+
+import (
+	"crypto/rand"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"distssa/remote/internal/hosts"
+	"distssa/remote/internal/localproto"
+	"distssa/remote/internal/testutil"
+	"distssa/remote/internal/wire"
+)
+
+// fakeWorker describes how a fake worker answers.
+type fakeWorker struct {
+	auth bool // the Challenge's Auth
+	// welcomeMAC makes the Welcome's MAC from the two nonces; nil: none.
+	welcomeMAC func(helloNonce, chNonce []byte) []byte
+}
+
+// fakeConn is what a fake worker saw on one connection.
+type fakeConn struct {
+	msgs []any // the messages read, in order
+}
+
+func (c fakeConn) count(m any) int {
+	n := 0
+	for _, got := range c.msgs {
+		if sameType(got, m) {
+			n++
+		}
+	}
+	return n
+}
+
+func sameType(a, b any) bool {
+	switch a.(type) {
+	case *wire.Auth:
+		_, ok := b.(*wire.Auth)
+		return ok
+	case *wire.Job:
+		_, ok := b.(*wire.Job)
+		return ok
+	case *wire.Run:
+		_, ok := b.(*wire.Run)
+		return ok
+	}
+	return false
+}
+
+// start listens on loopback and serves connections until the test ends.
+// It returns the address, a channel that gets what each connection saw
+// when it ends, and one that gets a value when a job (Job or Run)
+// arrives, which is never answered.
+func (fw fakeWorker) start(t *testing.T) (addr string, conns <-chan fakeConn, jobs <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	done := make(chan fakeConn, 16)
+	job := make(chan struct{}, 16)
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { nc.Close() })
+			go fw.serve(nc, done, job)
+		}
+	}()
+	return ln.Addr().String(), done, job
+}
+
+func (fw fakeWorker) serve(nc net.Conn, done chan<- fakeConn, job chan<- struct{}) {
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(time.Minute))
+	var seen fakeConn
+	defer func() { done <- seen }()
+	var hello *wire.Hello
+	nonce := make([]byte, 32)
+	rand.Read(nonce)
+	for {
+		m, _, err := wire.Read(nc)
+		if err != nil {
+			return
+		}
+		seen.msgs = append(seen.msgs, m)
+		var answer any
+		switch m := m.(type) {
+		case *wire.Hello:
+			hello = m
+			answer = &wire.Challenge{Version: wire.Version, Caps: wire.Caps, Nonce: nonce, Auth: fw.auth}
+		case *wire.Auth:
+			w := &wire.Welcome{Slots: 1, Name: "fake"}
+			if fw.welcomeMAC != nil && hello != nil {
+				w.MAC = fw.welcomeMAC(hello.Nonce, nonce)
+			}
+			answer = w
+		case *wire.Query:
+			answer = &wire.Missing{}
+		case *wire.Start:
+			answer = &wire.Started{}
+		case *wire.Job, *wire.Run:
+			job <- struct{}{}
+			continue // stall
+		default:
+			continue
+		}
+		if _, err := wire.Write(nc, answer); err != nil {
+			return
+		}
+	}
+}
+
+// awaitConn waits (boundedly) for a fake worker's connection to end.
+func awaitConn(t *testing.T, conns <-chan fakeConn) fakeConn {
+	t.Helper()
+	select {
+	case c := <-conns:
+		return c
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent's connection to the fake worker did not end")
+	}
+	return fakeConn{}
+}
+
+func tokenFile(t *testing.T, tok string) string {
+	f := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(f, []byte(tok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// splitHello is the HELLO of a small package's compile that may split.
+func splitHello(t *testing.T) *localproto.Hello {
+	compile := testutil.Compile(t)
+	cwd, args := testutil.Package(t, compile, t.TempDir())
+	return &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args,
+		Env: []string{"GOROOT=" + testutil.GOROOT(compile)}}
+}
+
+func backoffs(h *host) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.backoffs
+}
+
+// TestImpostorWorker: an agent that holds a token refuses a worker that
+// does not prove it: one that does not ask for the token (it gets no MAC
+// of the agent's, which a relay could replay to the real worker), and
+// one whose Welcome carries a wrong proof. The host is refused for the
+// rest of the build, not backed off, and the compile goes local.
+func TestImpostorWorker(t *testing.T) {
+	hello := splitHello(t)
+	for _, tc := range []struct {
+		name string
+		fw   fakeWorker
+		want string
+	}{
+		{"no auth", fakeWorker{auth: false}, "worker at HOST does not ask for the token this agent holds: refusing it (impostor?)"},
+		{"wrong proof", fakeWorker{auth: true, welcomeMAC: func(_, _ []byte) []byte {
+			mac := make([]byte, 32)
+			rand.Read(mac)
+			return mac
+		}}, "worker at HOST failed to prove it knows the token: refusing it (impostor?)"},
+		{"no proof", fakeWorker{auth: true}, "worker at HOST failed to prove it knows the token: refusing it (impostor?)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, conns, jobs := tc.fw.start(t)
+			a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1, TokenFile: tokenFile(t, "s3cret")}},
+				MinCost: 1, ResultTimeout: 500 * time.Millisecond, HedgeAfter: -1})
+			f, g := dialAgent(t, sock, hello)
+			if g.N != 1 {
+				t.Fatalf("grant %d %q", g.N, g.Reason)
+			}
+			f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+			checkFailed(t, f.result(), addr, strings.ReplaceAll(tc.want, "HOST", addr))
+			c := awaitConn(t, conns)
+			if n := c.count(&wire.Auth{}); n != 0 && !tc.fw.auth {
+				t.Errorf("the agent sent %d Auth messages to a worker that asked for none", n)
+			}
+			select {
+			case <-jobs:
+				t.Errorf("the agent sent a job to the impostor")
+			default:
+			}
+			// Refused, not backed off: the next compiles stay local.
+			for i := 0; i < 2; i++ {
+				_, g = dialAgent(t, sock, hello)
+				if g.N != 0 || !strings.Contains(g.Reason, "refused") {
+					t.Fatalf("compile %d after the refusal: grant %d %q", i, g.N, g.Reason)
+				}
+			}
+			if n := backoffs(a.hosts[0]); n != 0 {
+				t.Errorf("%d backoffs, want 0 (a refusal)", n)
+			}
+			var sum strings.Builder
+			a.Summary(&sum)
+			if !strings.Contains(sum.String(), "refused: ") || !strings.Contains(sum.String(), "impostor?") {
+				t.Errorf("summary:\n%s", sum.String())
+			}
+		})
+	}
+}
+
+// TestNoTokenAuthWorker: without a token, a worker that asks for none is
+// used as before (a trusted network).
+func TestNoTokenAuthWorker(t *testing.T) {
+	hello := splitHello(t)
+	addr, conns, jobs := fakeWorker{auth: false}.start(t)
+	_, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, HedgeAfter: -1})
+	f, g := dialAgent(t, sock, hello)
+	if g.N != 1 {
+		t.Fatalf("grant %d %q", g.N, g.Reason)
+	}
+	f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+	select {
+	case <-jobs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the job never reached the worker")
+	}
+	f.nc.Close()
+	if c := awaitConn(t, conns); c.count(&wire.Auth{}) != 1 {
+		t.Errorf("the agent sent %d Auth messages, want 1 (without a MAC)", c.count(&wire.Auth{}))
+	}
+}
+
+// TestStallBacksOff: a worker that takes the job and never answers is a
+// fault of the host once the result timeout passes: the host backs off
+// and the next compile does not go to it. A compile that goes away while
+// its job waits is no fault of the host's.
+func TestStallBacksOff(t *testing.T) {
+	hello := splitHello(t)
+	t.Run("split", func(t *testing.T) {
+		addr, _, _ := fakeWorker{}.start(t)
+		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1,
+			ResultTimeout: 300 * time.Millisecond, HedgeAfter: -1})
+		f, g := dialAgent(t, sock, hello)
+		if g.N != 1 {
+			t.Fatalf("grant %d %q", g.N, g.Reason)
+		}
+		f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+		checkFailed(t, f.result(), addr, "i/o timeout")
+		if n := backoffs(a.hosts[0]); n != 1 {
+			t.Errorf("%d backoffs after a stall, want 1", n)
+		}
+		_, g = dialAgent(t, sock, hello)
+		if g.N != 0 || !strings.Contains(g.Reason, "backing off") {
+			t.Errorf("next compile: grant %d %q, want none, backing off", g.N, g.Reason)
+		}
+		var sum strings.Builder
+		a.Summary(&sum)
+		if !strings.Contains(sum.String(), "backoffs 1") {
+			t.Errorf("summary:\n%s", sum.String())
+		}
+	})
+	t.Run("whole", func(t *testing.T) {
+		addr, _, _ := fakeWorker{}.start(t)
+		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1,
+			ResultTimeout: 300 * time.Millisecond, Force: "whole"})
+		h := *hello
+		h.Caps = localproto.CanWhole
+		f, g := dialAgent(t, sock, &h)
+		if g.Kind != localproto.KindWhole {
+			t.Fatalf("grant %+v, want whole", g)
+		}
+		w, ok := f.recv().(*localproto.Whole)
+		if !ok || w.Status != localproto.StatusFailed || !strings.Contains(w.Msg, addr) || !strings.Contains(w.Msg, "i/o timeout") {
+			t.Fatalf("whole answer %+v", w)
+		}
+		f.nc.Close()
+		if n := backoffs(a.hosts[0]); n != 1 {
+			t.Errorf("%d backoffs after a stall, want 1", n)
+		}
+		_, g = dialAgent(t, sock, &h)
+		if g.Kind == localproto.KindWhole || !strings.Contains(g.Reason, "backing off") {
+			t.Errorf("next compile: grant %+v, want local, backing off", g)
+		}
+	})
+	t.Run("compile goes away", func(t *testing.T) {
+		addr, _, jobs := fakeWorker{}.start(t)
+		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1,
+			ResultTimeout: time.Minute, HedgeAfter: -1})
+		f, g := dialAgent(t, sock, hello)
+		if g.N != 1 {
+			t.Fatalf("grant %d %q", g.N, g.Reason)
+		}
+		f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+		select {
+		case <-jobs:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the job never reached the worker")
+		}
+		f.nc.Close()
+		// The slot is released after the agent has judged the failure.
+		deadline := time.Now().Add(10 * time.Second)
+		for a.FreeSlots() != 1 {
+			if time.Now().After(deadline) {
+				t.Fatal("the slot was not released after the compile went away")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if n := backoffs(a.hosts[0]); n != 0 {
+			t.Errorf("%d backoffs after the compile went away, want 0", n)
+		}
+	})
+}

@@ -77,8 +77,7 @@ func (execTransport) Start() Worker {
 	if err != nil {
 		return fail(err)
 	}
-	args := append([]string{"-distssaworker=" + w.dir}, os.Args[1:]...)
-	w.cmd = exec.Command(exe, args...)
+	w.cmd = exec.Command(exe, execWorkerArgs(w.dir, os.Args[1:])...)
 	w.cmd.Stdout, w.cmd.Stderr = &w.out, &w.out
 	if w.stdin, err = w.cmd.StdinPipe(); err != nil {
 		return fail(err)

@@ -146,3 +146,58 @@ func TestWorkerRefusesOtherInputs(t *testing.T) {
 		t.Errorf("worker wrote an object")
 	}
 }
+
+// TestExecWorkerDropsProfiles checks that exec workers do not inherit
+// the flags that name profiling files: a worker that did would open the
+// same file as its parent and truncate it or append to it.
+func TestExecWorkerDropsProfiles(t *testing.T) {
+	testenv.MustHaveGoBuild(t)
+	dir := t.TempDir()
+	bench := filepath.Join(dir, "bench.txt")
+	cpu := filepath.Join(dir, "cpu.prof")
+	_, msg, err := compileSrc(t, dir, splitSrc, "-distssa=exec:2", "-d=distssaforce=1,distssastats=1",
+		"-bench=bench.txt", "-cpuprofile=cpu.prof", "-traceprofile=trace.out") // relative to dir, where the compile runs
+	if err != nil {
+		t.Fatalf("compile: %v\n%s", err, msg)
+	}
+	if m := statsLine.FindStringSubmatch(msg); m == nil || m[1] == "0" {
+		t.Fatalf("no function went to a worker:\n%s", msg)
+	}
+	data, err := os.ReadFile(bench)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(data), "BenchmarkCompile:p:total"); n != 1 {
+		t.Errorf("-bench file has %d totals, want 1 (the parent's):\n%s", n, data)
+	}
+	prof, err := os.ReadFile(cpu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A CPU profile is one gzip stream; a worker's truncation leaves
+	// the parent's later writes behind a hole of zeros, or a second one.
+	if len(prof) < 2 || prof[0] != 0x1f || prof[1] != 0x8b || bytes.Count(prof, []byte{0x1f, 0x8b, 8}) != 1 {
+		t.Errorf("-cpuprofile file is not the parent's single gzip stream (%d bytes)", len(prof))
+	}
+	// The execution trace's header is written at once, before the
+	// workers start; a worker's truncation replaces it with zeros.
+	trace, err := os.ReadFile(filepath.Join(dir, "trace.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(trace, []byte("go 1.")) || bytes.Count(trace, []byte(" trace\x00")) != 1 {
+		t.Errorf("-traceprofile file does not start with one trace header: %q", trace[:min(len(trace), 16)])
+	}
+}
+
+// TestExecWorkerArgs checks an exec worker's command line: the compile's
+// own, with every profile flag dropped, in either form.
+func TestExecWorkerArgs(t *testing.T) {
+	args := []string{"-p=p", "-cpuprofile", "cpu.prof", "-o", "p.o", "-memprofile=mem.prof", "-memprofilerate=1",
+		"--traceprofile=t.out", "-bench", "b.txt", "-blockprofile=b", "-mutexprofile", "m", "-distssa=exec:2", "p.go"}
+	got := strings.Join(execWorkerArgs("/w", args), " ")
+	want := "-distssaworker=/w -p=p -o p.o -memprofilerate=1 -distssa=exec:2 p.go"
+	if got != want {
+		t.Errorf("execWorkerArgs:\n got %s\nwant %s", got, want)
+	}
+}

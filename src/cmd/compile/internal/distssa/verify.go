@@ -26,11 +26,23 @@ import (
 // verifyOutputs are the flags that name files the compile writes.
 var verifyOutputs = map[string]bool{"o": true, "linkobj": true, "asmhdr": true}
 
-// verifyDropped are flags the verifying compile goes without: the
-// transport, and files written for profiling.
-var verifyDropped = map[string]bool{
-	"distssa": true, "bench": true, "cpuprofile": true, "memprofile": true,
+// profileFlags name the files a compile writes for profiling. A second
+// process of the same compile (an exec worker, the verifying compile)
+// goes without them: it would create the same files and truncate or
+// append to its parent's.
+var profileFlags = map[string]bool{
+	"bench": true, "cpuprofile": true, "memprofile": true,
 	"traceprofile": true, "blockprofile": true, "mutexprofile": true,
+}
+
+// verifyDropped are flags the verifying compile goes without: the
+// transport, and the profiles.
+var verifyDropped = map[string]bool{"distssa": true}
+
+func init() {
+	for f := range profileFlags {
+		verifyDropped[f] = true
+	}
 }
 
 // splitUsed records that this compile gave work to workers.
@@ -93,8 +105,27 @@ func verify() {
 // verifyArgs returns the arguments of the verifying compile, which writes
 // its outputs in dir, and a map from each output to its copy.
 func verifyArgs(args []string, dir string) ([]string, map[string]string) {
-	var out []string
 	outs := make(map[string]string)
+	out := rewriteFlags(args, func(name, value string) (string, bool) {
+		switch {
+		case verifyDropped[name]:
+			return "", false
+		case verifyOutputs[name]:
+			copy := filepath.Join(dir, name+"-"+filepath.Base(value))
+			outs[value] = copy
+			return copy, true
+		}
+		return value, true
+	}, func(name string) bool { return verifyDropped[name] || verifyOutputs[name] })
+	return out, outs
+}
+
+// rewriteFlags returns args with the flags for which takes reports true
+// rewritten by f: f gets the flag's name and value (each of those flags
+// takes one, as -name=value or -name value) and returns the new value,
+// or false to drop the flag. Other arguments are kept as they are.
+func rewriteFlags(args []string, f func(name, value string) (string, bool), takes func(name string) bool) []string {
+	var out []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		name := strings.TrimLeft(a, "-")
@@ -106,22 +137,25 @@ func verifyArgs(args []string, dir string) ([]string, map[string]string) {
 		if j := strings.IndexByte(name, '='); j >= 0 {
 			name, value, hasValue = name[:j], name[j+1:], true
 		}
-		switch {
-		case verifyDropped[name]:
-			if !hasValue && i+1 < len(args) {
-				i++ // its value; all of them take one
-			}
-		case verifyOutputs[name]:
-			if !hasValue && i+1 < len(args) {
-				i++
-				value = args[i]
-			}
-			copy := filepath.Join(dir, name+"-"+filepath.Base(value))
-			outs[value] = copy
-			out = append(out, "-"+name+"="+copy)
-		default:
+		if !takes(name) {
 			out = append(out, a)
+			continue
+		}
+		if !hasValue && i+1 < len(args) {
+			i++
+			value = args[i]
+		}
+		if v, ok := f(name, value); ok {
+			out = append(out, "-"+name+"="+v)
 		}
 	}
-	return out, outs
+	return out
+}
+
+// execWorkerArgs returns the arguments of an exec worker of this compile
+// (args are the compile's own): the compile's without its profiles.
+func execWorkerArgs(dir string, args []string) []string {
+	drop := func(string, string) (string, bool) { return "", false }
+	kept := rewriteFlags(args, drop, func(name string) bool { return profileFlags[name] })
+	return append([]string{"-distssaworker=" + dir}, kept...)
 }

@@ -8,15 +8,19 @@
 //	host[:port][/slots][,option=value...]
 //
 // with IPv6 addresses in brackets ([::1]:7070/4), `#` comments and blank
-// lines. Options: token=FILE (the shared secret of that worker) and
+// lines. Options: token=FILE (the shared secret of that worker),
 // tls=FILE (speak TLS, verifying the worker's certificate against the
-// PEM certificates in FILE).
+// PEM certificates in FILE), and cert=FILE,key=FILE (with tls=: the
+// agent's client certificate and its key, for a worker that verifies
+// its clients: mutual TLS). A relative FILE is relative to the hosts
+// file's directory.
 package hosts
 
 import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -36,6 +40,8 @@ type Host struct {
 	Slots     int
 	TokenFile string // "" = no token option
 	TLSFile   string // PEM certificates to verify the worker with; "" = no TLS
+	CertFile  string // PEM client certificate (mutual TLS); "" = none
+	KeyFile   string // PEM private key of CertFile
 	Line      int
 }
 
@@ -51,7 +57,8 @@ func ParseFile(name string) ([]Host, error) {
 	return Parse(name, data)
 }
 
-// Parse parses the contents of a hosts file; errors name the file and line.
+// Parse parses the contents of a hosts file; errors name the file and
+// line. Relative files of options are made relative to name's directory.
 func Parse(name string, data []byte) ([]Host, error) {
 	var hosts []Host
 	seen := map[string]int{}
@@ -67,6 +74,11 @@ func Parse(name string, data []byte) ([]Host, error) {
 		h, err := parseLine(line)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %v", name, n, err)
+		}
+		for _, f := range []*string{&h.TokenFile, &h.TLSFile, &h.CertFile, &h.KeyFile} {
+			if *f != "" && !filepath.IsAbs(*f) {
+				*f = filepath.Join(filepath.Dir(name), *f)
+			}
 		}
 		if prev, ok := seen[h.Addr]; ok {
 			return nil, fmt.Errorf("%s:%d: host %s already listed on line %d", name, n, h.Addr, prev)
@@ -88,18 +100,27 @@ func parseLine(line string) (Host, error) {
 	}
 	spec, opts, _ := strings.Cut(line, ",")
 	if opts != "" || strings.HasSuffix(line, ",") {
+		files := map[string]*string{"token": &h.TokenFile, "tls": &h.TLSFile, "cert": &h.CertFile, "key": &h.KeyFile}
 		for _, o := range strings.Split(opts, ",") {
 			k, v, ok := strings.Cut(o, "=")
+			f := files[k]
 			switch {
 			case !ok || v == "":
 				return h, fmt.Errorf("bad option %q (want key=value)", o)
-			case k == "token":
-				h.TokenFile = v
-			case k == "tls":
-				h.TLSFile = v
-			default:
+			case f == nil:
 				return h, fmt.Errorf("unknown option %q", k)
+			case *f != "":
+				return h, fmt.Errorf("option %s given twice", k)
 			}
+			*f = v
+		}
+		switch {
+		case h.CertFile != "" && h.KeyFile == "":
+			return h, fmt.Errorf("cert=FILE needs key=FILE (the certificate's private key)")
+		case h.KeyFile != "" && h.CertFile == "":
+			return h, fmt.Errorf("key=FILE needs cert=FILE")
+		case h.CertFile != "" && h.TLSFile == "":
+			return h, fmt.Errorf("cert=FILE needs tls=FILE (the certificates that verify the worker)")
 		}
 	}
 	if hp, slots, ok := strings.Cut(spec, "/"); ok {

@@ -64,6 +64,10 @@ func TestParseErrors(t *testing.T) {
 		{"a!b", `hosts.txt:1: bad host name "a!b"`},
 		{"a\nb\na", `hosts.txt:3: host a:7070 already listed on line 1`},
 		{"# nothing\n", `hosts.txt: no hosts listed`},
+		{"a,tls=ca,cert=c", `hosts.txt:1: cert=FILE needs key=FILE (the certificate's private key)`},
+		{"a,tls=ca,key=k", `hosts.txt:1: key=FILE needs cert=FILE`},
+		{"a,cert=c,key=k", `hosts.txt:1: cert=FILE needs tls=FILE (the certificates that verify the worker)`},
+		{"a,token=x,token=y", `hosts.txt:1: option token given twice`},
 	} {
 		_, err := Parse("hosts.txt", []byte(tc.data))
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
@@ -72,13 +76,29 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// TestParseTLS: a client certificate for mutual TLS, and relative files
+// resolved against the hosts file's directory.
+func TestParseTLS(t *testing.T) {
+	got, err := Parse("/farm/hosts.txt", []byte("w1,tls=ca.pem,cert=certs/agent.pem,key=/keys/agent.key,token=../tok\nw2,tls=ca.pem\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Host{
+		{Addr: "w1:7070", Slots: 2, TokenFile: "/tok", TLSFile: "/farm/ca.pem", CertFile: "/farm/certs/agent.pem", KeyFile: "/keys/agent.key", Line: 1},
+		{Addr: "w2:7070", Slots: 2, TLSFile: "/farm/ca.pem", Line: 2},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+}
+
 func TestParseFile(t *testing.T) {
 	name := filepath.Join(t.TempDir(), "hosts.txt")
 	if _, err := ParseFile(name); err == nil || err.Error() != name+": hosts file does not exist" {
 		t.Errorf("missing file: %v", err)
 	}
-	os.WriteFile(name, []byte("127.0.0.1:9/3\n"), 0o644)
-	if hs, err := ParseFile(name); err != nil || len(hs) != 1 || hs[0].Slots != 3 {
+	os.WriteFile(name, []byte("127.0.0.1:9/3,token=tok\n"), 0o644)
+	if hs, err := ParseFile(name); err != nil || len(hs) != 1 || hs[0].Slots != 3 || hs[0].TokenFile != filepath.Join(filepath.Dir(name), "tok") {
 		t.Errorf("ParseFile: %v %v", hs, err)
 	}
 }

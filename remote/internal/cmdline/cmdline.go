@@ -27,7 +27,7 @@ const (
 	Output                  // names an output file: moved into the job dir
 	Trim                    // -trimpath: rewritten
 	Drop                    // no value; dropped
-	DropVal                 // takes a value; dropped (profiling, tracing, -distssa)
+	DropVal                 // takes a value; dropped (-memprofilerate, -distssa)
 )
 
 // Whitelist lists every flag a worker accepts. Any other flag refuses the
@@ -53,9 +53,36 @@ var Whitelist = map[string]Kind{
 	"o": Output, "linkobj": Output, "asmhdr": Output,
 	"trimpath": Trim,
 
-	"bench": DropVal, "blockprofile": DropVal, "cpuprofile": DropVal,
-	"memprofile": DropVal, "memprofilerate": DropVal, "mutexprofile": DropVal,
-	"traceprofile": DropVal, "distssa": DropVal,
+	"memprofilerate": DropVal, "distssa": DropVal,
+}
+
+// writers lists the flags that make a compile write a file of their own,
+// beside its outputs: off the whitelist, so that such a compile stays
+// local, where its file is wanted (cmd/compile/internal/gc/util.go and
+// main.go).
+var writers = map[string]bool{
+	"bench": true, "blockprofile": true, "cpuprofile": true, "memprofile": true,
+	"mutexprofile": true, "traceprofile": true,
+}
+
+// checkDebug refuses a -d value with a setting that writes a file where
+// the compile runs: ssa/PHASE/dump=FUNC (cmd/compile/internal/ssa's
+// PhaseOption; objabi.DebugFlag splits a setting at its first = or :).
+func checkDebug(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		key := s
+		if i := strings.IndexAny(s, "=:"); i >= 0 {
+			key = s[:i]
+		}
+		phase, ok := strings.CutPrefix(key, "ssa/")
+		if !ok {
+			continue
+		}
+		if _, flag, ok := strings.Cut(phase, "/"); ok && flag == "dump" {
+			return fmt.Errorf("flag -d setting %s writes a file where the compile runs", key)
+		}
+	}
+	return nil
 }
 
 // Flag is one flag of a command line.
@@ -92,6 +119,9 @@ func Parse(args []string) (*Cmdline, error) {
 		name := strings.TrimPrefix(a[1:], "-")
 		name, val, hasVal := strings.Cut(name, "=")
 		kind, ok := Whitelist[name]
+		if writers[name] {
+			return nil, fmt.Errorf("flag -%s writes a file where the compile runs", name)
+		}
 		if !ok || name == "" {
 			return nil, fmt.Errorf("flag -%s is not on the worker's whitelist", name)
 		}
@@ -102,6 +132,11 @@ func Parse(args []string) (*Cmdline, error) {
 			}
 			i++
 			f.Value, f.Set = args[i], true
+		}
+		if name == "d" {
+			if err := checkDebug(f.Value); err != nil {
+				return nil, err
+			}
 		}
 		c.Flags = append(c.Flags, f)
 	}
@@ -281,5 +316,7 @@ var CompileEnv = map[string]bool{
 
 // LocalEnv lists the environment variables with which a compile stays
 // local: they make it write files where it runs (GOSSAFUNC's ssa.html,
-// GOSSADIR) or set debug flags that may (GOCOMPILEDEBUG).
-var LocalEnv = []string{"GOSSAFUNC", "GOSSADIR", "GOCOMPILEDEBUG"}
+// GOSSADIR, the hash debugger's GSHS_LOGFILE) or set debug flags that
+// may (GOCOMPILEDEBUG). A worker refuses a task whose environment sets
+// one.
+var LocalEnv = []string{"GOSSAFUNC", "GOSSADIR", "GOCOMPILEDEBUG", "GSHS_LOGFILE"}

@@ -13,14 +13,14 @@ import (
 )
 
 func TestParse(t *testing.T) {
-	c, err := Parse([]string{"-o", "/w/p.a", "-p=p", "--lang=go1.21", "-N", "-l=true", "-trimpath", "/w=>x", "-cpuprofile=/tmp/c", "./a.go", "-b.go"})
+	c, err := Parse([]string{"-o", "/w/p.a", "-p=p", "--lang=go1.21", "-N", "-l=true", "-trimpath", "/w=>x", "-memprofilerate=1", "./a.go", "-b.go"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []Flag{
 		{"o", "/w/p.a", true, Output}, {"p", "p", true, Value}, {"lang", "go1.21", true, Value},
 		{"N", "", false, Bool}, {"l", "true", true, Bool}, {"trimpath", "/w=>x", true, Trim},
-		{"cpuprofile", "/tmp/c", true, DropVal},
+		{"memprofilerate", "1", true, DropVal},
 	}
 	if !reflect.DeepEqual(c.Flags, want) || !reflect.DeepEqual(c.Files, []string{"./a.go", "-b.go"}) {
 		t.Errorf("got %+v %q", c.Flags, c.Files)
@@ -39,6 +39,37 @@ func TestParse(t *testing.T) {
 		_, err := Parse(strings.Fields(args))
 		if msg == "" && err != nil || msg != "" && (err == nil || !strings.Contains(err.Error(), msg)) {
 			t.Errorf("%q: %v, want %q", args, err, msg)
+		}
+	}
+}
+
+// TestParseWrites: a flag or -d setting that makes the compile write a
+// file beside its outputs is refused, naming it, so that the agent keeps
+// such a compile local; the other -d settings pass.
+func TestParseWrites(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // in the error; empty: accepted
+	}{
+		{[]string{"-cpuprofile=/tmp/c", "a.go"}, "flag -cpuprofile writes a file where the compile runs"},
+		{[]string{"-memprofile", "/tmp/m", "a.go"}, "flag -memprofile writes a file"},
+		{[]string{"-traceprofile=/tmp/t", "a.go"}, "flag -traceprofile writes a file"},
+		{[]string{"-blockprofile=/tmp/b", "a.go"}, "flag -blockprofile writes a file"},
+		{[]string{"-mutexprofile=/tmp/m", "a.go"}, "flag -mutexprofile writes a file"},
+		{[]string{"-bench=/tmp/b", "a.go"}, "flag -bench writes a file"},
+		{[]string{"--cpuprofile", "/tmp/c", "a.go"}, "flag -cpuprofile writes a file"},
+		{[]string{"-json=0,file:///tmp/j", "a.go"}, "flag -json is not on the worker's whitelist"},
+		{[]string{"-d=ssa/genssa/dump=F", "a.go"}, "flag -d setting ssa/genssa/dump writes a file where the compile runs"},
+		{[]string{"-d=checkptr=1,ssa/all/dump=F", "a.go"}, "flag -d setting ssa/all/dump writes"},
+		{[]string{"-d=ssa/prove/dump:F", "a.go"}, "flag -d setting ssa/prove/dump writes"},
+		{[]string{"-d", "ssa/build/dump=F", "a.go"}, "flag -d setting ssa/build/dump writes"},
+		{[]string{"-d=ssa/check/on", "-d=,ssa/~lower/dump=F", "a.go"}, "flag -d setting ssa/~lower/dump writes"},
+		{[]string{"-d=ssa/check/on,ssa/prove/debug=2,checkptr=1", "-d=distssafingerprint=1", "a.go"}, ""},
+		{[]string{"-d=ssa/dump", "-memprofilerate=1", "a.go"}, ""},
+	} {
+		_, err := Parse(tc.args)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%q: %v, want %q", tc.args, err, tc.want)
 		}
 	}
 }

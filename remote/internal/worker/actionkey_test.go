@@ -33,7 +33,7 @@ func baseSpec(w string) keySpec {
 		args: []string{"-o", w + "/b001/_pkg_.a", "-trimpath", w + "/b001=>", "-p", "m/p", "-lang=go1.21", "-complete",
 			"-buildid", "abc/abc", "-importcfg", w + "/b001/importcfg", "-embedcfg", w + "/b001/embedcfg",
 			"-symabis", w + "/b001/symabis", "-asmhdr", w + "/b001/go_asm.h", "-linkobj", w + "/b001/_pkg_.o",
-			"-cpuprofile=/tmp/prof", "-v", "-distssa=unix:" + w + "/distssa.sock", "./a.go", "/home/u/m/p/b.go"},
+			"-memprofilerate=1", "-v", "-distssa=unix:" + w + "/distssa.sock", "./a.go", "/home/u/m/p/b.go"},
 		files: [][2]string{
 			{"/home/u/m/p/a.go", "package p\n"},
 			{"/home/u/m/p/b.go", "package p // b\n"},
@@ -162,7 +162,7 @@ func TestActionKey(t *testing.T) {
 		}, true},
 		{"client GOOS", nil, func(s *keySpec) { s.env = append(s.env, "GOOS=plan9", "GOARCH=386") }, true},
 		{"dropped flags", nil, func(s *keySpec) {
-			s.replaceArg("-cpuprofile=/tmp/prof", "-memprofile=/tmp/mprof")
+			s.replaceArg("-memprofilerate=1", "-memprofilerate=2")
 			s.replaceArg("-v", "-t")
 		}, true},
 	} {

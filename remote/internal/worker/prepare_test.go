@@ -32,7 +32,7 @@ func TestPrepareArgs(t *testing.T) {
 	start := &wire.Start{
 		Cwd: "/home/u/m/p",
 		Args: []string{"-o", "/tmp/w/b001/_pkg_.a", "-trimpath", "/tmp/w/b001=>", "-p", "m/p", "-N", "-l=true",
-			"-symabis", "/tmp/w/b001/symabis", "-asmhdr", "/tmp/w/b001/go_asm.h", "-cpuprofile=/tmp/prof",
+			"-symabis", "/tmp/w/b001/symabis", "-asmhdr", "/tmp/w/b001/go_asm.h", "-memprofilerate=1",
 			"-importcfg", "/tmp/w/b001/importcfg", "-distssa=unix:/tmp/s", "-v", "./a.go", "/home/u/m/p/b.go"},
 		Env: []string{"GOROOT=/usr/lib/go", "GOOS=windows", "GOAMD64=v3", "PATH=/bin", "GOX\x00=1"},
 		Files: []wire.File{

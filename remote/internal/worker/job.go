@@ -122,6 +122,33 @@ func checkCwd(cwd string) error {
 	return nil
 }
 
+// checkTask refuses a task whose compile would read or write files
+// outside its job directory, before anything is materialized: an
+// environment that sets a variable of cmdline.LocalEnv (the client keeps
+// such a compile local; here it would be dropped, not obeyed), a command
+// line without -importcfg (the compile would look for imports in the
+// worker's own GOROOT), a relative source path that leaves the working
+// directory (the compile opens it as given, from ROOT + cwd).
+func checkTask(cl *cmdline.Cmdline, env []string) error {
+	for _, e := range env {
+		k, v, _ := strings.Cut(e, "=")
+		for _, l := range cmdline.LocalEnv {
+			if k == l && v != "" {
+				return fmt.Errorf("environment variable %s is set: it makes the compile write files where it runs; compile it locally", k)
+			}
+		}
+	}
+	if _, ok := cl.Get("importcfg"); !ok {
+		return errors.New("no -importcfg: a worker's compile finds its imports through one")
+	}
+	for _, f := range cl.Files {
+		if !filepath.IsAbs(f) && !filepath.IsLocal(f) {
+			return fmt.Errorf("source file %s leaves the working directory: relative paths must stay below it", f)
+		}
+	}
+	return nil
+}
+
 // goEnv returns the entries of env that a compile on the worker gets
 // from the client: those of cmdline.CompileEnv (GOOS and GOARCH are the
 // connection's target), in the client's order; and the client's GOROOT.
@@ -150,6 +177,9 @@ func (c *conn) materialize(t *task) (*job, error) {
 	}
 	cl, err := cmdline.Parse(t.args)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkTask(cl, t.env); err != nil {
 		return nil, err
 	}
 	hashes, paths, err := checkFiles(t.files)

@@ -121,6 +121,10 @@ func (c *conn) runWhole(m *wire.Run) error {
 	if _, ok := cl.Get("o"); !ok {
 		return refuse(errors.New("a whole compile needs -o"))
 	}
+	// Before the result cache: a task refused is refused on a hit too.
+	if err := checkTask(cl, m.Env); err != nil {
+		return refuse(err)
+	}
 	key, err := actionKey(c.s.toolchain, c.goos, c.goarch, m, c.s.store.Read)
 	if err != nil {
 		return refuse(err)

@@ -236,48 +236,62 @@ func TestHandshakeRefusals(t *testing.T) {
 }
 
 // TestJobRefusals sends jobs that must not run: bad paths, flags off the
-// whitelist, inputs that were not uploaded.
+// whitelist, inputs that were not uploaded, reads or writes outside the
+// job directory.
 func TestJobRefusals(t *testing.T) {
 	compile := testutil.Compile(t)
 	s, addr := startServer(t, compile, nil)
 	c, _ := dial(t, addr, nil, s.Toolchain())
-	src := []byte("package p\n")
-	h := wire.Hash(src)
-	c.send(&wire.Upload{Blobs: []wire.Blob{{Hash: h, Size: uint64(len(src)), Data: wire.Compress(src)}}})
+	src, icfg := []byte("package p\n"), []byte("# import config\n")
+	h, hcfg := wire.Hash(src), wire.Hash(icfg)
+	c.send(&wire.Upload{Blobs: []wire.Blob{{Hash: h, Size: uint64(len(src)), Data: wire.Compress(src)},
+		{Hash: hcfg, Size: uint64(len(icfg)), Data: wire.Compress(icfg)}}})
 	good := wire.File{Path: "/w/p.go", Hash: h}
+	cfg := wire.File{Path: "/w/importcfg", Hash: hcfg}
+	args := func(a ...string) []string { return append([]string{"-importcfg=/w/importcfg"}, a...) }
+	files := func(f ...wire.File) []wire.File { return append(f, cfg) }
 	for _, tc := range []struct {
 		name  string
 		start wire.Start
 		want  string
 	}{
-		{"dotdot", wire.Start{Cwd: "/w", Args: []string{"p.go"}, Files: []wire.File{{Path: "/w/../../etc/p.go", Hash: h}}}, "not clean"},
-		{"relative", wire.Start{Cwd: "/w", Args: []string{"p.go"}, Files: []wire.File{{Path: "w/p.go", Hash: h}}}, "not absolute"},
-		{"cwd", wire.Start{Cwd: "../w", Args: []string{"p.go"}, Files: []wire.File{good}}, "cwd"},
-		{"root", wire.Start{Cwd: "/w", Args: []string{"p.go"}, Files: []wire.File{{Path: "/", Hash: h}}}, "names no file"},
-		{"not uploaded", wire.Start{Cwd: "/w", Args: []string{"../../etc/passwd"}, Files: []wire.File{good}}, "source file /etc/passwd was not uploaded"},
-		{"importcfg outside", wire.Start{Cwd: "/w", Args: []string{"-importcfg=/etc/importcfg", "p.go"}, Files: []wire.File{good}}, "-importcfg file /etc/importcfg was not uploaded"},
-		{"flag", wire.Start{Cwd: "/w", Args: []string{"-json=0,file:///tmp/j", "p.go"}, Files: []wire.File{good}}, "flag -json is not on the worker's whitelist"},
-		{"coveragecfg", wire.Start{Cwd: "/w", Args: []string{"-coveragecfg=/w/c", "p.go"}, Files: []wire.File{good}}, "flag -coveragecfg"},
-		{"worker flag", wire.Start{Cwd: "/w", Args: []string{"-distssaworker=/tmp", "p.go"}, Files: []wire.File{good}}, "flag -distssaworker"},
-		{"missing blob", wire.Start{Cwd: "/w", Args: []string{"p.go"}, Files: []wire.File{{Path: "/w/p.go", Hash: make([]byte, 32)}}}, "not in the worker's store"},
-		{"response file", wire.Start{Cwd: "/w", Args: []string{"@/etc/args"}, Files: []wire.File{good}}, "response file"},
+		{"dotdot", wire.Start{Cwd: "/w", Args: args("p.go"), Files: files(wire.File{Path: "/w/../../etc/p.go", Hash: h})}, "not clean"},
+		{"relative", wire.Start{Cwd: "/w", Args: args("p.go"), Files: files(wire.File{Path: "w/p.go", Hash: h})}, "not absolute"},
+		{"cwd", wire.Start{Cwd: "../w", Args: args("p.go"), Files: files(good)}, "cwd"},
+		{"root", wire.Start{Cwd: "/w", Args: args("p.go"), Files: files(wire.File{Path: "/", Hash: h})}, "names no file"},
+		{"not uploaded", wire.Start{Cwd: "/w", Args: args("../../etc/passwd"), Files: files(good)}, "source file ../../etc/passwd leaves the working directory"},
+		// Uploaded as /etc/passwd, but the compile would open
+		// ROOT/w/a/../../../../../../etc/passwd: the worker's own.
+		{"relative dotdot", wire.Start{Cwd: "/w/a", Args: args("../../../../../../../../../../etc/passwd"),
+			Files: files(wire.File{Path: "/etc/passwd", Hash: h})}, "source file ../../../../../../../../../../etc/passwd leaves the working directory"},
+		{"importcfg outside", wire.Start{Cwd: "/w", Args: []string{"-importcfg=/etc/importcfg", "p.go"}, Files: files(good)}, "-importcfg file /etc/importcfg was not uploaded"},
+		{"no importcfg", wire.Start{Cwd: "/w", Args: []string{"p.go"}, Files: []wire.File{good}}, "no -importcfg"},
+		{"GOSSADIR", wire.Start{Cwd: "/w", Args: args("p.go"), Env: []string{"GOROOT=/g", "GOSSADIR=/tmp/x"}, Files: files(good)}, "environment variable GOSSADIR"},
+		{"GOCOMPILEDEBUG", wire.Start{Cwd: "/w", Args: args("p.go"), Env: []string{"GOCOMPILEDEBUG=ssa/all/dump=F", "GOCOMPILEDEBUG="}, Files: files(good)}, "environment variable GOCOMPILEDEBUG"},
+		{"flag", wire.Start{Cwd: "/w", Args: args("-json=0,file:///tmp/j", "p.go"), Files: files(good)}, "flag -json is not on the worker's whitelist"},
+		{"coveragecfg", wire.Start{Cwd: "/w", Args: args("-coveragecfg=/w/c", "p.go"), Files: files(good)}, "flag -coveragecfg"},
+		{"dump", wire.Start{Cwd: "/w", Args: args("-d=ssa/genssa/dump=F", "p.go"), Files: files(good)}, "flag -d setting ssa/genssa/dump"},
+		{"worker flag", wire.Start{Cwd: "/w", Args: args("-distssaworker=/tmp", "p.go"), Files: files(good)}, "flag -distssaworker"},
+		{"missing blob", wire.Start{Cwd: "/w", Args: args("p.go"), Files: files(wire.File{Path: "/w/p.go", Hash: make([]byte, 32)})}, "not in the worker's store"},
+		{"response file", wire.Start{Cwd: "/w", Args: args("@/etc/args"), Files: files(good)}, "response file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c.send(&tc.start)
-			e, ok := c.recv().(*wire.Error)
+			m := c.recv()
+			e, ok := m.(*wire.Error)
 			if !ok || !strings.Contains(e.Msg, tc.want) {
-				t.Fatalf("got %#v, want an error with %q", e, tc.want)
+				t.Fatalf("got %#v, want an error with %q", m, tc.want)
 			}
 		})
 	}
 	// A blob whose content does not match its hash fails the next Start.
 	c.send(&wire.Upload{Blobs: []wire.Blob{{Hash: make([]byte, 32), Size: uint64(len(src)), Data: wire.Compress(src)}}})
-	c.send(&wire.Start{Cwd: "/w", Args: []string{"p.go"}, Files: []wire.File{good}})
+	c.send(&wire.Start{Cwd: "/w", Args: args("p.go"), Files: files(good)})
 	if e, ok := c.recv().(*wire.Error); !ok || !strings.Contains(e.Msg, "does not match its hash") {
 		t.Fatalf("bad blob: got %#v", e)
 	}
-	if st := s.Stats(); st.Refused != 12 || st.Jobs != 0 {
-		t.Errorf("stats: refused %d jobs %d, want 12 and 0", st.Refused, st.Jobs)
+	if st := s.Stats(); st.Refused != 17 || st.Jobs != 0 {
+		t.Errorf("stats: refused %d jobs %d, want 17 and 0", st.Refused, st.Jobs)
 	}
 }
 
@@ -519,7 +533,8 @@ func TestWholeCompileError(t *testing.T) {
 	os.MkdirAll(pkg, 0o755)
 	os.WriteFile(filepath.Join(pkg, "a.go"), []byte("package e\n\nfunc F() int { return x }\n"), 0o644)
 	os.WriteFile(filepath.Join(pkg, "b.go"), []byte("package e\n\nfunc G() int { return y }\n"), 0o644)
-	args := []string{"-p=e", "-pack", "-o", filepath.Join(dir, "e.a"), "./a.go", filepath.Join(pkg, "b.go")}
+	os.WriteFile(filepath.Join(dir, "importcfg"), []byte("# import config\n"), 0o644)
+	args := []string{"-p=e", "-pack", "-importcfg", filepath.Join(dir, "importcfg"), "-o", filepath.Join(dir, "e.a"), "./a.go", filepath.Join(pkg, "b.go")}
 	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
 	exit, want := localCompile(t, compile, pkg, env, args)
 	if exit != 2 || !bytes.Contains(want, []byte(filepath.Join(pkg, "b.go")+":3:")) {
@@ -580,14 +595,15 @@ func startFake(t *testing.T, jobTimeout time.Duration) (*Server, string, string)
 	return s, addr, pids
 }
 
-// fakeRun uploads /w/p.go and returns a Run of package p (the fake's
-// behaviour) with -o /w/p.a.
+// fakeRun uploads /w/p.go and /w/importcfg and returns a Run of package
+// p (the fake's behaviour) with -o /w/p.a.
 func fakeRun(c *client, p string) *wire.Run {
-	src := []byte("package p\n")
-	h := wire.Hash(src)
-	c.send(&wire.Upload{Blobs: []wire.Blob{{Hash: h, Size: uint64(len(src)), Data: wire.Compress(src)}}})
-	return &wire.Run{Cwd: "/w", Args: []string{"-p=" + p, "-o", "/w/p.a", "/w/p.go"}, Env: []string{"GOROOT=/g", "HOME=/h"},
-		Files: []wire.File{{Path: "/w/p.go", Hash: h}}}
+	src, icfg := []byte("package p\n"), []byte("# import config\n")
+	h, hcfg := wire.Hash(src), wire.Hash(icfg)
+	c.send(&wire.Upload{Blobs: []wire.Blob{{Hash: h, Size: uint64(len(src)), Data: wire.Compress(src)},
+		{Hash: hcfg, Size: uint64(len(icfg)), Data: wire.Compress(icfg)}}})
+	return &wire.Run{Cwd: "/w", Args: []string{"-p=" + p, "-o", "/w/p.a", "-importcfg=/w/importcfg", "/w/p.go"}, Env: []string{"GOROOT=/g", "HOME=/h"},
+		Files: []wire.File{{Path: "/w/p.go", Hash: h}, {Path: "/w/importcfg", Hash: hcfg}}}
 }
 
 // waitPids waits (boundedly) until n sleeping fake compiles run, and
@@ -639,7 +655,7 @@ func TestWholeOutcomes(t *testing.T) {
 		// Output in the order it was written to either stream, the job
 		// dir mapped back, the output flag's path the client's, no
 		// worker-mode flag.
-		{"print", 0, 3, "out1\nerr1\nout2\n/w/x.go:1:1: bad\n-p=print\n-o=/w/p.a\n-trimpath=/g=>$GOROOT;/w=>/w\n--\n/w/p.go\n", ""},
+		{"print", 0, 3, "out1\nerr1\nout2\n/w/x.go:1:1: bad\n-p=print\n-o=/w/p.a\n-importcfg=/w/importcfg\n-trimpath=/g=>$GOROOT;/w=>/w\n--\n/w/p.go\n", ""},
 		{"ok", 0, 0, "", ""},
 		{"nooutput", 1, 0, "", "compile exited 0 but wrote no -o file"},
 		{"signal", 1, 0, "", "signal: killed"},
@@ -731,23 +747,31 @@ func TestRunRefusals(t *testing.T) {
 	s, addr, _ := startFake(t, time.Minute)
 	c, _ := dial(t, addr, nil, s.Toolchain())
 	good := fakeRun(c, "ok")
-	f := good.Files[0]
+	f, cfg := good.Files[0], good.Files[1]
+	args := func(a ...string) []string { return append([]string{"-importcfg=/w/importcfg"}, a...) }
+	files := func(f ...wire.File) []wire.File { return append(f, cfg) }
 	for _, tc := range []struct {
 		name string
 		run  wire.Run
 		want string
 	}{
-		{"flag", wire.Run{Cwd: "/w", Args: []string{"-json=0,file:///tmp/j", "-o=/w/p.a", "p.go"}, Files: []wire.File{f}}, "flag -json is not on the worker's whitelist"},
-		{"not uploaded", wire.Run{Cwd: "/w", Args: []string{"-o=/w/p.a", "../etc/passwd"}, Files: []wire.File{f}}, "source file /etc/passwd was not uploaded"},
-		{"path", wire.Run{Cwd: "/w", Args: []string{"-o=/w/p.a", "p.go"}, Files: []wire.File{{Path: "/w/../p.go", Hash: f.Hash}}}, "not clean"},
-		{"no -o", wire.Run{Cwd: "/w", Args: []string{"p.go"}, Files: []wire.File{f}}, "needs -o"},
-		{"missing blob", wire.Run{Cwd: "/w", Args: []string{"-o=/w/p.a", "p.go"}, Files: []wire.File{{Path: "/w/p.go", Hash: make([]byte, 32)}}}, "/w/p.go: blob 000000000000… is not in the worker's store"},
+		{"flag", wire.Run{Cwd: "/w", Args: args("-json=0,file:///tmp/j", "-o=/w/p.a", "p.go"), Files: files(f)}, "flag -json is not on the worker's whitelist"},
+		{"not uploaded", wire.Run{Cwd: "/w", Args: args("-o=/w/p.a", "/etc/passwd"), Files: files(f)}, "source file /etc/passwd was not uploaded"},
+		{"relative dotdot", wire.Run{Cwd: "/w/a", Args: args("-o=/w/p.a", "../../../../../../../../../../etc/passwd"),
+			Files: files(wire.File{Path: "/etc/passwd", Hash: f.Hash})}, "source file ../../../../../../../../../../etc/passwd leaves the working directory"},
+		{"path", wire.Run{Cwd: "/w", Args: args("-o=/w/p.a", "p.go"), Files: files(wire.File{Path: "/w/../p.go", Hash: f.Hash})}, "not clean"},
+		{"no -o", wire.Run{Cwd: "/w", Args: args("p.go"), Files: files(f)}, "needs -o"},
+		{"no importcfg", wire.Run{Cwd: "/w", Args: []string{"-p=ok", "-o=/w/p.a", "p.go"}, Files: []wire.File{f}}, "no -importcfg"},
+		{"GOSSADIR", wire.Run{Cwd: "/w", Args: args("-o=/w/p.a", "p.go"), Env: []string{"GOSSADIR=/tmp/x"}, Files: files(f)}, "environment variable GOSSADIR"},
+		{"cpuprofile", wire.Run{Cwd: "/w", Args: args("-o=/w/p.a", "-cpuprofile=/tmp/prof", "p.go"), Files: files(f)}, "flag -cpuprofile writes a file"},
+		{"missing blob", wire.Run{Cwd: "/w", Args: args("-o=/w/p.a", "p.go"), Files: files(wire.File{Path: "/w/p.go", Hash: make([]byte, 32)})}, "/w/p.go: blob 000000000000… is not in the worker's store"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c.send(&tc.run)
-			e, ok := c.recv().(*wire.Error)
+			m := c.recv()
+			e, ok := m.(*wire.Error)
 			if !ok || !strings.Contains(e.Msg, tc.want) {
-				t.Fatalf("got %#v, want an error with %q", e, tc.want)
+				t.Fatalf("got %#v, want an error with %q", m, tc.want)
 			}
 		})
 	}
@@ -760,7 +784,7 @@ func TestRunRefusals(t *testing.T) {
 	if d := c.whole(good); d.Status != 0 || d.Exit != 0 {
 		t.Fatalf("good run after refusals: %+v", d)
 	}
-	if st := s.Stats(); st.Refused != 6 || st.Runs != 1 {
-		t.Errorf("stats: refused %d runs %d, want 6 and 1", st.Refused, st.Runs)
+	if st := s.Stats(); st.Refused != 10 || st.Runs != 1 {
+		t.Errorf("stats: refused %d runs %d, want 10 and 1", st.Refused, st.Runs)
 	}
 }

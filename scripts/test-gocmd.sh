@@ -163,6 +163,39 @@ GOFLAGS=-distssa=$hosts gorun "$tmp/goflags.log" build -x -a -o "$tmp/goflags.bi
 GOFLAGS=-distssa=$hosts gorun "$tmp/env.log" env GOARCH && pass "go env with GOFLAGS=-distssa" || { fail "go env with GOFLAGS=-distssa"; cat "$tmp/env.log"; }
 noagent "run/test/vet"
 
+# 5b. DISTSSA_TOKEN goes to the agent alone: no tool the go command runs
+# after it (logged by a -toolexec wrapper; the -V=full probes of tool
+# IDs may come first) and no test binary sees it.
+cat >"$tmp/envwrap" <<EOF
+#!/bin/sh
+case "\$*" in *-V=full*) ;; *) echo "\${1##*/} \${DISTSSA_TOKEN-unset}" >>"$tmp/envwrap.log" ;; esac
+exec "\$@"
+EOF
+chmod +x "$tmp/envwrap"
+cat >"$tmp/mod/env_test.go" <<'EOF'
+package main
+
+import (
+	"os"
+	"testing"
+)
+
+func TestNoToken(t *testing.T) {
+	if v, ok := os.LookupEnv("DISTSSA_TOKEN"); ok {
+		t.Fatalf("the test binary has DISTSSA_TOKEN=%q", v)
+	}
+}
+EOF
+DISTSSA_TOKEN=test-token-0123456789abcdef gorun "$tmp/tokenenv.log" test -count=1 -a -toolexec="$tmp/envwrap" -distssa="$hosts" -run TestNoToken .
+rc=$?
+ntools=$(grep -c ' unset$' "$tmp/envwrap.log" 2>/dev/null || true)
+if [[ $rc == 0 ]] && [[ $ntools -gt 0 ]] && ! grep -qv ' unset$' "$tmp/envwrap.log"; then
+	pass "DISTSSA_TOKEN: none of $ntools tool processes nor the test binary sees it"
+else
+	fail "DISTSSA_TOKEN leaks (rc=$rc):"; grep -v ' unset$' "$tmp/envwrap.log" | sort | uniq -c | head; tail -5 "$tmp/tokenenv.log"
+fi
+rm "$tmp/mod/env_test.go"
+
 # 6. An agent that exits before ready stops the build before any compile.
 gorun "$tmp/missing.log" build -x -a -distssa="$tmp/missing.txt" -o "$tmp/missing.bin" .
 rc=$?

@@ -171,6 +171,7 @@ func (b *Builder) startDistSSA(ctx context.Context, all []*Action) {
 	if err := ag.cmd.Start(); err != nil {
 		fail("starting the distssa agent: %v", err)
 	}
+	hideToken()
 	// The agent's stdout carries "ready\n" and nothing else we need;
 	// drain it, then reap the agent.
 	ready := make(chan string, 1)
@@ -341,4 +342,20 @@ func distssaHold(socket, what string) (release func(), err error) {
 		return nil, err
 	}
 	return func() { c.Close() }, nil
+}
+
+// hideToken removes DISTSSA_TOKEN from the environment of every process
+// the go command starts after the agent: the agent alone talks to the
+// workers, and compiles, cgo, vet, test binaries and go run's program
+// have no use for the farm's secret.
+func hideToken() {
+	const name = "DISTSSA_TOKEN"
+	os.Unsetenv(name)
+	kept := cfg.OrigEnv[:0:0]
+	for _, e := range cfg.OrigEnv {
+		if !strings.HasPrefix(e, name+"=") {
+			kept = append(kept, e)
+		}
+	}
+	cfg.OrigEnv = kept
 }

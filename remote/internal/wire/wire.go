@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"sync"
 
 	"github.com/valyala/gozstd"
 	"github.com/vmihailenco/msgpack/v5"
@@ -337,7 +339,7 @@ func Decode(body []byte) (any, error) {
 	if m == nil {
 		return nil, fmt.Errorf("wire: unknown message type %d", body[0])
 	}
-	if err := checkShape(body[1:]); err != nil {
+	if err := checkShape(reflect.TypeOf(m), body[1:]); err != nil {
 		return nil, fmt.Errorf("wire: message type %d: %v", body[0], err)
 	}
 	r := bytes.NewReader(body[1:])
@@ -395,22 +397,131 @@ func Compress(b []byte) []byte {
 	return gozstd.Compress(nil, b)
 }
 
-// Decompress undoes Compress and checks the announced size.
-func Decompress(b []byte, size uint64) ([]byte, error) {
-	if size > MaxPayload {
-		return nil, fmt.Errorf("payload of %d bytes exceeds the %d-byte limit", size, MaxPayload)
+// Decompress undoes Compress and checks the announced size, which is at
+// most MaxPayload.
+func Decompress(b []byte, size uint64) ([]byte, error) { return DecompressMax(b, size, MaxPayload) }
+
+// DecompressMax is Decompress with the caller's bound on the size. An
+// empty payload announces 0 bytes and only it does. Memory grows with
+// the output as it is produced, from at most a small multiple of the
+// compressed input, and decompression stops as soon as the output
+// passes the announced size: a peer's announcement costs nothing until
+// its data backs it.
+func DecompressMax(b []byte, size, max uint64) ([]byte, error) {
+	if max > MaxPayload {
+		max = MaxPayload
 	}
-	if size == 0 && len(b) == 0 {
+	switch {
+	case size > max:
+		return nil, fmt.Errorf("payload of %d bytes exceeds the %d-byte limit", size, max)
+	case size == 0 && len(b) == 0:
 		return nil, nil
+	case size == 0:
+		return nil, fmt.Errorf("a payload of %d compressed bytes announces 0 bytes", len(b))
+	case len(b) == 0:
+		return nil, fmt.Errorf("an empty payload announces %d bytes", size)
 	}
-	out, err := gozstd.DecompressLimited(make([]byte, 0, size), b, int(size))
-	if err != nil {
+	if err := checkZstdHeader(b, size); err != nil {
+		return nil, err
+	}
+	zr, _ := zstdReaders.Get().(*gozstd.Reader)
+	if zr == nil {
+		zr = gozstd.NewReader(nil)
+	}
+	src := bytes.NewReader(b)
+	zr.Reset(src, nil)
+	defer func() {
+		zr.Reset(nil, nil)
+		zstdReaders.Put(zr)
+	}()
+	out := make([]byte, 0, min(size, 8*uint64(len(b))+64<<10))
+	for {
+		if len(out) == cap(out) {
+			if uint64(len(out)) == size {
+				break
+			}
+			grown := make([]byte, len(out), min(size, 2*uint64(cap(out))))
+			copy(grown, out)
+			out = grown
+		}
+		n, err := zr.Read(out[len(out):cap(out)])
+		out = out[:len(out)+n]
+		if err == io.EOF {
+			return nil, fmt.Errorf("payload decompresses to %d bytes, %d announced", len(out), size)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %v", err)
+		}
+	}
+	// The output has its announced size: anything more is an error.
+	var one [1]byte
+	n, err := zr.Read(one[:])
+	if n > 0 {
+		return nil, fmt.Errorf("payload decompresses to more than the %d bytes announced", size)
+	}
+	if err != io.EOF {
 		return nil, fmt.Errorf("zstd: %v", err)
 	}
-	if uint64(len(out)) != size {
-		return nil, fmt.Errorf("payload decompresses to %d bytes, %d announced", len(out), size)
-	}
 	return out, nil
+}
+
+// zstdReaders holds stream decoders for reuse: each owns C buffers.
+var zstdReaders sync.Pool
+
+// checkZstdHeader reads the header of the first zstd frame in b
+// (RFC 8878 §3.1.1.1) and refuses, before any decoding, a frame whose
+// recorded content size differs from the announced size or whose window
+// (the decoder's buffer) is larger than twice the announced size and
+// 8 MiB.
+func checkZstdHeader(b []byte, size uint64) error {
+	if len(b) < 5 || binary.LittleEndian.Uint32(b) != 0xfd2fb528 {
+		return errors.New("payload is not a zstd frame")
+	}
+	desc := b[4]
+	single := desc&0x20 != 0
+	pos := 5
+	var window uint64
+	if !single {
+		if len(b) < pos+1 {
+			return errors.New("zstd: truncated frame header")
+		}
+		wd := b[pos]
+		pos++
+		base := uint64(1) << (10 + wd>>3)
+		window = base + base/8*uint64(wd&7)
+	}
+	pos += []int{0, 1, 2, 4}[desc&3] // dictionary ID
+	fcsLen := []int{0, 2, 4, 8}[desc>>6]
+	if fcsLen == 0 && single {
+		fcsLen = 1
+	}
+	if len(b) < pos+fcsLen {
+		return errors.New("zstd: truncated frame header")
+	}
+	var fcs uint64
+	switch fcsLen {
+	case 1:
+		fcs = uint64(b[pos])
+	case 2:
+		fcs = uint64(binary.LittleEndian.Uint16(b[pos:])) + 256
+	case 4:
+		fcs = uint64(binary.LittleEndian.Uint32(b[pos:]))
+	case 8:
+		fcs = binary.LittleEndian.Uint64(b[pos:])
+	}
+	if fcsLen > 0 && fcs > size {
+		return fmt.Errorf("payload's zstd frame holds %d bytes, more than the %d bytes announced", fcs, size)
+	}
+	if fcsLen > 0 && fcs < size {
+		return fmt.Errorf("payload's zstd frame holds %d bytes, fewer than the %d bytes announced", fcs, size)
+	}
+	if single {
+		window = fcs
+	}
+	if window > 2*size && window > 8<<20 {
+		return fmt.Errorf("zstd: window of %d bytes for a payload of %d", window, size)
+	}
+	return nil
 }
 
 // Hash is a blob's content address.

@@ -313,9 +313,32 @@ func Read(r *bufio.Reader) (Msg, error) {
 	if n > MaxFrame {
 		return nil, fmt.Errorf("frame of %d bytes exceeds the %d-byte limit", n, MaxFrame)
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return nil, fmt.Errorf("truncated frame: %v", err)
+	body, err := readBody(r, n)
+	if err != nil {
+		return nil, fmt.Errorf("truncated frame: %v after %d of %d bytes", err, len(body), n)
 	}
 	return Decode(body)
+}
+
+// readBody reads n bytes. It allocates as they arrive, from 64 KiB and
+// doubling, so that a peer that announces much and sends little costs
+// what it sent.
+func readBody(r io.Reader, n uint64) ([]byte, error) {
+	b := make([]byte, 0, min(n, 64<<10))
+	for uint64(len(b)) < n {
+		if len(b) == cap(b) {
+			grown := make([]byte, len(b), min(n, 2*uint64(cap(b))))
+			copy(grown, b)
+			b = grown
+		}
+		m, err := io.ReadFull(r, b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+	return b, nil
 }

@@ -7,9 +7,11 @@ package localproto
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"io"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -119,4 +121,30 @@ func normalize(m Msg) Msg {
 		}
 	}
 	return m
+}
+
+// TestReadGrowsAsDataComes: a frame that announces 512 MiB and brings 10
+// bytes costs its reader about those 10 bytes, not the announcement.
+func TestReadGrowsAsDataComes(t *testing.T) {
+	frame := binary.AppendUvarint(nil, MaxFrame)
+	frame = append(frame, "0123456789"...)
+	var err error
+	var a, b runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	_, err = Read(bufio.NewReader(bytes.NewReader(frame)))
+	runtime.ReadMemStats(&b)
+	if err == nil || !strings.Contains(err.Error(), "truncated frame") {
+		t.Errorf("Read: %v, want a truncated frame", err)
+	}
+	if n := b.TotalAlloc - a.TotalAlloc; n > 256<<10 {
+		t.Errorf("Read allocated %d bytes for 10 bytes of a frame", n)
+	}
+	// A frame bigger than the first chunk still reads whole.
+	big := &Job{Worker: 1, Data: bytes.Repeat([]byte("job "), 300<<10)}
+	var buf bytes.Buffer
+	Write(&buf, big)
+	if m, err := Read(bufio.NewReader(&buf)); err != nil || !reflect.DeepEqual(m, big) {
+		t.Errorf("a big frame: %v", err)
+	}
 }

@@ -342,16 +342,27 @@ func lastLine(s string) string {
 	return s
 }
 
-// acquire waits for one of the worker's slots; it returns the time it
-// waited and the function that frees the slot.
+// acquire waits for one of the worker's slots, unless the peer goes
+// away first; it returns the time it waited and the function that frees
+// the slot.
 func (c *conn) acquire() (queue time.Duration, release func(), err error) {
 	t0 := time.Now()
 	c.s.st.queued.Add(1)
+	w := c.watchPeer()
 	select {
 	case c.s.sem <- struct{}{}:
 	case <-c.s.hardCtx.Done():
 		c.s.st.queued.Add(^uint64(0))
+		w.stop()
 		return 0, nil, c.s.hardCtx.Err()
+	case <-w.gone:
+		c.s.st.queued.Add(^uint64(0))
+		return 0, nil, w.stop()
+	}
+	if err := w.stop(); err != nil {
+		<-c.s.sem // the peer went away as the slot came
+		c.s.st.queued.Add(^uint64(0))
+		return 0, nil, err
 	}
 	c.s.st.queued.Add(^uint64(0))
 	c.s.st.running.Add(1)
@@ -428,7 +439,21 @@ func (c *conn) runJob(m *wire.Start) error {
 		pw.Close()
 	}()
 	t1 := time.Now()
-	err = <-exited
+	// Until the Result the agent sends nothing: a connection that closes
+	// (a hedged job's loser, an agent that gave up) kills the compile.
+	w := c.watchPeer()
+	select {
+	case err = <-exited:
+	case <-w.gone:
+		kill()
+	}
+	if connErr := w.stop(); connErr != nil { // the compile has ended, one way or the other
+		c.s.st.failed.Add(1)
+		os.RemoveAll(j.dir)
+		c.log.Info("job", "kind", "split", "pkg", j.pkg, "status", 1, "queue", queue, "run", time.Since(t1),
+			"msg", "compile killed: connection lost")
+		return connErr
+	}
 	run := time.Since(t1)
 	res := &wire.Result{Status: 1, RunNs: uint64(run)}
 	switch {

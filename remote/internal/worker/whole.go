@@ -220,31 +220,18 @@ func (c *conn) compileWhole(j *job) (*wire.Done, *record, error) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
-	// The agent sends nothing during a Run: a read that returns means
-	// the connection closed (or the peer broke the protocol).
-	c.nc.SetReadDeadline(time.Time{})
-	lost := make(chan error, 1)
-	go func() {
-		var b [1]byte
-		n, err := c.r.Read(b[:])
-		if n > 0 {
-			err = errors.New("unexpected data during a Run")
-		}
-		lost <- err
-	}()
-	var err, connErr error
+	// The agent sends nothing during a Run: a connection that closes, or
+	// a peer that breaks the protocol, kills the compile.
+	w := c.watchPeer()
+	var err error
 	select {
 	case err = <-exited:
-		c.nc.SetReadDeadline(time.Now())
-		if e := <-lost; !errors.Is(e, os.ErrDeadlineExceeded) {
-			connErr = e
-		}
-	case connErr = <-lost:
+	case <-w.gone:
 		cancel()
 		err = <-exited
 	}
 	d := &wire.Done{Status: 1, RunNs: uint64(time.Since(t0))}
-	if connErr != nil {
+	if connErr := w.stop(); connErr != nil {
 		return d, nil, connErr
 	}
 	printed := j.mapBack(out.b)

@@ -559,6 +559,7 @@ func TestWholeCompileError(t *testing.T) {
 // shell script whose behaviour its -p flag (its first argument) picks.
 // "sleep" writes its pid into pids and sleeps.
 const fakeCompile = `#!/bin/sh
+case "$1" in -distssaworker=*) shift;; esac
 case "$1" in
 -p=ok)
 	for a; do case "$a" in -o=*) echo obj >"${a#-o=}";; esac; done ;;
@@ -735,6 +736,73 @@ func TestWholeCacheNoSlot(t *testing.T) {
 			t.Fatal("slots still busy 10s after the compiles were killed")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(s.cfg.CacheDir, "jobs")); len(ents) != 0 {
+		t.Errorf("%d job directories left", len(ents))
+	}
+}
+
+// fakeStart is fakeRun's Start (a split task).
+func fakeStart(c *client, p string) *wire.Start {
+	r := fakeRun(c, p)
+	return &wire.Start{Cwd: r.Cwd, Args: r.Args, Env: r.Env, Files: r.Files}
+}
+
+// waitStat waits (boundedly) until what reads the worker's statistics
+// says so.
+func waitStat(t *testing.T, s *Server, what string, ok func(*wire.Status) bool) {
+	t.Helper()
+	for i := 0; !ok(s.Stats()); i++ {
+		if i == 500 {
+			t.Fatalf("after 10s, still not %s: %+v", what, s.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSplitConnClosed: a split job whose connection closes while its
+// compile runs, after the Job, is killed and frees its slot; so is a
+// Start or Run that waits for a slot when its connection closes.
+func TestSplitConnClosed(t *testing.T) {
+	s, addr, pids := startFake(t, time.Minute)
+	var sleepers []*client
+	for i := 0; i < 2; i++ {
+		c, _ := dial(t, addr, nil, s.Toolchain())
+		c.send(fakeStart(c, "sleep"))
+		if m := c.recv(); m == nil {
+			t.Fatal("no answer")
+		} else if _, ok := m.(*wire.Started); !ok {
+			t.Fatalf("start: %#v", m)
+		}
+		job := []byte("a job")
+		c.send(&wire.Job{Size: uint64(len(job)), Data: wire.Compress(job)})
+		sleepers = append(sleepers, c)
+	}
+	running := waitPids(t, pids, 2)
+
+	// Both slots are busy: a Start and a Run queue, then their
+	// connections close.
+	for _, split := range []bool{true, false} {
+		c, _ := dial(t, addr, nil, s.Toolchain())
+		if split {
+			c.send(fakeStart(c, "ok"))
+		} else {
+			c.send(fakeRun(c, "ok"))
+		}
+		waitStat(t, s, "one queued", func(st *wire.Status) bool { return st.Queued == 1 })
+		c.nc.Close()
+		waitStat(t, s, "none queued", func(st *wire.Status) bool { return st.Queued == 0 && st.Running == 2 })
+	}
+
+	// The sleepers' connections close: their compiles die at once, long
+	// before the job timeout, and the slots are free.
+	for i, c := range sleepers {
+		c.nc.Close()
+		waitGone(t, running[i])
+	}
+	waitStat(t, s, "no job running", func(st *wire.Status) bool { return st.Running == 0 && st.Queued == 0 })
+	if st := s.Stats(); st.Jobs != 2 || st.JobsFailed != 2 {
+		t.Errorf("stats: jobs %d failed %d, want 2 and 2", st.Jobs, st.JobsFailed)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(s.cfg.CacheDir, "jobs")); len(ents) != 0 {
 		t.Errorf("%d job directories left", len(ents))

@@ -111,6 +111,34 @@ noagent() {
 # 1. go help build.
 if grep -q -- '-distssa file' <<<"$("$gobin" help build)"; then pass "go help build documents -distssa"; else fail "go help build does not document -distssa"; fi
 
+# 1b. The fork's cache keys follow its tools: compile -V=full names the
+# binary's build ID (whose content part hashes the binary), and the go
+# command keys compiled packages by that line. A -toolexec wrapper that
+# changes the ID in -V=full's answer (and nothing else) must make a
+# cached build compile again.
+vfull=$("$tooldir/compile" -V=full)
+bid=$("$gobin" tool buildid "$tooldir/compile")
+if [[ $vfull == *" buildID=$bid" ]]; then pass "compile -V=full names its build ID"; else fail "compile -V=full: $vfull (build ID $bid)"; fi
+cat >"$tmp/idwrap" <<'EOF'
+#!/bin/sh
+case "$*" in
+*-V=full*) if [ -n "$FAKEID" ]; then "$@" | sed 's/buildID=[^ ]*/buildID=fake/'; exit; fi ;;
+esac
+exec "$@"
+EOF
+chmod +x "$tmp/idwrap"
+ncompiles() { grep -c '/compile ' "$1" || true; }
+GOCACHE=$tmp/cache-id gorun "$tmp/id1.log" build -x -toolexec="$tmp/idwrap" -o "$tmp/id.bin" . &&
+	GOCACHE=$tmp/cache-id gorun "$tmp/id2.log" build -x -toolexec="$tmp/idwrap" -o "$tmp/id.bin" . &&
+	FAKEID=1 GOCACHE=$tmp/cache-id gorun "$tmp/id3.log" build -x -toolexec="$tmp/idwrap" -o "$tmp/id.bin" .
+rc=$?
+n1=$(ncompiles "$tmp/id1.log") n2=$(ncompiles "$tmp/id2.log") n3=$(ncompiles "$tmp/id3.log")
+if [[ $rc == 0 && $n1 -gt 0 && $n2 == 0 && $n3 == "$n1" ]]; then
+	pass "another compile build ID misses the build cache: $n1 compiles, then $n2, then $n3"
+else
+	fail "build ID and cache keys (rc=$rc): $n1 compiles, then $n2 (cached), then $n3 with another ID"
+fi
+
 # 2. -n: the agent's command line and the compile flag, nothing run.
 gorun "$tmp/n.log" build -n -a -distssa=../hosts.txt -o "$tmp/n.bin" .
 if grep -q "distssa-agent -hosts=$hosts -socket=\$WORK/distssa.sock -local=[0-9]* -work=\$WORK" "$tmp/n.log" &&

@@ -7,13 +7,14 @@
 // remote/README.md for its flags and threat model.
 //
 //	distssa-worker [-listen=127.0.0.1:7070] [-slots=N] [-cache=DIR] [-cache-size=BYTES]
-//	               [-token-file=FILE] [-compile=PATH] [-tls-cert=FILE -tls-key=FILE]
-//	distssa-worker -status=HOST:PORT [-token-file=FILE]
+//	               [-token-file=FILE] [-compile=PATH] [-tls-cert=FILE -tls-key=FILE [-tls-client-ca=FILE]]
+//	distssa-worker -status=HOST:PORT [-token-file=FILE] [-tls-ca=FILE [-tls-cert=FILE -tls-key=FILE]]
 package main
 
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -27,7 +28,9 @@ import (
 	"time"
 
 	"distssa/remote/internal/agent"
+	"distssa/remote/internal/hosts"
 	"distssa/remote/internal/worker"
+	"distssa/remote/internal/workertls"
 )
 
 func main() {
@@ -39,8 +42,9 @@ func main() {
 	compile := flag.String("compile", "", "the compile binary to run (default: compile next to this executable)")
 	jobTimeout := flag.Duration("job-timeout", 10*time.Minute, "bound of one job")
 	status := flag.String("status", "", "print the statistics of the worker at this address and exit")
-	tlsCert := flag.String("tls-cert", "", "PEM certificate: serve TLS (with -tls-key)")
+	tlsCert := flag.String("tls-cert", "", "PEM certificate: serve TLS (with -tls-key); with -status, the client certificate to show")
 	tlsKey := flag.String("tls-key", "", "PEM private key of -tls-cert")
+	tlsClientCA := flag.String("tls-client-ca", "", "PEM certificates of the CAs that sign clients' certificates: require and verify one (mutual TLS, with -tls-cert)")
 	tlsCA := flag.String("tls-ca", "", "with -status: speak TLS, verifying the worker against these PEM certificates")
 	logJSON := flag.Bool("log-json", false, "log JSON lines instead of logfmt")
 	flag.Parse()
@@ -59,7 +63,10 @@ func main() {
 		token = []byte(t)
 	}
 	if *status != "" {
-		st, err := agent.Status(context.Background(), *status, token, *tlsCA)
+		if *tlsCert != "" && *tlsCA == "" {
+			fatal(fmt.Errorf("-status: -tls-cert needs -tls-ca (the certificates that verify the worker)"))
+		}
+		st, err := agent.Status(context.Background(), hosts.Host{Addr: *status, TLSFile: *tlsCA, CertFile: *tlsCert, KeyFile: *tlsKey}, token)
 		if err != nil {
 			fatal(err)
 		}
@@ -85,12 +92,10 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	if *tlsCert != "" || *tlsKey != "" {
-		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
-		if err != nil {
-			fatal(fmt.Errorf("-tls-cert/-tls-key: %v", err))
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
+	if tc, err := serverTLS(*tlsCert, *tlsKey, *tlsClientCA); err != nil {
+		fatal(err)
+	} else if tc != nil {
+		ln = workertls.NewListener(ln, tc)
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -107,6 +112,35 @@ func main() {
 		fatal(err)
 	}
 	select {} // Shutdown exits
+}
+
+// serverTLS makes the worker's TLS configuration from its flags: nil
+// without -tls-cert and -tls-key; with -tls-client-ca, clients must show
+// a certificate that verifies against it.
+func serverTLS(certFile, keyFile, clientCA string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		if clientCA != "" {
+			return nil, fmt.Errorf("-tls-client-ca needs -tls-cert and -tls-key")
+		}
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("-tls-cert/-tls-key: %v", err)
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}
+	if clientCA != "" {
+		pem, err := os.ReadFile(clientCA)
+		if err != nil {
+			return nil, fmt.Errorf("-tls-client-ca: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("-tls-client-ca=%s holds no PEM certificate", clientCA)
+		}
+		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return c, nil
 }
 
 func defaultCache() string {

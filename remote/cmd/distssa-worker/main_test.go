@@ -38,9 +38,9 @@ var listening = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:[0-9]+)`)
 
 // startDaemon runs the worker daemon as a process on an ephemeral
 // loopback port and returns it with its address and a reader of its log.
-func startDaemon(t *testing.T, ctx context.Context, compile string) (*exec.Cmd, string, *bufio.Reader) {
+func startDaemon(t *testing.T, ctx context.Context, compile string, flags ...string) (*exec.Cmd, string, *bufio.Reader) {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-listen=127.0.0.1:0", "-slots=1", "-cache="+t.TempDir(), "-compile="+compile)
+	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-listen=127.0.0.1:0", "-slots=1", "-cache=" + t.TempDir(), "-compile=" + compile}, flags...)...)
 	cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -96,7 +96,7 @@ func TestKillWorkerMidJob(t *testing.T) {
 	}
 	// Wait (boundedly) until the worker runs the compile.
 	for {
-		st, err := agent.Status(ctx, addr, nil, "")
+		st, err := agent.Status(ctx, hosts.Host{Addr: addr}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,5 +149,67 @@ func TestSIGTERM(t *testing.T) {
 	}
 	if !strings.Contains(string(rest), "msg=stopped") {
 		t.Errorf("log after SIGTERM:\n%s", rest)
+	}
+}
+
+// TestMutualTLSFlags makes a test farm's certificates with
+// scripts/make-test-ca.sh and runs the daemon with -tls-client-ca: -status
+// with the client certificate gets the statistics; without one, or with
+// a certificate of another CA, it fails naming the worker and what
+// failed. Bad TLS flags stop the daemon naming the flag.
+func TestMutualTLSFlags(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("no openssl")
+	}
+	compile := testutil.Compile(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	farm, other := filepath.Join(t.TempDir(), "farm"), filepath.Join(t.TempDir(), "other")
+	for _, dir := range []string{farm, other} {
+		if out, err := exec.CommandContext(ctx, "../../../scripts/make-test-ca.sh", dir).CombinedOutput(); err != nil {
+			t.Fatalf("make-test-ca.sh: %v\n%s", err, out)
+		}
+	}
+	f := func(dir, name string) string { return filepath.Join(dir, name) }
+	_, addr, _ := startDaemon(t, ctx, compile, "-tls-cert="+f(farm, "worker.pem"), "-tls-key="+f(farm, "worker.key"),
+		"-tls-client-ca="+f(farm, "ca.pem"))
+	status := func(flags ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-status=" + addr, "-tls-ca=" + f(farm, "ca.pem")}, flags...)...)
+		cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	var st struct{ Slots int }
+	if out, err := status("-tls-cert="+f(farm, "client.pem"), "-tls-key="+f(farm, "client.key")); err != nil || json.Unmarshal([]byte(out), &st) != nil || st.Slots != 1 {
+		t.Fatalf("-status with the client certificate: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		want  string
+	}{
+		{"no client certificate", nil, "tls: certificate required (the worker wants a client certificate"},
+		{"another CA", []string{"-tls-cert=" + f(other, "client.pem"), "-tls-key=" + f(other, "client.key")}, "(the worker did not take the client certificate"},
+	} {
+		out, err := status(tc.flags...)
+		if err == nil || !strings.Contains(out, addr) || !strings.Contains(out, tc.want) {
+			t.Errorf("-status, %s: %v\n%s\nwant the worker's address and %q", tc.name, err, out, tc.want)
+		}
+	}
+
+	for _, tc := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"-tls-client-ca=" + f(farm, "ca.pem")}, "-tls-client-ca needs -tls-cert and -tls-key"},
+		{[]string{"-tls-cert=" + f(farm, "worker.pem"), "-tls-key=" + f(farm, "worker.key"), "-tls-client-ca=" + f(farm, "nope.pem")}, "-tls-client-ca: open " + f(farm, "nope.pem")},
+		{[]string{"-tls-cert=" + f(farm, "worker.pem"), "-tls-key=" + f(farm, "worker.key"), "-tls-client-ca=" + f(farm, "ca.key")}, "-tls-client-ca=" + f(farm, "ca.key") + " holds no PEM certificate"},
+	} {
+		cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-listen=127.0.0.1:0", "-cache=" + t.TempDir(), "-compile=" + compile}, tc.flags...)...)
+		cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=")
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%q: %v\n%s\nwant %q", tc.flags, err, out, tc.want)
+		}
 	}
 }

@@ -13,8 +13,6 @@ package agent
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -143,7 +141,7 @@ func New(cfg Config) (*Agent, error) {
 			hh.token = t
 		}
 		if h.TLSFile != "" {
-			c, err := clientTLS(h.TLSFile, h.Addr)
+			c, err := clientTLS(h)
 			if err != nil {
 				return nil, fmt.Errorf("%s:%d: %v", cfg.HostsFile, h.Line, err)
 			}
@@ -152,24 +150,6 @@ func New(cfg Config) (*Agent, error) {
 		a.hosts = append(a.hosts, hh)
 	}
 	return a, nil
-}
-
-// clientTLS makes the TLS configuration of a host: its certificate must
-// verify against the PEM certificates in caFile, for the host's name.
-func clientTLS(caFile, addr string) (*tls.Config, error) {
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("tls file: %v", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("tls file %s holds no PEM certificate", caFile)
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, err
-	}
-	return &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS13}, nil
 }
 
 // ReadToken reads a token file: its content less surrounding space.

@@ -8,10 +8,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -105,7 +107,7 @@ func (a *Agent) dial(ctx context.Context, h *host, id identity) (*wconn, error) 
 		cancel()
 		if err != nil {
 			nc.Close()
-			return nil, fmt.Errorf("tls: %v", err)
+			return nil, tlsError(h, err)
 		}
 		nc = tc
 	}
@@ -122,7 +124,75 @@ func (a *Agent) dial(ctx context.Context, h *host, id identity) (*wconn, error) 
 		if h.tls == nil && errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("handshake: connection closed (does the worker want TLS? see the tls= option)")
 		}
+		if tc, ok := nc.(*tls.Conn); ok {
+			// TLS 1.3 tells the client that the worker rejected its
+			// certificate only at a read; a write (of Hello) may fail
+			// first, with the worker's alert still waiting to be read.
+			if !isRemoteAlert(err) {
+				tc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+				if _, rerr := tc.Read(make([]byte, 1)); isRemoteAlert(rerr) {
+					err = rerr
+				}
+			}
+			if err := tlsError(h, err); errors.As(err, &we) {
+				return nil, err
+			}
+		}
 		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	return c, nil
+}
+
+// tlsError says what failed in a TLS handshake with h. A certificate
+// that does not verify and an alert of the worker's (it rejected this
+// agent's certificate, or its lack of one) are refusals: nothing in the
+// build changes them. Other errors are faults of the connection.
+func tlsError(h *host, err error) error {
+	var ve *tls.CertificateVerificationError
+	if errors.As(err, &ve) {
+		return workerError(fmt.Sprintf("tls: the worker's certificate does not verify against %s: %v", h.TLSFile, ve.Err))
+	}
+	if isRemoteAlert(err) {
+		var oe *net.OpError
+		errors.As(err, &oe)
+		hint := "the worker wants a client certificate: see the cert= and key= options"
+		if h.CertFile != "" {
+			hint = fmt.Sprintf("the worker did not take the client certificate %s: is it signed by a CA of the worker's -tls-client-ca?", h.CertFile)
+		}
+		return workerError(fmt.Sprintf("%v (%s)", oe.Err, hint))
+	}
+	return fmt.Errorf("tls: %v", err)
+}
+
+// isRemoteAlert tells whether err is a TLS alert of the peer's.
+func isRemoteAlert(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "remote error"
+}
+
+// clientTLS makes the TLS configuration of a host: its certificate must
+// verify against the PEM certificates of its tls= option, for the host's
+// name; with cert= and key=, the agent shows that client certificate.
+func clientTLS(h hosts.Host) (*tls.Config, error) {
+	pem, err := os.ReadFile(h.TLSFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls file: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("tls file %s holds no PEM certificate", h.TLSFile)
+	}
+	name, _, err := net.SplitHostPort(h.Addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &tls.Config{RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS13}
+	if h.CertFile != "" || h.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(h.CertFile, h.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate %s: %v", h.CertFile, err)
+		}
+		c.Certificates = []tls.Certificate{cert}
 	}
 	return c, nil
 }
@@ -254,32 +324,33 @@ func (a *Agent) hostOK(h *host) {
 	h.mu.Unlock()
 }
 
-// Status asks the worker at addr for its statistics, over a connection
-// that names no toolchain (which allows only status requests).
-// With caFile, it speaks TLS and verifies the worker against it.
-func Status(ctx context.Context, addr string, token []byte, caFile string) (*wire.Status, error) {
+// Status asks the worker h for its statistics, over a connection that
+// names no toolchain (which allows only status requests). h's TLS files
+// are used as in a hosts file: with TLSFile, it speaks TLS and verifies
+// the worker against it, showing the client certificate CertFile if set.
+func Status(ctx context.Context, h hosts.Host, token []byte) (*wire.Status, error) {
 	a := &Agent{}
 	a.cfg.defaults()
-	h := &host{Host: hosts.Host{Addr: addr}, token: token}
-	if caFile != "" {
-		c, err := clientTLS(caFile, addr)
+	hh := &host{Host: h, token: token}
+	if h.TLSFile != "" {
+		c, err := clientTLS(h)
 		if err != nil {
 			return nil, err
 		}
-		h.tls = c
+		hh.tls = c
 	}
-	c, err := a.dial(ctx, h, identity{})
+	c, err := a.dial(ctx, hh, identity{})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", addr, err)
+		return nil, fmt.Errorf("%s: %v", h.Addr, err)
 	}
 	defer c.nc.Close()
 	m, err := c.roundTrip(&wire.StatusReq{}, a.cfg.RequestTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", addr, err)
+		return nil, fmt.Errorf("%s: %v", h.Addr, err)
 	}
 	st, ok := m.(*wire.Status)
 	if !ok {
-		return nil, fmt.Errorf("%s: %v", addr, unexpected(m))
+		return nil, fmt.Errorf("%s: %v", h.Addr, unexpected(m))
 	}
 	return st, nil
 }

@@ -8,15 +8,20 @@
 //
 // A blob is written to a temporary file, synced and renamed into place,
 // so a crash never leaves a partial blob under its final name; Put checks
-// the content against its hash before anything is written. Several
-// goroutines (or processes) may write the same blob at once: the renames
-// are atomic and the contents identical.
+// the content against its hash before anything is written, and Read and
+// Materialize check it again on every use: a blob damaged on disk is
+// removed and reported missing (ErrCorrupt), so that its client uploads
+// it again. Many goroutines may use a store at once; one process at a
+// time may open its directory (Open takes a lock). The directory and
+// its files are private to the worker's user.
 //
 // Beside the blobs, the store keeps action records: the result of a
 // whole compile under its action key (the worker computes the key). A
 // record names its output files by hash; the files themselves are
 // ordinary blobs, so the size bound and eviction cover them, and a
-// record whose blobs were evicted is forgotten.
+// record whose blobs were evicted is forgotten. A record carries the
+// sha256 of its key and content, so that a damaged record, or one put
+// under another key, is a miss.
 package store
 
 import (
@@ -31,6 +36,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -39,11 +46,14 @@ type Store struct {
 	dir string
 	max int64
 
-	mu        sync.Mutex
-	size      int64
-	lru       *list.List // of *entry, most recent first
-	byHash    map[string]*list.Element
-	evictions uint64
+	lock *os.File // holds the directory's lock while open
+
+	mu          sync.Mutex
+	size        int64
+	lru         *list.List // of *entry, most recent first
+	byHash      map[string]*list.Element
+	evictions   uint64
+	corruptions uint64
 }
 
 type entry struct {
@@ -51,17 +61,65 @@ type entry struct {
 	size int64
 }
 
-// ErrHash reports content that does not match its announced hash.
+// ErrHash reports content that does not match its announced hash: an
+// upload's fault.
 var ErrHash = errors.New("content does not match its hash")
 
+// ErrMissing reports a blob the store does not hold: the client must
+// upload it (Query lists it as missing).
+var ErrMissing = errors.New("not in the worker's store")
+
+// ErrCorrupt reports a stored blob whose content no longer matches its
+// hash: the worker's fault (its disk), not the client's. The store has
+// removed the blob, so it is missing now: the client must upload it
+// again.
+var ErrCorrupt = errors.New("stored blob does not match its hash; removed, to be uploaded again")
+
 // Open opens (creating it if needed) the store in dir, bounded to max
-// bytes. It removes temporary files left by a crash and indexes the
-// blobs present, oldest modification time first.
+// bytes, and locks dir for this process until Close. It makes dir and
+// its directories private (0700), removes temporary files left by a
+// crash and indexes the blobs present, oldest modification time first.
 func Open(dir string, max int64) (*Store, error) {
 	s := &Store{dir: dir, max: max, lru: list.New(), byHash: map[string]*list.Element{}}
+	if err := private(dir); err != nil {
+		return nil, err
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	s.lock = lock
+	if err := s.open(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// private creates dir if needed and makes it 0700, as a store made by an
+// older worker may not be.
+func private(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o700)
+}
+
+// Close releases the store's lock; the store must not be used after.
+func (s *Store) Close() error {
+	if s.lock == nil {
+		return nil
+	}
+	err := s.lock.Close()
+	s.lock = nil
+	return err
+}
+
+func (s *Store) open() error {
+	dir := s.dir
 	for _, d := range []string{s.tmpDir(), filepath.Join(dir, "blobs"), filepath.Join(dir, "actions")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, err
+		if err := private(d); err != nil {
+			return err
 		}
 	}
 	tmps, _ := os.ReadDir(s.tmpDir())
@@ -76,9 +134,15 @@ func Open(dir string, max int64) (*Store, error) {
 	var all []found
 	subs, err := os.ReadDir(filepath.Join(dir, "blobs"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, sub := range subs {
+		if !sub.IsDir() {
+			continue
+		}
+		if err := private(filepath.Join(dir, "blobs", sub.Name())); err != nil {
+			return err
+		}
 		files, _ := os.ReadDir(filepath.Join(dir, "blobs", sub.Name()))
 		for _, f := range files {
 			info, err := f.Info()
@@ -96,8 +160,7 @@ func Open(dir string, max int64) (*Store, error) {
 	s.mu.Lock()
 	s.evictLocked("")
 	s.mu.Unlock()
-	s.pruneActions()
-	return s, nil
+	return s.pruneActions()
 }
 
 func validKey(k string) bool {
@@ -137,9 +200,7 @@ func (s *Store) Put(hash, data []byte) error {
 	if s.Has(hash) {
 		return nil
 	}
-	// Read-only: job directories hard-link blobs, and no job may change
-	// the store through its link.
-	if err := s.writeFile(s.path(key), key[:8], data, 0o444); err != nil {
+	if err := s.writeFile(s.path(key), key[:8], data, 0o400); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -170,7 +231,6 @@ func (s *Store) evictLocked(keep string) {
 			s.lru.MoveToFront(el)
 			continue
 		}
-		// A job that linked the blob keeps its link; only the name goes.
 		os.Remove(s.path(e.key))
 		s.lru.Remove(el)
 		delete(s.byHash, e.key)
@@ -179,33 +239,17 @@ func (s *Store) evictLocked(keep string) {
 	}
 }
 
-// Materialize places the blob at dst, read-only: a hard link if it can,
-// else a copy. It fails if the blob is not in the store.
+// Materialize copies the blob to dst, a new file, read-only, checking
+// the content against its hash as it copies. It is a copy, never a hard
+// link: a compile runs as the worker's user, who owns the stored file
+// and may make it writable (root need not even do that), so a link
+// would let a job change the store. A blob that is not in the store is
+// ErrMissing; one damaged on disk is ErrCorrupt, and is removed. On
+// error dst does not exist.
 func (s *Store) Materialize(hash []byte, dst string) error {
 	key := hex.EncodeToString(hash)
-	s.mu.Lock()
-	e, ok := s.byHash[key]
-	if !ok {
-		s.mu.Unlock()
-		return fmt.Errorf("blob %.12s… is not in the worker's store", key)
-	}
-	s.lru.MoveToFront(e)
-	// Under the lock, so that no eviction runs between the check and the
-	// link; an open file survives an eviction that follows.
-	err := os.Link(s.path(key), dst)
-	var src *os.File
+	src, el, err := s.openBlob(key)
 	if err != nil {
-		src, err = os.Open(s.path(key))
-	}
-	if os.IsNotExist(err) {
-		// Removed behind our back (by hand, or another process on the
-		// same directory): forget it, so that it is uploaded again.
-		s.lru.Remove(e)
-		delete(s.byHash, key)
-		s.size -= e.Value.(*entry).size
-	}
-	s.mu.Unlock()
-	if err != nil || src == nil {
 		return err
 	}
 	defer src.Close()
@@ -213,11 +257,75 @@ func (s *Store) Materialize(hash []byte, dst string) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(out, src)
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(out, h), src)
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil && !bytes.Equal(h.Sum(nil), hash) {
+		err = s.corrupt(key, el, src)
+	}
+	if err != nil {
+		os.Remove(dst)
+	}
 	return err
+}
+
+// openBlob opens a blob's file and marks the blob recently used. The
+// open file survives an eviction that follows.
+func (s *Store) openBlob(key string) (*os.File, *list.Element, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	el, ok := s.byHash[key]
+	if !ok || !validKey(key) {
+		return nil, nil, fmt.Errorf("blob %.12s… is %w", key, ErrMissing)
+	}
+	s.lru.MoveToFront(el)
+	f, err := os.Open(s.path(key))
+	if os.IsNotExist(err) {
+		// Removed behind our back (by hand): forget it, so that it is
+		// uploaded again.
+		s.forgetLocked(key, el)
+		return nil, nil, fmt.Errorf("blob %.12s… is %w (its file is gone)", key, ErrMissing)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("blob %.12s…: %v", key, err)
+	}
+	return f, el, nil
+}
+
+// forgetLocked drops a blob from the index, if el is still its entry.
+func (s *Store) forgetLocked(key string, el *list.Element) {
+	if s.byHash[key] != el {
+		return
+	}
+	s.lru.Remove(el)
+	delete(s.byHash, key)
+	s.size -= el.Value.(*entry).size
+}
+
+// corrupt handles a blob whose file f does not match its hash: it
+// removes the file (if it is still the blob's) and the index entry, and
+// counts the corruption. It returns the error that says so.
+func (s *Store) corrupt(key string, el *list.Element, f *os.File) error {
+	p := s.path(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a, err := f.Stat(); err == nil {
+		if b, err := os.Stat(p); err == nil && os.SameFile(a, b) {
+			os.Remove(p)
+		}
+	}
+	s.forgetLocked(key, el)
+	s.corruptions++
+	return fmt.Errorf("blob %.12s… in %s: %w", key, p, ErrCorrupt)
+}
+
+// Corruptions reports how many stored blobs were found damaged.
+func (s *Store) Corruptions() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.corruptions
 }
 
 // Stats reports the store's size, blob count and evictions so far.
@@ -227,18 +335,21 @@ func (s *Store) Stats() (bytes int64, files int, evictions uint64) {
 	return s.size, s.lru.Len(), s.evictions
 }
 
-// Read returns the content of a blob and marks it recently used.
+// Read returns the content of a blob, after checking it against its
+// hash, and marks it recently used. Its errors are Materialize's.
 func (s *Store) Read(hash []byte) ([]byte, error) {
 	key := hex.EncodeToString(hash)
-	if !validKey(key) || !s.Has(hash) {
-		return nil, fmt.Errorf("blob %.12s… is not in the worker's store", key)
+	f, el, err := s.openBlob(key)
+	if err != nil {
+		return nil, err
 	}
-	data, err := os.ReadFile(s.path(key))
+	defer f.Close()
+	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("blob %.12s…: %v", key, err)
 	}
 	if sum := sha256.Sum256(data); !bytes.Equal(sum[:], hash) {
-		return nil, fmt.Errorf("blob %.12s… in %s: %w", key, s.path(key), ErrHash)
+		return nil, s.corrupt(key, el, f)
 	}
 	return data, nil
 }
@@ -271,7 +382,7 @@ func (s *Store) PutAction(key []byte, a *Action) error {
 			return fmt.Errorf("action %.12s…: output %s: blob %.12x… is not in the store", k, o.Name, o.Hash)
 		}
 	}
-	data, err := json.Marshal(a)
+	data, err := encodeAction(key, a)
 	if err != nil {
 		return err
 	}
@@ -281,7 +392,7 @@ func (s *Store) PutAction(key []byte, a *Action) error {
 // writeFile writes data to name atomically: a file in the store's tmp
 // directory (named after prefix), synced, given mode, then renamed.
 func (s *Store) writeFile(name, prefix string, data []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(s.tmpDir(), prefix+"-*")
@@ -320,7 +431,7 @@ func (s *Store) GetAction(key []byte) (*Action, bool) {
 	if err != nil {
 		return nil, false
 	}
-	a, ok := s.checkAction(data, true)
+	a, ok := s.checkAction(key, data, true)
 	if !ok {
 		os.Remove(s.actionPath(k))
 		return nil, false
@@ -328,37 +439,118 @@ func (s *Store) GetAction(key []byte) (*Action, bool) {
 	return a, true
 }
 
-// checkAction decodes a record and checks that its blobs are present;
-// with touch it marks them recently used.
-func (s *Store) checkAction(data []byte, touch bool) (*Action, bool) {
-	var a Action
-	if err := json.Unmarshal(data, &a); err != nil {
+// checkAction decodes a record and checks that its blobs are present
+// with the sizes it says; with touch it marks them recently used.
+func (s *Store) checkAction(key, data []byte, touch bool) (*Action, bool) {
+	a, err := decodeAction(key, data)
+	if err != nil {
 		return nil, false
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, o := range a.Outputs {
-		if !s.present(o.Hash, touch) {
+		el, ok := s.byHash[hex.EncodeToString(o.Hash)]
+		if !ok || el.Value.(*entry).size != o.Size {
 			return nil, false
 		}
+		if touch {
+			s.lru.MoveToFront(el)
+		}
 	}
-	return &a, true
+	return a, true
+}
+
+// An action record is a line with the hex sha256 of the action key and
+// the JSON of the Action, then that JSON.
+func encodeAction(key []byte, a *Action) ([]byte, error) {
+	js, err := json.Marshal(a)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(recordSum(key, js)+"\n"), js...), nil
+}
+
+func recordSum(key, js []byte) string {
+	h := sha256.New()
+	h.Write(key)
+	h.Write(js)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// decodeAction checks and decodes a record stored under key.
+func decodeAction(key, rec []byte) (*Action, error) {
+	sum, js, ok := bytes.Cut(rec, []byte("\n"))
+	if !ok || string(sum) != recordSum(key, js) {
+		return nil, errors.New("action record does not match its checksum")
+	}
+	var a Action
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil {
+		return nil, fmt.Errorf("action record: %v", err)
+	}
+	if dec.More() {
+		return nil, errors.New("action record: data after its JSON")
+	}
+	for _, o := range a.Outputs {
+		if o.Name == "" || len(o.Hash) != sha256.Size || o.Size < 0 {
+			return nil, fmt.Errorf("action record: bad output %q", o.Name)
+		}
+	}
+	return &a, nil
 }
 
 // pruneActions removes the records whose blobs are gone (evicted while
-// the worker was down, or by a smaller bound), so that records do not
-// outlive their files.
-func (s *Store) pruneActions() {
+// the worker was down, or by a smaller bound), or that are damaged, so
+// that records do not outlive their files.
+func (s *Store) pruneActions() error {
 	subs, _ := os.ReadDir(filepath.Join(s.dir, "actions"))
 	for _, sub := range subs {
+		if !sub.IsDir() {
+			continue
+		}
+		if err := private(filepath.Join(s.dir, "actions", sub.Name())); err != nil {
+			return err
+		}
 		files, _ := os.ReadDir(filepath.Join(s.dir, "actions", sub.Name()))
 		for _, f := range files {
 			p := filepath.Join(s.dir, "actions", sub.Name(), f.Name())
-			data, err := os.ReadFile(p)
+			key, err := hex.DecodeString(f.Name())
 			if err != nil || !validKey(f.Name()) {
 				continue
 			}
-			if _, ok := s.checkAction(data, false); !ok {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				continue
+			}
+			if _, ok := s.checkAction(key, data, false); !ok {
 				os.Remove(p)
 			}
 		}
 	}
+	return nil
+}
+
+// lockDir takes the exclusive lock of a store directory: a flock on its
+// file "lock", which holds the pid of the process that has it.
+func lockDir(dir string) (*os.File, error) {
+	name := filepath.Join(dir, "lock")
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := flock(f); err != nil {
+		holder := ""
+		if b, rerr := io.ReadAll(io.LimitReader(f, 32)); rerr == nil {
+			if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil {
+				holder = fmt.Sprintf(" (pid %d)", pid)
+			}
+		}
+		f.Close()
+		return nil, fmt.Errorf("store %s is in use by another process%s: %v; give each worker its own cache directory", dir, holder, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
 }

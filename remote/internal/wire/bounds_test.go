@@ -6,8 +6,8 @@ package wire
 
 import (
 	"bytes"
-	"fmt"
 	"encoding/binary"
+	"fmt"
 	"reflect"
 	"runtime"
 	"strings"
@@ -228,4 +228,18 @@ func TestDecompressSizes(t *testing.T) {
 			}
 		}
 	}
+}
+
+func FuzzDecompress(f *testing.F) {
+	f.Add(Compress([]byte("package p\n")), uint64(10))
+	f.Add(streamed([]byte("package p\n")), uint64(10))
+	f.Add(Compress(make([]byte, 1<<16)), uint64(1<<16))
+	f.Add([]byte{}, uint64(0))
+	f.Fuzz(func(t *testing.T, b []byte, size uint64) {
+		size %= 4 << 20 // the fuzzer's memory is not the point
+		out, err := Decompress(b, size)
+		if err == nil && uint64(len(out)) != size {
+			t.Fatalf("%d bytes out, %d announced", len(out), size)
+		}
+	})
 }

@@ -47,6 +47,8 @@ func main() {
 	tlsClientCA := flag.String("tls-client-ca", "", "PEM certificates of the CAs that sign clients' certificates: require and verify one (mutual TLS, with -tls-cert)")
 	tlsCA := flag.String("tls-ca", "", "with -status: speak TLS, verifying the worker against these PEM certificates")
 	logJSON := flag.Bool("log-json", false, "log JSON lines instead of logfmt")
+	sandbox := flag.Bool("sandbox", true, "confine each compile (rlimits, Landlock, death with the worker); -sandbox=false is for debugging")
+	compileMem := flag.Int64("compile-mem", 8<<30, "bound of a compile's address space, in bytes (RLIMIT_AS)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		flag.Usage()
@@ -84,7 +86,7 @@ func main() {
 	}
 	host, _ := os.Hostname()
 	s, err := worker.New(worker.Config{Slots: *slots, CacheDir: *cache, CacheMax: *cacheSize, Token: token,
-		Compile: *compile, Name: host, JobTimeout: *jobTimeout, Log: log})
+		Compile: *compile, Name: host, JobTimeout: *jobTimeout, NoSandbox: !*sandbox, CompileMem: *compileMem, Log: log})
 	if err != nil {
 		fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -398,7 +397,7 @@ func (c *conn) runJob(m *wire.Start) error {
 
 	ctx, cancel := context.WithTimeout(c.s.hardCtx, c.s.cfg.JobTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, c.s.cfg.Compile, j.args...)
+	cmd := c.s.compileCommand(ctx, j)
 	cmd.Dir, cmd.Env = j.cwd, j.env
 	var errOut tail
 	cmd.Stdout, cmd.Stderr = &errOut, &errOut

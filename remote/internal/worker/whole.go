@@ -206,7 +206,7 @@ type record struct {
 func (c *conn) compileWhole(j *job) (*wire.Done, *record, error) {
 	ctx, cancel := context.WithTimeout(c.s.hardCtx, c.s.cfg.JobTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, c.s.cfg.Compile, j.args...)
+	cmd := c.s.compileCommand(ctx, j)
 	cmd.Dir, cmd.Env = j.cwd, j.env
 	// One writer for both: exec.Cmd then gives the compile one pipe as
 	// its stdout and stderr, so the output interleaves as in a terminal.
@@ -243,6 +243,8 @@ func (c *conn) compileWhole(j *job) (*wire.Done, *record, error) {
 		d.Msg = fmt.Sprintf("compile timed out after %v", c.s.cfg.JobTimeout)
 	case ctx.Err() != nil:
 		d.Msg = fmt.Sprintf("compile cancelled: %v", ctx.Err())
+	case sandboxFailed(err, printed):
+		d.Msg = "compile: " + lastLine(string(printed))
 	case errors.As(err, &ee) && ee.Exited():
 		d.Status, d.Exit, d.Output = 0, uint64(ee.ExitCode()), printed
 	case err != nil:

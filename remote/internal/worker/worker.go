@@ -40,6 +40,8 @@ type Config struct {
 	Name        string        // self-description for agents' logs
 	JobTimeout  time.Duration // bound of one job, from Start to Result, or of a Run's compile
 	IdleTimeout time.Duration // bound of a connection's wait for a request
+	NoSandbox   bool          // run compiles unconfined, for debugging (sandbox.go)
+	CompileMem  int64         // bound of a compile's address space, in bytes; 0 for 8 GiB
 	Log         *slog.Logger
 }
 
@@ -91,6 +93,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.CacheMax < 1<<20 {
 		return nil, fmt.Errorf("cache size %d is below 1 MiB", cfg.CacheMax)
 	}
+	if cfg.CompileMem != 0 && cfg.CompileMem < minCompileMem {
+		return nil, fmt.Errorf("compile memory bound %d is below %d MiB", cfg.CompileMem, minCompileMem>>20)
+	}
 	if cfg.JobTimeout == 0 {
 		cfg.JobTimeout = 10 * time.Minute
 	}
@@ -116,6 +121,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, store: st, toolchain: tc, sem: make(chan struct{}, cfg.Slots),
 		start: time.Now(), conns: map[*conn]bool{}}
 	s.hardCtx, s.hardCancel = context.WithCancel(context.Background())
+	s.logSandbox()
 	return s, nil
 }
 

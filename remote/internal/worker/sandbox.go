@@ -1,0 +1,114 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package worker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+
+	"distssa/remote/internal/sandbox"
+)
+
+// The compile's limits: its address space by default, its open files,
+// the size of a file it writes.
+const (
+	defaultCompileMem = 8 << 30
+	minCompileMem     = 512 << 20
+	compileNoFile     = 1024
+	compileFSize      = 1 << 30
+)
+
+// compileCommand returns the command that runs the compile of job j:
+// confined by package sandbox unless the configuration says NoSandbox.
+// The compile reads the toolchain and its job directory, and writes in
+// the job's out and tmp directories only.
+func (s *Server) compileCommand(ctx context.Context, j *job) *exec.Cmd {
+	if s.cfg.NoSandbox {
+		return sandbox.Command(ctx, nil, s.cfg.Compile, j.args...)
+	}
+	p := s.compilePolicy()
+	p.ReadOnly = append(p.ReadOnly, j.dir)
+	p.ReadWrite = append(p.ReadWrite, j.out, j.dir+"/tmp")
+	return sandbox.Command(ctx, p, s.cfg.Compile, j.args...)
+}
+
+// hugePageSize is the file the Go runtime reads at start for the huge
+// page size.
+const hugePageSize = "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size"
+
+// compilePolicy is the policy of every compile, without its job
+// directory: the toolchain and the Go runtime's hugePageSize read-only,
+// /dev/null read-write, Landlock
+// where the kernel has it, and the limits. Its CPU time is the job
+// timeout on every CPU of the machine: it stops a compile that the
+// timeout could not.
+func (s *Server) compilePolicy() *sandbox.Policy {
+	mem := s.cfg.CompileMem
+	if mem == 0 {
+		mem = defaultCompileMem
+	}
+	_, err := sandbox.Available()
+	ro := toolchainPaths(s.cfg.Compile)
+	if _, err := os.Stat(hugePageSize); err == nil {
+		ro = append(ro, hugePageSize)
+	}
+	return &sandbox.Policy{
+		ReadOnly:   ro,
+		ReadWrite:  []string{"/dev/null"},
+		Landlock:   err == nil,
+		AS:         uint64(mem),
+		NoFile:     compileNoFile,
+		FSize:      compileFSize,
+		CPUSeconds: uint64((s.cfg.JobTimeout.Seconds() + 1) * float64(runtime.NumCPU())),
+	}
+}
+
+// toolchainPaths returns what a compile may read of the toolchain: the
+// binary (its link resolved) and its GOROOT, if it sits in
+// GOROOT/pkg/tool/GOOS_GOARCH, or else its directory.
+func toolchainPaths(compile string) []string {
+	bin, err := filepath.Abs(compile)
+	if err != nil {
+		return nil // Start reports it
+	}
+	if b, err := filepath.EvalSymlinks(bin); err == nil {
+		bin = b
+	}
+	dir := filepath.Dir(bin)
+	if tool := filepath.Dir(dir); filepath.Base(tool) == "tool" && filepath.Base(filepath.Dir(tool)) == "pkg" {
+		dir = filepath.Dir(filepath.Dir(tool))
+	}
+	return []string{dir, bin}
+}
+
+// sandboxFailed says whether a compile's error and output are those of
+// a sandbox that could not confine or start it: a failure of the
+// worker, not the compile's exit.
+func sandboxFailed(err error, output []byte) bool {
+	var ee *exec.ExitError
+	return errors.As(err, &ee) && ee.ExitCode() == sandbox.ExitSetup && bytes.Contains(output, []byte(": sandbox: "))
+}
+
+// logSandbox says once, at start, what confines the compiles.
+func (s *Server) logSandbox() {
+	if s.cfg.NoSandbox {
+		s.cfg.Log.Warn("sandbox: off; compiles run unconfined (-sandbox=false is for debugging)")
+		return
+	}
+	p := s.compilePolicy()
+	limits := []any{"mem", p.AS, "nofile", p.NoFile, "fsize", p.FSize, "cpu_seconds", p.CPUSeconds}
+	abi, err := sandbox.Available()
+	if err != nil {
+		s.cfg.Log.Warn(fmt.Sprintf("landlock: not available on this kernel (%v); compiles are confined by rlimits only", err), limits...)
+		return
+	}
+	s.cfg.Log.Info("sandbox", append([]any{"landlock", abi, "toolchain", p.ReadOnly}, limits...)...)
+}

@@ -124,16 +124,9 @@ func (a *Agent) dial(ctx context.Context, h *host, id identity) (*wconn, error) 
 		if h.tls == nil && errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("handshake: connection closed (does the worker want TLS? see the tls= option)")
 		}
-		if tc, ok := nc.(*tls.Conn); ok {
+		if h.tls != nil {
 			// TLS 1.3 tells the client that the worker rejected its
-			// certificate only at a read; a write (of Hello) may fail
-			// first, with the worker's alert still waiting to be read.
-			if !isRemoteAlert(err) {
-				tc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-				if _, rerr := tc.Read(make([]byte, 1)); isRemoteAlert(rerr) {
-					err = rerr
-				}
-			}
+			// certificate only at its first read, here.
 			if err := tlsError(h, err); errors.As(err, &we) {
 				return nil, err
 			}

@@ -32,6 +32,11 @@ import (
 
 // Config configures a Server.
 type Config struct {
+	// What a peer that has no token can take (guard.go); 0 for defaults.
+	MaxConns         int           // open connections; more are closed at once (256)
+	HandshakeTimeout time.Duration // bound of a connection's whole handshake (10 s)
+	AuthFailLimit    int           // failed authentications from a source within a minute before it is refused for a minute (5)
+
 	Slots       int           // concurrent compiles; more jobs queue
 	CacheDir    string        // blob store and job directories
 	CacheMax    int64         // bound of the blob store, in bytes
@@ -60,8 +65,10 @@ type Server struct {
 	lns      []net.Listener
 	conns    map[*conn]bool // value: busy in a request
 	draining bool
+	full     bool // MaxConns reached, and logged
 	wg       sync.WaitGroup
 	jobSeq   atomic.Uint64
+	auth     throttle
 
 	st struct {
 		running, queued, jobs, ok, failed, refused, authFails atomic.Uint64
@@ -104,6 +111,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := cfg.connDefaults(); err != nil {
+		return nil, err
 	}
 	tc, err := HashFile(cfg.Compile)
 	if err != nil {
@@ -150,6 +160,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Unlock()
 	s.cfg.Log.Info("listening", "addr", ln.Addr().String(), "slots", s.cfg.Slots, "auth", len(s.cfg.Token) > 0,
 		"toolchain", hex.EncodeToString(s.toolchain[:8]))
+	var retry backoff
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -159,22 +170,18 @@ func (s *Server) Serve(ln net.Listener) error {
 			if d {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if temporaryAccept(err) {
+				time.Sleep(retry.fail(s, err))
 				continue
 			}
 			return err
 		}
+		retry.ok(s)
 		c := &conn{s: s, nc: nc, r: &countReader{r: nc, n: &s.st.in}, w: &countWriter{w: nc, n: &s.st.out}}
-		s.mu.Lock()
-		if s.draining {
-			s.mu.Unlock()
+		if !s.admit(c) {
 			nc.Close()
 			continue
 		}
-		s.conns[c] = false
-		s.wg.Add(1)
-		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
 			c.serve()
@@ -280,8 +287,10 @@ type conn struct {
 	statusOnly bool  // the handshake named no toolchain
 }
 
-func (c *conn) send(m any) error {
-	c.nc.SetWriteDeadline(time.Now().Add(time.Minute))
+func (c *conn) send(m any) error { return c.sendBy(m, time.Now().Add(time.Minute)) }
+
+func (c *conn) sendBy(m any, deadline time.Time) error {
+	c.nc.SetWriteDeadline(deadline)
 	_, err := wire.Write(c.w, m)
 	return err
 }
@@ -292,19 +301,29 @@ func (c *conn) recv(timeout time.Duration) (any, error) {
 	return m, err
 }
 
-// recvSmall reads a handshake message: before authentication a peer
-// gets small frames only.
-func (c *conn) recvSmall() (any, error) {
-	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+// recvSmall reads a handshake message by the handshake's deadline:
+// before authentication a peer gets small frames only.
+func (c *conn) recvSmall(deadline time.Time) (any, error) {
+	c.nc.SetReadDeadline(deadline)
 	m, _, err := wire.ReadMax(c.r, wire.MaxHandshakeFrame)
 	return m, err
 }
 
 func (c *conn) serve() {
 	c.log = c.s.cfg.Log.With("peer", c.nc.RemoteAddr().String())
-	if err := c.handshake(); err != nil {
-		c.log.Warn("handshake failed", "err", err)
-		c.send(&wire.Error{Msg: err.Error()})
+	// The whole handshake, TLS's included, has one deadline.
+	deadline := time.Now().Add(c.s.cfg.HandshakeTimeout)
+	if err := c.handshake(deadline); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, io.EOF) {
+			// Port scanners and idle peers: not worth a line each.
+			c.log.Debug("handshake failed", "err", err)
+		} else {
+			c.log.Warn("handshake failed", "err", err)
+		}
+		if d := time.Now().Add(time.Second); d.After(deadline) {
+			deadline = d
+		}
+		c.sendBy(&wire.Error{Msg: err.Error()}, deadline)
 		return
 	}
 	for {
@@ -330,8 +349,8 @@ func (c *conn) serve() {
 
 var errAuth = errors.New("authentication failed: wrong token")
 
-func (c *conn) handshake() error {
-	m, err := c.recvSmall()
+func (c *conn) handshake(deadline time.Time) error {
+	m, err := c.recvSmall(deadline)
 	if err != nil {
 		return err
 	}
@@ -342,13 +361,18 @@ func (c *conn) handshake() error {
 	if h.Version != wire.Version {
 		return fmt.Errorf("protocol version %d not supported (worker speaks %d)", h.Version, wire.Version)
 	}
+	src := source(c.nc.RemoteAddr())
+	if d := c.s.auth.refused(src); d > 0 {
+		c.s.st.refused.Add(1)
+		return fmt.Errorf("too many failed authentications from %s: refused for %v more", src, d.Round(time.Second))
+	}
 	nonce := make([]byte, 32)
 	rand.Read(nonce)
 	auth := len(c.s.cfg.Token) > 0
-	if err := c.send(&wire.Challenge{Version: wire.Version, Caps: wire.Caps, Nonce: nonce, Auth: auth}); err != nil {
+	if err := c.sendBy(&wire.Challenge{Version: wire.Version, Caps: wire.Caps, Nonce: nonce, Auth: auth}, deadline); err != nil {
 		return err
 	}
-	if m, err = c.recvSmall(); err != nil {
+	if m, err = c.recvSmall(deadline); err != nil {
 		return err
 	}
 	a, ok := m.(*wire.Auth)
@@ -357,20 +381,26 @@ func (c *conn) handshake() error {
 	}
 	var proof []byte
 	if auth {
+		var err error
 		if len(a.MAC) == 0 {
-			c.s.st.authFails.Add(1)
-			return errors.New("authentication failed: this worker requires a token")
+			err = errors.New("authentication failed: this worker requires a token")
+		} else if !wire.CheckMAC(a.MAC, wire.ClientMAC(c.s.cfg.Token, h.Nonce, nonce)) {
+			err = errAuth
 		}
-		if !wire.CheckMAC(a.MAC, wire.ClientMAC(c.s.cfg.Token, h.Nonce, nonce)) {
+		if err != nil {
 			c.s.st.authFails.Add(1)
-			return errAuth
+			if c.s.auth.fail(src, c.s.cfg.AuthFailLimit) {
+				c.log.Warn("refusing a source for too many failed authentications", "source", src, "for", authWindow)
+			}
+			return err
 		}
+		c.s.auth.ok(src)
 		proof = wire.ServerMAC(c.s.cfg.Token, h.Nonce, nonce)
 	}
 	if len(h.Toolchain) == 0 {
 		// A status client (distssa-worker -status) needs no toolchain.
 		c.statusOnly = true
-		return c.send(&wire.Welcome{MAC: proof, Slots: uint64(c.s.cfg.Slots), Name: c.s.cfg.Name})
+		return c.sendBy(&wire.Welcome{MAC: proof, Slots: uint64(c.s.cfg.Slots), Name: c.s.cfg.Name}, deadline)
 	}
 	if !bytes.Equal(h.Toolchain, c.s.toolchain) {
 		return fmt.Errorf("toolchain mismatch: the client's compile is sha256 %.16x…, this worker's (%s) is %.16x…; install the same toolchain on both",
@@ -381,7 +411,7 @@ func (c *conn) handshake() error {
 	}
 	c.goos, c.goarch = h.GOOS, h.GOARCH
 	c.log = c.log.With("target", h.GOOS+"/"+h.GOARCH)
-	return c.send(&wire.Welcome{MAC: proof, Slots: uint64(c.s.cfg.Slots), Name: c.s.cfg.Name})
+	return c.sendBy(&wire.Welcome{MAC: proof, Slots: uint64(c.s.cfg.Slots), Name: c.s.cfg.Name}, deadline)
 }
 
 func validTarget(s string) bool {

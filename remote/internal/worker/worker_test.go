@@ -84,22 +84,31 @@ func dial(t *testing.T, addr string, token, toolchain []byte) (*client, any) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return handshake(t, nc, token, toolchain)
+}
+
+// handshake runs the client's side of the handshake on nc.
+func handshake(t *testing.T, nc net.Conn, token, toolchain []byte) (*client, any) {
+	t.Helper()
 	nc.SetDeadline(time.Now().Add(time.Minute))
 	t.Cleanup(func() { nc.Close() })
 	c := &client{t: t, nc: nc}
 	nonce := make([]byte, 32)
 	rand.Read(nonce)
 	c.send(&wire.Hello{Version: wire.Version, Nonce: nonce, Toolchain: toolchain, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH})
-	ch, ok := c.recv().(*wire.Challenge)
-	if !ok {
-		t.Fatal("no challenge")
+	m := c.recv()
+	ch, ok := m.(*wire.Challenge)
+	if _, refused := m.(*wire.Error); refused {
+		return c, m
+	} else if !ok {
+		t.Fatalf("no challenge: %#v", m)
 	}
 	var mac []byte
 	if token != nil {
 		mac = wire.ClientMAC(token, nonce, ch.Nonce)
 	}
 	c.send(&wire.Auth{MAC: mac})
-	m := c.recv()
+	m = c.recv()
 	if w, ok := m.(*wire.Welcome); ok && token != nil && !wire.CheckMAC(w.MAC, wire.ServerMAC(token, nonce, ch.Nonce)) {
 		t.Fatal("worker's proof is wrong")
 	}

@@ -52,7 +52,7 @@ func TestMain(m *testing.M) {
 }
 
 // helperOps runs each operation (r:PATH read, w:PATH create and write,
-// c:PORT TCP connect to 127.0.0.1:PORT) and prints one line for each: "OP ok" or "OP ERR".
+// c:PORT TCP connect to 127.0.0.1:PORT, k:PID signal 0 to PID) and prints one line for each: "OP ok" or "OP ERR".
 func helperOps(ops []string) {
 	for _, op := range ops {
 		kind, arg, _ := strings.Cut(op, ":")
@@ -65,6 +65,9 @@ func helperOps(ops []string) {
 		case "c":
 			port, _ := strconv.Atoi(arg)
 			err = connect(port)
+		case "k":
+			pid, _ := strconv.Atoi(arg)
+			err = syscall.Kill(pid, 0)
 		}
 		res := "ok"
 		var errno syscall.Errno
@@ -137,8 +140,8 @@ func landlockABI(t *testing.T) int {
 
 // TestLandlock runs a child confined to a job dir (read-write) and a
 // toolchain dir (read-only): it reads and writes in the job dir, reads
-// the toolchain, and is refused everything else, TCP included. The
-// same child without Landlock can do all of it.
+// the toolchain, and is refused everything else, TCP and signals to the
+// test included. The same child without Landlock can do all of it.
 func TestLandlock(t *testing.T) {
 	abi := landlockABI(t)
 	exe, err := os.Executable()
@@ -164,9 +167,13 @@ func TestLandlock(t *testing.T) {
 	if abi < 4 {
 		tcp = "allowed" // the kernel cannot restrict TCP
 	}
+	signal := "denied"
+	if abi < 6 {
+		signal = "allowed" // nor signals
+	}
 	cases := []struct {
 		op      string
-		allowed string // "allowed" or "refused"
+		allowed string // "allowed", or "refused" (EACCES) or "denied" (EPERM) under Landlock
 	}{
 		{"r:" + job + "/in", "allowed"},
 		{"w:" + job + "/out", "allowed"},
@@ -176,6 +183,7 @@ func TestLandlock(t *testing.T) {
 		{"w:" + outside + "/new", "refused"},
 		{"r:/etc/passwd", "refused"},
 		{"c:" + strconv.Itoa(port), tcp},
+		{"k:" + strconv.Itoa(os.Getpid()), signal},
 	}
 	var ops []string
 	for _, c := range cases {
@@ -192,8 +200,11 @@ func TestLandlock(t *testing.T) {
 		}
 		for i, c := range cases {
 			want := c.op + " ok"
-			if landlock && c.allowed == "refused" {
+			switch {
+			case landlock && c.allowed == "refused":
 				want = c.op + " permission denied"
+			case landlock && c.allowed == "denied":
+				want = c.op + " operation not permitted"
 			}
 			if got[i] != want {
 				t.Errorf("landlock %v: got %q, want %q", landlock, got[i], want)

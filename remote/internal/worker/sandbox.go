@@ -40,6 +40,9 @@ func (s *Server) compileCommand(ctx context.Context, j *job) *exec.Cmd {
 	return sandbox.Command(ctx, p, s.cfg.Compile, j.args...)
 }
 
+// landlockAvailable is sandbox.Available; tests replace it.
+var landlockAvailable = sandbox.Available
+
 // hugePageSize is the file the Go runtime reads at start for the huge
 // page size.
 const hugePageSize = "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size"
@@ -55,7 +58,7 @@ func (s *Server) compilePolicy() *sandbox.Policy {
 	if mem == 0 {
 		mem = defaultCompileMem
 	}
-	_, err := sandbox.Available()
+	_, err := landlockAvailable()
 	ro := toolchainPaths(s.cfg.Compile)
 	if _, err := os.Stat(hugePageSize); err == nil {
 		ro = append(ro, hugePageSize)
@@ -105,7 +108,7 @@ func (s *Server) logSandbox() {
 	}
 	p := s.compilePolicy()
 	limits := []any{"mem", p.AS, "nofile", p.NoFile, "fsize", p.FSize, "cpu_seconds", p.CPUSeconds}
-	abi, err := sandbox.Available()
+	abi, err := landlockAvailable()
 	if err != nil {
 		s.cfg.Log.Warn(fmt.Sprintf("landlock: not available on this kernel (%v); compiles are confined by rlimits only", err), limits...)
 		return

@@ -5,7 +5,10 @@
 package worker
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -105,6 +108,28 @@ func TestSandboxSetupFailure(t *testing.T) {
 	d := c.whole(fakeRun(c, "ok"))
 	if d.Status != 1 || !strings.Contains(d.Msg, "sandbox: exec") || !strings.Contains(d.Msg, "permission denied") {
 		t.Fatalf("status %d exit %d msg %q output %q", d.Status, d.Exit, d.Msg, d.Output)
+	}
+}
+
+// TestNoLandlock: on a kernel without Landlock, the worker says so once
+// at start, and its compiles run under the limits only.
+func TestNoLandlock(t *testing.T) {
+	compile := testutil.Compile(t)
+	defer func(f func() (int, error)) { landlockAvailable = f }(landlockAvailable)
+	landlockAvailable = func() (int, error) { return 0, errors.New("no landlock_create_ruleset system call") }
+	var log bytes.Buffer
+	s, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile,
+		Log: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "landlock: not available on this kernel (no landlock_create_ruleset system call); compiles are confined by rlimits only"
+	if got := log.String(); strings.Count(got, "landlock: not available") != 1 || strings.Contains(got, "msg=sandbox") || !strings.Contains(got, want) || !strings.Contains(got, "nofile=1024") {
+		t.Errorf("log:\n%s\nwant one line with %q and the limits", got, want)
+	}
+	p := s.compilePolicy()
+	if p.Landlock || p.NoFile != 1024 || p.AS != 8<<30 {
+		t.Errorf("policy %+v, want no Landlock, the limits", p)
 	}
 }
 

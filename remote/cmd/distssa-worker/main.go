@@ -8,6 +8,7 @@
 //
 //	distssa-worker [-listen=127.0.0.1:7070] [-slots=N] [-cache=DIR] [-cache-size=BYTES]
 //	               [-token-file=FILE] [-compile=PATH] [-tls-cert=FILE -tls-key=FILE [-tls-client-ca=FILE]]
+//	               [-sandbox=false] [-compile-mem=BYTES]
 //	distssa-worker -status=HOST:PORT [-token-file=FILE] [-tls-ca=FILE [-tls-cert=FILE -tls-key=FILE]]
 package main
 

@@ -50,6 +50,7 @@ func main() {
 	logJSON := flag.Bool("log-json", false, "log JSON lines instead of logfmt")
 	sandbox := flag.Bool("sandbox", true, "confine each compile (rlimits, Landlock, death with the worker); -sandbox=false is for debugging")
 	compileMem := flag.Int64("compile-mem", 8<<30, "bound of a compile's address space, in bytes (RLIMIT_AS)")
+	maxConns := flag.Int("max-conns", 256, "open connections; more are closed at once")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		flag.Usage()
@@ -62,8 +63,10 @@ func main() {
 			fatal(err)
 		}
 		token = t
-	} else if t := os.Getenv("DISTSSA_TOKEN"); t != "" {
-		token = []byte(t)
+	} else if t, err := agent.EnvToken(); err != nil {
+		fatal(err)
+	} else {
+		token = t
 	}
 	if *status != "" {
 		if *tlsCert != "" && *tlsCA == "" {
@@ -85,8 +88,11 @@ func main() {
 	if *compile == "" {
 		*compile = defaultCompile()
 	}
+	if *maxConns < 1 {
+		fatal(fmt.Errorf("-max-conns must be at least 1, not %d", *maxConns))
+	}
 	host, _ := os.Hostname()
-	s, err := worker.New(worker.Config{Slots: *slots, CacheDir: *cache, CacheMax: *cacheSize, Token: token,
+	s, err := worker.New(worker.Config{MaxConns: *maxConns, Slots: *slots, CacheDir: *cache, CacheMax: *cacheSize, Token: token,
 		Compile: *compile, Name: host, JobTimeout: *jobTimeout, NoSandbox: !*sandbox, CompileMem: *compileMem, Log: log})
 	if err != nil {
 		fatal(err)

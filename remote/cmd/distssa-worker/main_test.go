@@ -213,3 +213,67 @@ func TestMutualTLSFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestBadTokenAndLimits: a short token, from -token-file or
+// DISTSSA_TOKEN, and a bad -max-conns stop the daemon naming the file,
+// the variable or the flag.
+func TestBadTokenAndLimits(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	short := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(short, []byte("short\n"), 0o600)
+	for _, tc := range []struct {
+		flags []string
+		env   string
+		want  string
+	}{
+		{[]string{"-token-file=" + short}, "", "token file " + short + " holds 5 bytes: a token needs at least 16"},
+		{nil, "DISTSSA_TOKEN=short", "DISTSSA_TOKEN holds 5 bytes: a token needs at least 16"},
+		{[]string{"-status=127.0.0.1:1"}, "DISTSSA_TOKEN=short", "DISTSSA_TOKEN holds 5 bytes"},
+		{[]string{"-max-conns=0"}, "", "-max-conns must be at least 1, not 0"},
+	} {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second) // a daemon that starts serves until killed
+		defer cancel()
+		cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-listen=127.0.0.1:0", "-cache=" + t.TempDir(), "-compile=" + os.Args[0]}, tc.flags...)...)
+		cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=")
+		if tc.env != "" {
+			cmd.Env = append(cmd.Env, tc.env)
+		}
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%q %s: %v\n%s\nwant %q", tc.flags, tc.env, err, out, tc.want)
+		}
+	}
+}
+
+// TestMaxConnsFlag: with -max-conns=1, a second connection is closed at
+// once while the first is open; -status works again when it closes.
+func TestMaxConnsFlag(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, addr, _ := startDaemon(t, ctx, os.Args[0], "-max-conns=1")
+	status := func() (string, error) {
+		cmd := exec.CommandContext(ctx, os.Args[0], "-status="+addr)
+		cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := status(); err == nil || !strings.Contains(out, addr) {
+		t.Fatalf("-status with the one connection taken: %v\n%s", err, out)
+	}
+	idle.Close()
+	for i := 0; ; i++ {
+		out, err := status()
+		if err == nil {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("-status after the idle connection closed: %v\n%s", err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

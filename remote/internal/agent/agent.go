@@ -129,10 +129,13 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Trace != "" {
 		a.tr = newTracer()
 	}
-	envTok := os.Getenv("DISTSSA_TOKEN")
+	envTok, err := EnvToken()
+	if err != nil {
+		return nil, err
+	}
 	for _, h := range cfg.Hosts {
 		hh := &host{Host: h, free: h.Slots, idle: map[string][]*wconn{}}
-		hh.token = []byte(envTok)
+		hh.token = envTok
 		if h.TokenFile != "" {
 			t, err := ReadToken(h.TokenFile)
 			if err != nil {
@@ -152,7 +155,11 @@ func New(cfg Config) (*Agent, error) {
 	return a, nil
 }
 
-// ReadToken reads a token file: its content less surrounding space.
+// MinToken is the least length of a token, in bytes.
+const MinToken = 16
+
+// ReadToken reads a token file: its content less surrounding space, at
+// least MinToken bytes.
 func ReadToken(name string) ([]byte, error) {
 	b, err := os.ReadFile(name)
 	if err != nil {
@@ -161,6 +168,22 @@ func ReadToken(name string) ([]byte, error) {
 	t := strings.TrimSpace(string(b))
 	if t == "" {
 		return nil, fmt.Errorf("token file %s is empty", name)
+	}
+	if len(t) < MinToken {
+		return nil, fmt.Errorf("token file %s holds %d bytes: a token needs at least %d (make one with: head -c 32 /dev/urandom | base64)", name, len(t), MinToken)
+	}
+	return []byte(t), nil
+}
+
+// EnvToken returns DISTSSA_TOKEN, or nil when it is not set; a token of
+// fewer than MinToken bytes is an error.
+func EnvToken() ([]byte, error) {
+	t := os.Getenv("DISTSSA_TOKEN")
+	if t != "" && len(t) < MinToken {
+		return nil, fmt.Errorf("DISTSSA_TOKEN holds %d bytes: a token needs at least %d (make one with: head -c 32 /dev/urandom | base64)", len(t), MinToken)
+	}
+	if t == "" {
+		return nil, nil
 	}
 	return []byte(t), nil
 }

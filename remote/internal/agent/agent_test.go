@@ -207,8 +207,8 @@ func TestFallbacks(t *testing.T) {
 	})
 	t.Run("wrong token", func(t *testing.T) {
 		tok := filepath.Join(t.TempDir(), "tok")
-		os.WriteFile(tok, []byte("guess\n"), 0o600)
-		s := newSetup(t, []byte("s3cret"), tok)
+		os.WriteFile(tok, []byte("a-wrong-guess-of-the-token\n"), 0o600)
+		s := newSetup(t, []byte("s3cret-s3cret-s3cret"), tok)
 		f, _ := dialAgent(t, s.sock, s.hello)
 		f.send(&localproto.Job{Worker: 0, Data: s.job()})
 		checkFailed(t, f.result(), s.addr, "authentication failed: wrong token")
@@ -216,8 +216,8 @@ func TestFallbacks(t *testing.T) {
 	})
 	t.Run("right token", func(t *testing.T) {
 		tok := filepath.Join(t.TempDir(), "tok")
-		os.WriteFile(tok, []byte("s3cret\n"), 0o600)
-		s := newSetup(t, []byte("s3cret"), tok)
+		os.WriteFile(tok, []byte("s3cret-s3cret-s3cret\n"), 0o600)
+		s := newSetup(t, []byte("s3cret-s3cret-s3cret"), tok)
 		f, _ := dialAgent(t, s.sock, s.hello)
 		f.send(&localproto.Job{Worker: 0, Data: s.job()})
 		if r := f.result(); r.Status != 0 {

@@ -183,7 +183,7 @@ func TestImpostorWorker(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, conns, jobs := tc.fw.start(t)
-			a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1, TokenFile: tokenFile(t, "s3cret")}},
+			a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1, TokenFile: tokenFile(t, "s3cret-s3cret-s3cret")}},
 				MinCost: 1, ResultTimeout: 500 * time.Millisecond, HedgeAfter: -1})
 			f, g := dialAgent(t, sock, hello)
 			if g.N != 1 {

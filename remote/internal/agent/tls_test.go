@@ -176,7 +176,7 @@ func TestMutualTLS(t *testing.T) {
 	serverCert, _, _ := ca.issue(t, "worker", true)
 	_, clientCert, clientKey := ca.issue(t, "agent", false)
 	_, strangerCert, strangerKey := other.issue(t, "stranger", false)
-	token := []byte("s3cret")
+	token := []byte("s3cret-s3cret-s3cret")
 	ws, err := worker.New(worker.Config{Slots: 2, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile, Token: token})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,48 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"distssa/remote/internal/hosts"
+)
+
+// TestTokenLength: a token of fewer than 16 bytes, from a file (less
+// surrounding space) or from DISTSSA_TOKEN, is refused, naming where it
+// came from.
+func TestTokenLength(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		content, want string // want: in the error; empty: the token read
+	}{
+		{"0123456789abcdef\n", ""},
+		{"  0123456789abcdef-and-more  \n", ""},
+		{"0123456789abcde\n", "token file FILE holds 15 bytes: a token needs at least 16"},
+		{"s3cret", "token file FILE holds 6 bytes"},
+		{" \n", "token file FILE is empty"},
+	} {
+		f := filepath.Join(dir, "token")
+		os.WriteFile(f, []byte(tc.content), 0o600)
+		tok, err := ReadToken(f)
+		want := strings.ReplaceAll(tc.want, "FILE", f)
+		if tc.want == "" && (err != nil || string(tok) != strings.TrimSpace(tc.content)) ||
+			tc.want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("%q: %q, %v; want %q", tc.content, tok, err, want)
+		}
+	}
+	t.Setenv("DISTSSA_TOKEN", "short")
+	_, err := New(Config{Hosts: []hosts.Host{{Addr: "127.0.0.1:1", Slots: 1}}})
+	if err == nil || !strings.Contains(err.Error(), "DISTSSA_TOKEN holds 5 bytes: a token needs at least 16") {
+		t.Errorf("short DISTSSA_TOKEN: %v", err)
+	}
+	t.Setenv("DISTSSA_TOKEN", "0123456789abcdef")
+	if _, err := New(Config{Hosts: []hosts.Host{{Addr: "127.0.0.1:1", Slots: 1}}}); err != nil {
+		t.Errorf("DISTSSA_TOKEN of 16 bytes: %v", err)
+	}
+}

@@ -192,6 +192,9 @@ func TestLocalReason(t *testing.T) {
 		{[]string{"-p=p"}, []string{"GOSSAFUNC=F"}, "GOSSAFUNC"},
 		{[]string{"-p=p", "-S"}, nil, ""},
 		{[]string{"-p=p", "-json=0,file:///tmp/j"}, nil, "flag -json is not on the worker's whitelist"},
+		{[]string{"-p=p", "-cpuprofile=/tmp/c"}, nil, "flag -cpuprofile writes a file where the compile runs"},
+		{[]string{"-p=p", "-d=ssa/genssa/dump=F"}, nil, "flag -d setting ssa/genssa/dump writes a file where the compile runs"},
+		{[]string{"-p=p"}, []string{"GSHS_LOGFILE=/tmp/l"}, "GSHS_LOGFILE"},
 	} {
 		in, err := a.collect(&localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: "/c", Cwd: "/", Args: tc.args, Env: tc.env})
 		got := ""

@@ -22,6 +22,9 @@
 #   split-cmd   cmd/... forced
 #   gotest      scripts/gotest-split.sh: go test of std packages and
 #               go-redis unit tests, everything compiled split and verified
+#   deploy      scripts/test-deploy.sh: remote/deploy's systemd unit and
+#               Containerfile checked (systemd-analyze, flags, paths) and
+#               their worker command lines run on loopback
 #   remote      scripts/test-remote.sh: GOFLAGS=-distssa=hosts.txt builds of
 #               caddy and go-redis through two worker daemons on loopback,
 #               identical to local builds; a worker killed mid-build, a wrong
@@ -89,6 +92,7 @@ step split-shared scripts/identity.sh -args -distssa=exec:2 std github.com/redis
 step split-nodwarf scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1" -gcflags -dwarf=false std
 step split-cmd scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1" cmd/...
 step gotest scripts/gotest-split.sh
+step deploy scripts/test-deploy.sh
 step remote scripts/test-remote.sh
 
 echo "=== total $((SECONDS - start))s${failures[*]:+; failed: ${failures[*]}}"

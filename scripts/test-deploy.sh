@@ -140,7 +140,9 @@ if command -v systemd-analyze >/dev/null; then
 	fi
 	# The exposure threshold is in tenths. --offline and --threshold came
 	# with systemd 250.
-	if ! systemd-analyze --help 2>/dev/null | grep -q -- '--threshold'; then
+	# (No 'cmd | grep -q' under pipefail: grep's early exit can kill cmd.)
+	help=$(systemd-analyze --help 2>&1 || true)
+	if [[ $help != *--threshold* ]]; then
 		skip "unit: this systemd-analyze has no security --offline --threshold: the exposure is not rated"
 	elif out=$(systemd-analyze security --offline=true --threshold=20 "$tmp/unit/distssa-worker.service" 2>&1); then
 		pass "unit: systemd-analyze security: $(grep -o 'exposure level.*' <<<"$out")"
@@ -224,7 +226,8 @@ leaf() {
 		if [[ -e /proc/$p/task/$p/children ]]; then
 			p=$(awk '{print $1}' "/proc/$p/task/$p/children")
 		else
-			p=$(pgrep -P "$p" | head -1)
+			p=$(pgrep -P "$p" || true)
+			p=${p%%$'\n'*}
 		fi
 		[[ -n $p ]] || return 1
 	done
@@ -248,7 +251,7 @@ start() {
 	pids+=("$tpid")
 	addr=
 	for i in $(seq 100); do
-		addr=$(sed -n 's/.*msg=listening addr=\(127\.0\.0\.1:[0-9]*\).*/\1/p' "$log" | head -1)
+		addr=$(sed -n '/msg=listening addr=127\.0\.0\.1:[0-9]/{s/.*msg=listening addr=\(127\.0\.0\.1:[0-9]*\).*/\1/p;q;}' "$log")
 		[[ -n $addr ]] && return
 		kill -0 "$tpid" 2>/dev/null || break
 		sleep 0.1

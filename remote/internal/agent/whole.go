@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -110,15 +111,16 @@ func (c *compile) runWhole(h *host, l lane) (*localproto.Whole, bool, error) {
 }
 
 // wholeAnswer turns a worker's Done into the compile's WHOLE, or says
-// why the compile must run locally instead. An exit status other than 0
-// is the compile's own outcome only if it is a compile error's (1 or 2)
-// and the output shows no crash of the Go runtime (out of memory, a
-// signal), which a local compile need not share.
+// why the compile must run locally instead. A failure is the compile's
+// own outcome only if it is recognisably compile errors (see
+// compileErrors); anything else (the worker's disk, memory or limits, a
+// crash) is a failure of the worker, which a local compile need not
+// share: when in doubt, compile locally.
 func wholeAnswer(d *wire.Done) (*localproto.Whole, error) {
 	if d.Status != 0 {
 		return nil, fmt.Errorf("%w: %s", errCompileFailed, d.Msg)
 	}
-	if d.Exit != 0 && (d.Exit > 2 || runtimeCrash(d.Output)) {
+	if d.Exit != 0 && !compileErrors(d.Exit, d.Output) {
 		return nil, fmt.Errorf("%w: exit status %d: %s", errCompileFailed, d.Exit, lastLine(d.Output))
 	}
 	w := &localproto.Whole{Status: localproto.StatusOK, Exit: d.Exit, Output: d.Output}
@@ -130,6 +132,46 @@ func wholeAnswer(d *wire.Done) (*localproto.Whole, error) {
 		w.Files = append(w.Files, localproto.File{Name: o.Name, Data: data})
 	}
 	return w, nil
+}
+
+// diagnostic matches the first line of a compile error: a position
+// (file:line or file:line:col) and a message.
+var diagnostic = regexp.MustCompile(`^[^\t].*?:[0-9]+(:[0-9]+)?: [^ ]`)
+
+// osErrors are operating-system errors: in a compile's output they mean
+// that the worker's machine failed the compile, not the source.
+var osErrors = []string{
+	"no space left on device", "disk quota exceeded", "file too large", "input/output error",
+	"read-only file system", "too many open files", "cannot allocate memory",
+	"resource temporarily unavailable", "permission denied", "no such file or directory",
+}
+
+// compileErrors tells whether a failed compile's exit status and output
+// are those of compile errors: exit status 2 (base.ErrorExit), and every
+// line of output a positioned diagnostic or its continuation (a tab),
+// with no crash of the Go runtime and no operating-system error in it.
+// The compile's other failures (log.Fatalf's exit 1 for I/O errors,
+// usage errors, crashes) are not recognised, and compile locally.
+func compileErrors(exit uint64, out []byte) bool {
+	if exit != 2 || len(out) == 0 || runtimeCrash(out) {
+		return false
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if !diagnostic.MatchString(lines[0]) {
+		return false
+	}
+	for _, l := range lines[1:] {
+		if !strings.HasPrefix(l, "\t") && !diagnostic.MatchString(l) {
+			return false
+		}
+	}
+	low := strings.ToLower(string(out))
+	for _, e := range osErrors {
+		if strings.Contains(low, e) {
+			return false
+		}
+	}
+	return true
 }
 
 // runtimeCrash tells whether a compile's output shows a crash of the Go

@@ -189,14 +189,14 @@ func TestHonestFrames(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := &shape{b: b[5:], budget: 1 << 62}
+		s := &shape{b: bodyOf(b)[1:], budget: 1 << 62}
 		if err := s.value(reflect.TypeOf(m)); err != nil {
 			t.Fatal(err)
 		}
 		if s.cost > 3*uint64(len(b)) {
 			t.Errorf("%T: frame of %d bytes costs %d to decode, more than 3×", m, len(b), s.cost)
 		}
-		if _, err := Decode(b[4:]); err != nil {
+		if _, err := Decode(bodyOf(b)); err != nil {
 			t.Errorf("%T: %v", m, err)
 		}
 	}

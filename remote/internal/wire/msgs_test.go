@@ -25,22 +25,24 @@ var messages = []any{
 	&Done{Status: 0, Exit: 2, Output: []byte("e\n"), Outputs: []Output{{Name: "o", Size: 1, Data: []byte{8}}}, Msg: "", QueueNs: 5, RunNs: 300, Cached: true},
 }
 
-// golden are the frames of messages, in order (PROTOCOL.md §3).
+// golden are the frames of messages, in order (PROTOCOL.md §3). Their
+// last 4 bytes, the CRC-32C, were checked against an independent
+// implementation (CRC-32C of "123456789" is e3069283).
 var golden = []string{
-	"0000001c01960191a47a737464c4020102c401aba56c696e7578a5616d643634", // Hello
-	"0000000802940190c40103c3",           // Challenge
-	"000000060391c4020405",               // Auth
-	"000000060493c008a177",               // Welcome
-	"000000040591a178",                   // Error
-	"00000009069192c40101c40102",         // Query
-	"00000006079191c40102",               // Missing
-	"0000000d08919193c4010903c403616263", // Upload
-	"000000280994a22f7792a42d703d70a4612e676f91a9474f524f4f543d2f679192a72f772f612e676fc40107", // Start
-	"000000050a91cd03e8",                   // Started
-	"000000070b9202c4020001",               // Job
-	"0000000e0c950100c0a3626164ce00011170", // Result
-	"000000020d90",                         // StatusReq
-	"000000240edc0015a177020000cd012c00000000cf00000100000000000000000000000000030102", // Status
-	"0000001c0f95a22f7791a4612e676fc09192a72f772f612e676fc40107a22f74",                 // Run
-	"0000001610980002c402650a9193a16f01c40108a005cd012cc3",                             // Done
+	"0000002001960191a47a737464c4020102c401aba56c696e7578a5616d6436347dd2ae08", // Hello
+	"0000000c02940190c40103c31f6aee2d",                                         // Challenge
+	"0000000a0391c40204050c37ec95",                                             // Auth
+	"0000000a0493c008a177bf8356f1",                                             // Welcome
+	"000000080591a178dc6fc575",                                                 // Error
+	"0000000d069192c40101c40102ad6b9a9a",                                       // Query
+	"0000000a079191c401024e7632be",                                             // Missing
+	"0000001108919193c4010903c40361626323405a27",                               // Upload
+	"0000002c0994a22f7792a42d703d70a4612e676f91a9474f524f4f543d2f679192a72f772f612e676fc40107ad0872e2", // Start
+	"000000090a91cd03e88434d731",                   // Started
+	"0000000b0b9202c4020001059c6c30",               // Job
+	"000000120c950100c0a3626164ce000111702423a56f", // Result
+	"000000060d90a3f5b1d6",                         // StatusReq
+	"000000280edc0015a177020000cd012c00000000cf00000100000000000000000000000000030102566efa8b", // Status
+	"000000200f95a22f7791a4612e676fc09192a72f772f612e676fc40107a22f7498a38914",                 // Run
+	"0000001a10980002c402650a9193a16f01c40108a005cd012cc337264ccb",                             // Done
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"reflect"
 	"sync"
@@ -23,7 +24,8 @@ import (
 )
 
 // Version is the protocol version. A worker refuses any other.
-const Version = 1
+// Version 2 added the frame checksum.
+const Version = 2
 
 // MaxFrame bounds a frame (type byte and msgpack body).
 const MaxFrame = 512 << 20
@@ -308,8 +310,12 @@ func newMsg(t byte) any {
 	return nil
 }
 
-// Encode returns m's frame: a 4-byte big-endian length, the type byte and
-// the msgpack body (structs as arrays, compact integers).
+// crcTable is CRC-32C (Castagnoli), which the frame checksum uses.
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// Encode returns m's frame: a 4-byte big-endian length, the type byte,
+// the msgpack body (structs as arrays, compact integers) and the CRC-32C
+// of type and body, big-endian.
 func Encode(m any) ([]byte, error) {
 	t, err := typeOf(m)
 	if err != nil {
@@ -322,7 +328,7 @@ func Encode(m any) ([]byte, error) {
 	if err := enc.Encode(m); err != nil {
 		return nil, err
 	}
-	b := buf.Bytes()
+	b := binary.BigEndian.AppendUint32(buf.Bytes(), crc32.Checksum(buf.Bytes()[4:], crcTable))
 	if len(b)-4 > MaxFrame {
 		return nil, fmt.Errorf("wire: message of %d bytes exceeds the %d-byte limit", len(b)-4, MaxFrame)
 	}
@@ -379,13 +385,24 @@ func ReadMax(r io.Reader, max uint32) (any, int, error) {
 	if n > max {
 		return nil, 4, fmt.Errorf("wire: frame of %d bytes exceeds the %d-byte limit", n, max)
 	}
+	if n < 4 {
+		return nil, 4, fmt.Errorf("wire: frame of %d bytes has no checksum", n)
+	}
 	// Grow the buffer as bytes arrive rather than trusting the length.
 	var body bytes.Buffer
 	got, err := io.CopyN(&body, r, int64(n))
 	if err != nil {
 		return nil, 4 + int(got), fmt.Errorf("wire: truncated frame: %v", err)
 	}
-	m, err := Decode(body.Bytes())
+	// The checksum catches what TCP's does not: a frame damaged on its
+	// way (a bit flipped by a faulty NIC, router or relay) would decode
+	// to other arguments or other object code.
+	b := body.Bytes()
+	b, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(b, crcTable) != sum {
+		return nil, 4 + int(n), errors.New("wire: frame checksum mismatch (damaged in transit)")
+	}
+	m, err := Decode(b)
 	return m, 4 + int(n), err
 }
 

@@ -6,7 +6,9 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
+	"hash/crc32"
 	"reflect"
 	"strings"
 	"testing"
@@ -29,6 +31,10 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// bodyOf returns a frame's body: its type and message, without the
+// length before them and the checksum after.
+func bodyOf(frame []byte) []byte { return frame[4 : len(frame)-4] }
+
 // norm re-encodes m so that nil and empty slices compare equal.
 func norm(m any) string {
 	b, _ := Encode(m)
@@ -36,20 +42,52 @@ func norm(m any) string {
 }
 
 func TestBadFrames(t *testing.T) {
+	// Bodies (type and message) in frames with a right checksum.
+	for _, tc := range []struct{ body, want string }{
+		{"", "empty frame"},
+		{"63", "unknown message type 99"},
+		{"0591a1", "message type 5"},
+		{"0591a17800", "1 bytes after the message"},
+		{"0592a1", "message type 5"},
+	} {
+		body, _ := hex.DecodeString(tc.body)
+		frame := binary.BigEndian.AppendUint32(nil, uint32(len(body)+4))
+		frame = binary.BigEndian.AppendUint32(append(frame, body...), crc32.Checksum(body, crcTable))
+		_, _, err := Read(bytes.NewReader(frame))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("body %s: %v, want %q", tc.body, err, tc.want)
+		}
+	}
+	// Frames.
 	for _, tc := range []struct{ frame, want string }{
-		{"00000000", "empty frame"},
-		{"0000000163", "unknown message type 99"},
+		{"00000000", "has no checksum"},
+		{"00000003050505", "has no checksum"},
 		{"7fffffff", "exceeds"},
 		{"0000000505", "truncated frame"},
-		{"000000040591a1", "truncated frame"},
-		{"000000030591a1", "message type 5"},
-		{"000000050591a17800", "1 bytes after the message"},
-		{"000000030592a1", "message type 5"},
+		{"000000080591a178dc6fc5", "truncated frame"},
+		{"000000080591a178dc6fc576", "checksum mismatch"},
 	} {
 		b, _ := hex.DecodeString(tc.frame)
 		_, _, err := Read(bytes.NewReader(b))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("frame %s: %v, want %q", tc.frame, err, tc.want)
+		}
+	}
+}
+
+// TestFlippedBits checks that every single-bit error in the body or the
+// checksum of a frame is caught, for every golden frame.
+func TestFlippedBits(t *testing.T) {
+	for _, g := range golden {
+		frame, _ := hex.DecodeString(g)
+		for i := 4; i < len(frame); i++ {
+			for bit := 0; bit < 8; bit++ {
+				b := bytes.Clone(frame)
+				b[i] ^= 1 << bit
+				if _, _, err := Read(bytes.NewReader(b)); err == nil || !strings.Contains(err.Error(), "checksum mismatch") {
+					t.Fatalf("frame %s with bit %d of byte %d flipped: %v", g, bit, i, err)
+				}
+			}
 		}
 	}
 }
@@ -103,7 +141,7 @@ func TestMAC(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	for _, g := range golden {
 		b, _ := hex.DecodeString(g)
-		f.Add(b[4:])
+		f.Add(bodyOf(b))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		m, err := Decode(body)
@@ -114,7 +152,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoding %#v: %v", m, err)
 		}
-		m2, err := Decode(b[4:])
+		m2, err := Decode(bodyOf(b))
 		if err != nil || norm(m) != norm(m2) {
 			t.Fatalf("round trip of %#v: %#v, %v", m, m2, err)
 		}

@@ -94,6 +94,7 @@ step split-cmd scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1" cmd
 step gotest scripts/gotest-split.sh
 step deploy scripts/test-deploy.sh
 step remote scripts/test-remote.sh
+step faults scripts/faults.sh -rounds 3
 
 echo "=== total $((SECONDS - start))s${failures[*]:+; failed: ${failures[*]}}"
 echo "$passed passed, $failed failed"

@@ -45,6 +45,7 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	RequestTimeout   time.Duration // a round trip before the job (query, start)
 	ResultTimeout    time.Duration // from the job to its result
+	StallTimeout     time.Duration // silence of a worker that owes an answer (it sends Working every 3 s)
 	IdleConnAge      time.Duration // pooled connections older than this are closed
 	HedgeAfter       time.Duration // a result this late is also asked of another host; < 0: never
 }
@@ -68,6 +69,7 @@ func (c *Config) defaults() {
 	def(&c.HandshakeTimeout, 10*time.Second)
 	def(&c.RequestTimeout, 2*time.Minute)
 	def(&c.ResultTimeout, 10*time.Minute)
+	def(&c.StallTimeout, 20*time.Second)
 	def(&c.IdleConnAge, time.Minute)
 	def(&c.HedgeAfter, 20*time.Second)
 	if c.MinCost == 0 {

@@ -28,6 +28,10 @@ type fakeWorker struct {
 	auth bool // the Challenge's Auth
 	// welcomeMAC makes the Welcome's MAC from the two nonces; nil: none.
 	welcomeMAC func(helloNonce, chNonce []byte) []byte
+	// beat > 0: a Run is answered after answerAfter, with a Working
+	// message every beat until then (a long compile); otherwise jobs
+	// stall.
+	beat, answerAfter time.Duration
 }
 
 // fakeConn is what a fake worker saw on one connection.
@@ -115,7 +119,20 @@ func (fw fakeWorker) serve(nc net.Conn, done chan<- fakeConn, job chan<- struct{
 			answer = &wire.Missing{}
 		case *wire.Start:
 			answer = &wire.Started{}
-		case *wire.Job, *wire.Run:
+		case *wire.Run:
+			job <- struct{}{}
+			if fw.beat == 0 {
+				continue // stall
+			}
+			for end := time.Now().Add(fw.answerAfter); time.Now().Before(end); {
+				time.Sleep(fw.beat)
+				if _, err := wire.Write(nc, &wire.Working{}); err != nil {
+					return
+				}
+			}
+			obj := []byte("object")
+			answer = &wire.Done{Outputs: []wire.Output{{Name: "o", Size: uint64(len(obj)), Data: wire.Compress(obj)}}}
+		case *wire.Job:
 			job <- struct{}{}
 			continue // stall
 		default:
@@ -291,6 +308,44 @@ func TestStallBacksOff(t *testing.T) {
 		_, g = dialAgent(t, sock, &h)
 		if g.Kind == localproto.KindWhole || !strings.Contains(g.Reason, "backing off") {
 			t.Errorf("next compile: grant %+v, want local, backing off", g)
+		}
+	})
+	t.Run("silence past the stall timeout", func(t *testing.T) {
+		// A result timeout of a minute, but the worker says nothing.
+		addr, _, _ := fakeWorker{}.start(t)
+		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1,
+			ResultTimeout: time.Minute, StallTimeout: 300 * time.Millisecond, Force: "whole"})
+		h := *hello
+		h.Caps = localproto.CanWhole
+		f, _ := dialAgent(t, sock, &h)
+		t0 := time.Now()
+		w, ok := f.recv().(*localproto.Whole)
+		if !ok || w.Status != localproto.StatusFailed || !strings.Contains(w.Msg, "i/o timeout") {
+			t.Fatalf("whole answer %+v", w)
+		}
+		if d := time.Since(t0); d > 20*time.Second {
+			t.Errorf("a stalled worker was noticed after %v", d)
+		}
+		f.nc.Close()
+		if n := backoffs(a.hosts[0]); n != 1 {
+			t.Errorf("%d backoffs after a stall, want 1", n)
+		}
+	})
+	t.Run("long compile with heartbeats", func(t *testing.T) {
+		// The compile takes 5 stall timeouts; Working keeps it alive.
+		addr, _, _ := fakeWorker{beat: 50 * time.Millisecond, answerAfter: time.Second}.start(t)
+		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1,
+			ResultTimeout: time.Minute, StallTimeout: 200 * time.Millisecond, Force: "whole"})
+		h := *hello
+		h.Caps = localproto.CanWhole
+		f, _ := dialAgent(t, sock, &h)
+		w, ok := f.recv().(*localproto.Whole)
+		if !ok || w.Status != localproto.StatusOK || len(w.Files) != 1 || string(w.Files[0].Data) != "object" {
+			t.Fatalf("whole answer %+v", w)
+		}
+		f.nc.Close()
+		if n := backoffs(a.hosts[0]); n != 0 {
+			t.Errorf("%d backoffs after a long compile, want 0", n)
 		}
 	})
 	t.Run("compile goes away", func(t *testing.T) {

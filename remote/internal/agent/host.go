@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"distssa/remote/internal/hosts"
@@ -40,10 +41,19 @@ type host struct {
 
 // wconn is a connection to a worker, past its handshake.
 type wconn struct {
-	h     *host
-	nc    net.Conn
-	ident string
-	used  time.Time
+	h           *host
+	nc          net.Conn
+	ident       string
+	used        time.Time
+	stall       time.Duration // Config.StallTimeout
+	interrupted atomic.Bool
+}
+
+// interrupt fails the connection's pending and later reads and writes at
+// once: its compile went away.
+func (c *wconn) interrupt() {
+	c.interrupted.Store(true)
+	c.nc.SetDeadline(time.Now())
 }
 
 // identity is a toolchain identity: the compile binary's hash and target.
@@ -111,7 +121,7 @@ func (a *Agent) dial(ctx context.Context, h *host, id identity) (*wconn, error) 
 		}
 		nc = tc
 	}
-	c := &wconn{h: h, nc: nc, ident: id.key()}
+	c := &wconn{h: h, nc: nc, ident: id.key(), stall: a.cfg.StallTimeout}
 	// A compile that goes away interrupts the handshake.
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
@@ -268,13 +278,32 @@ func (c *wconn) recv() (any, error) {
 	return m, err
 }
 
-// roundTrip sends m and reads the answer within timeout.
+// roundTrip sends m and reads the answer within timeout. Until then the
+// worker says Working every few seconds; a worker silent for the stall
+// timeout has stalled, and the read fails with a timeout (a host fault).
 func (c *wconn) roundTrip(m any, timeout time.Duration) (any, error) {
-	c.nc.SetDeadline(time.Now().Add(timeout))
+	end := time.Now().Add(timeout)
+	c.nc.SetDeadline(end)
 	if err := c.send(m); err != nil {
 		return nil, err
 	}
-	return c.recv()
+	for {
+		d := end
+		if s := time.Now().Add(c.stall); c.stall > 0 && s.Before(d) {
+			d = s
+		}
+		c.nc.SetReadDeadline(d)
+		if c.interrupted.Load() { // after the deadline: an interrupt before it is not lost
+			c.nc.SetReadDeadline(time.Now())
+		}
+		m, err := c.recv()
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := m.(*wire.Working); !ok {
+			return m, nil
+		}
+	}
 }
 
 // hostFailed puts a host in backoff, distcc-like: skipped for a while

@@ -114,7 +114,7 @@ func (c *compile) start(ctx context.Context, h *host) (*wconn, error) {
 	}
 	a, in := c.a, c.in
 	// A compile that goes away interrupts the exchange.
-	stop := context.AfterFunc(ctx, func() { wc.nc.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, wc.interrupt)
 	defer stop()
 	m, err := wc.roundTrip(&wire.Start{Cwd: in.cwd, Args: in.args, Env: in.env, Files: in.wireFiles()}, a.cfg.RequestTimeout)
 	if err != nil {
@@ -183,7 +183,7 @@ func (c *compile) connect(ctx context.Context, h *host) (*wconn, error) {
 		return nil, err
 	}
 	// A compile that goes away interrupts the exchange.
-	stop := context.AfterFunc(ctx, func() { wc.nc.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, wc.interrupt)
 	defer stop()
 	miss, ok := m.(*wire.Missing)
 	if !ok {
@@ -251,7 +251,7 @@ func (c *compile) upload(wc *wconn, missing [][]byte) error {
 func (c *compile) finish(ctx context.Context, wc *wconn, job []byte) ([]byte, error) {
 	a := c.a
 	// Cancellation of the compile ends the wait below.
-	stop := context.AfterFunc(ctx, func() { wc.nc.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, wc.interrupt)
 	defer stop()
 	m, err := wc.roundTrip(&wire.Job{Size: uint64(len(job)), Data: wire.Compress(job)}, a.cfg.ResultTimeout)
 	if err != nil {

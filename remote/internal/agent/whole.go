@@ -86,7 +86,7 @@ func (c *compile) runWhole(h *host, l lane) (*localproto.Whole, bool, error) {
 		return nil, false, err
 	}
 	defer func() { a.tr.span(l, "compile", t1, time.Now(), nil) }()
-	stop := context.AfterFunc(ctx, func() { wc.nc.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, wc.interrupt)
 	defer stop()
 	m, err := wc.roundTrip(&wire.Run{Cwd: in.cwd, Args: in.args, Env: in.env, Files: in.wireFiles(), Work: a.cfg.Work}, a.cfg.ResultTimeout)
 	if err != nil {

@@ -55,6 +55,7 @@ const (
 	TStatus    = 14
 	TRun       = 15
 	TDone      = 16
+	TWorking   = 17
 )
 
 // Hello opens a connection (agent → worker).
@@ -203,6 +204,14 @@ type Done struct {
 	Cached   bool // answered from the worker's result cache
 }
 
+// Working says that the worker is still on the request: it comes every
+// few seconds while a Start or Run waits for a slot and while a compile
+// runs, so that an agent tells a long compile from a stalled worker
+// long before its result timeout (worker → agent, no answer).
+type Working struct {
+	_msgpack struct{} `msgpack:",as_array"`
+}
+
 // StatusReq asks for the worker's statistics.
 type StatusReq struct {
 	_msgpack struct{} `msgpack:",as_array"`
@@ -268,6 +277,8 @@ func typeOf(m any) (byte, error) {
 		return TRun, nil
 	case *Done:
 		return TDone, nil
+	case *Working:
+		return TWorking, nil
 	}
 	return 0, fmt.Errorf("wire: unknown message %T", m)
 }
@@ -306,6 +317,8 @@ func newMsg(t byte) any {
 		return new(Run)
 	case TDone:
 		return new(Done)
+	case TWorking:
+		return new(Working)
 	}
 	return nil
 }

@@ -7,24 +7,49 @@ package worker
 import (
 	"errors"
 	"os"
+	"sync"
 	"time"
+
+	"distssa/remote/internal/wire"
 )
 
 // peerWatch watches a connection while the peer must send nothing: a
 // queued Start or Run, a split compile between Job and Result, a whole
 // compile. A read that returns means the peer closed the connection (or
 // broke the protocol), and the job is for nobody: gone is closed then,
-// so that the job stops and frees its slot at once.
+// so that the job stops and frees its slot at once. Meanwhile it sends a
+// Working message every Config.Heartbeat, by which the agent tells a long
+// wait from a stalled worker.
 type peerWatch struct {
-	c    *conn
-	gone chan struct{}
-	err  error // the read's, once gone is closed
+	c     *conn
+	gone  chan struct{}
+	err   error // the read's, once gone is closed
+	quiet chan struct{}
+	beats sync.WaitGroup
+	once  sync.Once
 }
 
-// watchPeer starts watching c. Until stop, nothing else may read c.
+// watchPeer starts watching c. Until stop, nothing else may read or
+// write c.
 func (c *conn) watchPeer() *peerWatch {
 	c.nc.SetReadDeadline(time.Time{})
-	w := &peerWatch{c: c, gone: make(chan struct{})}
+	w := &peerWatch{c: c, gone: make(chan struct{}), quiet: make(chan struct{})}
+	w.beats.Add(1)
+	go func() {
+		defer w.beats.Done()
+		t := time.NewTicker(c.s.cfg.Heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-w.quiet:
+				return
+			case <-t.C:
+				if c.send(&wire.Working{}) != nil {
+					return // the read sees the broken connection too
+				}
+			}
+		}
+	}()
 	go func() {
 		var b [1]byte
 		n, err := c.r.Read(b[:])
@@ -43,6 +68,8 @@ func (c *conn) watchPeer() *peerWatch {
 // went away (or sent data), nil if it is still there and silent. It may
 // be called more than once.
 func (w *peerWatch) stop() error {
+	w.once.Do(func() { close(w.quiet) })
+	w.beats.Wait() // the caller may write again
 	w.c.nc.SetReadDeadline(time.Now())
 	<-w.gone
 	if errors.Is(w.err, os.ErrDeadlineExceeded) {

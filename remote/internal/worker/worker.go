@@ -45,6 +45,7 @@ type Config struct {
 	Name        string        // self-description for agents' logs
 	JobTimeout  time.Duration // bound of one job, from Start to Result, or of a Run's compile
 	IdleTimeout time.Duration // bound of a connection's wait for a request
+	Heartbeat   time.Duration // interval of Working messages while a request waits or runs (3 s)
 	NoSandbox   bool          // run compiles unconfined, for debugging (sandbox.go)
 	CompileMem  int64         // bound of a compile's address space, in bytes; 0 for 8 GiB
 	Log         *slog.Logger
@@ -108,6 +109,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 10 * time.Minute
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = 3 * time.Second
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))

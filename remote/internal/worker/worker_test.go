@@ -58,6 +58,7 @@ type client struct {
 	t        *testing.T
 	nc       net.Conn
 	raw, zst int // bytes uploaded, before and after compression
+	beats    int // Working messages received
 }
 
 func (c *client) send(m any) {
@@ -67,13 +68,19 @@ func (c *client) send(m any) {
 	}
 }
 
+// recv reads the next message, counting and skipping Working.
 func (c *client) recv() any {
 	c.t.Helper()
-	m, _, err := wire.Read(c.nc)
-	if err != nil {
-		c.t.Fatal(err)
+	for {
+		m, _, err := wire.Read(c.nc)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if _, ok := m.(*wire.Working); !ok {
+			return m
+		}
+		c.beats++
 	}
-	return m
 }
 
 // dial connects and runs the handshake; it returns the final message
@@ -583,7 +590,7 @@ case "$1" in
 	kill -9 $$ ;;
 -p=big)
 	head -c 100000 /dev/zero ;;
--p=sleep)
+-p=sleep*)
 	echo $$ >PIDS/$$.tmp && mv PIDS/$$.tmp PIDS/$$
 	exec sleep 60 ;;
 esac
@@ -695,6 +702,49 @@ func TestWholeOutcomes(t *testing.T) {
 
 // TestWholeTimeout: a compile that outlives the job timeout is killed
 // and the Run fails.
+// TestHeartbeat checks that a worker sends Working while a Run waits
+// for a slot and while its compile runs, and nothing after Done.
+func TestHeartbeat(t *testing.T) {
+	dir := t.TempDir()
+	pids := filepath.Join(dir, "pids")
+	os.Mkdir(pids, 0o755)
+	compile := filepath.Join(dir, "compile")
+	if err := os.WriteFile(compile, []byte(strings.ReplaceAll(fakeCompile, "PIDS", pids)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, addr := startServerConfig(t, Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile,
+		Name: "fake", JobTimeout: 1500 * time.Millisecond, Heartbeat: 100 * time.Millisecond, NoSandbox: true})
+	// The first Run holds the only slot for 1.5 s (its job timeout); the
+	// second waits for it, then runs 1.5 s itself.
+	c1, _ := dial(t, addr, nil, s.Toolchain())
+	c2, _ := dial(t, addr, nil, s.Toolchain())
+	c1.send(fakeRun(c1, "sleep"))
+	waitPids(t, pids, 1)
+	r2 := fakeRun(c2, "sleep")
+	r2.Args[0] = "-p=sleep2" // another action: no result cache between them
+	t0 := time.Now()
+	c2.send(r2)
+	if d, ok := c1.recv().(*wire.Done); !ok || d.Status != 1 {
+		t.Fatalf("first Run: %#v", d)
+	}
+	if d, ok := c2.recv().(*wire.Done); !ok || d.Status != 1 {
+		t.Fatalf("second Run: %#v", d)
+	}
+	// At 100 ms, about 10 beats while the first compile runs and 25 for
+	// the second's wait and run; a loaded machine may lose some.
+	if wait := time.Since(t0); c1.beats < 5 || c2.beats < int(wait/(200*time.Millisecond)) {
+		t.Errorf("Working messages: %d for the first Run, %d for the second in %v", c1.beats, c2.beats, wait)
+	}
+	// Nothing follows Done: a status request's answer comes next.
+	c2.send(&wire.StatusReq{})
+	c2.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if m, _, err := wire.Read(c2.nc); err != nil {
+		t.Fatal(err)
+	} else if _, ok := m.(*wire.Status); !ok {
+		t.Errorf("after Done: %T, want the Status", m)
+	}
+}
+
 func TestWholeTimeout(t *testing.T) {
 	s, addr, pids := startFake(t, time.Second)
 	c, _ := dial(t, addr, nil, s.Toolchain())

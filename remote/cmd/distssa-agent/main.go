@@ -65,6 +65,12 @@ func run(hostsFile, socket string, verbose bool, cfg agent.Config) int {
 	}
 	strict := os.Getenv("DISTSSA_STRICT") == "1"
 	cfg.Hosts, cfg.HostsFile, cfg.Strict = hs, hostsFile, strict
+	if v := os.Getenv("DISTSSA_VERIFY"); v != "" {
+		if cfg.Verify, err = hosts.ParseRate(v); err != nil {
+			fmt.Fprintf(os.Stderr, "distssa-agent: DISTSSA_VERIFY: %v\n", err)
+			return 2
+		}
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "distssa-agent: %v\n", err)

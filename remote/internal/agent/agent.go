@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand"
 	"net"
 	"os"
 	"sort"
@@ -30,16 +31,17 @@ import (
 // Config configures an Agent. Zero fields take the defaults below.
 type Config struct {
 	Hosts          []hosts.Host
-	HostsFile      string // for messages
-	Strict         bool   // remote failure is an error of the build (see README)
-	MinCost        int64  // bytes of .go source below which a compile stays local
-	BytesPerWorker int64  // source bytes that justify one more worker
-	MaxPerCompile  int    // workers granted to one compile at most
-	LocalTokens    int    // local CPU tokens (the go command's -p)
-	SplitCost      int64  // bytes of .go source from which a compile splits when it can
-	Force          string // "", or "local", "whole", "split": the placement of every compile that can take it (tests)
-	Work           string // the go command's $WORK, for the workers' result cache keys
-	Trace          string // a file for the build trace (trace.go), written at Close; "" for none
+	HostsFile      string  // for messages
+	Strict         bool    // remote failure is an error of the build (see README)
+	MinCost        int64   // bytes of .go source below which a compile stays local
+	BytesPerWorker int64   // source bytes that justify one more worker
+	MaxPerCompile  int     // workers granted to one compile at most
+	LocalTokens    int     // local CPU tokens (the go command's -p)
+	SplitCost      int64   // bytes of .go source from which a compile splits when it can
+	Force          string  // "", or "local", "whole", "split": the placement of every compile that can take it (tests)
+	Work           string  // the go command's $WORK, for the workers' result cache keys
+	Trace          string  // a file for the build trace (trace.go), written at Close; "" for none
+	Verify         float64 // share of remote compiles verified locally, for hosts without verify= (DISTSSA_VERIFY)
 
 	DialTimeout      time.Duration
 	HandshakeTimeout time.Duration
@@ -100,25 +102,29 @@ type Agent struct {
 	files  *hashCache // inputs
 	tr     *tracer    // nil without Config.Trace
 
-	mu        sync.Mutex // guards the scheduler (sched.go) and the fields below
-	ln        net.Listener
-	rr        int // round-robin start for slot allocation
-	localFree int // free local tokens
-	waiters   []*waiter
-	occ       occupancy
-	start     time.Time
-	compiles  int
-	granted   int // compiles split across workers
-	wholes    int // compiles that ran whole on a worker (their outcome is the compile's)
-	cached    int // of which answered from a worker's result cache
-	fellBack  int // whole compiles that failed remotely and ran here
-	holds     int // local processes of the go command
-	reasons   map[string]int
-	funcs     uint64
-	remote    uint64
-	resBytes  uint64
-	failures  []string // failed remote work, for strict mode and -v
-	hedges    int
+	mu         sync.Mutex // guards the scheduler (sched.go) and the fields below
+	ln         net.Listener
+	rr         int // round-robin start for slot allocation
+	localFree  int // free local tokens
+	waiters    []*waiter
+	occ        occupancy
+	start      time.Time
+	compiles   int
+	granted    int // compiles split across workers
+	wholes     int // compiles that ran whole on a worker (their outcome is the compile's)
+	cached     int // of which answered from a worker's result cache
+	fellBack   int // whole compiles that failed remotely and ran here
+	holds      int // local processes of the go command
+	reasons    map[string]int
+	funcs      uint64
+	remote     uint64
+	resBytes   uint64
+	failures   []string // failed remote work, for strict mode and -v
+	hedges     int
+	rng        *rand.Rand // sampled verification
+	verifies   int        // remote compiles chosen for verification
+	verified   int        // of which a local compile confirmed
+	mismatches int        // of which a local compile contradicted
 }
 
 // New makes an agent for the hosts; it reads their token files (or takes
@@ -126,7 +132,7 @@ type Agent struct {
 func New(cfg Config) (*Agent, error) {
 	cfg.defaults()
 	a := &Agent{cfg: cfg, ids: newHashCache(), files: newHashCache(), reasons: map[string]int{},
-		localFree: cfg.LocalTokens, start: time.Now()}
+		localFree: cfg.LocalTokens, start: time.Now(), rng: rand.New(rand.NewSource(time.Now().UnixNano()))}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	if cfg.Trace != "" {
 		a.tr = newTracer()
@@ -136,7 +142,10 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	for _, h := range cfg.Hosts {
-		hh := &host{Host: h, free: h.Slots, idle: map[string][]*wconn{}}
+		hh := &host{Host: h, free: h.Slots, idle: map[string][]*wconn{}, verify: cfg.Verify}
+		if h.VerifySet {
+			hh.verify = h.Verify
+		}
 		hh.token = envTok
 		if h.TokenFile != "" {
 			t, err := ReadToken(h.TokenFile)
@@ -251,6 +260,56 @@ func (a *Agent) fail(msg string) {
 	a.mu.Unlock()
 }
 
+// sample tells whether to verify a compile placed on hs: with the
+// largest of their rates.
+func (a *Agent) sample(hs ...*host) bool {
+	rate := 0.0
+	for _, h := range hs {
+		rate = max(rate, h.verify)
+	}
+	if rate <= 0 {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if rate < 1 && a.rng.Float64() >= rate {
+		return false
+	}
+	a.verifies++
+	return true
+}
+
+// verdict takes a verifying compile's VERDICT. A difference is loud: it
+// is printed at once, counts as a failure (which fails the build in
+// strict mode) and quarantines the hosts of the compile for the rest of
+// the build. The compile has kept its local outputs.
+func (a *Agent) verdict(c *compile, v *localproto.Verdict) {
+	if len(c.verifyHosts) == 0 {
+		return // not asked for: ignore
+	}
+	if v.Match == 1 {
+		a.mu.Lock()
+		a.verified++
+		a.mu.Unlock()
+		return
+	}
+	var names []string
+	for _, h := range c.verifyHosts {
+		names = append(names, h.Addr)
+	}
+	msg := fmt.Sprintf("VERIFY MISMATCH: %s compiled on %s differs from a local compile (%s); the local object is kept, and %s gets no more work in this build",
+		c.pkg(), strings.Join(names, ", "), v.Msg, strings.Join(names, ", "))
+	fmt.Fprintf(os.Stderr, "distssa-agent: %s\n", msg)
+	a.fail(msg)
+	a.mu.Lock()
+	a.mismatches++
+	a.mu.Unlock()
+	for _, h := range c.verifyHosts {
+		a.refuse(h, c.in.target(), "quarantined: "+msg)
+	}
+	c.verifyHosts = nil // one verdict a compile
+}
+
 // compile is the state of one compile's connection.
 type compile struct {
 	a     *Agent
@@ -263,6 +322,8 @@ type compile struct {
 	inOnce sync.Once
 	in     *inputs
 	inErr  error
+
+	verifyHosts []*host // the hosts of a compile chosen for verification, until its VERDICT
 }
 
 func (c *compile) send(m localproto.Msg) error {
@@ -325,15 +386,22 @@ func (a *Agent) serveCompile(conn net.Conn) {
 	a.compiles++
 	a.mu.Unlock()
 	if p.kind == localproto.KindWhole {
-		if !c.serveWhole(p.hosts[0]) {
-			return // the compile went away, or the build ends
+		reason := c.serveWhole(p.hosts[0])
+		if reason == "" {
+			return // the compile is answered, went away, or the build ends
 		}
-		// The whole compile failed remotely: the compile runs here, with
-		// the local token that serveWhole took for it.
-		p = placement{kind: localproto.KindLocal, reason: "whole compile failed"}
-	} else if err := c.send(&localproto.Grant{N: uint64(len(p.hosts)), Reason: p.reason}); err != nil {
-		a.unplace(p)
-		return
+		// The compile runs here (the whole compile failed remotely, or
+		// is verified), with the local token that serveWhole took for it.
+		p = placement{kind: localproto.KindLocal, reason: reason}
+	} else {
+		g := &localproto.Grant{N: uint64(len(p.hosts)), Reason: p.reason}
+		if len(p.hosts) > 0 && a.sample(p.hosts...) {
+			g.Verify, c.verifyHosts = 1, p.hosts
+		}
+		if err := c.send(g); err != nil {
+			a.unplace(p)
+			return
+		}
 	}
 	defer a.releaseLocal()
 	l, start := a.tr.take("local tokens"), time.Now()
@@ -400,6 +468,8 @@ func (c *compile) serveSplit(ctx context.Context, cancel context.CancelFunc, msg
 			a.remote += m.Remote
 			a.resBytes += m.ResultBytes
 			a.mu.Unlock()
+		case *localproto.Verdict:
+			a.verdict(c, m)
 		default:
 			cancel()
 		}
@@ -516,6 +586,10 @@ func (a *Agent) Summary(w io.Writer) {
 		for _, msg := range h.refused {
 			fmt.Fprintf(w, "  %-24s refused: %s\n", h.Addr, msg)
 		}
+	}
+	if a.verifies > 0 {
+		fmt.Fprintf(w, "  verify: %d remote compiles chosen for local verification: %d identical, %d differ\n",
+			a.verifies, a.verified, a.mismatches)
 	}
 	for i, f := range a.failures {
 		if i == 5 {

@@ -376,3 +376,86 @@ func TestStallBacksOff(t *testing.T) {
 		}
 	})
 }
+
+// TestSampledVerify checks verify=RATE: at rate 1 every whole compile
+// comes back with Verify and its host, and a local token; a VERDICT that
+// says the outputs differ is loud, a failure (strict mode fails the
+// build on it), and quarantines the host; one that says they match is
+// counted. At rate 0 nothing is verified.
+func TestSampledVerify(t *testing.T) {
+	hello := splitHello(t)
+	h := *hello
+	h.Caps = localproto.CanWhole
+	fw := fakeWorker{beat: 10 * time.Millisecond, answerAfter: 20 * time.Millisecond}
+	for _, tc := range []struct {
+		name  string
+		rate  float64 // the hosts file's verify=
+		match uint64
+	}{
+		{"match", 1, 1},
+		{"mismatch", 1, 0},
+		{"rate 0", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, _, _ := fw.start(t)
+			a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1, Verify: tc.rate, VerifySet: true}},
+				MinCost: 1, Verify: 1 - tc.rate, LocalTokens: 1, Force: "whole"})
+			f, g := dialAgent(t, sock, &h)
+			if g.Kind != localproto.KindWhole {
+				t.Fatalf("grant %+v, want whole", g)
+			}
+			w, ok := f.recv().(*localproto.Whole)
+			if !ok || w.Status != localproto.StatusOK {
+				t.Fatalf("whole answer %+v", w)
+			}
+			if tc.rate == 0 {
+				if w.Verify != 0 {
+					t.Errorf("verify=0: WHOLE says verify")
+				}
+				return
+			}
+			if w.Verify != 1 || w.Host != addr {
+				t.Fatalf("WHOLE verify %d host %q, want 1 and %s", w.Verify, w.Host, addr)
+			}
+			if a.FreeTokens() != 0 {
+				t.Errorf("the verifying compile holds no local token (%d free)", a.FreeTokens())
+			}
+			msg := ""
+			if tc.match == 0 {
+				msg = "-o differs at byte 42 of 900/900"
+			}
+			f.send(&localproto.Verdict{Match: tc.match, Msg: msg})
+			f.nc.Close()
+			var sum strings.Builder
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				sum.Reset()
+				a.Summary(&sum)
+				if strings.Contains(sum.String(), "verify: 1 remote compiles chosen") && !strings.Contains(sum.String(), "0 identical, 0 differ") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no verdict in the summary:\n%s", sum.String())
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if tc.match == 1 {
+				if !strings.Contains(sum.String(), "1 identical, 0 differ") || len(a.Failures()) != 0 {
+					t.Errorf("summary:\n%s\nfailures %v", sum.String(), a.Failures())
+				}
+				return
+			}
+			if !strings.Contains(sum.String(), "0 identical, 1 differ") || !strings.Contains(sum.String(), "refused: quarantined: VERIFY MISMATCH") {
+				t.Errorf("summary:\n%s", sum.String())
+			}
+			if f := a.Failures(); len(f) != 1 || !strings.Contains(f[0], addr) || !strings.Contains(f[0], "-o differs at byte 42") {
+				t.Errorf("failures %q, want the mismatch naming %s", f, addr)
+			}
+			// The next compile does not go to the quarantined host.
+			_, g = dialAgent(t, sock, &h)
+			if g.Kind == localproto.KindWhole {
+				t.Errorf("after a mismatch: grant %+v, want local", g)
+			}
+		})
+	}
+}

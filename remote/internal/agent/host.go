@@ -32,6 +32,7 @@ type host struct {
 	free      int               // Agent.mu
 	downUntil time.Time         // Agent.mu
 	refused   map[string]string // Agent.mu: handshake refusals by target (see refuse)
+	verify    float64           // share of its remote compiles verified locally
 
 	mu                                              sync.Mutex
 	idle                                            map[string][]*wconn // by toolchain identity

@@ -21,15 +21,15 @@ import (
 )
 
 // serveWhole answers GRANT (whole), runs the compile on h's slot, which
-// it releases, and answers WHOLE. It returns true if the compile must
-// run locally after all: then WHOLE said so, and a local token is held
-// for the compile. It returns false when the compile is answered, or
-// went away.
-func (c *compile) serveWhole(h *host) bool {
+// it releases, and answers WHOLE. If the compile must run locally after
+// all, it returns why: then WHOLE said so (a remote failure, or a
+// verification), and a local token is held for the compile. It returns
+// "" when the compile is answered, or went away.
+func (c *compile) serveWhole(h *host) string {
 	a := c.a
 	if err := c.send(&localproto.Grant{Kind: localproto.KindWhole}); err != nil {
 		a.release(h)
-		return false
+		return ""
 	}
 	h.mu.Lock()
 	h.jobs++
@@ -49,11 +49,25 @@ func (c *compile) serveWhole(h *host) bool {
 			a.cached++
 		}
 		a.mu.Unlock()
+		if w.Exit == 0 && a.sample(h) {
+			// Sampled verification: the compile runs here too, with a
+			// local token, and compares (VERDICT).
+			p, err := a.place(c.ctx, request{hold: true})
+			if err != nil {
+				return ""
+			}
+			w.Verify, w.Host, c.verifyHosts = 1, h.Addr, []*host{h}
+			if c.send(w) != nil {
+				a.unplace(p)
+				return ""
+			}
+			return "verifying a whole compile"
+		}
 		c.send(w)
-		return false
+		return ""
 	}
 	if c.ctx.Err() != nil {
-		return false // the compile went away, or the build ends: no one to answer
+		return "" // the compile went away, or the build ends: no one to answer
 	}
 	msg := strings.ReplaceAll(fmt.Sprintf("distssa: worker %s: whole compile: %v", h.Addr, err), "\n", " ")
 	h.mu.Lock()
@@ -63,16 +77,16 @@ func (c *compile) serveWhole(h *host) bool {
 	// The compile runs here now: it needs a local token first.
 	p, err := a.place(c.ctx, request{hold: true})
 	if err != nil {
-		return false
+		return ""
 	}
 	a.mu.Lock()
 	a.fellBack++
 	a.mu.Unlock()
 	if c.send(&localproto.Whole{Status: localproto.StatusFailed, Msg: msg}) != nil {
 		a.unplace(p)
-		return false
+		return ""
 	}
-	return true
+	return "whole compile failed"
 }
 
 // runWhole runs the compile on h and returns its WHOLE answer.

@@ -13,7 +13,10 @@
 // PEM certificates in FILE), and cert=FILE,key=FILE (with tls=: the
 // agent's client certificate and its key, for a worker that verifies
 // its clients: mutual TLS). A relative FILE is relative to the hosts
-// file's directory.
+// file's directory. verify=RATE (a fraction, 0.05, or a percentage, 5%)
+// recompiles that share of the host's remote compiles locally and
+// compares the bytes (sampled verification; DISTSSA_VERIFY sets it for
+// hosts without the option).
 package hosts
 
 import (
@@ -42,7 +45,23 @@ type Host struct {
 	TLSFile   string // PEM certificates to verify the worker with; "" = no TLS
 	CertFile  string // PEM client certificate (mutual TLS); "" = none
 	KeyFile   string // PEM private key of CertFile
+	Verify    float64 // share of remote compiles verified locally (verify=RATE)
+	VerifySet bool    // the line gave verify=
 	Line      int
+}
+
+// ParseRate parses a sampling rate: a fraction in [0,1] (0.05) or a
+// percentage (5%).
+func ParseRate(s string) (float64, error) {
+	v, pct := strings.CutSuffix(s, "%")
+	f, err := strconv.ParseFloat(v, 64)
+	if err == nil && pct {
+		f /= 100
+	}
+	if err != nil || f < 0 || f > 1 || f != f {
+		return 0, fmt.Errorf("bad rate %q (want a fraction from 0 to 1, or a percentage)", s)
+	}
+	return f, nil
 }
 
 // ParseFile reads and parses a hosts file.
@@ -107,6 +126,15 @@ func parseLine(line string) (Host, error) {
 			switch {
 			case !ok || v == "":
 				return h, fmt.Errorf("bad option %q (want key=value)", o)
+			case k == "verify" && h.VerifySet:
+				return h, fmt.Errorf("option %s given twice", k)
+			case k == "verify":
+				r, err := ParseRate(v)
+				if err != nil {
+					return h, fmt.Errorf("verify=: %v", err)
+				}
+				h.Verify, h.VerifySet = r, true
+				continue
 			case f == nil:
 				return h, fmt.Errorf("unknown option %q", k)
 			case *f != "":

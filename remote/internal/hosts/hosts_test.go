@@ -68,6 +68,11 @@ func TestParseErrors(t *testing.T) {
 		{"a,tls=ca,key=k", `hosts.txt:1: key=FILE needs cert=FILE`},
 		{"a,cert=c,key=k", `hosts.txt:1: cert=FILE needs tls=FILE (the certificates that verify the worker)`},
 		{"a,token=x,token=y", `hosts.txt:1: option token given twice`},
+		{"a,verify=x", `hosts.txt:1: verify=: bad rate "x"`},
+		{"a,verify=1.5", `hosts.txt:1: verify=: bad rate "1.5"`},
+		{"a,verify=-1%", `hosts.txt:1: verify=: bad rate "-1%"`},
+		{"a,verify=NaN", `hosts.txt:1: verify=: bad rate "NaN"`},
+		{"a,verify=1,verify=0", `hosts.txt:1: option verify given twice`},
 	} {
 		_, err := Parse("hosts.txt", []byte(tc.data))
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
@@ -121,4 +126,20 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestVerifyOption checks verify=RATE in both forms, and its absence.
+func TestVerifyOption(t *testing.T) {
+	hs, err := Parse("hosts.txt", []byte("a,verify=0.05\nb,verify=10%\nc,verify=0\nd\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		rate float64
+		set  bool
+	}{{0.05, true}, {0.10, true}, {0, true}, {0, false}} {
+		if hs[i].Verify != want.rate || hs[i].VerifySet != want.set {
+			t.Errorf("%s: verify %v (set %v), want %v (%v)", hs[i].Addr, hs[i].Verify, hs[i].VerifySet, want.rate, want.set)
+		}
+	}
 }

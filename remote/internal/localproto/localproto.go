@@ -16,21 +16,24 @@ import (
 	"io"
 )
 
-// Version is the protocol version the agent speaks.
-const Version = 2
+// Version is the protocol version the agent speaks. Version 3 added
+// sampled verification: GRANT's and WHOLE's Verify, WHOLE's Host and
+// VERDICT.
+const Version = 3
 
 // MaxFrame bounds a frame's body.
 const MaxFrame = 512 << 20
 
 // Message types.
 const (
-	THello  = 1
-	TGrant  = 2
-	TJob    = 3
-	TResult = 4
-	TStats  = 5
-	THold   = 6
-	TWhole  = 7
+	THello   = 1
+	TGrant   = 2
+	TJob     = 3
+	TResult  = 4
+	TStats   = 5
+	THold    = 6
+	TWhole   = 7
+	TVerdict = 8
 )
 
 // Hello capabilities (Hello.Caps bits).
@@ -73,13 +76,26 @@ type Hold struct {
 // compile ran, Exit is its exit status and Output what it printed (one
 // stream); Files are its outputs, by flag name ("o", "linkobj", "asmhdr").
 // Status Failed: no remote outcome (Msg says why); the compile runs
-// locally, and holds a local token from now on.
+// locally, and holds a local token from now on. Verify 1 (with Status OK
+// and Exit 0): the compile runs locally all the same, holding a local
+// token, writes its own outputs, compares them with Files and says how
+// in VERDICT; Host names the worker.
 type Whole struct {
 	Status uint64
 	Exit   uint64
 	Output []byte
 	Files  []File
 	Msg    string
+	Verify uint64
+	Host   string
+}
+
+// Verdict is a verifying compile's comparison of its own outputs with a
+// worker's (WHOLE's Verify, or GRANT's for a split): Match 1 if they are
+// byte-identical; otherwise Msg says which output differs and where.
+type Verdict struct {
+	Match uint64
+	Msg   string
 }
 
 // File is one output of a whole compile.
@@ -89,11 +105,14 @@ type File struct {
 }
 
 // Grant tells the compiler where it runs: locally (holding a local
-// token) with N workers for a split, or as a whole on a worker.
+// token) with N workers for a split, or as a whole on a worker. Verify 1
+// (a split): once the compile is done, it compiles again locally,
+// compares and says how in VERDICT.
 type Grant struct {
 	N      uint64
 	Reason string
 	Kind   uint64
+	Verify uint64
 }
 
 // Job is one worker's job; empty Data releases the worker.
@@ -128,13 +147,14 @@ type Stats struct {
 // Msg is any of the message types above.
 type Msg interface{ msgType() byte }
 
-func (*Hello) msgType() byte  { return THello }
-func (*Grant) msgType() byte  { return TGrant }
-func (*Job) msgType() byte    { return TJob }
-func (*Result) msgType() byte { return TResult }
-func (*Stats) msgType() byte  { return TStats }
-func (*Hold) msgType() byte   { return THold }
-func (*Whole) msgType() byte  { return TWhole }
+func (*Hello) msgType() byte   { return THello }
+func (*Grant) msgType() byte   { return TGrant }
+func (*Job) msgType() byte     { return TJob }
+func (*Result) msgType() byte  { return TResult }
+func (*Stats) msgType() byte   { return TStats }
+func (*Hold) msgType() byte    { return THold }
+func (*Whole) msgType() byte   { return TWhole }
+func (*Verdict) msgType() byte { return TVerdict }
 
 // Encode returns m's frame body (without the length prefix).
 func Encode(m Msg) []byte {
@@ -159,6 +179,7 @@ func Encode(m Msg) []byte {
 		u(m.N)
 		s(m.Reason)
 		u(m.Kind)
+		u(m.Verify)
 	case *Job:
 		u(m.Worker)
 		s(string(m.Data))
@@ -184,6 +205,11 @@ func Encode(m Msg) []byte {
 			s(f.Name)
 			s(string(f.Data))
 		}
+		s(m.Msg)
+		u(m.Verify)
+		s(m.Host)
+	case *Verdict:
+		u(m.Match)
 		s(m.Msg)
 	}
 	return b
@@ -259,7 +285,7 @@ func Decode(body []byte) (Msg, error) {
 		h.Caps = d.uint()
 		m = h
 	case TGrant:
-		m = &Grant{N: d.uint(), Reason: d.str(), Kind: d.uint()}
+		m = &Grant{N: d.uint(), Reason: d.str(), Kind: d.uint(), Verify: d.uint()}
 	case TJob:
 		m = &Job{Worker: d.uint(), Data: d.bytes()}
 	case TResult:
@@ -279,7 +305,11 @@ func Decode(body []byte) (Msg, error) {
 			w.Files = append(w.Files, File{Name: d.str(), Data: d.bytes()})
 		}
 		w.Msg = d.str()
+		w.Verify = d.uint()
+		w.Host = d.str()
 		m = w
+	case TVerdict:
+		m = &Verdict{Match: d.uint(), Msg: d.str()}
 	default:
 		return nil, fmt.Errorf("unknown message type %d", body[0])
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"io"
+	"os"
 	"reflect"
 	"runtime"
 	"strings"
@@ -21,19 +22,24 @@ var golden = []struct {
 	m     Msg
 	frame string // hex
 }{
-	{&Hello{Version: 2, Compile: "/c", Cwd: "/w", Args: []string{"-p=p", "a.go"}, Env: []string{"GOOS=linux"}, Caps: CanWhole | CanSplit},
-		"20" + "01" + "02" + "022f63" + "022f77" + "02" + "042d703d70" + "04612e676f" + "01" + "0a474f4f533d6c696e7578" + "03"},
-	{&Grant{N: 2}, "04" + "02" + "02" + "00" + "00"},
-	{&Grant{N: 0, Reason: "small"}, "09" + "02" + "00" + "05736d616c6c" + "00"},
-	{&Grant{Kind: KindWhole}, "04" + "02" + "00" + "00" + "01"},
+	{&Hello{Version: 3, Compile: "/c", Cwd: "/w", Args: []string{"-p=p", "a.go"}, Env: []string{"GOOS=linux"}, Caps: CanWhole | CanSplit},
+		"20" + "01" + "03" + "022f63" + "022f77" + "02" + "042d703d70" + "04612e676f" + "01" + "0a474f4f533d6c696e7578" + "03"},
+	{&Grant{N: 2}, "05" + "02" + "02" + "00" + "00" + "00"},
+	{&Grant{N: 0, Reason: "small"}, "0a" + "02" + "00" + "05736d616c6c" + "00" + "00"},
+	{&Grant{Kind: KindWhole}, "05" + "02" + "00" + "00" + "01" + "00"},
+	{&Grant{N: 3, Verify: 1}, "05" + "02" + "03" + "00" + "00" + "01"},
 	{&Job{Worker: 1, Data: []byte{0xff}}, "04" + "03" + "01" + "01ff"},
 	{&Job{Worker: 0}, "03" + "03" + "00" + "00"},
 	{&Result{Worker: 300, Status: 1, Data: []byte("x")}, "06" + "04" + "ac02" + "01" + "0178"},
 	{&Stats{PkgPath: "p", Funcs: 3, Remote: 2, Cost: 200, RemoteCost: 150, ResultBytes: 1}, "0a" + "05" + "0170" + "03" + "02" + "c801" + "9601" + "01"},
 	{&Hold{What: "link"}, "06" + "06" + "046c696e6b"},
 	{&Whole{Status: 0, Exit: 2, Output: []byte("e\n"), Files: []File{{Name: "o", Data: []byte{1, 2}}}, Msg: ""},
-		"0d" + "07" + "00" + "02" + "02650a" + "01" + "016f" + "020102" + "00"},
-	{&Whole{Status: 1, Msg: "w"}, "07" + "07" + "01" + "00" + "00" + "00" + "0177"},
+		"0f" + "07" + "00" + "02" + "02650a" + "01" + "016f" + "020102" + "00" + "00" + "00"},
+	{&Whole{Status: 1, Msg: "w"}, "09" + "07" + "01" + "00" + "00" + "00" + "0177" + "00" + "00"},
+	{&Whole{Files: []File{{Name: "o", Data: []byte{7}}}, Verify: 1, Host: "h:1"},
+		"0f" + "07" + "00" + "00" + "00" + "01" + "016f" + "0107" + "00" + "01" + "03683a31"},
+	{&Verdict{Match: 0, Msg: "o differs"}, "0c" + "08" + "00" + "096f2064696666657273"},
+	{&Verdict{Match: 1}, "03" + "08" + "01" + "00"},
 }
 
 func TestGolden(t *testing.T) {
@@ -62,7 +68,7 @@ func TestBadFrames(t *testing.T) {
 		{"00", "empty frame"},
 		{"0109", "unknown message type 9"},
 		{"020200", "truncated"},
-		{"050200000000", "1 bytes after its fields"},
+		{"06020000000000", "1 bytes after its fields"},
 		{"0403007f00", "string of 127 bytes"},
 		{"070101012f012f05", "list of 5 strings"},
 		{"06070000000900", "9 files"},
@@ -146,5 +152,48 @@ func TestReadGrowsAsDataComes(t *testing.T) {
 	Write(&buf, big)
 	if m, err := Read(bufio.NewReader(&buf)); err != nil || !reflect.DeepEqual(m, big) {
 		t.Errorf("a big frame: %v", err)
+	}
+}
+
+// sharedGolden is the golden file both sides of the protocol test
+// against: the compiler keeps its own codec (bootstrap rule), and the
+// file holds the two to the same bytes.
+const sharedGolden = "../../../src/cmd/compile/internal/distssa/testdata/localproto.golden"
+
+// readGolden returns the frames of a golden file, in order, as hex: each
+// line's leading lower-case hex fields, joined.
+func readGolden(t *testing.T, name string) []string {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
+			continue
+		}
+		var frame strings.Builder
+		for _, f := range strings.Fields(line) {
+			if _, err := hex.DecodeString(f); err != nil || strings.ToLower(f) != f {
+				break
+			}
+			frame.WriteString(f)
+		}
+		frames = append(frames, frame.String())
+	}
+	return frames
+}
+
+// TestSharedGolden checks that the agent's golden frames are the shared
+// file's, in order.
+func TestSharedGolden(t *testing.T) {
+	frames := readGolden(t, sharedGolden)
+	if len(frames) != len(golden) {
+		t.Fatalf("%s has %d frames, the agent's golden %d", sharedGolden, len(frames), len(golden))
+	}
+	for i, g := range golden {
+		if frames[i] != g.frame {
+			t.Errorf("%T: the agent's frame %s, the shared file's %s", g.m, g.frame, frames[i])
+		}
 	}
 }

@@ -33,15 +33,16 @@ import (
 
 // Message types and version of the local protocol.
 const (
-	agentProtoVersion = 2
+	agentProtoVersion = 3
 
-	msgHello  = 1
-	msgGrant  = 2
-	msgJob    = 3
-	msgResult = 4
-	msgStats  = 5
-	msgHold   = 6 // the go command's; never sent by a compile
-	msgWhole  = 7
+	msgHello   = 1
+	msgGrant   = 2
+	msgJob     = 3
+	msgResult  = 4
+	msgStats   = 5
+	msgHold    = 6 // the go command's; never sent by a compile
+	msgWhole   = 7
+	msgVerdict = 8
 
 	// HELLO capabilities.
 	capWhole = 1 << 0 // may run whole on a worker (GRANT kind whole, then WHOLE)
@@ -158,6 +159,7 @@ type grantMsg struct {
 	n      uint64
 	reason string
 	kind   uint64
+	verify uint64 // 1: a split that compiles again locally at its end and sends VERDICT
 }
 
 type wholeMsg struct {
@@ -166,6 +168,15 @@ type wholeMsg struct {
 	output []byte
 	files  []wholeFile
 	msg    string
+	verify uint64 // 1: compile locally all the same, compare with files, send VERDICT
+	host   string // the worker, for verify's messages
+}
+
+// verdictMsg tells the agent how a verifying compile's outputs compared
+// with a worker's.
+type verdictMsg struct {
+	match uint64 // 1: byte-identical
+	msg   string // otherwise, which output differs and where
 }
 
 type wholeFile struct {
@@ -216,6 +227,7 @@ func (m *grantMsg) encode() []byte {
 	w.uvarint(m.n)
 	w.str(m.reason)
 	w.uvarint(m.kind)
+	w.uvarint(m.verify)
 	return w.buf
 }
 
@@ -229,6 +241,15 @@ func (m *wholeMsg) encode() []byte {
 		w.str(f.name)
 		w.str(string(f.data))
 	}
+	w.str(m.msg)
+	w.uvarint(m.verify)
+	w.str(m.host)
+	return w.buf
+}
+
+func (m *verdictMsg) encode() []byte {
+	w := writer{buf: []byte{msgVerdict}}
+	w.uvarint(m.match)
 	w.str(m.msg)
 	return w.buf
 }
@@ -278,7 +299,7 @@ func decodeMsg(body []byte) (interface{}, error) {
 		h.caps = r.uvarint()
 		m = h
 	case msgGrant:
-		m = &grantMsg{n: r.uvarint(), reason: r.str(), kind: r.uvarint()}
+		m = &grantMsg{n: r.uvarint(), reason: r.str(), kind: r.uvarint(), verify: r.uvarint()}
 	case msgWhole:
 		w := &wholeMsg{status: r.uvarint(), exit: r.uvarint(), output: r.bytes()}
 		n := r.count(2) // each file takes at least two bytes
@@ -286,7 +307,11 @@ func decodeMsg(body []byte) (interface{}, error) {
 			w.files = append(w.files, wholeFile{name: r.str(), data: r.bytes()})
 		}
 		w.msg = r.str()
+		w.verify = r.uvarint()
+		w.host = r.str()
 		m = w
+	case msgVerdict:
+		m = &verdictMsg{match: r.uvarint(), msg: r.str()}
 	case msgJob:
 		m = &jobMsg{worker: r.uvarint(), job: r.bytes()}
 	case msgResult:
@@ -551,6 +576,11 @@ func agentWorkers(s *split) ([]Worker, string) {
 			g.reason = "no reason given"
 		}
 		return nil, "agent granted 0: " + g.reason
+	}
+	if g.verify != 0 {
+		// Sampled verification of this split: a local compile at exit.
+		sampled = a
+		base.AtExit(verify)
 	}
 	a.mu.Lock()
 	a.stats = &s.stats

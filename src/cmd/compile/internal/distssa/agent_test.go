@@ -7,6 +7,7 @@ package distssa
 import (
 	"bufio"
 	"bytes"
+	"encoding/hex"
 	"fmt"
 	"internal/testenv"
 	"io"
@@ -27,8 +28,11 @@ import (
 type agentMsg interface{ encode() []byte }
 
 var testMsgs = []agentMsg{
-	&helloMsg{version: 2, compile: "/go/pkg/tool/linux_amd64/compile", cwd: "/src", args: []string{"-p=p", "-o", "p.o", "p.go"}, env: []string{"GOROOT=/go", "GOARCH=amd64"}, caps: capWhole | capSplit},
-	&helloMsg{version: 2},
+	&helloMsg{version: 3, compile: "/go/pkg/tool/linux_amd64/compile", cwd: "/src", args: []string{"-p=p", "-o", "p.o", "p.go"}, env: []string{"GOROOT=/go", "GOARCH=amd64"}, caps: capWhole | capSplit},
+	&helloMsg{version: 3},
+	&grantMsg{n: 2, verify: 1},
+	&wholeMsg{status: resultOK, files: []wholeFile{{name: "o", data: []byte("obj")}}, verify: 1, host: "[::1]:7070"},
+	&verdictMsg{match: 0, msg: "-o differs at byte 7"},
 	&grantMsg{n: 3},
 	&grantMsg{n: 0, reason: "no hosts"},
 	&grantMsg{kind: kindWhole},
@@ -39,6 +43,74 @@ var testMsgs = []agentMsg{
 	&resultMsg{worker: 1, status: resultOK, data: bytes.Repeat([]byte{0, 0xff, 0x80}, 1000)},
 	&resultMsg{worker: 0, status: resultFailed, data: []byte("host h1:7000: connection refused")},
 	&statsMsg{pkgpath: "net/http", funcs: 1000, remote: 900, cost: 1 << 40, remoteCost: 1<<40 - 1, resBytes: 12345678},
+}
+
+// goldenMsgs are the messages of testdata/localproto.golden, in order,
+// in this side's types; nil where the compiler has no type (HOLD, which
+// the go command sends).
+var goldenMsgs = []agentMsg{
+	&helloMsg{version: 3, compile: "/c", cwd: "/w", args: []string{"-p=p", "a.go"}, env: []string{"GOOS=linux"}, caps: capWhole | capSplit},
+	&grantMsg{n: 2},
+	&grantMsg{reason: "small"},
+	&grantMsg{kind: kindWhole},
+	&grantMsg{n: 3, verify: 1},
+	&jobMsg{worker: 1, job: []byte{0xff}},
+	&jobMsg{worker: 0},
+	&resultMsg{worker: 300, status: resultFailed, data: []byte("x")},
+	&statsMsg{pkgpath: "p", funcs: 3, remote: 2, cost: 200, remoteCost: 150, resBytes: 1},
+	nil,
+	&wholeMsg{status: resultOK, exit: 2, output: []byte("e\n"), files: []wholeFile{{name: "o", data: []byte{1, 2}}}},
+	&wholeMsg{status: resultFailed, msg: "w"},
+	&wholeMsg{files: []wholeFile{{name: "o", data: []byte{7}}}, verify: 1, host: "h:1"},
+	&verdictMsg{match: 0, msg: "o differs"},
+	&verdictMsg{match: 1},
+}
+
+// TestAgentGolden checks this side's codec against the golden frames the
+// agent's tests use too (remote/internal/localproto): same bytes out,
+// same messages in.
+func TestAgentGolden(t *testing.T) {
+	data, err := os.ReadFile("testdata/localproto.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames [][]byte
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
+			continue
+		}
+		var frame []byte
+		for _, f := range strings.Fields(line) {
+			b, err := hex.DecodeString(f)
+			if err != nil || strings.ToLower(f) != f {
+				break
+			}
+			frame = append(frame, b...)
+		}
+		frames = append(frames, frame)
+	}
+	if len(frames) != len(goldenMsgs) {
+		t.Fatalf("the golden file has %d frames, goldenMsgs %d", len(frames), len(goldenMsgs))
+	}
+	for i, m := range goldenMsgs {
+		if m == nil {
+			continue
+		}
+		var out bytes.Buffer
+		writeFrame(&out, m.encode())
+		if !bytes.Equal(out.Bytes(), frames[i]) {
+			t.Errorf("%T: frame %x, golden %x", m, out.Bytes(), frames[i])
+		}
+		body, err := readFrame(bufio.NewReader(bytes.NewReader(frames[i])))
+		if err != nil {
+			t.Errorf("golden frame %d: %v", i, err)
+			continue
+		}
+		got, err := decodeMsg(body)
+		if err != nil || !reflect.DeepEqual(got, m) {
+			t.Errorf("golden frame %d: decoded %+v, %v; want %+v", i, got, err, m)
+		}
+	}
 }
 
 // TestAgentFrames: every message survives a frame round trip, one after
@@ -164,15 +236,16 @@ func FuzzAgentFrame(f *testing.F) {
 // binary in worker mode on this machine.
 type fakeAgent struct {
 	t      *testing.T
-	mode   string // ok, grant0, grant0close, silent, hangup, fail, whole, wholefake, wholefail
+	mode   string // ok, okverify (ok, and GRANT says verify), grant0, grant0close, silent, hangup, fail, whole, wholeverify, wholeverifybad, wholefake, wholefail
 	socket string
 	ln     net.Listener
 
 	mu     sync.Mutex
 	conns  int
 	hellos []*helloMsg
-	stats  []*statsMsg
-	errs   []error
+	stats    []*statsMsg
+	verdicts []*verdictMsg
+	errs     []error
 	wg     sync.WaitGroup
 }
 
@@ -256,8 +329,12 @@ func (a *fakeAgent) serve(c net.Conn) error {
 		io.Copy(io.Discard, c)
 		return nil
 	}
+	verify := uint64(0)
+	if a.mode == "okverify" {
+		a.mode, verify = "ok", 1 // this connection's; the tests run one compile a fake agent
+	}
 	switch a.mode {
-	case "whole":
+	case "whole", "wholeverify", "wholeverifybad":
 		// Run the compile whole, as a worker would, with its outputs
 		// in a directory of its own.
 		if err := send(c, &grantMsg{kind: kindWhole}); err != nil {
@@ -296,11 +373,30 @@ func (a *fakeAgent) serve(c net.Conn) error {
 				}
 			}
 		}
+		if a.mode != "whole" {
+			// Sampled verification: the compile runs here too and
+			// sends VERDICT; "bad" is a worker whose -o is wrong.
+			w.verify, w.host = 1, "w:1"
+			if a.mode == "wholeverifybad" {
+				w.files[0].data[len(w.files[0].data)/2] ^= 1
+			}
+		}
 		if err := send(c, w); err != nil {
 			return err
 		}
-		io.Copy(io.Discard, c)
-		return nil
+		for {
+			m, err := a.recv(r)
+			if err != nil {
+				return nil // the compile exited
+			}
+			v, ok := m.(*verdictMsg)
+			if !ok {
+				return fmt.Errorf("after WHOLE: %T, want VERDICT", m)
+			}
+			a.mu.Lock()
+			a.verdicts = append(a.verdicts, v)
+			a.mu.Unlock()
+		}
 	case "wholefake":
 		// Outputs no compile would write: the compile must take them as
 		// they come, and run no compile of its own.
@@ -357,7 +453,7 @@ func (a *fakeAgent) serve(c net.Conn) error {
 			ws = append(ws, w)
 		}
 	}
-	if err := send(c, &grantMsg{n: n}); err != nil {
+	if err := send(c, &grantMsg{n: n, verify: verify}); err != nil {
 		return err
 	}
 	jobs := make([][]byte, n)
@@ -418,6 +514,20 @@ func (a *fakeAgent) serve(c net.Conn) error {
 	a.mu.Lock()
 	a.stats = append(a.stats, st)
 	a.mu.Unlock()
+	if verify != 0 {
+		// The verifying compile's VERDICT comes at exit.
+		m, err := a.recv(r)
+		if err != nil {
+			return fmt.Errorf("reading VERDICT: %v", err)
+		}
+		v, ok := m.(*verdictMsg)
+		if !ok {
+			return fmt.Errorf("got %T, want VERDICT", m)
+		}
+		a.mu.Lock()
+		a.verdicts = append(a.verdicts, v)
+		a.mu.Unlock()
+	}
 	if _, err := r.ReadByte(); err != io.EOF {
 		return fmt.Errorf("after STATS: %v, want EOF", err)
 	}
@@ -596,6 +706,85 @@ func TestAgentWhole(t *testing.T) {
 // TestAgentWholeAsIs: a compile placed whole writes WHOLE's files and
 // output as they are and exits with its status: it compiles nothing
 // itself (no front end, no verification unless -d=distssaverify=1).
+// TestAgentWholeVerify checks sampled verification of a whole compile:
+// the compile runs here all the same, keeps its own object, and tells
+// the agent whether the worker's was the same.
+func TestAgentWholeVerify(t *testing.T) {
+	testenv.MustHaveGoBuild(t)
+	dir := t.TempDir()
+	want, _, err := compileSrc(t, dir, splitSrc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		mode  string
+		match uint64
+		msg   string
+	}{
+		{"wholeverify", 1, ""},
+		{"wholeverifybad", 0, "-o differs at byte "},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			a := startFakeAgent(t, tc.mode)
+			got, msg, err := compileAgentText(t, dir, a.socket, splitSrc)
+			a.ln.Close()
+			a.wg.Wait()
+			if err != nil || msg != "" || len(a.errs) > 0 {
+				t.Fatalf("compile: %v, output %q, agent %v", err, msg, a.errs)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("object differs from the local compile's")
+			}
+			if len(a.verdicts) != 1 || a.verdicts[0].match != tc.match || !strings.Contains(a.verdicts[0].msg, tc.msg) {
+				t.Fatalf("verdicts %+v, want one with match %d and %q", a.verdicts, tc.match, tc.msg)
+			}
+		})
+	}
+}
+
+// TestAgentSplitVerify checks sampled verification of a split: the
+// compile compiles again locally at its end and sends VERDICT; a worker
+// whose result is valid but wrong (the skew fault) does not fail the
+// compile, whose object is the local one.
+func TestAgentSplitVerify(t *testing.T) {
+	testenv.MustHaveGoBuild(t)
+	t.Setenv("DISTSSA_TEST_RESULT_TIMEOUT", "2m")
+	dir := t.TempDir()
+	flags := []string{"-dwarf=false", "-d=distssaforce=1,distssastats=1"}
+	want, _, err := compileSrc(t, dir, splitSrc, "-dwarf=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		fault string
+		match uint64
+		msg   string
+	}{
+		{"", 1, ""},
+		{"skew", 0, "differs from a local compile's"},
+	} {
+		t.Run("fault="+tc.fault, func(t *testing.T) {
+			t.Setenv("DISTSSA_TEST_FAULT", tc.fault)
+			a := startFakeAgent(t, "okverify")
+			got, msg, err := compileAgentText(t, dir, a.socket, splitSrc, flags...)
+			a.ln.Close()
+			a.wg.Wait()
+			if err != nil || len(a.errs) > 0 {
+				t.Fatalf("compile: %v, output %q, agent %v", err, msg, a.errs)
+			}
+			if m := statsLine.FindStringSubmatch(msg); m == nil || m[1] == "0" {
+				t.Fatalf("no function went remote:\n%s", msg)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("object differs from the local compile's")
+			}
+			if len(a.verdicts) != 1 || a.verdicts[0].match != tc.match || !strings.Contains(a.verdicts[0].msg, tc.msg) {
+				t.Fatalf("verdicts %+v, want one with match %d and %q", a.verdicts, tc.match, tc.msg)
+			}
+		})
+	}
+}
+
 func TestAgentWholeAsIs(t *testing.T) {
 	testenv.MustHaveGoBuild(t)
 	dir := t.TempDir()

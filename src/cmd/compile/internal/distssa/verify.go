@@ -48,6 +48,16 @@ func init() {
 // splitUsed records that this compile gave work to workers.
 var splitUsed bool
 
+// sampled is the agent connection of a split that the agent chose for
+// sampled verification (GRANT verify): verify then tells the agent in
+// VERDICT, and on a difference keeps the local compile's outputs rather
+// than failing the compile.
+var sampled *agentConn
+
+// verified makes verify run once, whether -d=distssaverify or the agent
+// asked for it, or both.
+var verified bool
+
 func initVerify() {
 	if base.Debug.DistSSAVerify != 0 && Config.Transport != Local && base.Flag.DistSSAWorker == "" {
 		base.AtExit(verify)
@@ -55,50 +65,70 @@ func initVerify() {
 }
 
 func verify() {
-	if !splitUsed || base.Errors() > 0 {
+	if verified || !splitUsed || base.Errors() > 0 {
 		return
 	}
+	verified = true
+	var outs map[string]string
 	fail := func(format string, args ...interface{}) {
-		fmt.Fprintf(os.Stderr, "distssa verify: %s: %s\n", base.Ctxt.Pkgpath, fmt.Sprintf(format, args...))
+		msg := fmt.Sprintf(format, args...)
+		if sampled != nil && base.Debug.DistSSAVerify == 0 {
+			// Keep what a local compile writes, and tell the agent.
+			for orig, copy := range outs {
+				if data, err := os.ReadFile(copy); err == nil {
+					writeAtomic(orig, data)
+				}
+			}
+			sendVerdict(sampled, []string{msg})
+			return
+		}
+		fmt.Fprintf(os.Stderr, "distssa verify: %s: %s\n", base.Ctxt.Pkgpath, msg)
 		os.Exit(2)
 	}
 	dir, err := os.MkdirTemp("", "distssa-verify-")
 	if err != nil {
 		fail("%v", err)
+		return
 	}
 	defer os.RemoveAll(dir)
-	args, outs := verifyArgs(os.Args[1:], dir)
+	var args []string
+	args, outs = verifyArgs(os.Args[1:], dir)
 	if len(outs) == 0 {
 		// For example a command line in a response file (@file), which
 		// verifyArgs does not rewrite: say so rather than check nothing.
 		fail("cannot find the outputs (-o) in the command line to verify")
+		return
 	}
 	exe, err := os.Executable()
 	if err != nil {
 		fail("%v", err)
+		return
 	}
 	cmd := exec.Command(exe, args...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {
 		fail("the local compile failed: %v\n%s", err, stderr.Bytes())
+		return
 	}
 	for orig, copy := range outs {
 		a, err := os.ReadFile(orig)
 		if err != nil {
 			fail("%v", err)
+			return
 		}
 		b, err := os.ReadFile(copy)
 		if err != nil {
 			fail("%v", err)
+			return
 		}
-		if !bytes.Equal(a, b) {
-			i := 0
-			for i < len(a) && i < len(b) && a[i] == b[i] {
-				i++
-			}
+		if i := firstDiff(a, b); i >= 0 {
 			fail("%s differs from a local compile's: first difference at byte %d of %d/%d", orig, i, len(a), len(b))
+			return
 		}
+	}
+	if sampled != nil {
+		sendVerdict(sampled, nil)
 	}
 }
 

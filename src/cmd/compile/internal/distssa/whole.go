@@ -18,8 +18,10 @@ package distssa
 //     locally; the agent sends it once a local token is held for it.
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"cmd/compile/internal/base"
@@ -66,7 +68,53 @@ func awaitPlacement(a *agentConn) {
 		a.granted <- grantMsg{reason: "whole compile failed: " + reason}
 		return
 	}
+	if w.verify != 0 && w.exit == 0 {
+		// Sampled verification: compile here all the same, with the
+		// local token the agent took for it, and compare at exit.
+		base.AtExit(func() { verifyWhole(a, w) })
+		a.granted <- grantMsg{reason: "verifying the whole compile of " + w.host}
+		return
+	}
 	finishWhole(w)
+}
+
+// verifyWhole compares the outputs this compile wrote with a worker's
+// (WHOLE with verify) and tells the agent in VERDICT. The compile's own
+// outputs stay: they are the local compile's.
+func verifyWhole(a *agentConn, w wholeMsg) {
+	outs := wholeOutputs()
+	var diffs []string
+	for _, f := range w.files {
+		local, err := os.ReadFile(outs[f.name])
+		if err != nil {
+			diffs = append(diffs, fmt.Sprintf("the local compile wrote no -%s (%v)", f.name, err))
+		} else if i := firstDiff(local, f.data); i >= 0 {
+			diffs = append(diffs, fmt.Sprintf("-%s differs at byte %d of %d/%d", f.name, i, len(local), len(f.data)))
+		}
+	}
+	sendVerdict(a, diffs)
+}
+
+// sendVerdict tells the agent whether a verification found differences.
+func sendVerdict(a *agentConn, diffs []string) {
+	m := verdictMsg{match: 1}
+	if len(diffs) > 0 {
+		m = verdictMsg{msg: strings.Join(diffs, "; ")}
+	}
+	a.send(m.encode())
+}
+
+// firstDiff returns the offset of the first byte where a and b differ,
+// or -1 if they are equal.
+func firstDiff(a, b []byte) int {
+	if bytes.Equal(a, b) {
+		return -1
+	}
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	return i
 }
 
 // awaitWhole waits for WHOLE; it returns the reason if the compile must

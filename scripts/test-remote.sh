@@ -141,6 +141,17 @@ for kind in whole split; do
 	fi
 done
 
+# Sampled verification at rate 1: every remote compile is compiled here
+# too and compared; all identical, and the objects are the local ones.
+if DISTSSA_VERIFY=1 build verify "$tmp/hosts.txt" && same verify redis &&
+	n=$(remote verify) && [[ $n -gt 0 ]] &&
+	grep -q "^  verify: $n remote compiles chosen for local verification: $n identical, 0 differ" "$tmp/verify.out"; then
+	pass "verify: DISTSSA_VERIFY=1: $(grep -m1 '^  verify: ' "$tmp/verify.out" | sed 's/^  verify: //')"
+else
+	fail "verify: DISTSSA_VERIFY=1: failed, differs or not every remote compile verified"
+	grep '^distssa-agent\|^  ' "$tmp/verify.out" | head -12
+fi
+
 # The result cache: the same build through one worker twice. The second
 # is answered from the worker's store; a flag changed for one package
 # misses for that package only.

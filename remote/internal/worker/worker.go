@@ -127,9 +127,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache dir: %v", err)
 	}
-	// Job directories of a previous run are garbage.
+	// Job directories of a previous run are garbage. They hold clients'
+	// sources: the daemon's user alone may read them.
 	os.RemoveAll(cfg.CacheDir + "/jobs")
-	if err := os.MkdirAll(cfg.CacheDir+"/jobs", 0o755); err != nil {
+	if err := os.MkdirAll(cfg.CacheDir+"/jobs", 0o700); err != nil {
+		st.Close()
 		return nil, err
 	}
 	s := &Server{cfg: cfg, store: st, toolchain: tc, sem: make(chan struct{}, cfg.Slots),
@@ -225,6 +227,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 		s.mu.Unlock()
 		<-done
 	}
+	s.store.Close() // its lock: another daemon may use the cache dir now
 	s.cfg.Log.Info("stopped", "jobs", s.st.jobs.Load())
 }
 

@@ -916,3 +916,27 @@ func TestRunRefusals(t *testing.T) {
 		t.Errorf("stats: refused %d runs %d, want 10 and 1", st.Refused, st.Runs)
 	}
 }
+
+// TestCacheDirLock checks that a cache dir serves one daemon at a time:
+// a second New on it fails naming it, until the first shuts down; and
+// that its job directories are the daemon's user's alone.
+func TestCacheDirLock(t *testing.T) {
+	compile := testutil.Compile(t)
+	cfg := Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(cfg.CacheDir + "/jobs"); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("jobs dir: %v, %v; want mode 0700", fi.Mode().Perm(), err)
+	}
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), cfg.CacheDir) || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("a second daemon on %s: %v, want an error naming it", cfg.CacheDir, err)
+	}
+	s.Shutdown(context.Background())
+	s2, err := New(cfg)
+	if err != nil {
+		t.Fatalf("after the first daemon's shutdown: %v", err)
+	}
+	s2.Shutdown(context.Background())
+}

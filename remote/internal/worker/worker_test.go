@@ -600,6 +600,13 @@ esac
 // worker, its address and the directory of the sleeping compiles' pids.
 func startFake(t *testing.T, jobTimeout time.Duration) (*Server, string, string) {
 	t.Helper()
+	return startFakeConfig(t, Config{Slots: 2, JobTimeout: jobTimeout})
+}
+
+// startFakeConfig is startFake with more of the configuration: cfg's
+// compile, cache and sandbox fields are set here.
+func startFakeConfig(t *testing.T, cfg Config) (*Server, string, string) {
+	t.Helper()
 	dir := t.TempDir()
 	pids := filepath.Join(dir, "pids")
 	os.Mkdir(pids, 0o755)
@@ -608,8 +615,8 @@ func startFake(t *testing.T, jobTimeout time.Duration) (*Server, string, string)
 		t.Fatal(err)
 	}
 	// Unconfined: the fake needs /bin/sh and writes pids outside its job.
-	s, addr := startServerConfig(t, Config{Slots: 2, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile,
-		Name: "fake", JobTimeout: jobTimeout, NoSandbox: true})
+	cfg.CacheDir, cfg.CacheMax, cfg.Compile, cfg.Name, cfg.NoSandbox = t.TempDir(), 64<<20, compile, "fake", true
+	s, addr := startServerConfig(t, cfg)
 	return s, addr, pids
 }
 
@@ -705,15 +712,7 @@ func TestWholeOutcomes(t *testing.T) {
 // TestHeartbeat checks that a worker sends Working while a Run waits
 // for a slot and while its compile runs, and nothing after Done.
 func TestHeartbeat(t *testing.T) {
-	dir := t.TempDir()
-	pids := filepath.Join(dir, "pids")
-	os.Mkdir(pids, 0o755)
-	compile := filepath.Join(dir, "compile")
-	if err := os.WriteFile(compile, []byte(strings.ReplaceAll(fakeCompile, "PIDS", pids)), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	s, addr := startServerConfig(t, Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile,
-		Name: "fake", JobTimeout: 1500 * time.Millisecond, Heartbeat: 100 * time.Millisecond, NoSandbox: true})
+	s, addr, pids := startFakeConfig(t, Config{Slots: 1, JobTimeout: 1500 * time.Millisecond, Heartbeat: 100 * time.Millisecond})
 	// The first Run holds the only slot for 1.5 s (its job timeout); the
 	// second waits for it, then runs 1.5 s itself.
 	c1, _ := dial(t, addr, nil, s.Toolchain())

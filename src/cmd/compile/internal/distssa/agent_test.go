@@ -706,74 +706,48 @@ func TestAgentWhole(t *testing.T) {
 // TestAgentWholeAsIs: a compile placed whole writes WHOLE's files and
 // output as they are and exits with its status: it compiles nothing
 // itself (no front end, no verification unless -d=distssaverify=1).
-// TestAgentWholeVerify checks sampled verification of a whole compile:
-// the compile runs here all the same, keeps its own object, and tells
-// the agent whether the worker's was the same.
-func TestAgentWholeVerify(t *testing.T) {
-	testenv.MustHaveGoBuild(t)
-	dir := t.TempDir()
-	want, _, err := compileSrc(t, dir, splitSrc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		mode  string
-		match uint64
-		msg   string
-	}{
-		{"wholeverify", 1, ""},
-		{"wholeverifybad", 0, "-o differs at byte "},
-	} {
-		t.Run(tc.mode, func(t *testing.T) {
-			a := startFakeAgent(t, tc.mode)
-			got, msg, err := compileAgentText(t, dir, a.socket, splitSrc)
-			a.ln.Close()
-			a.wg.Wait()
-			if err != nil || msg != "" || len(a.errs) > 0 {
-				t.Fatalf("compile: %v, output %q, agent %v", err, msg, a.errs)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("object differs from the local compile's")
-			}
-			if len(a.verdicts) != 1 || a.verdicts[0].match != tc.match || !strings.Contains(a.verdicts[0].msg, tc.msg) {
-				t.Fatalf("verdicts %+v, want one with match %d and %q", a.verdicts, tc.match, tc.msg)
-			}
-		})
-	}
-}
-
-// TestAgentSplitVerify checks sampled verification of a split: the
-// compile compiles again locally at its end and sends VERDICT; a worker
-// whose result is valid but wrong (the skew fault) does not fail the
-// compile, whose object is the local one.
-func TestAgentSplitVerify(t *testing.T) {
+// TestAgentVerify checks sampled verification. A whole compile chosen
+// for it runs here all the same, keeps its own object and tells the
+// agent whether the worker's was the same; a split chosen for it
+// compiles again locally at its end, and a worker whose result is valid
+// but wrong (the skew fault) does not fail the compile, whose object is
+// the local one.
+func TestAgentVerify(t *testing.T) {
 	testenv.MustHaveGoBuild(t)
 	t.Setenv("DISTSSA_TEST_RESULT_TIMEOUT", "2m")
 	dir := t.TempDir()
-	flags := []string{"-dwarf=false", "-d=distssaforce=1,distssastats=1"}
 	want, _, err := compileSrc(t, dir, splitSrc, "-dwarf=false")
 	if err != nil {
 		t.Fatal(err)
 	}
+	split := []string{"-dwarf=false", "-d=distssaforce=1,distssastats=1"}
 	for _, tc := range []struct {
-		fault string
-		match uint64
-		msg   string
+		mode, fault string
+		match       uint64
+		msg         string
 	}{
-		{"", 1, ""},
-		{"skew", 0, "differs from a local compile's"},
+		{"wholeverify", "", 1, ""},
+		{"wholeverifybad", "", 0, "-o differs at byte "},
+		{"okverify", "", 1, ""},
+		{"okverify", "skew", 0, "differs from a local compile's"},
 	} {
-		t.Run("fault="+tc.fault, func(t *testing.T) {
+		t.Run(tc.mode+tc.fault, func(t *testing.T) {
 			t.Setenv("DISTSSA_TEST_FAULT", tc.fault)
-			a := startFakeAgent(t, "okverify")
+			flags := []string{"-dwarf=false"}
+			if tc.mode == "okverify" {
+				flags = split
+			}
+			a := startFakeAgent(t, tc.mode)
 			got, msg, err := compileAgentText(t, dir, a.socket, splitSrc, flags...)
 			a.ln.Close()
 			a.wg.Wait()
 			if err != nil || len(a.errs) > 0 {
 				t.Fatalf("compile: %v, output %q, agent %v", err, msg, a.errs)
 			}
-			if m := statsLine.FindStringSubmatch(msg); m == nil || m[1] == "0" {
+			if m := statsLine.FindStringSubmatch(msg); tc.mode == "okverify" && (m == nil || m[1] == "0") {
 				t.Fatalf("no function went remote:\n%s", msg)
+			} else if tc.mode != "okverify" && msg != "" {
+				t.Errorf("output %q", msg)
 			}
 			if !bytes.Equal(got, want) {
 				t.Errorf("object differs from the local compile's")

@@ -197,6 +197,9 @@ noagent "run/test/vet"
 cat >"$tmp/envwrap" <<EOF
 #!/bin/sh
 case "\$*" in *-V=full*) ;; *) echo "\${1##*/} \${DISTSSA_TOKEN-unset}" >>"$tmp/envwrap.log" ;; esac
+for a in "\$@"; do
+	case "\$a" in -distssa=unix:*) s=\${a#-distssa=unix:}; stat -c %a "\${s%/*}" >>"$tmp/sockdir.log" ;; esac
+done
 exec "\$@"
 EOF
 chmod +x "$tmp/envwrap"
@@ -221,6 +224,14 @@ if [[ $rc == 0 ]] && [[ $ntools -gt 0 ]] && ! grep -qv ' unset$' "$tmp/envwrap.l
 	pass "DISTSSA_TOKEN: none of $ntools tool processes nor the test binary sees it"
 else
 	fail "DISTSSA_TOKEN leaks (rc=$rc):"; grep -v ' unset$' "$tmp/envwrap.log" | sort | uniq -c | head; tail -5 "$tmp/tokenenv.log"
+fi
+# The agent's socket lets whoever connects have files read and sent:
+# only the build's user may reach it (its directory is 0700).
+modes=$(sort -u "$tmp/sockdir.log" 2>/dev/null | tr '\n' ' ')
+if [[ $modes == "700 " ]]; then
+	pass "the agent's socket is in a 0700 directory ($(wc -l <"$tmp/sockdir.log") compiles)"
+else
+	fail "the agent's socket directory modes: '${modes}', want 700"
 fi
 rm "$tmp/mod/env_test.go"
 

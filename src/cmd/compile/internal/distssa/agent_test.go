@@ -236,7 +236,7 @@ func FuzzAgentFrame(f *testing.F) {
 // binary in worker mode on this machine.
 type fakeAgent struct {
 	t      *testing.T
-	mode   string // ok, okverify (ok, and GRANT says verify), grant0, grant0close, silent, hangup, fail, whole, wholeverify, wholeverifybad, wholefake, wholefail
+	mode   string // ok, okverify (ok, and GRANT says verify), grant0, grant0close, silent, hangup, fail, whole, wholeverify, wholeverifybad, wholefake, wholeextra, wholefail
 	socket string
 	ln     net.Listener
 
@@ -404,6 +404,19 @@ func (a *fakeAgent) serve(c net.Conn) error {
 			return err
 		}
 		if err := send(c, &wholeMsg{status: resultOK, output: []byte("from the worker\n"), files: []wholeFile{{name: "o", data: []byte("not an object")}}}); err != nil {
+			return err
+		}
+		io.Copy(io.Discard, c)
+		return nil
+	case "wholeextra":
+		// An output the compile does not write: the compile must refuse
+		// the WHOLE and compile here (the agent holds no token for it in
+		// this fake; the real one would not send it).
+		if err := send(c, &grantMsg{kind: kindWhole}); err != nil {
+			return err
+		}
+		w := &wholeMsg{status: resultOK, files: []wholeFile{{name: "o", data: []byte("not an object")}, {name: "../../etc/evil", data: []byte("x")}}}
+		if err := send(c, w); err != nil {
 			return err
 		}
 		io.Copy(io.Discard, c)
@@ -756,6 +769,25 @@ func TestAgentVerify(t *testing.T) {
 				t.Fatalf("verdicts %+v, want one with match %d and %q", a.verdicts, tc.match, tc.msg)
 			}
 		})
+	}
+}
+
+// TestAgentWholeOutputNames checks that a WHOLE naming an output this
+// compile does not write is refused: the compile runs here instead, and
+// writes nothing of the WHOLE's.
+func TestAgentWholeOutputNames(t *testing.T) {
+	testenv.MustHaveGoBuild(t)
+	dir := t.TempDir()
+	want, _, err := compileSrc(t, dir, splitSrc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startFakeAgent(t, "wholeextra")
+	got, msg, err := compileAgentText(t, dir, a.socket, splitSrc)
+	a.ln.Close()
+	a.wg.Wait()
+	if err != nil || msg != "" || !bytes.Equal(got, want) {
+		t.Errorf("compile: %v, output %q, object equal to the local compile's: %v", err, msg, bytes.Equal(got, want))
 	}
 }
 

@@ -112,17 +112,17 @@ noagent() {
 if grep -q -- '-distssa file' <<<"$("$gobin" help build)"; then pass "go help build documents -distssa"; else fail "go help build does not document -distssa"; fi
 
 # 1b. The fork's cache keys follow its tools: compile -V=full names the
-# binary's build ID (whose content part hashes the binary), and the go
-# command keys compiled packages by that line. A -toolexec wrapper that
-# changes the ID in -V=full's answer (and nothing else) must make a
-# cached build compile again.
+# content ID of its binary (the last part of its build ID, a hash of the
+# binary), and the go command keys compiled packages by that line. A
+# -toolexec wrapper that changes the ID in -V=full's answer (and nothing
+# else) must make a cached build compile again.
 vfull=$("$tooldir/compile" -V=full)
 bid=$("$gobin" tool buildid "$tooldir/compile")
-if [[ $vfull == *" buildID=$bid" ]]; then pass "compile -V=full names its build ID"; else fail "compile -V=full: $vfull (build ID $bid)"; fi
+if [[ $vfull == *" contentID=${bid##*/}" ]]; then pass "compile -V=full names its content ID"; else fail "compile -V=full: $vfull (build ID $bid)"; fi
 cat >"$tmp/idwrap" <<'EOF'
 #!/bin/sh
 case "$*" in
-*-V=full*) if [ -n "$FAKEID" ]; then "$@" | sed 's/buildID=[^ ]*/buildID=fake/'; exit; fi ;;
+*-V=full*) if [ -n "$FAKEID" ]; then "$@" | sed 's/contentID=[^ ]*/contentID=fake/'; exit; fi ;;
 esac
 exec "$@"
 EOF
@@ -134,7 +134,7 @@ GOCACHE=$tmp/cache-id gorun "$tmp/id1.log" build -x -toolexec="$tmp/idwrap" -o "
 rc=$?
 n1=$(ncompiles "$tmp/id1.log") n2=$(ncompiles "$tmp/id2.log") n3=$(ncompiles "$tmp/id3.log")
 if [[ $rc == 0 && $n1 -gt 0 && $n2 == 0 && $n3 == "$n1" ]]; then
-	pass "another compile build ID misses the build cache: $n1 compiles, then $n2, then $n3"
+	pass "another compile content ID misses the build cache: $n1 compiles, then $n2, then $n3"
 else
 	fail "build ID and cache keys (rc=$rc): $n1 compiles, then $n2 (cached), then $n3 with another ID"
 fi

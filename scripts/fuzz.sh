@@ -23,8 +23,9 @@
 # A crasher is written to the package's testdata/fuzz/Name/ (a compiler
 # one is copied back from the staged tree into src/); keep it, it is the
 # regression test of the fix. New interesting inputs stay in GOCACHE/fuzz.
-# The last line is "K targets, C crashers"; the exit status is non-zero if
-# a target found a crasher or failed to run.
+# The last line is "K targets, C crashers, F failed" (failed: did not
+# run, e.g. the toolchain was being rebuilt); the exit status is non-zero
+# if a target found a crasher or failed.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -182,5 +183,5 @@ for t in "${run[@]}"; do
 	fi
 	echo "$pkg $fn: ${execs:-0} execs, ${elapsed:-0s}, new interesting ${interesting:-0}, crashers $c"
 done
-echo "$total targets, $crashers crashers"
+echo "$total targets, $crashers crashers, $failed failed"
 [[ $crashers -eq 0 && $failed -eq 0 ]]

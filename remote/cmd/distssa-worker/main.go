@@ -51,6 +51,7 @@ func main() {
 	sandbox := flag.Bool("sandbox", true, "confine each compile (rlimits, Landlock, death with the worker); -sandbox=false is for debugging")
 	compileMem := flag.Int64("compile-mem", 8<<30, "bound of a compile's address space, in bytes (RLIMIT_AS)")
 	maxConns := flag.Int("max-conns", 256, "open connections; more are closed at once")
+	replay := flag.Float64("replay", 0, "bench only (bench/farm.sh): run no compile; answer whole compiles from the result cache after their recorded run time × `scale`, refuse the rest; loopback addresses only")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		flag.Usage()
@@ -93,7 +94,7 @@ func main() {
 	}
 	host, _ := os.Hostname()
 	s, err := worker.New(worker.Config{MaxConns: *maxConns, Slots: *slots, CacheDir: *cache, CacheMax: *cacheSize, Token: token,
-		Compile: *compile, Name: host, JobTimeout: *jobTimeout, NoSandbox: !*sandbox, CompileMem: *compileMem, Log: log})
+		Compile: *compile, Name: host, JobTimeout: *jobTimeout, NoSandbox: !*sandbox, CompileMem: *compileMem, Replay: *replay, Log: log})
 	if err != nil {
 		fatal(err)
 	}

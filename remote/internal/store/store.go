@@ -359,6 +359,7 @@ type Action struct {
 	Exit    int          // the compile's exit status
 	Output  []byte       // what it printed, mapped to the client's paths
 	Outputs []ActionFile // its output files, each a blob of the store
+	RunNs   int64        `json:",omitempty"` // how long the compile ran, in ns (a replaying worker waits that long)
 }
 
 // ActionFile is one output file of an Action.

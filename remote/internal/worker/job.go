@@ -380,6 +380,10 @@ func (c *conn) runJob(m *wire.Start) error {
 		c.s.st.refused.Add(1)
 		return c.send(&wire.Error{Msg: err.Error()})
 	}
+	if c.s.cfg.Replay > 0 {
+		c.s.st.refused.Add(1)
+		return c.send(&wire.Error{Msg: "job refused: " + errReplaySplit.Error()})
+	}
 	queue, release, err := c.acquire()
 	if err != nil {
 		return err

@@ -136,6 +136,9 @@ func (c *conn) runWhole(m *wire.Run) error {
 			return refuse(fmt.Errorf("input %s: blob %.12s… is not in the worker's store", f.Path, hex.EncodeToString(f.Hash)))
 		}
 	}
+	if c.s.cfg.Replay > 0 {
+		return c.replayWhole(key, pkg, refuse)
+	}
 	if d := c.cached(key); d != nil {
 		c.s.st.runs.Add(1)
 		c.s.st.resultHits.Add(1)
@@ -197,6 +200,7 @@ type record struct {
 	exit    int
 	output  []byte
 	outputs []output
+	run     time.Duration // the compile's wall time
 }
 
 // compileWhole runs a materialized whole compile and returns its Done
@@ -250,7 +254,7 @@ func (c *conn) compileWhole(j *job) (*wire.Done, *record, error) {
 	case err != nil:
 		d.Msg = fmt.Sprintf("compile: %v: %s", err, lastLine(string(printed)))
 	default:
-		rec := &record{output: printed}
+		rec := &record{output: printed, run: time.Duration(d.RunNs)}
 		for _, name := range outputNames(j.cl) {
 			data, err := os.ReadFile(j.outFile(name))
 			if err != nil {
@@ -268,25 +272,32 @@ func (c *conn) compileWhole(j *job) (*wire.Done, *record, error) {
 
 // cached returns the Done of a compile in the result cache, or nil.
 func (c *conn) cached(key []byte) *wire.Done {
+	d, _ := c.cachedRun(key)
+	return d
+}
+
+// cachedRun is cached, also returning how long the compile ran when it
+// was recorded (0 if the record does not say).
+func (c *conn) cachedRun(key []byte) (*wire.Done, time.Duration) {
 	a, ok := c.s.store.GetAction(key)
 	if !ok {
-		return nil
+		return nil, 0
 	}
 	d := &wire.Done{Exit: uint64(a.Exit), Output: a.Output, Cached: true}
 	for _, o := range a.Outputs {
 		data, err := c.s.store.Read(o.Hash)
 		if err != nil || int64(len(data)) != o.Size {
-			return nil // evicted meanwhile, or damaged: run the compile
+			return nil, 0 // evicted meanwhile, or damaged: run the compile
 		}
 		d.Outputs = append(d.Outputs, wire.Output{Name: o.Name, Size: uint64(len(data)), Data: wire.Compress(data)})
 	}
-	return d
+	return d, time.Duration(a.RunNs)
 }
 
 // keep stores a result in the result cache: its files as blobs, then
 // the record that names them.
 func (c *conn) keep(key []byte, rec *record) error {
-	a := &store.Action{Exit: rec.exit, Output: rec.output}
+	a := &store.Action{Exit: rec.exit, Output: rec.output, RunNs: int64(rec.run)}
 	for _, o := range rec.outputs {
 		h := wire.Hash(o.data)
 		if err := c.s.store.Put(h, o.data); err != nil {

@@ -48,6 +48,7 @@ type Config struct {
 	Heartbeat   time.Duration // interval of Working messages while a request waits or runs (3 s)
 	NoSandbox   bool          // run compiles unconfined, for debugging (sandbox.go)
 	CompileMem  int64         // bound of a compile's address space, in bytes; 0 for 8 GiB
+	Replay      float64       // > 0: replay mode (replay.go), waiting recorded run times × Replay; bench only
 	Log         *slog.Logger
 }
 
@@ -95,6 +96,9 @@ func HashFile(name string) ([]byte, error) {
 // New checks the configuration, hashes the compile binary and opens the
 // store.
 func New(cfg Config) (*Server, error) {
+	if cfg.Replay < 0 || cfg.Replay != cfg.Replay {
+		return nil, fmt.Errorf("replay scale %v is not a positive number", cfg.Replay)
+	}
 	if cfg.Slots < 1 {
 		return nil, fmt.Errorf("slots must be at least 1, not %d", cfg.Slots)
 	}
@@ -154,6 +158,9 @@ func IsLoopback(addr net.Addr) bool {
 // Serve accepts connections on ln until Shutdown. Without a token it
 // refuses to serve anything but loopback.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.cfg.Replay > 0 && !IsLoopback(ln.Addr()) {
+		return fmt.Errorf("replay mode serves loopback addresses only, not %s: it is a benchmark's emulation, not a worker", ln.Addr())
+	}
 	if len(s.cfg.Token) == 0 && !IsLoopback(ln.Addr()) {
 		return fmt.Errorf("listening on %s needs a token (-token-file or DISTSSA_TOKEN); only a loopback address may go without", ln.Addr())
 	}

@@ -586,6 +586,9 @@ case "$1" in
 	exit 3 ;;
 -p=nooutput)
 	exit 0 ;;
+-p=slow)
+	sleep 0.2
+	for a; do case "$a" in -o=*) echo slow >"${a#-o=}";; esac; done ;;
 -p=signal)
 	kill -9 $$ ;;
 -p=big)

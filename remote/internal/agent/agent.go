@@ -502,6 +502,17 @@ func (a *Agent) serveHold(ctx context.Context, conn net.Conn, what string) {
 	<-ctx.Done()
 }
 
+// splitHosts tells whether some host takes split work (hosts.txt
+// split=false says a host does not).
+func (a *Agent) splitHosts() bool {
+	for _, h := range a.hosts {
+		if !h.NoSplit {
+			return true
+		}
+	}
+	return false
+}
+
 // request describes a compile to the scheduler: whether it may go whole
 // or split, and its cost.
 func (a *Agent) request(c *compile) request {
@@ -523,7 +534,7 @@ func (a *Agent) request(c *compile) request {
 		return req
 	}
 	req.whole = h.Caps&localproto.CanWhole != 0
-	if h.Caps&localproto.CanSplit != 0 && in.cost >= a.cfg.MinCost {
+	if h.Caps&localproto.CanSplit != 0 && in.cost >= a.cfg.MinCost && a.splitHosts() {
 		n := int(in.cost / a.cfg.BytesPerWorker)
 		if n < 1 {
 			n = 1

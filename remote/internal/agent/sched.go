@@ -113,7 +113,7 @@ func (a *Agent) place(ctx context.Context, req request) (placement, error) {
 // tryPlace places req if it can. Agent.mu is held.
 func (a *Agent) tryPlace(req request, now time.Time) (placement, bool) {
 	local := a.localFree > 0
-	remote := req.reason == "" && a.freest(nil, req.target, now) != nil
+	remote := req.reason == "" && a.freest(nil, req.target, now, false) != nil
 	takeLocal := func(p placement) (placement, bool) {
 		a.account(now)
 		a.localFree--
@@ -126,11 +126,11 @@ func (a *Agent) tryPlace(req request, now time.Time) (placement, bool) {
 		return placement{}, false
 	}
 	split := func() (placement, bool) {
-		hs := a.acquireLocked(req.split, req.target, now)
+		hs := a.acquireLocked(req.split, req.target, now, true)
 		return takeLocal(placement{kind: localproto.KindLocal, hosts: hs})
 	}
 	whole := func() (placement, bool) {
-		return placement{kind: localproto.KindWhole, hosts: a.acquireLocked(1, req.target, now)}, true
+		return placement{kind: localproto.KindWhole, hosts: a.acquireLocked(1, req.target, now, false)}, true
 	}
 	usable := req.reason == "" && a.usableLocked(req.target, now)
 	switch a.cfg.Force {
@@ -221,11 +221,11 @@ func (a *Agent) wakeLocked(now time.Time) {
 	}
 }
 
-// freeSlotsLocked counts the free slots that target can use.
+// freeSlotsLocked counts the free slots that a split of target can use.
 func (a *Agent) freeSlotsLocked(target string, now time.Time) int {
 	n := 0
 	for _, h := range a.hosts {
-		if !h.downUntil.After(now) && h.refused[target] == "" {
+		if !h.NoSplit && !h.downUntil.After(now) && h.refused[target] == "" {
 			n += h.free
 		}
 	}
@@ -310,12 +310,13 @@ func (a *Agent) unusableReasonLocked(target string, now time.Time) string {
 }
 
 // acquireLocked reserves up to n slots for target, spreading them over
-// usable hosts, most free slots first. Agent.mu is held.
-func (a *Agent) acquireLocked(n int, target string, now time.Time) []*host {
+// usable hosts, most free slots first; for a split, only on hosts that
+// take split work. Agent.mu is held.
+func (a *Agent) acquireLocked(n int, target string, now time.Time, split bool) []*host {
 	a.account(now)
 	var got []*host
 	for len(got) < n {
-		best := a.freest(nil, target, now)
+		best := a.freest(nil, target, now, split)
 		if best == nil {
 			break
 		}
@@ -327,12 +328,13 @@ func (a *Agent) acquireLocked(n int, target string, now time.Time) []*host {
 }
 
 // freest returns the usable host other than not with the most free
-// slots, nil if none; ties go round-robin. Agent.mu is held.
-func (a *Agent) freest(not *host, target string, now time.Time) *host {
+// slots, nil if none; ties go round-robin. For a split, only hosts that
+// take split work are usable. Agent.mu is held.
+func (a *Agent) freest(not *host, target string, now time.Time, split bool) *host {
 	var best *host
 	for i := range a.hosts {
 		h := a.hosts[(a.rr+i)%len(a.hosts)]
-		if h != not && h.free > 0 && !h.downUntil.After(now) && h.refused[target] == "" &&
+		if h != not && !(split && h.NoSplit) && h.free > 0 && !h.downUntil.After(now) && h.refused[target] == "" &&
 			(best == nil || h.free > best.free) {
 			best = h
 		}
@@ -340,12 +342,13 @@ func (a *Agent) freest(not *host, target string, now time.Time) *host {
 	return best
 }
 
-// acquireOther reserves a slot on a host other than not, for a hedge.
+// acquireOther reserves a slot on a host other than not, for a hedge of
+// a split job.
 func (a *Agent) acquireOther(not *host, target string) *host {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := time.Now()
-	best := a.freest(not, target, now)
+	best := a.freest(not, target, now, true)
 	if best != nil {
 		a.account(now)
 		best.free--

@@ -22,7 +22,7 @@ func acquire(a *Agent, n int, target string) ([]*host, string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := time.Now()
-	hs := a.acquireLocked(n, target, now)
+	hs := a.acquireLocked(n, target, now, false)
 	switch {
 	case len(hs) > 0:
 		return hs, ""
@@ -30,6 +30,38 @@ func acquire(a *Agent, n int, target string) ([]*host, string) {
 		return nil, "no free worker slots"
 	}
 	return nil, a.unusableReasonLocked(target, now)
+}
+
+// TestNoSplitHost: a host with split=false gets whole compiles but no
+// split job, nor a hedge of one; with no host taking split work, no
+// compile asks to split.
+func TestNoSplitHost(t *testing.T) {
+	a, err := New(Config{Hosts: []hosts.Host{{Addr: "a:1", Slots: 2, NoSplit: true}, {Addr: "b:1", Slots: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	split := a.acquireLocked(3, "t", time.Now(), true)
+	a.mu.Unlock()
+	if len(split) != 1 || split[0].Addr != "b:1" {
+		t.Fatalf("split acquired %v, want b:1 only", split)
+	}
+	if h := a.acquireOther(nil, "t"); h != nil {
+		t.Fatalf("a hedge went to %s, which takes no split work", h.Addr)
+	}
+	if whole, _ := acquire(a, 2, "t"); len(whole) != 2 || whole[0].Addr != "a:1" || whole[1].Addr != "a:1" {
+		t.Fatalf("whole acquired %v, want a:1 twice", whole)
+	}
+	if !a.splitHosts() {
+		t.Error("splitHosts false with b:1 taking split work")
+	}
+	b, err := New(Config{Hosts: []hosts.Host{{Addr: "a:1", Slots: 2, NoSplit: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.splitHosts() {
+		t.Error("splitHosts true with every host split=false")
+	}
 }
 
 func TestAcquire(t *testing.T) {

@@ -47,6 +47,8 @@ type Host struct {
 	KeyFile   string // PEM private key of CertFile
 	Verify    float64 // share of remote compiles verified locally (verify=RATE)
 	VerifySet bool    // the line gave verify=
+	NoSplit   bool    // split=false: send this host whole compiles only
+	SplitSet  bool    // the line gave split=
 	Line      int
 }
 
@@ -126,6 +128,15 @@ func parseLine(line string) (Host, error) {
 			switch {
 			case !ok || v == "":
 				return h, fmt.Errorf("bad option %q (want key=value)", o)
+			case k == "split" && h.SplitSet:
+				return h, fmt.Errorf("option %s given twice", k)
+			case k == "split":
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return h, fmt.Errorf("split=: bad value %q (want true or false)", v)
+				}
+				h.NoSplit, h.SplitSet = !b, true
+				continue
 			case k == "verify" && h.VerifySet:
 				return h, fmt.Errorf("option %s given twice", k)
 			case k == "verify":

@@ -73,6 +73,8 @@ func TestParseErrors(t *testing.T) {
 		{"a,verify=-1%", `hosts.txt:1: verify=: bad rate "-1%"`},
 		{"a,verify=NaN", `hosts.txt:1: verify=: bad rate "NaN"`},
 		{"a,verify=1,verify=0", `hosts.txt:1: option verify given twice`},
+		{"a,split=no", `hosts.txt:1: split=: bad value "no" (want true or false)`},
+		{"a,split=false,split=true", `hosts.txt:1: option split given twice`},
 	} {
 		_, err := Parse("hosts.txt", []byte(tc.data))
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
@@ -140,6 +142,19 @@ func TestVerifyOption(t *testing.T) {
 	}{{0.05, true}, {0.10, true}, {0, true}, {0, false}} {
 		if hs[i].Verify != want.rate || hs[i].VerifySet != want.set {
 			t.Errorf("%s: verify %v (set %v), want %v (%v)", hs[i].Addr, hs[i].Verify, hs[i].VerifySet, want.rate, want.set)
+		}
+	}
+}
+
+// TestSplitOption checks split=BOOL, and its absence.
+func TestSplitOption(t *testing.T) {
+	hs, err := Parse("hosts.txt", []byte("a,split=false\nb,split=true\nc\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct{ no, set bool }{{true, true}, {false, true}, {false, false}} {
+		if hs[i].NoSplit != want.no || hs[i].SplitSet != want.set {
+			t.Errorf("%s: NoSplit %v (set %v), want %v (%v)", hs[i].Addr, hs[i].NoSplit, hs[i].SplitSet, want.no, want.set)
 		}
 	}
 }

@@ -5,13 +5,16 @@
 // Distssa-agent is the per-build agent of distssa. The go command starts
 // it, with -distssa=hosts.txt, as
 //
-//	distssa-agent -hosts=FILE -socket=PATH [-v]
+//	distssa-agent -hosts=FILE -socket=PATH [-graph=FILE] [-v]
 //
 // It parses the hosts file (exit status 2 on error), listens on the unix
 // socket, writes "ready" on standard output, and serves the build's
 // compiles until its standard input reaches EOF or it gets SIGINT or
 // SIGTERM. With DISTSSA_STRICT=1 it exits with status 1 if any remote
-// work failed. See remote/PROTOCOL.md §2 and remote/README.md.
+// work failed. It keeps a history of compile times in
+// $DISTSSA_COSTS, by default os.UserCacheDir()/distssa/costs
+// (DISTSSA_COSTS=off: none). See remote/PROTOCOL.md §2 and
+// remote/README.md.
 package main
 
 import (
@@ -34,8 +37,9 @@ func main() {
 	local := flag.Int("local", 1, "local CPU tokens: compiles and other processes that run on this machine at once (the go command's -p)")
 	work := flag.String("work", "", "the go command's $WORK directory (workers' result cache keys read it as $WORK)")
 	trace := flag.String("trace", "", "write the build trace (Chrome trace events, one a line) to `file` at exit")
+	graph := flag.String("graph", "", "the go command's action graph, `file` (JSON): compiles on its longest paths go first")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: distssa-agent -hosts=FILE -socket=PATH [-v]\n")
+		fmt.Fprintf(os.Stderr, "usage: distssa-agent -hosts=FILE -socket=PATH [-graph=FILE] [-v]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -54,7 +58,8 @@ func main() {
 		fmt.Fprintf(os.Stderr, "distssa-agent: DISTSSA_KIND=%q: want local, whole or split\n", force)
 		os.Exit(2)
 	}
-	os.Exit(run(*hostsFile, *socket, *verbose, agent.Config{LocalTokens: *local, Work: *work, Force: force, Trace: *trace}))
+	os.Exit(run(*hostsFile, *socket, *verbose, agent.Config{LocalTokens: *local, Work: *work, Force: force, Trace: *trace,
+		Graph: *graph, Costs: agent.DefaultCostsPath()}))
 }
 
 func run(hostsFile, socket string, verbose bool, cfg agent.Config) int {

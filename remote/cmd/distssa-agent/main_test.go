@@ -33,7 +33,9 @@ func TestMain(m *testing.M) {
 
 func agentCmd(t *testing.T, ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1")
+	// No cost history: the user's would change placements, and a
+	// test's compiles would enter it.
+	cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_COSTS=off")
 	return cmd
 }
 

@@ -22,10 +22,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"distssa/remote/internal/cmdline"
 	"distssa/remote/internal/hosts"
 	"distssa/remote/internal/localproto"
+	"distssa/remote/internal/wire"
 )
 
 // Config configures an Agent. Zero fields take the defaults below.
@@ -33,15 +36,17 @@ type Config struct {
 	Hosts          []hosts.Host
 	HostsFile      string  // for messages
 	Strict         bool    // remote failure is an error of the build (see README)
-	MinCost        int64   // bytes of .go source below which a compile stays local
+	MinCost        int64   // bytes of .go source below which a compile stays local (compared in time: costs.go)
 	BytesPerWorker int64   // source bytes that justify one more worker
 	MaxPerCompile  int     // workers granted to one compile at most
 	LocalTokens    int     // local CPU tokens (the go command's -p)
-	SplitCost      int64   // bytes of .go source from which a compile splits when it can
+	SplitCost      int64   // bytes of .go source from which a compile splits when it can (compared in time: costs.go)
 	Force          string  // "", or "local", "whole", "split": the placement of every compile that can take it (tests)
 	Work           string  // the go command's $WORK, for the workers' result cache keys
 	Trace          string  // a file for the build trace (trace.go), written at Close; "" for none
 	Verify         float64 // share of remote compiles verified locally, for hosts without verify= (DISTSSA_VERIFY)
+	Costs          string  // the cost history file (costs.go), read at New and written at Close; "" for none
+	Graph          string  // the go command's build graph (graph.go); "" for none
 
 	DialTimeout      time.Duration
 	HandshakeTimeout time.Duration
@@ -101,6 +106,9 @@ type Agent struct {
 	ids    *hashCache // compile binaries
 	files  *hashCache // inputs
 	tr     *tracer    // nil without Config.Trace
+	costs  *costs
+	graph  *graph   // nil without Config.Graph, or if it did not load
+	notes  []string // for the -v summary: a history or graph that did not load
 
 	mu         sync.Mutex // guards the scheduler (sched.go) and the fields below
 	ln         net.Listener
@@ -125,6 +133,9 @@ type Agent struct {
 	verifies   int        // remote compiles chosen for verification
 	verified   int        // of which a local compile confirmed
 	mismatches int        // of which a local compile contradicted
+	historic   int        // compiles estimated from the cost history
+	inGraph    int        // compiles found in the build graph
+	critical   int        // of which on its critical path
 }
 
 // New makes an agent for the hosts; it reads their token files (or takes
@@ -136,6 +147,17 @@ func New(cfg Config) (*Agent, error) {
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	if cfg.Trace != "" {
 		a.tr = newTracer()
+	}
+	var err error
+	if a.costs, err = loadCosts(cfg.Costs); err != nil {
+		a.notes = append(a.notes, err.Error())
+	}
+	if cfg.Graph != "" {
+		if a.graph, err = loadGraph(cfg.Graph, a.costs); err != nil {
+			// The build goes on, its compiles ordered by cost alone.
+			fmt.Fprintf(os.Stderr, "distssa-agent: %v; compiles are ordered by their cost alone\n", err)
+			a.notes = append(a.notes, err.Error())
+		}
 	}
 	envTok, err := EnvToken()
 	if err != nil {
@@ -245,6 +267,9 @@ func (a *Agent) Close() {
 	if err := a.tr.write(a.cfg.Trace); err != nil {
 		fmt.Fprintf(os.Stderr, "distssa-agent: trace: %v\n", err)
 	}
+	if err := a.costs.save(); err != nil {
+		fmt.Fprintf(os.Stderr, "distssa-agent: %v\n", err)
+	}
 }
 
 // Failures returns the failed remote work so far, one line each.
@@ -324,6 +349,7 @@ type compile struct {
 	inErr  error
 
 	verifyHosts []*host // the hosts of a compile chosen for verification, until its VERDICT
+	costKey     string  // the compile's key in the cost history ("" if its inputs failed)
 }
 
 func (c *compile) send(m localproto.Msg) error {
@@ -348,11 +374,13 @@ func (a *Agent) serveCompile(conn net.Conn) {
 	conn.SetReadDeadline(time.Time{})
 	go func() { <-ctx.Done(); conn.SetReadDeadline(time.Now()) }()
 	msgs := make(chan localproto.Msg)
+	var exited atomic.Bool // the peer closed the connection between messages
 	go func() {
 		defer cancel()
 		for {
 			m, err := localproto.Read(r)
 			if err != nil {
+				exited.Store(errors.Is(err, io.EOF))
 				return
 			}
 			select {
@@ -363,7 +391,7 @@ func (a *Agent) serveCompile(conn net.Conn) {
 		}
 	}()
 	if h, ok := m.(*localproto.Hold); ok {
-		a.serveHold(ctx, conn, h.What)
+		a.serveHold(ctx, conn, h.What, &exited)
 		return
 	}
 	hello, ok := m.(*localproto.Hello)
@@ -373,7 +401,8 @@ func (a *Agent) serveCompile(conn net.Conn) {
 	}
 	c := &compile{a: a, conn: conn, hello: hello, ctx: ctx}
 	t0 := time.Now()
-	p, err := a.place(ctx, a.request(c))
+	req := a.request(c)
+	p, err := a.place(ctx, req)
 	if err != nil {
 		return
 	}
@@ -384,6 +413,15 @@ func (a *Agent) serveCompile(conn net.Conn) {
 	}
 	a.mu.Lock()
 	a.compiles++
+	if req.historic {
+		a.historic++
+	}
+	if req.inGraph {
+		a.inGraph++
+	}
+	if req.critical {
+		a.critical++
+	}
 	a.mu.Unlock()
 	if p.kind == localproto.KindWhole {
 		reason := c.serveWhole(p.hosts[0])
@@ -417,6 +455,33 @@ func (a *Agent) serveCompile(conn net.Conn) {
 	}
 	a.mu.Unlock()
 	c.serveSplit(ctx, cancel, msgs, p.hosts)
+	if exited.Load() && p.reason != "verifying a whole compile" {
+		// The compile ran here to its exit, which closed the
+		// connection (a verification ran it twice, once remotely).
+		c.learn(time.Since(start))
+	}
+}
+
+// learnWhole records a whole compile's time on the worker (from its
+// cache, the time it took when compiled), or the round trip rt if the
+// worker did not say. A compile that failed on the worker measured
+// nothing about the package.
+func (c *compile) learnWhole(d *wire.Done, rt time.Duration) {
+	if d.Status != 0 || d.Exit != 0 {
+		return
+	}
+	if d.RunNs > 0 {
+		c.learn(time.Duration(d.RunNs))
+		return
+	}
+	c.learn(rt)
+}
+
+// learn records the compile's measured time in the cost history.
+func (c *compile) learn(d time.Duration) {
+	if c.costKey != "" {
+		c.a.costs.record(c.costKey, d, c.in.cost)
+	}
 }
 
 // pkg names the compile's package, for the trace.
@@ -480,8 +545,8 @@ func (c *compile) serveSplit(ctx context.Context, cancel context.CancelFunc, msg
 }
 
 // serveHold serves a local process of the go command: a local token,
-// held until the connection closes (which cancels ctx).
-func (a *Agent) serveHold(ctx context.Context, conn net.Conn, what string) {
+// held until the connection closes (which cancels ctx, and sets exited).
+func (a *Agent) serveHold(ctx context.Context, conn net.Conn, what string, exited *atomic.Bool) {
 	p, err := a.place(ctx, request{hold: true})
 	if err != nil {
 		return
@@ -500,6 +565,10 @@ func (a *Agent) serveHold(ctx context.Context, conn net.Conn, what string) {
 		return
 	}
 	<-ctx.Done()
+	if exited.Load() && what == "link" {
+		// The graph estimates links from earlier builds' links.
+		a.costs.record(holdKey(what), time.Since(start), 0)
+	}
 }
 
 // splitHosts tells whether some host takes split work (hosts.txt
@@ -514,7 +583,7 @@ func (a *Agent) splitHosts() bool {
 }
 
 // request describes a compile to the scheduler: whether it may go whole
-// or split, and its cost.
+// or split, its estimated cost, and its place in the build graph.
 func (a *Agent) request(c *compile) request {
 	h := c.hello
 	req := request{}
@@ -523,7 +592,22 @@ func (a *Agent) request(c *compile) request {
 		req.reason = err.Error()
 		return req
 	}
-	req.target, req.cost = in.target(), in.cost
+	req.target = in.target()
+	// The history knows a package by the go command's name for it, the
+	// -p flag without a graph (every command is "main" there).
+	pkg, _ := in.cl.Get("p")
+	out, _ := in.cl.Get("o")
+	if out != "" {
+		out = cmdline.Abs(in.cwd, out)
+	}
+	n := a.graph.node(out)
+	if n != nil {
+		pkg = n.pkg
+		req.prio, req.critical = n.prio, a.graph.critical(n)
+	}
+	c.costKey = compileKey(in.id.goos+"/"+in.id.goarch, pkg)
+	req.inGraph = n != nil
+	req.cost, req.historic = a.costs.estimate(c.costKey, in.cost)
 	switch {
 	case len(a.hosts) == 0:
 		req.reason = "no hosts"
@@ -577,6 +661,16 @@ func (a *Agent) Summary(w io.Writer) {
 			return 0
 		}
 		return 100 * busy / (wall * float64(n))
+	}
+	graph := "no build graph"
+	if a.graph != nil {
+		graph = fmt.Sprintf("%d in the build graph (longest path %.1fs estimated), %d of them on its critical path, %d kept here for it",
+			a.inGraph, a.graph.longest.Seconds(), a.critical, a.reasons[reasonCritical])
+	}
+	fmt.Fprintf(w, "  estimates: %d compiles from the cost history (%d entries), %d from their source size; %s\n",
+		a.historic, a.costs.len(), a.compiles-a.historic, graph)
+	for _, n := range a.notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
 	}
 	fmt.Fprintf(w, "  slots: %d local tokens %.0f%% busy, %d worker slots %.0f%% busy over %.1fs; %d placements waited %.1fs in all; %d local processes held a token\n",
 		a.cfg.LocalTokens, pct(a.occ.localNs, a.cfg.LocalTokens), slots, pct(a.occ.remoteNs, slots),

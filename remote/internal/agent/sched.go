@@ -8,19 +8,29 @@ package agent
 // command's -p) and every host's slots, and places each compile when a
 // resource is free:
 //
-//   - local: a small compile (Config.MinCost), when a local token is
-//     free and nothing else waits, runs here: its round trips would
-//     cost more than it does;
-//   - split: a large compile, when a local token and at least two worker
-//     slots are free and nothing else waits, runs here and shares its
-//     backend;
+//   - local: a small compile (estimated below what Config.MinCost bytes
+//     of source cost), when a local token is free and nothing else
+//     waits, runs here: its round trips would cost more than it does;
+//   - split: a large compile (estimated at least what Config.SplitCost
+//     bytes cost), when a local token and at least two worker slots are
+//     free and nothing else waits, runs here and shares its backend;
+//   - local: a compile on the build's critical path (graph.go), when a
+//     local token is free, runs here: the build waits for it, and here
+//     it pays no upload or download and runs on a core at least as fast
+//     as a worker's;
 //   - whole: otherwise a free worker slot runs the whole compile;
 //   - local: otherwise a free local token runs it here.
+//
+// A compile's cost is an estimate in time: its package's history from
+// earlier builds, else its source size at a calibrated rate (costs.go).
 //
 // A compile that finds nothing free waits; so does a local process of
 // the go command (link, asm, cgo, vet, a test binary), which needs a
 // local token. The go command runs up to tokens + slots actions at once,
-// and the scheduler keeps the local ones within the tokens.
+// and the scheduler keeps the local ones within the tokens. Waiters are
+// served local processes first, then compiles by their priority in the
+// build graph (the longest chain of estimated work from their start to
+// the build's end), or by their cost outside the graph.
 
 import (
 	"context"
@@ -33,13 +43,25 @@ import (
 
 // request is what a compile, or a local process, asks for.
 type request struct {
-	hold   bool  // a local process: a local token, nothing else
-	whole  bool  // may run as a whole on a worker
-	split  int   // workers a split could use (0: no split)
-	cost   int64 // estimated cost (bytes of source)
-	target string
-	reason string // why it may not go remote at all, for the summary
+	hold     bool          // a local process: a local token, nothing else
+	whole    bool          // may run as a whole on a worker
+	split    int           // workers a split could use (0: no split)
+	cost     time.Duration // estimated cost (costs.go)
+	historic bool          // cost came from the history
+	inGraph  bool          // the compile is in the build graph
+	prio     time.Duration // its longest path to the build's end (graph.go); 0 if not in the graph
+	critical bool          // it is on the build's critical path
+	target   string
+	reason   string // why it may not go remote at all, for the summary
 }
+
+// rank orders waiting compiles: their priority in the build graph, or
+// their own cost for a compile outside it.
+func (r *request) rank() time.Duration { return max(r.prio, r.cost) }
+
+// reasonCritical is the reason of a compile kept here for the critical
+// path.
+const reasonCritical = "critical path"
 
 // placement is the scheduler's answer.
 type placement struct {
@@ -157,9 +179,9 @@ func (a *Agent) tryPlace(req request, now time.Time) (placement, bool) {
 		// A split pays a front end on every side and the replay here:
 		// worth it for a large compile with at least two idle slots and
 		// nothing else to do.
-		big := req.split > 0 && req.cost >= a.cfg.SplitCost && len(a.waiters) <= 1 && a.freeSlotsLocked(req.target, now) >= 2
+		big := req.split > 0 && req.cost >= a.costs.bytesCost(a.cfg.SplitCost) && len(a.waiters) <= 1 && a.freeSlotsLocked(req.target, now) >= 2
 		switch {
-		case local && req.reason == "" && req.cost < a.cfg.MinCost && len(a.waiters) <= 1:
+		case local && req.reason == "" && req.cost < a.costs.bytesCost(a.cfg.MinCost) && len(a.waiters) <= 1:
 			// A small compile costs less here than its round trips,
 			// when nothing else waits for the token: with a backlog,
 			// the local CPU is the bottleneck and a free slot is
@@ -167,6 +189,11 @@ func (a *Agent) tryPlace(req request, now time.Time) (placement, bool) {
 			return takeLocal(placement{kind: localproto.KindLocal, reason: "small package"})
 		case local && remote && big:
 			return split()
+		case local && req.critical && req.reason == "":
+			// The build waits for this compile: here it saves the
+			// round trips, and the local core is at least as fast
+			// as a worker's.
+			return takeLocal(placement{kind: localproto.KindLocal, reason: reasonCritical})
 		case remote && req.whole:
 			return whole()
 		case local && remote && req.split > 0 && !req.whole:
@@ -200,15 +227,17 @@ func (a *Agent) wake() {
 }
 
 // Local processes go first (a link ends the build; an asm holds up its
-// compile), then compiles by cost, largest first: the longest work
-// starts first, so that the build does not end waiting for it.
+// compile), then compiles by rank, highest first: the compile that the
+// longest chain of the build's remaining work waits for starts first
+// (its priority in the build graph), or, outside the graph, the longest
+// compile, so that the build does not end waiting for it.
 func (a *Agent) wakeLocked(now time.Time) {
 	sort.SliceStable(a.waiters, func(i, j int) bool {
-		x, y := a.waiters[i].req, a.waiters[j].req
+		x, y := &a.waiters[i].req, &a.waiters[j].req
 		if x.hold != y.hold {
 			return x.hold
 		}
-		return x.cost > y.cost
+		return x.rank() > y.rank()
 	})
 	for i := 0; i < len(a.waiters); {
 		w := a.waiters[i]

@@ -6,6 +6,7 @@ package agent
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,6 +25,12 @@ func newSched(t *testing.T, tokens, slots int, force string) *Agent {
 	return a
 }
 
+// srcCost is the estimate of a compile of bytes of source that the
+// cost history does not know.
+func srcCost(bytes int64) time.Duration {
+	return CompileFixed + time.Duration(bytes*DefaultNsPerByte)
+}
+
 func placeWithin(t *testing.T, a *Agent, req request) placement {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -40,7 +47,7 @@ func placeWithin(t *testing.T, a *Agent, req request) placement {
 // back, and takes what was freed.
 func TestPlacement(t *testing.T) {
 	a := newSched(t, 1, 1, "")
-	c := request{whole: true, cost: DefaultMinCost, target: "t"}
+	c := request{whole: true, cost: srcCost(DefaultMinCost), target: "t"}
 	p1 := placeWithin(t, a, c)
 	if p1.kind != localproto.KindWhole || len(p1.hosts) != 1 {
 		t.Fatalf("first: %+v, want whole on the one slot", p1)
@@ -72,17 +79,17 @@ func TestPlacement(t *testing.T) {
 // reason) runs locally even with slots free.
 func TestPlacementSplit(t *testing.T) {
 	a := newSched(t, 1, 2, "")
-	p := placeWithin(t, a, request{whole: true, split: 4, cost: DefaultSplitCost, target: "t"})
+	p := placeWithin(t, a, request{whole: true, split: 4, cost: srcCost(DefaultSplitCost), target: "t"})
 	if p.kind != localproto.KindLocal || len(p.hosts) != 2 {
 		t.Fatalf("large: %+v, want local with 2 workers", p)
 	}
 	a.unplace(p)
-	p = placeWithin(t, a, request{whole: true, split: 1, cost: DefaultMinCost, target: "t"})
+	p = placeWithin(t, a, request{whole: true, split: 1, cost: srcCost(DefaultMinCost), target: "t"})
 	if p.kind != localproto.KindWhole {
 		t.Fatalf("middle-sized: %+v, want whole", p)
 	}
 	a.unplace(p)
-	p = placeWithin(t, a, request{whole: true, cost: DefaultMinCost - 1, target: "t"})
+	p = placeWithin(t, a, request{whole: true, cost: srcCost(DefaultMinCost - 1), target: "t"})
 	if p.kind != localproto.KindLocal || p.reason != "small package" {
 		t.Fatalf("small: %+v, want local", p)
 	}
@@ -102,10 +109,10 @@ func TestPlacementForced(t *testing.T) {
 		kind  uint64
 		hosts int
 	}{
-		{"whole", request{whole: true, split: 1, cost: 1 << 20, target: "t"}, localproto.KindWhole, 1},
-		{"split", request{whole: true, split: 1, cost: 10, target: "t"}, localproto.KindLocal, 1},
-		{"local", request{whole: true, split: 1, cost: 10, target: "t"}, localproto.KindLocal, 0},
-		{"whole", request{split: 1, cost: 10, target: "t"}, localproto.KindLocal, 0}, // may not go whole: local
+		{"whole", request{whole: true, split: 1, cost: srcCost(1 << 20), target: "t"}, localproto.KindWhole, 1},
+		{"split", request{whole: true, split: 1, cost: srcCost(10), target: "t"}, localproto.KindLocal, 1},
+		{"local", request{whole: true, split: 1, cost: srcCost(10), target: "t"}, localproto.KindLocal, 0},
+		{"whole", request{split: 1, cost: srcCost(10), target: "t"}, localproto.KindLocal, 0}, // may not go whole: local
 	} {
 		a := newSched(t, 1, 1, tc.force)
 		p := placeWithin(t, a, tc.req)
@@ -165,5 +172,80 @@ func TestWaiterGivesUp(t *testing.T) {
 	a.unplace(p)
 	if a.FreeTokens() != 1 || len(a.waiters) != 0 {
 		t.Fatalf("%d tokens free, %d waiters", a.FreeTokens(), len(a.waiters))
+	}
+}
+
+// TestWakeOrder: when the token frees, waiters are served local
+// processes first, then compiles by their priority in the build graph,
+// a compile outside the graph by its cost.
+func TestWakeOrder(t *testing.T) {
+	a := newSched(t, 1, 0, "")
+	busy := placeWithin(t, a, request{hold: true})
+	order := make(chan string, 5)
+	var wg sync.WaitGroup
+	for i, w := range []struct {
+		name string
+		req  request
+	}{
+		{"short chain", request{whole: true, cost: 3 * time.Second, prio: 4 * time.Second, inGraph: true}},
+		{"outside the graph", request{whole: true, cost: 5 * time.Second}},
+		{"long chain", request{whole: true, cost: time.Second, prio: 9 * time.Second, inGraph: true}},
+		{"small, outside", request{whole: true, cost: time.Second}},
+		{"link", request{hold: true}},
+	} {
+		w := w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := placeWithin(t, a, w.req)
+			order <- w.name
+			a.unplace(p)
+		}()
+		// Queue them in this order.
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			a.mu.Lock()
+			n := len(a.waiters)
+			a.mu.Unlock()
+			if n == i+1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not wait", w.name)
+			}
+		}
+	}
+	a.unplace(busy)
+	wg.Wait()
+	close(order)
+	var got []string
+	for n := range order {
+		got = append(got, n)
+	}
+	want := []string{"link", "long chain", "outside the graph", "short chain", "small, outside"}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Errorf("woken in order %q, want %q", got, want)
+	}
+}
+
+// TestPlacementCritical: a compile on the critical path takes a free
+// local token rather than a free slot; off the path, the same compile
+// goes whole; with no token free, a critical one goes whole too.
+func TestPlacementCritical(t *testing.T) {
+	a := newSched(t, 1, 1, "")
+	req := request{whole: true, split: 1, cost: srcCost(4 * DefaultMinCost), prio: time.Minute, inGraph: true, target: "t"}
+	req.critical = true
+	p := placeWithin(t, a, req)
+	if p.kind != localproto.KindLocal || len(p.hosts) != 0 || p.reason != reasonCritical {
+		t.Fatalf("critical: %+v, want local for the critical path", p)
+	}
+	q := placeWithin(t, a, req) // no token left
+	if q.kind != localproto.KindWhole {
+		t.Errorf("critical with no free token: %+v, want whole", q)
+	}
+	a.unplace(q)
+	a.unplace(p)
+	req.critical = false
+	if p := placeWithin(t, a, req); p.kind != localproto.KindWhole {
+		t.Errorf("off the critical path: %+v, want whole", p)
 	}
 }

@@ -120,6 +120,7 @@ func (c *compile) runWhole(h *host, l lane) (*localproto.Whole, bool, error) {
 	wc.nc.SetDeadline(time.Time{})
 	h.put(wc)
 	a.hostOK(h)
+	c.learnWhole(d, time.Since(t0))
 	w, err := wholeAnswer(d)
 	return w, d.Cached, err
 }

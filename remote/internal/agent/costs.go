@@ -1,0 +1,311 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package agent
+
+// The cost history: what each package's compile took in earlier builds,
+// so that the scheduler estimates a compile in time rather than in bytes
+// of source. One small text file (Config.Costs; the agent's command
+// takes $DISTSSA_COSTS or os.UserCacheDir()/distssa/costs) holds an
+// entry per package and target:
+//
+//	distssa-costs 1
+//	NS BYTES RUNS UNIX KEY
+//
+// KEY (the rest of the line) is "GOOS/GOARCH import-path" for a compile
+// and "hold NAME" for a local process of the go command (a link); NS is
+// the estimate in nanoseconds for BYTES of .go source, RUNS how many
+// builds measured it, UNIX when the last did. The file is read when the
+// agent starts and written when it closes, through a temporary file and
+// a rename: concurrent agents never leave a torn file, and the last to
+// close wins, having first merged the entries that others wrote since it
+// read the file. A file that does not parse is ignored (and replaced at
+// Close). At most maxCosts entries are kept, the least recently measured
+// dropped first.
+//
+// A compile's measure is its wall time as it ran: here, from its
+// placement to its exit (split or not); on a worker, the compile time
+// that the worker reports (also for a result it answered from its
+// cache, which recorded the compile's time). The entry follows an
+// exponentially weighted mean, the new measure weighing costWeight: a
+// package's compile time moves with the load of the machine and the
+// placement (a split compile is shorter, a worker's core faster or
+// slower), and a single build's measure is noisy; a weight of one half
+// follows a real change within two or three builds and halves a one-off.
+// Edits change a package's size between builds: the entry is scaled to
+// the source bytes of the compile it estimates (time per byte is much
+// steadier per package than time).
+
+import (
+	"bufio"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	costsMagic = "distssa-costs 1"
+	maxCosts   = 20000
+	costWeight = 0.5
+	// A compile that the history does not know is estimated as
+	// CompileFixed plus NsPerByte per byte of its .go source. The
+	// defaults fit (least squares) the 128 compiles of a cold
+	// `go build -a -p 1 -debug-actiongraph net/http` on this project's
+	// 2-core machine: 25 ms of start-up and imports, then 1.2 µs a byte
+	// (from 20 ms for a 2 KB package to 360 ms for math/big's 258 KB).
+	CompileFixed     = 25 * time.Millisecond
+	DefaultNsPerByte = 1200
+	// minRateSamples is how many compile entries the history needs
+	// before the rate it implies replaces DefaultNsPerByte.
+	minRateSamples = 16
+	// DefaultLinkCost estimates a link (or another local process of
+	// the go command) that the history does not know.
+	DefaultLinkCost = time.Second
+)
+
+// costEntry is one line of the history.
+type costEntry struct {
+	ns    float64
+	bytes int64
+	runs  int
+	unix  int64
+}
+
+// costs is the history of one agent.
+type costs struct {
+	path string // "": no history
+	now  func() time.Time
+
+	mu   sync.Mutex
+	m    map[string]costEntry
+	rate float64 // ns per byte of source, for compiles without history
+}
+
+// loadCosts reads the history at path; "" gives an empty history that
+// learns nothing. A file that is missing is an empty history; one that
+// cannot be read or parsed is ignored, and the error says why.
+func loadCosts(path string) (*costs, error) {
+	c := &costs{path: path, now: time.Now, m: map[string]costEntry{}, rate: DefaultNsPerByte}
+	if path == "" {
+		return c, nil
+	}
+	m, err := readCosts(path)
+	if err != nil {
+		return c, err
+	}
+	c.m = m
+	c.rate = learnedRate(m)
+	return c, nil
+}
+
+// readCosts parses the history file at path; a missing file is empty.
+func readCosts(path string) (map[string]costEntry, error) {
+	m := map[string]costEntry{}
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return m, nil
+	}
+	if err != nil {
+		return m, fmt.Errorf("cost history: %v", err)
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	line := 0
+	bad := func(msg string) (map[string]costEntry, error) {
+		return map[string]costEntry{}, fmt.Errorf("cost history %s:%d: %s; ignored, it is rewritten at exit", path, line, msg)
+	}
+	for s.Scan() {
+		line++
+		t := s.Text()
+		if line == 1 {
+			if t != costsMagic {
+				return bad(fmt.Sprintf("first line %q, want %q", t, costsMagic))
+			}
+			continue
+		}
+		f := strings.SplitN(t, " ", 5)
+		if len(f) != 5 || f[4] == "" {
+			return bad("want NS BYTES RUNS UNIX KEY")
+		}
+		ns, err1 := strconv.ParseFloat(f[0], 64)
+		bytes, err2 := strconv.ParseInt(f[1], 10, 64)
+		runs, err3 := strconv.Atoi(f[2])
+		unix, err4 := strconv.ParseInt(f[3], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil || err4 != nil ||
+			math.IsNaN(ns) || math.IsInf(ns, 0) || ns < 0 || bytes < 0 || runs < 1 {
+			return bad("malformed entry")
+		}
+		m[f[4]] = costEntry{ns, bytes, runs, unix}
+	}
+	if err := s.Err(); err != nil {
+		return bad(err.Error())
+	}
+	if line == 0 {
+		return bad("empty file")
+	}
+	return m, nil
+}
+
+// learnedRate is the time per byte that the compiles in m imply, their
+// time less CompileFixed each over their bytes, or DefaultNsPerByte with
+// too few of them (or an absurd result).
+func learnedRate(m map[string]costEntry) float64 {
+	var ns, bytes float64
+	n := 0
+	for k, e := range m {
+		if e.bytes > 0 && !strings.HasPrefix(k, "hold ") {
+			ns += e.ns - float64(CompileFixed)
+			bytes += float64(e.bytes)
+			n++
+		}
+	}
+	if n < minRateSamples || ns <= 0 {
+		return DefaultNsPerByte
+	}
+	return ns / bytes
+}
+
+// compileKey is the history's key of a compile of pkg for target
+// ("GOOS/GOARCH").
+func compileKey(target, pkg string) string { return target + " " + pkg }
+
+// holdKey is the history's key of a local process named what.
+func holdKey(what string) string { return "hold " + what }
+
+// bytesCost estimates a compile of bytes of source at the current rate.
+func (c *costs) bytesCost(bytes int64) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytesCostLocked(bytes)
+}
+
+func (c *costs) bytesCostLocked(bytes int64) time.Duration {
+	return CompileFixed + time.Duration(float64(bytes)*c.rate)
+}
+
+// estimate returns the cost of key for a compile of bytes of source
+// (0: unknown), and whether the history knew it.
+func (c *costs) estimate(key string, bytes int64) (time.Duration, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok {
+		return c.bytesCostLocked(bytes), false
+	}
+	ns := e.ns
+	if bytes > 0 && e.bytes > 0 {
+		ns *= float64(bytes) / float64(e.bytes)
+	}
+	return time.Duration(ns), true
+}
+
+// record adds a measure of key: d for a compile of bytes of source.
+func (c *costs) record(key string, d time.Duration, bytes int64) {
+	if d <= 0 || c.path == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	switch {
+	case !ok:
+		e = costEntry{ns: float64(d), bytes: bytes}
+	default:
+		if bytes > 0 && e.bytes > 0 {
+			e.ns *= float64(bytes) / float64(e.bytes) // the old measure at today's size
+		}
+		e.ns += costWeight * (float64(d) - e.ns)
+		e.bytes = bytes
+	}
+	e.runs++
+	e.unix = c.now().Unix()
+	c.m[key] = e
+}
+
+// len returns the number of entries.
+func (c *costs) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
+
+// save writes the history, merged with what other agents wrote since it
+// was read (the newer entry of a key wins), bounded to maxCosts entries.
+func (c *costs) save() error {
+	if c.path == "" {
+		return nil
+	}
+	disk, _ := readCosts(c.path) // a torn or foreign file is replaced
+	c.mu.Lock()
+	for k, e := range c.m {
+		if d, ok := disk[k]; !ok || e.unix >= d.unix {
+			disk[k] = e
+		}
+	}
+	c.mu.Unlock()
+	keys := make([]string, 0, len(disk))
+	for k := range disk {
+		keys = append(keys, k)
+	}
+	// Newest first, then by key, so that the file is deterministic.
+	sort.Slice(keys, func(i, j int) bool {
+		x, y := disk[keys[i]], disk[keys[j]]
+		if x.unix != y.unix {
+			return x.unix > y.unix
+		}
+		return keys[i] < keys[j]
+	})
+	if len(keys) > maxCosts {
+		keys = keys[:maxCosts]
+	}
+	var b strings.Builder
+	b.WriteString(costsMagic + "\n")
+	for _, k := range keys {
+		e := disk[k]
+		fmt.Fprintf(&b, "%.0f %d %d %d %s\n", e.ns, e.bytes, e.runs, e.unix, k)
+	}
+	dir := filepath.Dir(c.path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cost history: %v", err)
+	}
+	f, err := os.CreateTemp(dir, filepath.Base(c.path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("cost history: %v", err)
+	}
+	_, err = f.WriteString(b.String())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), c.path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("cost history: %v", err)
+	}
+	return nil
+}
+
+// DefaultCostsPath returns where the agent keeps its cost history:
+// $DISTSSA_COSTS if set ("off": nowhere, ""), else
+// os.UserCacheDir()/distssa/costs ("" if there is no cache directory).
+func DefaultCostsPath() string {
+	if p := os.Getenv("DISTSSA_COSTS"); p != "" {
+		if p == "off" {
+			return ""
+		}
+		return p
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "distssa", "costs")
+}

@@ -55,6 +55,7 @@ type Config struct {
 	StallTimeout     time.Duration // silence of a worker that owes an answer (it sends Working every 3 s)
 	IdleConnAge      time.Duration // pooled connections older than this are closed
 	HedgeAfter       time.Duration // a result this late is also asked of another host; < 0: never
+	RaceAfter        time.Duration // a whole compile this long past twice its estimate is raced here (race.go); < 0: never
 }
 
 // Defaults.
@@ -79,6 +80,7 @@ func (c *Config) defaults() {
 	def(&c.StallTimeout, 20*time.Second)
 	def(&c.IdleConnAge, time.Minute)
 	def(&c.HedgeAfter, 20*time.Second)
+	def(&c.RaceAfter, 2*time.Second)
 	if c.MinCost == 0 {
 		c.MinCost = DefaultMinCost
 	}
@@ -129,6 +131,8 @@ type Agent struct {
 	resBytes   uint64
 	failures   []string // failed remote work, for strict mode and -v
 	hedges     int
+	races      int // whole compiles raced here (race.go)
+	racesWon   int // of which the local run answered
 	rng        *rand.Rand // sampled verification
 	verifies   int        // remote compiles chosen for verification
 	verified   int        // of which a local compile confirmed
@@ -350,6 +354,7 @@ type compile struct {
 
 	verifyHosts []*host // the hosts of a compile chosen for verification, until its VERDICT
 	costKey     string  // the compile's key in the cost history ("" if its inputs failed)
+	est         time.Duration // its estimated cost (request.cost)
 }
 
 func (c *compile) send(m localproto.Msg) error {
@@ -402,6 +407,7 @@ func (a *Agent) serveCompile(conn net.Conn) {
 	c := &compile{a: a, conn: conn, hello: hello, ctx: ctx}
 	t0 := time.Now()
 	req := a.request(c)
+	c.est = req.cost
 	p, err := a.place(ctx, req)
 	if err != nil {
 		return
@@ -647,8 +653,8 @@ func (a *Agent) Summary(w io.Writer) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	local := a.compiles - a.wholes - a.granted
-	fmt.Fprintf(w, "distssa-agent: %d compiles: %d whole (%d from cache), %d split, %d local (%d after a failed whole compile); functions %d remote of %d; %d result bytes; %d hedged jobs\n",
-		a.compiles, a.wholes, a.cached, a.granted, local, a.fellBack, a.remote, a.funcs, a.resBytes, a.hedges)
+	fmt.Fprintf(w, "distssa-agent: %d compiles: %d whole (%d from cache), %d split, %d local (%d after a failed whole compile); functions %d remote of %d; %d result bytes; %d hedged jobs; %d stragglers raced here (%d won)\n",
+		a.compiles, a.wholes, a.cached, a.granted, local, a.fellBack, a.remote, a.funcs, a.resBytes, a.hedges, a.races, a.racesWon)
 	now := time.Now()
 	a.account(now)
 	wall := float64(now.Sub(a.start))

@@ -35,21 +35,24 @@ func (c *compile) serveWhole(h *host) string {
 	h.jobs++
 	h.mu.Unlock()
 	l, start := a.tr.take(h.Addr), time.Now()
-	w, cached, err := c.runWhole(h, l)
-	a.tr.span(l, c.pkg(), start, time.Now(), map[string]any{"placement": "whole", "cached": cached, "error": errString(err)})
+	o, here := c.raceWhole(h, l)
+	w, cached, err := o.w, o.cached, o.err
+	a.tr.span(l, c.pkg(), start, time.Now(), map[string]any{"placement": "whole", "cached": cached, "won by a local race": here, "error": errString(err)})
 	a.tr.release(l)
 	a.release(h)
 	if err == nil {
-		h.mu.Lock()
-		h.ok++
-		h.mu.Unlock()
+		if !here {
+			h.mu.Lock()
+			h.ok++
+			h.mu.Unlock()
+		}
 		a.mu.Lock()
 		a.wholes++
 		if cached {
 			a.cached++
 		}
 		a.mu.Unlock()
-		if w.Exit == 0 && a.sample(h) {
+		if w.Exit == 0 && !here && a.sample(h) {
 			// Sampled verification: the compile runs here too, with a
 			// local token, and compares (VERDICT).
 			p, err := a.place(c.ctx, request{hold: true})
@@ -89,9 +92,10 @@ func (c *compile) serveWhole(h *host) string {
 	return "whole compile failed"
 }
 
-// runWhole runs the compile on h and returns its WHOLE answer.
-func (c *compile) runWhole(h *host, l lane) (*localproto.Whole, bool, error) {
-	a, in, ctx := c.a, c.in, c.ctx
+// runWhole runs the compile on h and returns its WHOLE answer; ctx
+// interrupts it.
+func (c *compile) runWhole(ctx context.Context, h *host, l lane) (*localproto.Whole, bool, error) {
+	a, in := c.a, c.in
 	t0 := time.Now()
 	wc, err := c.connect(ctx, h)
 	t1 := time.Now()

@@ -1,0 +1,194 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package agent
+
+// Stragglers. A whole compile that runs on its worker well past its
+// estimate (twice the estimate plus Config.RaceAfter) is raced: once a
+// local token is free and no one waits for one, the agent runs the same
+// compile here, its outputs in a temporary directory. The first good
+// outcome answers the compile and the other run is cancelled: the two
+// are byte-identical, the same compiler on the same inputs and flags
+// (where a compile writes its outputs does not change them, as a
+// worker's job directory shows). A slow, overloaded or stalling worker
+// thus costs the build at most one local compile.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"distssa/remote/internal/cmdline"
+	"distssa/remote/internal/localproto"
+)
+
+// raceRetry is how often a straggler looks again for a free local token.
+const raceRetry = 250 * time.Millisecond
+
+// wholeOutcome is the outcome of one run of a whole compile.
+type wholeOutcome struct {
+	w      *localproto.Whole
+	cached bool
+	err    error
+}
+
+// raceWhole runs the compile on h (runWhole) and, if it is a straggler,
+// here too. here says that the local run's outcome is returned.
+func (c *compile) raceWhole(h *host, l lane) (o wholeOutcome, here bool) {
+	a := c.a
+	if a.cfg.RaceAfter < 0 {
+		w, cached, err := c.runWhole(c.ctx, h, l)
+		return wholeOutcome{w, cached, err}, false
+	}
+	rctx, rcancel := context.WithCancel(c.ctx)
+	defer rcancel()
+	remote := make(chan wholeOutcome, 1)
+	go func() {
+		w, cached, err := c.runWhole(rctx, h, l)
+		remote <- wholeOutcome{w, cached, err}
+	}()
+	lctx, lcancel := context.WithCancel(c.ctx)
+	defer lcancel() // stops a local run that lost
+	var local chan wholeOutcome
+	var failed *wholeOutcome // the remote outcome, a failure, while the local run goes on
+	timer := time.NewTimer(2*c.est + a.cfg.RaceAfter)
+	defer timer.Stop()
+	for {
+		select {
+		case r := <-remote:
+			if r.err == nil || local == nil {
+				return r, false
+			}
+			failed, remote = &r, nil
+		case <-timer.C:
+			if !a.tryHold() {
+				timer.Reset(raceRetry)
+				continue
+			}
+			a.mu.Lock()
+			a.races++
+			a.mu.Unlock()
+			local = make(chan wholeOutcome, 1)
+			go func() {
+				defer a.releaseLocal()
+				ll, t0 := a.tr.take("local tokens"), time.Now()
+				w, err := c.runHere(lctx)
+				a.tr.span(ll, c.pkg(), t0, time.Now(), map[string]any{"placement": "race of a straggling whole compile", "error": errString(err)})
+				a.tr.release(ll)
+				local <- wholeOutcome{w: w, err: err}
+			}()
+		case r := <-local:
+			local = nil
+			if r.err == nil {
+				rcancel()
+				if remote != nil {
+					<-remote // interrupted at once; its slot is released after
+				}
+				a.mu.Lock()
+				a.racesWon++
+				a.mu.Unlock()
+				return r, true
+			}
+			a.fail(fmt.Sprintf("distssa: %s: the local race of a straggling whole compile failed: %v", c.pkg(), r.err))
+			if failed != nil {
+				return *failed, false
+			}
+		}
+	}
+}
+
+// tryHold takes a local token if one is free and no one waits for one.
+func (a *Agent) tryHold() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.localFree == 0 || len(a.waiters) > 0 {
+		return false
+	}
+	a.account(time.Now())
+	a.localFree--
+	return true
+}
+
+// runHere runs the compile on this machine, as the go command would but
+// with its outputs in a temporary directory, and returns its WHOLE. A
+// failure that is not compile errors (compileErrors) is an error.
+func (c *compile) runHere(ctx context.Context) (*localproto.Whole, error) {
+	dir, err := os.MkdirTemp("", "distssa-race")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	args, outs := hereArgs(c.in.cl, dir)
+	cmd := exec.CommandContext(ctx, c.in.compile, args...)
+	cmd.Dir = c.in.cwd
+	cmd.Env = hereEnv(os.Environ(), c.hello.Env)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 5 * time.Second
+	err = cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case errors.As(err, &ee) && ee.Exited() && compileErrors(uint64(ee.ExitCode()), out.Bytes()):
+		return &localproto.Whole{Status: localproto.StatusOK, Exit: uint64(ee.ExitCode()), Output: out.Bytes()}, nil
+	case err != nil:
+		return nil, fmt.Errorf("%v: %s", err, lastLine(out.Bytes()))
+	}
+	w := &localproto.Whole{Status: localproto.StatusOK, Output: out.Bytes()}
+	for _, name := range outs {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("the compile exited 0 but wrote no -%s: %v", name, err)
+		}
+		w.Files = append(w.Files, localproto.File{Name: name, Data: data})
+	}
+	return w, nil
+}
+
+// hereArgs is the compile's command line with each output flag naming a
+// file of dir, and the flags that a worker drops (-distssa among them)
+// dropped; it returns the output names too, each once.
+func hereArgs(cl *cmdline.Cmdline, dir string) (args, outs []string) {
+	seen := map[string]bool{}
+	for _, f := range cl.Flags {
+		v := f.Value
+		switch f.Kind {
+		case cmdline.Drop, cmdline.DropVal:
+			continue
+		case cmdline.Bool:
+			if !f.Set {
+				args = append(args, "-"+f.Name)
+				continue
+			}
+		case cmdline.Output:
+			v = filepath.Join(dir, f.Name)
+			if !seen[f.Name] {
+				seen[f.Name] = true
+				outs = append(outs, f.Name)
+			}
+		}
+		args = append(args, "-"+f.Name+"="+v)
+	}
+	args = append(args, "--")
+	return append(args, cl.Files...), outs
+}
+
+// hereEnv is the agent's environment with the compile's GO* variables
+// instead of the agent's, and without distssa's own (its token).
+func hereEnv(agent, compile []string) []string {
+	var env []string
+	for _, e := range agent {
+		if !strings.HasPrefix(e, "GO") && !strings.HasPrefix(e, "DISTSSA_") {
+			env = append(env, e)
+		}
+	}
+	return append(env, compile...)
+}

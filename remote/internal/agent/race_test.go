@@ -1,0 +1,143 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package agent
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"distssa/remote/internal/hosts"
+	"distssa/remote/internal/localproto"
+)
+
+// TestRaceStraggler: a whole compile that runs on its worker past its
+// estimate is raced here once a local token is free. When the local run
+// ends first, its outputs, byte-identical to a local compile's, answer
+// the compile, the worker's run is cancelled and the host is not blamed;
+// when the worker answers first, the local run is killed and its token
+// returned. With RaceAfter < 0 nothing is raced.
+func TestRaceStraggler(t *testing.T) {
+	hello := splitHello(t)
+	hello.Caps = localproto.CanWhole
+	waitTokens := func(a *Agent) {
+		t.Helper()
+		for i := 0; a.FreeTokens() != a.cfg.LocalTokens; i++ {
+			if i == 1000 {
+				t.Fatalf("%d local tokens free 10s after the race, want %d", a.FreeTokens(), a.cfg.LocalTokens)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	summary := func(a *Agent) string {
+		var b strings.Builder
+		a.Summary(&b)
+		return b.String()
+	}
+
+	t.Run("local run wins", func(t *testing.T) {
+		// The worker would answer after 30 s, saying Working meanwhile.
+		addr, conns, _ := fakeWorker{beat: 50 * time.Millisecond, answerAfter: 30 * time.Second}.start(t)
+		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, Force: "whole",
+			ResultTimeout: time.Minute, RaceAfter: 100 * time.Millisecond})
+		t0 := time.Now()
+		f, g := dialAgent(t, sock, hello)
+		if g.Kind != localproto.KindWhole {
+			t.Fatalf("grant %+v, want whole", g)
+		}
+		f.nc.SetDeadline(time.Now().Add(20 * time.Second))
+		w, ok := f.recv().(*localproto.Whole)
+		if !ok || w.Status != localproto.StatusOK || w.Exit != 0 || len(w.Files) != 1 || w.Files[0].Name != "o" {
+			t.Fatalf("whole answer %+v", w)
+		}
+		if d := time.Since(t0); d > 15*time.Second {
+			t.Errorf("answered after %v: the race did not end it", d)
+		}
+		// The compile the go command would have run here.
+		cmd := exec.Command(hello.Compile, hello.Args...)
+		cmd.Dir = hello.Cwd
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("local compile: %v\n%s", err, out)
+		}
+		want, err := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(hello.Cwd)), "p.a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(w.Files[0].Data, want) {
+			t.Errorf("the raced object (%d bytes) differs from a local compile's (%d bytes)", len(w.Files[0].Data), len(want))
+		}
+		f.nc.Close()
+		awaitConn(t, conns) // the worker's run was cancelled
+		waitTokens(a)
+		if n := backoffs(a.hosts[0]); n != 0 {
+			t.Errorf("%d backoffs of a host that lost a race, want 0", n)
+		}
+		if s := summary(a); !strings.Contains(s, "1 stragglers raced here (1 won)") {
+			t.Errorf("summary:\n%s", s)
+		}
+	})
+
+	t.Run("worker answers first", func(t *testing.T) {
+		// The local run is a compile that never ends.
+		dir := t.TempDir()
+		pid := filepath.Join(dir, "pid")
+		slow := filepath.Join(dir, "compile")
+		if err := os.WriteFile(slow, []byte("#!/bin/sh\necho $$ >"+pid+"\nexec sleep 60\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		h := *hello
+		h.Compile = slow
+		addr, _, _ := fakeWorker{beat: 20 * time.Millisecond, answerAfter: time.Second}.start(t)
+		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, Force: "whole",
+			ResultTimeout: time.Minute, RaceAfter: 50 * time.Millisecond})
+		f, _ := dialAgent(t, sock, &h)
+		f.nc.SetDeadline(time.Now().Add(20 * time.Second))
+		w, ok := f.recv().(*localproto.Whole)
+		if !ok || w.Status != localproto.StatusOK || len(w.Files) != 1 || string(w.Files[0].Data) != "object" {
+			t.Fatalf("whole answer %+v", w)
+		}
+		f.nc.Close()
+		if _, err := os.Stat(pid); err != nil {
+			t.Fatalf("the local race never started: %v", err)
+		}
+		waitTokens(a)
+		if s := summary(a); !strings.Contains(s, "1 stragglers raced here (0 won)") {
+			t.Errorf("summary:\n%s", s)
+		}
+		// The local run was killed with its context.
+		data, _ := os.ReadFile(pid)
+		p := strings.TrimSpace(string(data))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for ctx.Err() == nil {
+			if _, err := os.Stat("/proc/" + p); err != nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if ctx.Err() != nil {
+			t.Errorf("the losing local run (pid %s) still runs", p)
+		}
+	})
+
+	t.Run("never", func(t *testing.T) {
+		addr, _, _ := fakeWorker{beat: 20 * time.Millisecond, answerAfter: 500 * time.Millisecond}.start(t)
+		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, Force: "whole",
+			ResultTimeout: time.Minute, RaceAfter: -1})
+		f, _ := dialAgent(t, sock, hello)
+		f.nc.SetDeadline(time.Now().Add(20 * time.Second))
+		if w, ok := f.recv().(*localproto.Whole); !ok || string(w.Files[0].Data) != "object" {
+			t.Fatalf("whole answer %+v", w)
+		}
+		if s := summary(a); !strings.Contains(s, "0 stragglers raced here (0 won)") {
+			t.Errorf("summary:\n%s", s)
+		}
+	})
+}

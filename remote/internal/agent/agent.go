@@ -131,8 +131,8 @@ type Agent struct {
 	resBytes   uint64
 	failures   []string // failed remote work, for strict mode and -v
 	hedges     int
-	races      int // whole compiles raced here (race.go)
-	racesWon   int // of which the local run answered
+	races      int        // whole compiles raced here (race.go)
+	racesWon   int        // of which the local run answered
 	rng        *rand.Rand // sampled verification
 	verifies   int        // remote compiles chosen for verification
 	verified   int        // of which a local compile confirmed
@@ -352,8 +352,8 @@ type compile struct {
 	in     *inputs
 	inErr  error
 
-	verifyHosts []*host // the hosts of a compile chosen for verification, until its VERDICT
-	costKey     string  // the compile's key in the cost history ("" if its inputs failed)
+	verifyHosts []*host       // the hosts of a compile chosen for verification, until its VERDICT
+	costKey     string        // the compile's key in the cost history ("" if its inputs failed)
 	est         time.Duration // its estimated cost (request.cost)
 }
 

@@ -22,6 +22,8 @@
 #   - with DISTSSA_STRICT=1 a remote failure fails the build; without
 #     it, it does not;
 #   - -debug-trace holds the agent's tracks (local tokens, host slots);
+#   - the agent gets the action graph (-graph) and finds every compile in
+#     it, and its cost history learns each compile;
 #   - no agent outlives the go command.
 #
 # It uses the toolchain's agent ($GOTOOLDIR/distssa-agent, which
@@ -51,6 +53,8 @@ tooldir=$(GOFLAGS= "$goroot/bin/go" env GOTOOLDIR)
 [[ -x $tooldir/distssa-agent ]] || { echo "test-gocmd: no $tooldir/distssa-agent (run src/make.bash)" >&2; exit 2; }
 gobin=$goroot/bin/go
 export GOCACHE=$tmp/cache GOPATH=$tmp/gopath GOTMPDIR=
+# The agent's cost history: the test's own, not the user's.
+export DISTSSA_COSTS=$tmp/costs
 
 mkdir -p "$tmp/mod"
 cat >"$tmp/mod/go.mod" <<'EOF'
@@ -141,7 +145,7 @@ fi
 
 # 2. -n: the agent's command line and the compile flag, nothing run.
 gorun "$tmp/n.log" build -n -a -distssa=../hosts.txt -o "$tmp/n.bin" .
-if grep -q "distssa-agent -hosts=$hosts -socket=\$WORK/distssa.sock -local=[0-9]* -work=\$WORK" "$tmp/n.log" &&
+if grep -q "distssa-agent -hosts=$hosts -socket=\$WORK/distssa.sock -local=[0-9]* -work=\$WORK -graph=\$WORK/distssa-graph.json" "$tmp/n.log" &&
 	grep -q -- '-distssa=unix:$WORK/distssa.sock' "$tmp/n.log"; then
 	pass "-n shows the agent (relative hosts path made absolute) and each compile's -distssa"
 else
@@ -152,7 +156,7 @@ fi
 gorun "$tmp/local.log" build -o "$tmp/local.bin" . || { fail "local build"; cat "$tmp/local.log"; }
 gorun "$tmp/cached.log" build -x -distssa="$hosts" -o "$tmp/cached.bin" .
 rc=$?
-if [[ $rc == 0 ]] && grep -q "distssa-agent -hosts=$hosts -socket=\$WORK/distssa.sock -local=[0-9]* -work=\$WORK &" "$tmp/cached.log" &&
+if [[ $rc == 0 ]] && grep -q "distssa-agent -hosts=$hosts -socket=\$WORK/distssa.sock -local=[0-9]* -work=\$WORK -graph=\$WORK/distssa-graph.json &" "$tmp/cached.log" &&
 	! grep -q '/compile ' "$tmp/cached.log"; then
 	pass "-distssa after a local build: -x shows the agent, no compile runs (same cache keys)"
 else
@@ -173,13 +177,21 @@ if [[ $rc == 0 && $ncomp -gt 0 ]] && ! grep -qv -- '-distssa=unix:' <<<"$(grep '
 else
 	fail "cold build (rc=$rc, $ncomp compiles with the flag):"; tail -5 "$tmp/dist.log"
 fi
-if grep -q -- "distssa-agent -hosts=$hosts -socket=\$WORK/distssa.sock -local=[0-9]* -work=\$WORK -v" "$tmp/dist.log"; then pass "-v passes -v to the agent"; else fail "-v not passed to the agent"; fi
+if grep -q -- "distssa-agent -hosts=$hosts -socket=\$WORK/distssa.sock -local=[0-9]* -work=\$WORK -graph=\$WORK/distssa-graph.json -v" "$tmp/dist.log"; then pass "-v passes -v to the agent"; else fail "-v not passed to the agent"; fi
 if grep -q "^distssa-agent: $ncomp compiles: 0 whole" "$tmp/dist.log"; then
 	pass "the agent placed every compile: $(grep -m1 '^distssa-agent: ' "$tmp/dist.log" | cut -c1-100)"
 else
 	fail "the agent's summary does not count the $ncomp compiles:"; grep '^distssa-agent' "$tmp/dist.log"
 fi
 cmp -s "$tmp/ref.bin" "$tmp/dist.bin" && pass "binary built with -distssa identical to the local build" || fail "binary built with -distssa differs"
+# The agent read the action graph and found every compile in it; each
+# compile's time entered the history (DISTSSA_COSTS).
+if grep -q "^  estimates: 0 compiles from the cost history ([0-9]* entries), $ncomp from their source size; $ncomp in the build graph" "$tmp/dist.log" &&
+	[[ $(grep -c " $("$gobin" env GOOS)/$("$gobin" env GOARCH) " "$tmp/costs" 2>/dev/null) -ge $ncomp ]]; then
+	pass "the agent found all $ncomp compiles in the action graph, and learned their times"
+else
+	fail "action graph or cost history:"; grep '^  estimates\|^  note' "$tmp/dist.log"; head -3 "$tmp/costs"
+fi
 noagent "cold build"
 
 # 5. run, test, vet.
@@ -258,7 +270,8 @@ noagent "failed builds"
 
 # 7. Strict mode: remote failure fails the build (the output is still
 # built, locally); without DISTSSA_STRICT the same failure is no error.
-# The package must be big enough for the agent to grant a worker; the
+# The compile is sent whole to a worker (DISTSSA_KIND: alone in its
+# build it is on the critical path, which the scheduler keeps here); the
 # only host refuses connections.
 {
 	mkdir -p "$tmp/big"
@@ -271,7 +284,7 @@ noagent "failed builds"
 		echo 'func main() { println(f1(12, 18) + f400(3, 5)) }'
 	} >"$tmp/big/main.go"
 	echo "127.0.0.1:1" >"$tmp/refused-hosts.txt"
-	(cd "$tmp/big" && DISTSSA_STRICT=1 timeout 300 "$gobin" build -distssa="$tmp/refused-hosts.txt" -o "$tmp/strict.bin" .) >"$tmp/strict.log" 2>&1
+	(cd "$tmp/big" && DISTSSA_KIND=whole DISTSSA_STRICT=1 timeout 300 "$gobin" build -distssa="$tmp/refused-hosts.txt" -o "$tmp/strict.bin" .) >"$tmp/strict.log" 2>&1
 	rc=$?
 	if [[ $rc == 1 ]] && grep -q 'go: -distssa: strict mode' "$tmp/strict.log" &&
 		grep -q 'distssa-agent: strict mode: .*127.0.0.1:1' "$tmp/strict.log" && [[ -x $tmp/strict.bin ]]; then
@@ -280,7 +293,7 @@ noagent "failed builds"
 		fail "strict mode (rc=$rc):"; cat "$tmp/strict.log"
 	fi
 	echo '// changed, so that it compiles again' >>"$tmp/big/main.go"
-	(cd "$tmp/big" && timeout 300 "$gobin" build -distssa="$tmp/refused-hosts.txt" -o "$tmp/lax.bin" .) >"$tmp/lax.log" 2>&1
+	(cd "$tmp/big" && DISTSSA_KIND=whole timeout 300 "$gobin" build -distssa="$tmp/refused-hosts.txt" -o "$tmp/lax.bin" .) >"$tmp/lax.log" 2>&1
 	rc=$?
 	if [[ $rc == 0 ]] && ! grep -q 'strict' "$tmp/lax.log" && [[ -x $tmp/lax.bin ]]; then
 		pass "without strict mode the same remote failure is no error"

@@ -8,9 +8,10 @@ package work
 // build flag -distssa=FILE, a Builder starts one distssa agent before it
 // runs its first action,
 //
-//	$GOTOOLDIR/distssa-agent -hosts=FILE -socket=$WORK/distssa.sock [-v]
+//	$GOTOOLDIR/distssa-agent -hosts=FILE -socket=$WORK/distssa.sock -graph=$WORK/distssa-graph.json [-v]
 //
-// waits for the agent's "ready N" line, points every compile at the
+// hands it the action graph (writeDistSSAGraph), waits for the agent's
+// "ready N" line, points every compile at the
 // socket (-distssa=unix:$WORK/distssa.sock) and stops the agent when the
 // Builder closes. The hooks are calls in upstream files: Do (exec.go)
 // calls startDistSSA and runs distssaSlots more actions at once, gc
@@ -29,6 +30,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"go/build"
@@ -51,6 +53,9 @@ const (
 	distssaAgentTool = "distssa-agent"
 	// distssaSocket is the agent's socket in the work directory.
 	distssaSocket = "distssa.sock"
+	// distssaGraph is the action graph for the agent, in the work
+	// directory.
+	distssaGraph = "distssa-graph.json"
 	// distssaReadyTimeout bounds the agent's start: it reads the hosts
 	// file and listens, then says "ready".
 	distssaReadyTimeout = 30 * time.Second
@@ -132,6 +137,17 @@ func (b *Builder) startDistSSA(ctx context.Context, all []*Action) {
 	}
 	tool := filepath.Join(build.ToolDir, distssaAgentTool) + cfg.ToolExeSuffix()
 	args := []string{tool, "-hosts=" + hosts, "-socket=" + ag.socket, "-local=" + strconv.Itoa(cfg.BuildP), "-work=" + b.WorkDir}
+	graph := filepath.Join(b.WorkDir, distssaGraph)
+	if !cfg.BuildN {
+		if err := writeDistSSAGraph(graph, all); err != nil {
+			// The agent does without: it orders compiles by cost.
+			fmt.Fprintf(os.Stderr, "go: -distssa: %v\n", err)
+			graph = ""
+		}
+	}
+	if graph != "" {
+		args = append(args, "-graph="+graph)
+	}
 	if cfg.DebugTrace != "" {
 		// The agent's placements and remote spans join the go
 		// command's trace when the agent stops.
@@ -208,6 +224,65 @@ func (b *Builder) startDistSSA(ctx context.Context, all []*Action) {
 		<-ag.done
 		fail("the distssa agent was not ready within %v", distssaReadyTimeout)
 	}
+}
+
+// distssaAction is an action in the agent's graph file
+// (remote/PROTOCOL.md §2).
+type distssaAction struct {
+	ID     int    `json:"id"`
+	Mode   string `json:"mode"`
+	Pkg    string `json:"pkg,omitempty"`
+	Objdir string `json:"objdir,omitempty"`
+	Bytes  int64  `json:"bytes,omitempty"`
+	Deps   []int  `json:"deps,omitempty"`
+}
+
+// writeDistSSAGraph writes the action graph to file for the agent's
+// scheduler, which serves first the compiles that the longest chains of
+// the build wait for. Every action is in it, also those that run no
+// process (they carry dependencies): its mode, its package as the go
+// command names it (a test variant is "p [p.test]"), its object
+// directory (by which the agent knows a compile: its -o is there), the
+// size of a compile's Go files, and the actions it depends on.
+func writeDistSSAGraph(file string, all []*Action) error {
+	ids := make(map[*Action]int, len(all))
+	for i, a := range all {
+		ids[a] = i
+	}
+	g := struct {
+		Version int             `json:"version"`
+		Target  string          `json:"target"`
+		Actions []distssaAction `json:"actions"`
+	}{Version: 1, Target: cfg.Goos + "/" + cfg.Goarch, Actions: make([]distssaAction, 0, len(all))}
+	for i, a := range all {
+		d := distssaAction{ID: i, Mode: a.Mode, Objdir: a.Objdir}
+		if p := a.Package; p != nil {
+			d.Pkg = p.Desc()
+			if a.Mode == "build" {
+				for _, names := range [][]string{p.GoFiles, p.CgoFiles} {
+					for _, f := range names {
+						if fi, err := os.Stat(filepath.Join(p.Dir, f)); err == nil {
+							d.Bytes += fi.Size()
+						}
+					}
+				}
+			}
+		}
+		for _, dep := range a.Deps {
+			if j, ok := ids[dep]; ok {
+				d.Deps = append(d.Deps, j)
+			}
+		}
+		g.Actions = append(g.Actions, d)
+	}
+	data, err := json.Marshal(&g)
+	if err == nil {
+		err = os.WriteFile(file, data, 0o666)
+	}
+	if err != nil {
+		return fmt.Errorf("the action graph for the agent: %v", err)
+	}
+	return nil
 }
 
 // stopDistSSA stops the Builder's agent, if any: it closes the agent's

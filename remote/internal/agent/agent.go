@@ -599,8 +599,8 @@ func (a *Agent) request(c *compile) request {
 		return req
 	}
 	req.target = in.target()
-	// The history knows a package by the go command's name for it, the
-	// -p flag without a graph (every command is "main" there).
+	// The history knows a package by the graph's name for it, or
+	// outside the graph by its -p (where every command is "main").
 	pkg, _ := in.cl.Get("p")
 	out, _ := in.cl.Get("o")
 	if out != "" {

@@ -123,7 +123,7 @@ if [[ -n $rerecord || ! -e $rec/done ]]; then
 	echo "$waddr/1,split=false" >"$tmp/hosts.txt"
 	# -p=2 with GOMAXPROCS=2 gives the compiles -c=2, as in the replays
 	# on two CPUs: the flags, and so the action keys, are the same.
-	GOMAXPROCS=2 DISTSSA_KIND=whole build record "$gobin" 0 -p=2 -distssa="$tmp/hosts.txt"
+	GOMAXPROCS=2 DISTSSA_KIND=whole DISTSSA_COSTS=$rec/costs.record build record "$gobin" 0 -p=2 -distssa="$tmp/hosts.txt"
 	stopworker
 	cp "$tmp/record.bin" "$rec/record.bin"
 	grep '^distssa-agent: ' "$tmp/record.out" >"$rec/summary"
@@ -137,16 +137,28 @@ fi
 echo "farm: recording $rec: $(cat "$rec/summary")"
 
 # replay NAME SLOTS [FLAGS...]: a cold build against a replay worker of
-# SLOTS slots, checked against the recording's binary.
+# SLOTS slots, checked against the recording's binary. Its agent starts
+# from the cost history that one earlier build learned ($rec/costs), the
+# same for every replay.
 replay() {
 	local name=$1 n=$2
 	shift 2
 	startworker "$tmp/$name.worker" "$tooldir/distssa-worker" -slots="$n" -replay="$scale"
 	echo "$waddr/$n,split=false" >"$tmp/hosts.txt"
-	build "$name" "$gobin" 0,1 -distssa="$tmp/hosts.txt" "$@"
+	if [[ -e $rec/costs ]]; then cp "$rec/costs" "$tmp/costs"; else rm -f "$tmp/costs"; fi
+	DISTSSA_COSTS=$tmp/costs build "$name" "$gobin" 0,1 -distssa="$tmp/hosts.txt" "$@"
 	stopworker
 	cmp -s "$tmp/$name.bin" "$rec/record.bin" || { echo "farm: $name: binary differs from the recording's" >&2; exit 1; }
 }
+
+if [[ ! -e $rec/costs ]]; then
+	# The history of one earlier build on this machine: a replay with
+	# the most slots, whose local compiles and link it measures here.
+	max=$(tr ' ' '\n' <<<"$slotlist" | sort -n | tail -1)
+	echo "farm: learning a cost history: one replay with $max slots"
+	replay learn "$max"
+	cp "$tmp/costs" "$rec/costs"
+fi
 
 if [[ -n $traceslots ]]; then
 	replay trace "$traceslots" -debug-trace="$outdir/trace-$traceslots.json"
@@ -173,7 +185,7 @@ done
 s2=$(cut -d' ' -f1 "$tmp/stock2.rows" | median)
 GOFLAGS=-buildvcs=false "$gobin" build -o "$tmp/farmbound" "$repo/bench/farmbound"
 # shellcheck disable=SC2086
-"$tmp/farmbound" -trace "$rec/stock1.json" -deps "$rec/deps" -main "$pkg" -stock2 "$s2" -local 2 $slotlist >"$tmp/bound" 2>"$tmp/bound.log"
+"$tmp/farmbound" -trace "$rec/stock1.json" -recorded "$rec/worker.log" -deps "$rec/deps" -main "$pkg" -stock2 "$s2" -local 2 $slotlist >"$tmp/bound" 2>"$tmp/bound.log"
 cat "$tmp/bound.log"
 {
 	echo "# bench/farm.sh, EMULATED farm (replayed compile times), $pkg, $rounds round(s), scale $scale"

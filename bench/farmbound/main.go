@@ -6,10 +6,13 @@
 // speedup with more remote slots: the critical path of the package
 // graph plus the link, and the total work spread over every slot.
 //
-//	farmbound -trace TRACE -deps DEPS -main PKG -stock2 SECONDS -local N SLOTS...
+//	farmbound -trace TRACE -recorded LOG -deps DEPS -main PKG -stock2 SECONDS -local N SLOTS...
 //
 // TRACE is the go command's -debug-trace of a cold build with -p=1 (one
-// action at a time, so each action's span is its own time); DEPS has a
+// action at a time, so each action's span is its own time); LOG is the
+// recording worker's log, whose compile times replace the trace's build
+// actions of the same packages (they are the times the replays wait);
+// DEPS has a
 // line per package, its import path then its imports (go list -deps -f
 // '{{.ImportPath}}{{range .Imports}} {{.}}{{end}}'); PKG is the main
 // package, whose link ends the build; SECONDS is the wall time of stock
@@ -33,12 +36,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 func main() {
 	log.SetFlags(0)
 	log.SetPrefix("farmbound: ")
 	tracef := flag.String("trace", "", "the go command's -debug-trace of a -p=1 build")
+	recf := flag.String("recorded", "", "the recording worker's log (logfmt): its compile times replace the trace's")
 	depsf := flag.String("deps", "", "package graph: a line per package, its path then its imports")
 	mainPkg := flag.String("main", "", "the main package (its link ends the build)")
 	stock2 := flag.Float64("stock2", 0, "wall seconds of stock on the local CPUs")
@@ -55,6 +60,13 @@ func main() {
 	deps, err := readDeps(*depsf)
 	if err != nil {
 		log.Fatalf("%s: %v", *depsf, err)
+	}
+	if *recf != "" {
+		n, err := readRecorded(*recf, *mainPkg, spans)
+		if err != nil {
+			log.Fatalf("%s: %v", *recf, err)
+		}
+		fmt.Fprintf(os.Stderr, "%d compile times from the recording\n", n)
 	}
 	link, ok := spans["link "+*mainPkg]
 	if !ok {
@@ -182,4 +194,39 @@ func readDeps(name string) (map[string][]string, error) {
 		deps[f[0]] = f[1:]
 	}
 	return deps, nil
+}
+
+// readRecorded replaces the build actions' seconds in spans by the
+// compile times of a worker's log (lines "msg=job ... pkg=P ... run=D"
+// of whole compiles not answered from its cache); the main package's
+// compile says pkg=main. It returns how many it replaced.
+func readRecorded(name, mainPkg string, spans map[string]float64) (int, error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if !strings.Contains(line, " msg=job ") || !strings.Contains(line, " kind=whole ") || !strings.Contains(line, " cached=false ") {
+			continue
+		}
+		var pkg, run string
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "pkg="); ok {
+				pkg = v
+			} else if v, ok := strings.CutPrefix(f, "run="); ok {
+				run = v
+			}
+		}
+		d, err := time.ParseDuration(run)
+		if pkg == "" || err != nil {
+			return n, fmt.Errorf("bad job line %q", line)
+		}
+		if pkg == "main" {
+			pkg = mainPkg
+		}
+		spans["build "+pkg] = d.Seconds()
+		n++
+	}
+	return n, nil
 }

@@ -31,6 +31,11 @@
 # $REMOTEBENCH_FLAGS, if set, adds go command flags to the distssa builds
 # (for example -p=2).
 #
+# The agents' cost history is one file for the whole run, empty at its
+# start: the first cold build estimates from source sizes, the later
+# builds from what the earlier ones measured (a team's builds have such
+# a history; its first build on a machine does not).
+#
 # Each round runs stock, cold and warm back to back, with a new worker
 # (empty store) for the cold build; a row per build, then the medians over
 # the rounds and their ratios (this machine is noisy: interleaving keeps a
@@ -117,7 +122,7 @@ run() {
 	local out=$tmp/$name.out
 	(
 		cd "$repo/bench/corpus"
-		export GOCACHE=$tmp/cache-$name GOFLAGS="-mod=readonly $flags"
+		export GOCACHE=$tmp/cache-$name GOFLAGS="-mod=readonly $flags" DISTSSA_COSTS=$tmp/costs
 		/usr/bin/time -f '%e %U %S' -o "$tmp/$name.time" taskset -c "$cpus" "$go" build -v -o "$tmp/$name.bin" "$pkg"
 	) >"$out" 2>&1 || { cat "$out"; exit 1; }
 	rm -rf "$tmp/cache-$name"

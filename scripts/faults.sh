@@ -50,6 +50,8 @@ export GOTOOLCHAIN=local
 unset GOROOT GOBIN GOOS GOARCH GOEXPERIMENT GOAMD64 GOFLAGS DISTSSA_TOKEN DISTSSA_STRICT DISTSSA_KIND
 tooldir=$("$gobin" env GOTOOLDIR)
 tmp=$(mktemp -d)
+# The agents' cost history: this run's own, not the user's.
+export DISTSSA_COSTS=$tmp/costs
 pids=()
 cleanup() {
 	exec 2>/dev/null # no job notices for the daemons killed below

@@ -39,6 +39,8 @@ export GOTOOLCHAIN=local
 unset GOROOT GOBIN GOOS GOARCH GOEXPERIMENT GOAMD64 GOFLAGS DISTSSA_TOKEN DISTSSA_STRICT
 tooldir=$("$gobin" env GOTOOLDIR)
 tmp=$(mktemp -d)
+# The agents' cost history: this run's own, not the user's.
+export DISTSSA_COSTS=$tmp/costs
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done

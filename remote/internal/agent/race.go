@@ -12,7 +12,9 @@ package agent
 // are byte-identical, the same compiler on the same inputs and flags
 // (where a compile writes its outputs does not change them, as a
 // worker's job directory shows). A slow, overloaded or stalling worker
-// thus costs the build at most one local compile.
+// thus costs the build at most one local compile. A local run that
+// fails (other than with compile errors, which are an outcome) leaves
+// the outcome to the worker.
 
 import (
 	"bytes"
@@ -94,9 +96,18 @@ func (c *compile) raceWhole(h *host, l lane) (o wholeOutcome, here bool) {
 				a.mu.Lock()
 				a.racesWon++
 				a.mu.Unlock()
+				if failed != nil && c.ctx.Err() == nil {
+					// The worker failed first: a remote failure
+					// all the same (strict mode counts it).
+					h.mu.Lock()
+					h.failed++
+					h.mu.Unlock()
+					a.fail(strings.ReplaceAll(fmt.Sprintf("distssa: worker %s: whole compile: %v (the local race answered)", h.Addr, failed.err), "\n", " "))
+				}
 				return r, true
 			}
-			a.fail(fmt.Sprintf("distssa: %s: the local race of a straggling whole compile failed: %v", c.pkg(), r.err))
+			// The local run failed (or the compile went away): the
+			// worker's outcome decides, as without a race.
 			if failed != nil {
 				return *failed, false
 			}

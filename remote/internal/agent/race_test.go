@@ -23,7 +23,9 @@ import (
 // ends first, its outputs, byte-identical to a local compile's, answer
 // the compile, the worker's run is cancelled and the host is not blamed;
 // when the worker answers first, the local run is killed and its token
-// returned. With RaceAfter < 0 nothing is raced.
+// returned; a worker that fails while the local run goes on is a
+// failure, but the compile is answered here. With RaceAfter < 0 nothing
+// is raced.
 func TestRaceStraggler(t *testing.T) {
 	hello := splitHello(t)
 	hello.Caps = localproto.CanWhole
@@ -124,6 +126,35 @@ func TestRaceStraggler(t *testing.T) {
 		}
 		if ctx.Err() != nil {
 			t.Errorf("the losing local run (pid %s) still runs", p)
+		}
+	})
+
+	t.Run("worker fails during the race", func(t *testing.T) {
+		// The worker stalls and is dropped at 400 ms; the local run,
+		// started at once, takes 500 ms more than the compile.
+		dir := t.TempDir()
+		slow := filepath.Join(dir, "compile")
+		if err := os.WriteFile(slow, []byte("#!/bin/sh\nsleep 0.5\nexec "+hello.Compile+" \"$@\"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		h := *hello
+		h.Compile = slow
+		addr, _, _ := fakeWorker{}.start(t)
+		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, Force: "whole",
+			ResultTimeout: time.Minute, StallTimeout: 400 * time.Millisecond, RaceAfter: time.Millisecond})
+		f, _ := dialAgent(t, sock, &h)
+		f.nc.SetDeadline(time.Now().Add(20 * time.Second))
+		w, ok := f.recv().(*localproto.Whole)
+		if !ok || w.Status != localproto.StatusOK || len(w.Files) != 1 || len(w.Files[0].Data) == 0 {
+			t.Fatalf("whole answer %+v", w)
+		}
+		f.nc.Close()
+		waitTokens(a)
+		if s := summary(a); !strings.Contains(s, "1 stragglers raced here (1 won)") || !strings.Contains(s, "0 after a failed whole compile") {
+			t.Errorf("summary:\n%s", s)
+		}
+		if fs := a.Failures(); len(fs) != 1 || !strings.Contains(fs[0], "(the local race answered)") || !strings.Contains(fs[0], addr) {
+			t.Errorf("failures %q, want the worker's, answered by the race", fs)
 		}
 	})
 

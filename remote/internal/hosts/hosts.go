@@ -41,10 +41,10 @@ const MaxSlots = 1024
 type Host struct {
 	Addr      string // host:port, ready to dial
 	Slots     int
-	TokenFile string // "" = no token option
-	TLSFile   string // PEM certificates to verify the worker with; "" = no TLS
-	CertFile  string // PEM client certificate (mutual TLS); "" = none
-	KeyFile   string // PEM private key of CertFile
+	TokenFile string  // "" = no token option
+	TLSFile   string  // PEM certificates to verify the worker with; "" = no TLS
+	CertFile  string  // PEM client certificate (mutual TLS); "" = none
+	KeyFile   string  // PEM private key of CertFile
 	Verify    float64 // share of remote compiles verified locally (verify=RATE)
 	VerifySet bool    // the line gave verify=
 	NoSplit   bool    // split=false: send this host whole compiles only

@@ -211,7 +211,8 @@ set xlabel "remote worker slots (emulated: recorded compile times replayed)"
 set ylabel "speedup over stock go1.21.6 on the same 2 cores"
 set logscale x 2
 set xtics (1, 2, 4, 8, 16, 32)
-set key left top
+set key right bottom
+set yrange [0:*]
 set grid
 plot "$outdir/farm.dat" using 1:3 with linespoints lw 2 pt 7 title "distssa (emulated farm)", \
      "$outdir/farm.dat" using 1:4 with lines dt 2 lw 2 title "bound: critical path + link, work / (slots + 2)", \

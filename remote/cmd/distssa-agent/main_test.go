@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"distssa/remote/internal/hosts"
 	"distssa/remote/internal/localproto"
 	"distssa/remote/internal/testutil"
 )
@@ -96,6 +98,19 @@ func runAgent(t *testing.T, ctx context.Context, env []string, hostsTxt string) 
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if !strings.HasPrefix(line, "ready ") {
 		t.Fatalf("agent said %q (%v), stderr: %s", line, err, stderr)
+	}
+	// The go command runs twice the slots and the local tokens (-local,
+	// 1 here) more actions than -p.
+	hs, err := hosts.Parse(hf, []byte(hostsTxt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots := 0
+	for _, h := range hs {
+		slots += h.Slots
+	}
+	if want := fmt.Sprintf("ready %d\n", 2*(slots+1)); line != want {
+		t.Fatalf("agent said %q, want %q", line, want)
 	}
 	return cmd, sock, stdin, stderr
 }

@@ -78,14 +78,14 @@ func (c *compile) raceWhole(h *host, l lane) (o wholeOutcome, here bool) {
 			a.races++
 			a.mu.Unlock()
 			local = make(chan wholeOutcome, 1)
-			go func() {
+			go func(out chan<- wholeOutcome) {
 				defer a.releaseLocal()
 				ll, t0 := a.tr.take("local tokens"), time.Now()
 				w, err := c.runHere(lctx)
 				a.tr.span(ll, c.pkg(), t0, time.Now(), map[string]any{"placement": "race of a straggling whole compile", "error": errString(err)})
 				a.tr.release(ll)
-				local <- wholeOutcome{w: w, err: err}
-			}()
+				out <- wholeOutcome{w: w, err: err}
+			}(local)
 		case r := <-local:
 			local = nil
 			if r.err == nil {

@@ -139,11 +139,14 @@ func (c *conn) runWhole(m *wire.Run) error {
 	if c.s.cfg.Replay > 0 {
 		return c.replayWhole(key, pkg, refuse)
 	}
-	if d := c.cached(key); d != nil {
+	if d, run := c.cachedRun(key); d != nil {
+		// RunNs says what the compile took when it ran: what the
+		// agent's cost history learns.
+		d.RunNs = uint64(run)
 		c.s.st.runs.Add(1)
 		c.s.st.resultHits.Add(1)
 		c.log.Info("job", "kind", "whole", "pkg", pkg, "cached", true, "status", d.Status, "exit", d.Exit,
-			"queue", time.Duration(0), "run", time.Duration(0), "outputs", outputSize(d), "msg", d.Msg)
+			"queue", time.Duration(0), "recorded", run, "outputs", outputSize(d), "msg", d.Msg)
 		return c.send(d)
 	}
 
@@ -270,14 +273,9 @@ func (c *conn) compileWhole(j *job) (*wire.Done, *record, error) {
 	return d, nil, nil
 }
 
-// cached returns the Done of a compile in the result cache, or nil.
-func (c *conn) cached(key []byte) *wire.Done {
-	d, _ := c.cachedRun(key)
-	return d
-}
-
-// cachedRun is cached, also returning how long the compile ran when it
-// was recorded (0 if the record does not say).
+// cachedRun returns the Done of a compile in the result cache, or nil,
+// and how long the compile ran when it was recorded (0 if the record
+// does not say).
 func (c *conn) cachedRun(key []byte) (*wire.Done, time.Duration) {
 	a, ok := c.s.store.GetAction(key)
 	if !ok {

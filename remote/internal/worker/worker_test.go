@@ -514,7 +514,12 @@ func TestWholeCompile(t *testing.T) {
 	if d.RunNs == 0 {
 		t.Error("RunNs is 0 for a compile that ran")
 	}
-	check("same run", c.whole(c.run(cwd, args, env, dir)), true, want)
+	first := d.RunNs
+	d = c.whole(c.run(cwd, args, env, dir))
+	check("same run", d, true, want)
+	if d.RunNs != first {
+		t.Errorf("a result-cache hit says the compile ran %v, want the %v it took", time.Duration(d.RunNs), time.Duration(first))
+	}
 
 	// One source byte differs: compiled again, and again the local bytes.
 	p := filepath.Join(cwd, "p.go")

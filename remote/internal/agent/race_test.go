@@ -96,7 +96,7 @@ func TestRaceStraggler(t *testing.T) {
 		}
 		h := *hello
 		h.Compile = slow
-		addr, _, _ := fakeWorker{beat: 20 * time.Millisecond, answerAfter: time.Second}.start(t)
+		addr, _, _ := fakeWorker{beat: 20 * time.Millisecond, answerAfter: 5 * time.Second}.start(t)
 		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, Force: "whole",
 			ResultTimeout: time.Minute, RaceAfter: 50 * time.Millisecond})
 		f, _ := dialAgent(t, sock, &h)
@@ -130,18 +130,18 @@ func TestRaceStraggler(t *testing.T) {
 	})
 
 	t.Run("worker fails during the race", func(t *testing.T) {
-		// The worker stalls and is dropped at 400 ms; the local run,
-		// started at once, takes 500 ms more than the compile.
+		// The worker stalls and is dropped at 1 s; the local run,
+		// started at once, takes 2 s more than the compile.
 		dir := t.TempDir()
 		slow := filepath.Join(dir, "compile")
-		if err := os.WriteFile(slow, []byte("#!/bin/sh\nsleep 0.5\nexec "+hello.Compile+" \"$@\"\n"), 0o755); err != nil {
+		if err := os.WriteFile(slow, []byte("#!/bin/sh\nsleep 2\nexec "+hello.Compile+" \"$@\"\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		h := *hello
 		h.Compile = slow
 		addr, _, _ := fakeWorker{}.start(t)
 		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, Force: "whole",
-			ResultTimeout: time.Minute, StallTimeout: 400 * time.Millisecond, RaceAfter: time.Millisecond})
+			ResultTimeout: time.Minute, StallTimeout: time.Second, RaceAfter: time.Millisecond})
 		f, _ := dialAgent(t, sock, &h)
 		f.nc.SetDeadline(time.Now().Add(20 * time.Second))
 		w, ok := f.recv().(*localproto.Whole)

@@ -169,25 +169,16 @@ func (c *compile) runHere(ctx context.Context) (*localproto.Whole, error) {
 // dropped; it returns the output names too, each once.
 func hereArgs(cl *cmdline.Cmdline, dir string) (args, outs []string) {
 	seen := map[string]bool{}
-	for _, f := range cl.Flags {
-		v := f.Value
-		switch f.Kind {
-		case cmdline.Drop, cmdline.DropVal:
-			continue
-		case cmdline.Bool:
-			if !f.Set {
-				args = append(args, "-"+f.Name)
-				continue
-			}
-		case cmdline.Output:
-			v = filepath.Join(dir, f.Name)
-			if !seen[f.Name] {
-				seen[f.Name] = true
-				outs = append(outs, f.Name)
-			}
+	args = cl.FlagArgs(func(_ int, f cmdline.Flag) (string, bool) {
+		if f.Kind != cmdline.Output {
+			return f.Value, true
 		}
-		args = append(args, "-"+f.Name+"="+v)
-	}
+		if !seen[f.Name] {
+			seen[f.Name] = true
+			outs = append(outs, f.Name)
+		}
+		return filepath.Join(dir, f.Name), true
+	})
 	args = append(args, "--")
 	return append(args, cl.Files...), outs
 }

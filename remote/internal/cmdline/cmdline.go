@@ -99,6 +99,28 @@ type Cmdline struct {
 	Files []string // positional arguments (the .go files), as given
 }
 
+// FlagArgs returns the flags as arguments for a compile run elsewhere
+// (a worker's job, the agent's race of a straggler): without the flags a
+// worker drops, a Bool flag given without a value as it was, and every
+// other flag as -name=value, value being what value returns for the
+// flag (index i in Flags); a flag for which it returns false is left out.
+func (c *Cmdline) FlagArgs(value func(i int, f Flag) (string, bool)) []string {
+	var args []string
+	for i, f := range c.Flags {
+		switch {
+		case f.Kind == Drop || f.Kind == DropVal:
+			continue
+		case f.Kind == Bool && !f.Set:
+			args = append(args, "-"+f.Name)
+			continue
+		}
+		if v, ok := value(i, f); ok {
+			args = append(args, "-"+f.Name+"="+v)
+		}
+	}
+	return args
+}
+
 // Parse parses a compile's arguments (os.Args[1:]) against the whitelist.
 // The error names the first flag that is not on it.
 func Parse(args []string) (*Cmdline, error) {

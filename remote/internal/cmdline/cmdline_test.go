@@ -146,3 +146,37 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestFlagArgs: dropped flags go, a bool without a value stays as given,
+// every other flag is -name=value with the value the caller gives, and a
+// flag the caller refuses goes.
+func TestFlagArgs(t *testing.T) {
+	cl, err := Parse([]string{"-p=x", "-pack", "-dwarf=false", "-distssa=unix:s", "-t", "-o", "out.a", "-trimpath=/a=>b", "a.go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []int
+	got := cl.FlagArgs(func(i int, f Flag) (string, bool) {
+		seen = append(seen, i)
+		switch f.Kind {
+		case Output:
+			return "/job/" + f.Name, true
+		case Trim:
+			return "", false
+		}
+		return f.Value, true
+	})
+	want := []string{"-p=x", "-pack", "-dwarf=false", "-o=/job/o"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("FlagArgs = %q, want %q", got, want)
+	}
+	// The callback sees each flag with a value, by its index in Flags.
+	for _, i := range seen {
+		if f := cl.Flags[i]; f.Kind == Drop || f.Kind == DropVal || f.Kind == Bool && !f.Set {
+			t.Errorf("the callback saw flag %d, -%s", i, f.Name)
+		}
+	}
+	if len(seen) != 4 {
+		t.Errorf("the callback saw %d flags, want 4 (-p, -dwarf, -o, -trimpath)", len(seen))
+	}
+}

@@ -295,26 +295,18 @@ func (j *job) commandLine(k kind) []string {
 		args = append(args, "-distssaworker="+j.out)
 	}
 	trim := ""
-	for i, f := range j.cl.Flags {
-		v := f.Value
+	args = append(args, j.cl.FlagArgs(func(i int, f cmdline.Flag) (string, bool) {
 		switch f.Kind {
-		case cmdline.Drop, cmdline.DropVal:
-			continue
-		case cmdline.Bool:
-			if !f.Set {
-				args = append(args, "-"+f.Name)
-				continue
-			}
 		case cmdline.Trim:
-			trim = v
-			continue
+			trim = f.Value
+			return "", false
 		case cmdline.Output:
-			v = j.outFile(f.Name)
+			return j.outFile(f.Name), true
 		case cmdline.Input:
-			v = j.inputs[i]
+			return j.inputs[i], true
 		}
-		args = append(args, "-"+f.Name+"="+v)
-	}
+		return f.Value, true
+	})...)
 	args = append(args, "-trimpath="+cmdline.Trimpath(trim, j.root, j.goroot, j.topDirs))
 	// "--" keeps the positional files apart from the flags, whatever their names.
 	args = append(args, "--")

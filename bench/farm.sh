@@ -151,6 +151,9 @@ replay() {
 	cmp -s "$tmp/$name.bin" "$rec/record.bin" || { echo "farm: $name: binary differs from the recording's" >&2; exit 1; }
 }
 
+# Nothing measured, nor the cost history, may pay for a cold disk.
+(cd "$repo/bench/corpus" && "$repo/bench/warmsrc.sh" "$gobin" "$pkg" && "$repo/bench/warmsrc.sh" "$stockroot/bin/go" "$pkg")
+
 if [[ ! -e $rec/costs ]]; then
 	# The history of one earlier build on this machine: a replay with
 	# the most slots, whose local compiles and link it measures here.

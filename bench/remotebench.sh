@@ -135,6 +135,8 @@ median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (
 printf '%-44s %6s %8s %8s %11s %11s %-26s %s\n' package build wall cpu sent recv "whole(hits)/split/local" "worker/relay CPU"
 for pkg in "${pkgs[@]}"; do
 	rm -f "$tmp"/*.rows
+	# Nothing measured may pay for a cold disk.
+	(cd "$repo/bench/corpus" && "$repo/bench/warmsrc.sh" "$gobin" "$pkg" && "$repo/bench/warmsrc.sh" "$stockroot/bin/go" "$pkg")
 	for round in $(seq "$rounds"); do
 		run stock "$stockroot/bin/go" "" "$pkg"
 		read -r sw su ss <"$tmp/stock.time"

@@ -236,7 +236,7 @@ func FuzzAgentFrame(f *testing.F) {
 // binary in worker mode on this machine.
 type fakeAgent struct {
 	t      *testing.T
-	mode   string // ok, okverify (ok, and GRANT says verify), grant0, grant0close, silent, hangup, fail, whole, wholeverify, wholeverifybad, wholefake, wholeextra, wholefail
+	mode   string // ok, okverify (ok, and GRANT says verify), grant0, grant0close, silent, hangup, fail, whole, wholeverify, wholeverifybad, wholefake, wholeextra, wholeextrafail, wholedup, wholefail
 	socket string
 	ln     net.Listener
 
@@ -408,14 +408,21 @@ func (a *fakeAgent) serve(c net.Conn) error {
 		}
 		io.Copy(io.Discard, c)
 		return nil
-	case "wholeextra":
-		// An output the compile does not write: the compile must refuse
-		// the WHOLE and compile here (the agent holds no token for it in
-		// this fake; the real one would not send it).
+	case "wholeextra", "wholeextrafail", "wholedup":
+		// An output the compile does not write, or one twice, whatever
+		// the exit status: the compile must refuse the WHOLE and compile
+		// here (the agent holds no token for it in this fake; the real
+		// one would not send it).
 		if err := send(c, &grantMsg{kind: kindWhole}); err != nil {
 			return err
 		}
 		w := &wholeMsg{status: resultOK, files: []wholeFile{{name: "o", data: []byte("not an object")}, {name: "../../etc/evil", data: []byte("x")}}}
+		switch a.mode {
+		case "wholeextrafail":
+			w.exit, w.output = 2, []byte("p.go:1: made-up error\n")
+		case "wholedup":
+			w.files[1] = wholeFile{name: "o", data: []byte("second")}
+		}
 		if err := send(c, w); err != nil {
 			return err
 		}
@@ -782,12 +789,17 @@ func TestAgentWholeOutputNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := startFakeAgent(t, "wholeextra")
-	got, msg, err := compileAgentText(t, dir, a.socket, splitSrc)
-	a.ln.Close()
-	a.wg.Wait()
-	if err != nil || msg != "" || !bytes.Equal(got, want) {
-		t.Errorf("compile: %v, output %q, object equal to the local compile's: %v", err, msg, bytes.Equal(got, want))
+	// The names are checked whatever the exit status: a failed compile's
+	// WHOLE naming another output is refused too, and so is one that
+	// names an output twice.
+	for _, mode := range []string{"wholeextra", "wholeextrafail", "wholedup"} {
+		a := startFakeAgent(t, mode)
+		got, msg, err := compileAgentText(t, dir, a.socket, splitSrc)
+		a.ln.Close()
+		a.wg.Wait()
+		if err != nil || msg != "" || !bytes.Equal(got, want) {
+			t.Errorf("%s: compile: %v, output %q, object equal to the local compile's: %v", mode, err, msg, bytes.Equal(got, want))
+		}
 	}
 }
 

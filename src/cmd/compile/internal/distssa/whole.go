@@ -144,14 +144,16 @@ func awaitWhole(a *agentConn) (wholeMsg, string) {
 	if w.exit > 255 {
 		return w, fmt.Sprintf("exit status %d", w.exit)
 	}
+	// finishWhole writes every file the WHOLE names, whatever the exit
+	// status: each must be an output of this compile, named once.
 	want := wholeOutputs()
-	if w.exit == 0 {
-		for _, f := range w.files {
-			if _, ok := want[f.name]; !ok {
-				return w, fmt.Sprintf("worker returned an output %q this compile does not write", f.name)
-			}
-			delete(want, f.name)
+	for _, f := range w.files {
+		if _, ok := want[f.name]; !ok {
+			return w, fmt.Sprintf("worker returned an output %q this compile does not write, or twice", f.name)
 		}
+		delete(want, f.name)
+	}
+	if w.exit == 0 {
 		for name := range want {
 			return w, fmt.Sprintf("worker returned no -%s output", name)
 		}

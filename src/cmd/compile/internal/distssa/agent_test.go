@@ -240,13 +240,13 @@ type fakeAgent struct {
 	socket string
 	ln     net.Listener
 
-	mu     sync.Mutex
-	conns  int
-	hellos []*helloMsg
+	mu       sync.Mutex
+	conns    int
+	hellos   []*helloMsg
 	stats    []*statsMsg
 	verdicts []*verdictMsg
 	errs     []error
-	wg     sync.WaitGroup
+	wg       sync.WaitGroup
 }
 
 func startFakeAgent(t *testing.T, mode string) *fakeAgent {

@@ -146,7 +146,7 @@ type Agent struct {
 // DISTSSA_TOKEN) and fails naming the hosts file and line.
 func New(cfg Config) (*Agent, error) {
 	cfg.defaults()
-	a := &Agent{cfg: cfg, ids: newHashCache(), files: newHashCache(), reasons: map[string]int{},
+	a := &Agent{cfg: cfg, ids: newHashCache(), files: newInputCache(), reasons: map[string]int{},
 		localFree: cfg.LocalTokens, start: time.Now(), rng: rand.New(rand.NewSource(time.Now().UnixNano()))}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	if cfg.Trace != "" {

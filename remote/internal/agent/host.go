@@ -48,6 +48,9 @@ type wconn struct {
 	used        time.Time
 	stall       time.Duration // Config.StallTimeout
 	interrupted atomic.Bool
+
+	proofKey []byte          // wire.ProofKey of the handshake
+	proven   map[string]bool // blobs the worker knows the connection holds (proof.go)
 }
 
 // interrupt fails the connection's pending and later reads and writes at
@@ -244,6 +247,7 @@ func (a *Agent) handshake(c *wconn, id identity) error {
 	if authed && !wire.CheckMAC(w.MAC, wire.ServerMAC(c.h.token, nonce, ch.Nonce)) {
 		return workerError(fmt.Sprintf("worker at %s failed to prove it knows the token: refusing it (impostor?)", c.h.Addr))
 	}
+	c.proofKey = wire.ProofKey(c.h.token, nonce, ch.Nonce)
 	c.nc.SetDeadline(time.Time{})
 	return nil
 }

@@ -18,23 +18,35 @@ import (
 
 	"distssa/remote/internal/cmdline"
 	"distssa/remote/internal/localproto"
+	"distssa/remote/internal/wire"
 )
 
 // hashCache remembers file hashes by path, size, modification time and
 // inode, so that the export data that every compile of a build imports is
 // hashed once.
 type hashCache struct {
-	mu sync.Mutex
-	m  map[string]cached
+	mu  sync.Mutex
+	m   map[string]cached
+	pos bool // keep each file's wire.Possession too
 }
 
 type cached struct {
 	size, mtime int64
 	ino         uint64
 	sum         []byte
+	pos         []byte // wire.Possession, with hashCache.pos
 }
 
 func newHashCache() *hashCache { return &hashCache{m: map[string]cached{}} }
+
+// newInputCache returns the hash cache of inputs, which keeps their
+// possession hashes too: a worker that holds an input already asks for
+// its proof (proof.go). They are hashed as the file is read to hash it.
+func newInputCache() *hashCache {
+	hc := newHashCache()
+	hc.pos = true
+	return hc
+}
 
 func stamp(fi os.FileInfo) (size, mtime int64, ino uint64) {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
@@ -45,29 +57,40 @@ func stamp(fi os.FileInfo) (size, mtime int64, ino uint64) {
 
 // hash returns the sha256 and size of a file.
 func (hc *hashCache) hash(name string) ([]byte, int64, error) {
+	c, err := hc.lookup(name)
+	return c.sum, c.size, err
+}
+
+// lookup returns a file's entry: its sha256, size and, with hc.pos, its
+// possession hash.
+func (hc *hashCache) lookup(name string) (cached, error) {
 	fi, err := os.Stat(name)
 	if err != nil {
-		return nil, 0, err
+		return cached{}, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, 0, fmt.Errorf("%s is not a regular file", name)
+		return cached{}, fmt.Errorf("%s is not a regular file", name)
 	}
 	size, mtime, ino := stamp(fi)
 	hc.mu.Lock()
 	c, ok := hc.m[name]
 	hc.mu.Unlock()
 	if ok && c.size == size && c.mtime == mtime && c.ino == ino {
-		return c.sum, size, nil
+		return c, nil
 	}
 	data, err := readInput(name)
 	if err != nil {
-		return nil, 0, err
+		return cached{}, err
 	}
 	s := sha256.Sum256(data)
+	c = cached{size: size, mtime: mtime, ino: ino, sum: s[:]}
+	if hc.pos {
+		c.pos = wire.Possession(data)
+	}
 	hc.mu.Lock()
-	hc.m[name] = cached{size, mtime, ino, s[:]}
+	hc.m[name] = c
 	hc.mu.Unlock()
-	return s[:], size, nil
+	return c, nil
 }
 
 // inputs is what a compile's workers need: its files by hash, its command
@@ -97,6 +120,7 @@ type inputFile struct {
 	path string
 	hash []byte
 	size int64
+	pos  []byte // wire.Possession of the content
 }
 
 // ExpandArgs expands @file response-file arguments as the compiler does
@@ -200,11 +224,11 @@ func (a *Agent) hashInputs(in *inputs) (err error) {
 		return err
 	}
 	for _, p := range paths {
-		sum, size, err := a.files.hash(p)
+		c, err := a.files.lookup(p)
 		if err != nil {
 			return fmt.Errorf("input: %v", err)
 		}
-		in.files = append(in.files, inputFile{p, sum, size})
+		in.files = append(in.files, inputFile{path: p, hash: c.sum, size: c.size, pos: c.pos})
 	}
 	return nil
 }

@@ -149,10 +149,6 @@ func (c *compile) connect(ctx context.Context, h *host) (*wconn, error) {
 	if in.hashErr != nil {
 		return nil, in.hashErr
 	}
-	hashes := make([][]byte, len(in.files))
-	for i, f := range in.files {
-		hashes[i] = f.hash
-	}
 	var wc *wconn
 	var m any
 	for try := 0; ; try++ {
@@ -166,7 +162,7 @@ func (c *compile) connect(ctx context.Context, h *host) (*wconn, error) {
 			return nil, err
 		}
 		if err == nil {
-			m, err = wc.roundTrip(&wire.Query{Hashes: hashes}, a.cfg.RequestTimeout)
+			m, err = wc.roundTrip(wc.query(in.files), a.cfg.RequestTimeout)
 			if err != nil {
 				wc.nc.Close()
 			}
@@ -192,6 +188,7 @@ func (c *compile) connect(ctx context.Context, h *host) (*wconn, error) {
 	if err := c.upload(wc, miss.Hashes); err != nil {
 		return nil, a.broken(ctx, wc, fmt.Errorf("upload: %w", err))
 	}
+	wc.proved(in.files)
 	if !stop() {
 		return nil, a.broken(ctx, wc, errCancelled)
 	}

@@ -135,8 +135,9 @@ func TestAmplification(t *testing.T) {
 	nilBin, emptyStr := []byte{0xc0}, []byte{0xa0}
 	h := append([]byte{0xc4, 32}, make([]byte, 32)...)
 	cases := map[string][]byte{
-		"Query of nil hashes":      body(TQuery, []byte{0x91}, arr(n), rep(nilBin, n)),
-		"Query of empty hashes":    body(TQuery, []byte{0x91}, arr(n), rep(emptyStr, n)),
+		"Query of nil hashes":      body(TQuery, []byte{0x92}, arr(n), rep(nilBin, n), nilBin),
+		"Query of empty hashes":    body(TQuery, []byte{0x92}, arr(n), rep(emptyStr, n), nilBin),
+		"Query of nil proofs":      body(TQuery, []byte{0x92, 0xc0}, arr(n), rep(nilBin, n)),
 		"Missing of nil hashes":    body(TMissing, []byte{0x91}, arr(n), rep(nilBin, n)),
 		"Missing of 1-byte hashes": body(TMissing, []byte{0x91}, arr(n), rep([]byte{0xc4, 1, 0}, n)),
 		"Upload of empty blobs":    body(TUpload, []byte{0x91}, arr(n), rep([]byte{0x90}, n)),
@@ -154,7 +155,7 @@ func TestAmplification(t *testing.T) {
 	// Mixed with honest elements, cheap ones may pass the budget: these
 	// frames sit at its edge.
 	for _, nils := range []int{n, 2 * n, 5 * n / 2, 29 * n / 10, 3 * n, 4 * n} {
-		q := body(TQuery, []byte{0x91}, arr(n+nils), rep(h, n), rep(nilBin, nils))
+		q := body(TQuery, []byte{0x92}, arr(n+nils), rep(h, n), rep(nilBin, nils), nilBin)
 		cases[fmt.Sprintf("Query of %d hashes and %d nils", n, nils)] = q
 		s := body(TStart, []byte{0x94, 0xa0}, arr(2*nils), rep([]byte{0xa1, 'x'}, 2*nils), []byte{0xc0}, arr(n), rep(append([]byte{0x92, 0xa4, '/', 'a', '.', 'x'}, h...), n))
 		cases[fmt.Sprintf("Start of %d files and %d one-byte args", n, 2*nils)] = s
@@ -177,6 +178,7 @@ func TestHonestFrames(t *testing.T) {
 	st := &Start{Cwd: "/home/user/src/github.com/org/project/internal/pkg", Args: []string{"-o", "/tmp/go-build123/b001/_pkg_.a", "-p", "github.com/org/project/internal/pkg", "-c=4", "-nolocalimports", "-importcfg", "/tmp/go-build123/b001/importcfg", "-pack"}}
 	for i := 0; i < 3000; i++ {
 		q.Hashes = append(q.Hashes, h)
+		q.Proofs = append(q.Proofs, h)
 		p := fmt.Sprintf("%s/f%d.go", st.Cwd, i)
 		st.Args = append(st.Args, p)
 		st.Files = append(st.Files, File{Path: p, Hash: h})

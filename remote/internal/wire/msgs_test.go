@@ -12,7 +12,7 @@ var messages = []any{
 	&Auth{MAC: []byte{4, 5}},
 	&Welcome{MAC: nil, Slots: 8, Name: "w"},
 	&Error{Msg: "x"},
-	&Query{Hashes: [][]byte{{1}, {2}}},
+	&Query{Hashes: [][]byte{{1}, {2}}, Proofs: [][]byte{nil, {3}}},
 	&Missing{Hashes: [][]byte{{2}}},
 	&Upload{Blobs: []Blob{{Hash: []byte{9}, Size: 3, Data: []byte("abc")}}},
 	&Start{Cwd: "/w", Args: []string{"-p=p", "a.go"}, Env: []string{"GOROOT=/g"}, Files: []File{{Path: "/w/a.go", Hash: []byte{7}}}},
@@ -35,7 +35,7 @@ var golden = []string{
 	"0000000a0391c40204050c37ec95",                                             // Auth
 	"0000000a0493c008a177bf8356f1",                                             // Welcome
 	"000000080591a178dc6fc575",                                                 // Error
-	"0000000d069192c40101c40102ad6b9a9a",                                       // Query
+	"00000012069292c40101c4010292c0c40103b8c60526",                             // Query
 	"0000000a079191c401024e7632be",                                             // Missing
 	"0000001108919193c4010903c40361626323405a27",                               // Upload
 	"0000002c0994a22f7792a42d703d70a4612e676f91a9474f524f4f543d2f679192a72f772f612e676fc40107ad0872e2", // Start

@@ -24,8 +24,9 @@ import (
 )
 
 // Version is the protocol version. A worker refuses any other.
-// Version 2 added the frame checksum.
-const Version = 2
+// Version 2 added the frame checksum; version 3 the proofs of
+// possession (Query.Proofs).
+const Version = 3
 
 // MaxFrame bounds a frame (type byte and msgpack body).
 const MaxFrame = 512 << 20
@@ -99,13 +100,17 @@ type Error struct {
 	Msg      string
 }
 
-// Query asks which blobs the worker lacks.
+// Query asks which blobs the worker lacks. Proofs is empty, or holds
+// for each hash its Proof on this connection, or nothing for a hash the
+// connection proved or uploaded already.
 type Query struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Hashes   [][]byte
+	Proofs   [][]byte
 }
 
-// Missing lists the queried blobs the worker lacks.
+// Missing lists the queried blobs the worker lacks, or holds but this
+// connection has not proved it holds too (see Proof).
 type Missing struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Hashes   [][]byte
@@ -578,6 +583,34 @@ func mac(token []byte, label string, a, b []byte) []byte {
 	h.Write(b)
 	return h.Sum(nil)
 }
+
+// ProofKey is a connection's key for proofs of possession: both sides
+// compute it from the handshake's nonces (and the token, empty if
+// none), so a proof holds on its own connection only.
+func ProofKey(token, helloNonce, challengeNonce []byte) []byte {
+	return mac(token, "distssa proof key v1", helloNonce, challengeNonce)
+}
+
+// Possession is what a proof of possession of data is made of: a hash
+// of data that its sha256, the blob's name, does not give away.
+func Possession(data []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("distssa possession v1\x00"))
+	h.Write(data)
+	return h.Sum(nil)
+}
+
+// Proof proves, on the connection of key, possession of the blob hash
+// whose Possession is pos.
+func Proof(key, hash, pos []byte) []byte {
+	return mac(key, "distssa proof v1", hash, pos)
+}
+
+// MaxProven bounds the blobs a connection has proved or uploaded that
+// a worker remembers: before a Query that would take it past the bound,
+// the worker forgets them all, and so does the agent, which then proves
+// them again.
+const MaxProven = 1 << 15
 
 // CheckMAC compares MACs in constant time.
 func CheckMAC(got, want []byte) bool { return hmac.Equal(got, want) }

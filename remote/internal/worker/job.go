@@ -376,6 +376,11 @@ func (c *conn) runJob(m *wire.Start) error {
 		c.s.st.refused.Add(1)
 		return c.send(&wire.Error{Msg: "job refused: " + errReplaySplit.Error()})
 	}
+	if err := c.unproven(m.Files); err != nil {
+		c.s.st.refused.Add(1)
+		c.log.Warn("job refused", "err", err)
+		return c.send(&wire.Error{Msg: "job refused: " + err.Error()})
+	}
 	queue, release, err := c.acquire()
 	if err != nil {
 		return err

@@ -113,6 +113,11 @@ func (c *conn) runWhole(m *wire.Run) error {
 		c.log.Warn("job refused", "kind", "whole", "err", err)
 		return c.send(&wire.Error{Msg: "job refused: " + err.Error()})
 	}
+	// First: a blob the connection has not proved is read by nothing,
+	// the result cache included.
+	if err := c.unproven(m.Files); err != nil {
+		return refuse(err)
+	}
 	cl, err := cmdline.Parse(m.Args)
 	if err != nil {
 		return refuse(err)

@@ -71,6 +71,7 @@ type Server struct {
 	wg       sync.WaitGroup
 	jobSeq   atomic.Uint64
 	auth     throttle
+	pos      possessions // of stored blobs, for proofs (proof.go)
 
 	st struct {
 		running, queued, jobs, ok, failed, refused, authFails atomic.Uint64
@@ -299,6 +300,9 @@ type conn struct {
 	goarch     string
 	uploadErr  error // a bad upload, reported by the next Start
 	statusOnly bool  // the handshake named no toolchain
+
+	proofKey []byte  // wire.ProofKey of the handshake
+	proven   blobSet // the blobs the connection uploaded or proved it holds (proof.go)
 }
 
 func (c *conn) send(m any) error { return c.sendBy(m, time.Now().Add(time.Minute)) }
@@ -411,6 +415,7 @@ func (c *conn) handshake(deadline time.Time) error {
 		c.s.auth.ok(src)
 		proof = wire.ServerMAC(c.s.cfg.Token, h.Nonce, nonce)
 	}
+	c.proofKey = wire.ProofKey(c.s.cfg.Token, h.Nonce, nonce)
 	if len(h.Toolchain) == 0 {
 		// A status client (distssa-worker -status) needs no toolchain.
 		c.statusOnly = true
@@ -450,21 +455,15 @@ func (c *conn) handle(m any) error {
 	}
 	switch m := m.(type) {
 	case *wire.Query:
-		var miss [][]byte
-		for _, h := range m.Hashes {
-			if c.s.store.Has(h) {
-				c.s.st.hits.Add(1)
-			} else {
-				c.s.st.misses.Add(1)
-				miss = append(miss, h)
-			}
-		}
-		return c.send(&wire.Missing{Hashes: miss})
+		return c.query(m)
 	case *wire.Upload:
 		for _, b := range m.Blobs {
 			data, err := wire.Decompress(b.Data, b.Size)
 			if err == nil {
 				err = c.s.store.Put(b.Hash, data)
+			}
+			if err == nil {
+				c.uploaded(b.Hash, data)
 			}
 			if err != nil && c.uploadErr == nil {
 				c.uploadErr = fmt.Errorf("upload of blob %.12x…: %v", b.Hash, err)

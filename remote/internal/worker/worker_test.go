@@ -59,6 +59,8 @@ type client struct {
 	nc       net.Conn
 	raw, zst int // bytes uploaded, before and after compression
 	beats    int // Working messages received
+
+	key []byte // wire.ProofKey of the handshake
 }
 
 func (c *client) send(m any) {
@@ -114,6 +116,7 @@ func handshake(t *testing.T, nc net.Conn, token, toolchain []byte) (*client, any
 	if token != nil {
 		mac = wire.ClientMAC(token, nonce, ch.Nonce)
 	}
+	c.key = wire.ProofKey(token, nonce, ch.Nonce)
 	c.send(&wire.Auth{MAC: mac})
 	m = c.recv()
 	if w, ok := m.(*wire.Welcome); ok && token != nil && !wire.CheckMAC(w.MAC, wire.ServerMAC(token, nonce, ch.Nonce)) {
@@ -134,7 +137,7 @@ func (c *client) upload(cwd string, args []string, env []string) *wire.Start {
 		c.t.Fatal(err)
 	}
 	st := &wire.Start{Cwd: cwd, Args: args, Env: env}
-	var hashes [][]byte
+	var hashes, proofs [][]byte
 	data := map[string][]byte{}
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
@@ -144,9 +147,10 @@ func (c *client) upload(cwd string, args []string, env []string) *wire.Start {
 		h := wire.Hash(b)
 		data[string(h)] = b
 		hashes = append(hashes, h)
+		proofs = append(proofs, c.proof(b))
 		st.Files = append(st.Files, wire.File{Path: p, Hash: h})
 	}
-	c.send(&wire.Query{Hashes: hashes})
+	c.send(&wire.Query{Hashes: hashes, Proofs: proofs})
 	miss := c.recv().(*wire.Missing)
 	var blobs []wire.Blob
 	for _, h := range miss.Hashes {
@@ -157,6 +161,11 @@ func (c *client) upload(cwd string, args []string, env []string) *wire.Start {
 	}
 	c.send(&wire.Upload{Blobs: blobs})
 	return st
+}
+
+// proof is the connection's proof that it holds data.
+func (c *client) proof(data []byte) []byte {
+	return wire.Proof(c.key, wire.Hash(data), wire.Possession(data))
 }
 
 // TestWorkerJobs runs the real compile in worker mode through the daemon:
@@ -288,7 +297,7 @@ func TestJobRefusals(t *testing.T) {
 		{"coveragecfg", wire.Start{Cwd: "/w", Args: args("-coveragecfg=/w/c", "p.go"), Files: files(good)}, "flag -coveragecfg"},
 		{"dump", wire.Start{Cwd: "/w", Args: args("-d=ssa/genssa/dump=F", "p.go"), Files: files(good)}, "flag -d setting ssa/genssa/dump"},
 		{"worker flag", wire.Start{Cwd: "/w", Args: args("-distssaworker=/tmp", "p.go"), Files: files(good)}, "flag -distssaworker"},
-		{"missing blob", wire.Start{Cwd: "/w", Args: args("p.go"), Files: files(wire.File{Path: "/w/p.go", Hash: make([]byte, 32)})}, "not in the worker's store"},
+		{"missing blob", wire.Start{Cwd: "/w", Args: args("p.go"), Files: files(wire.File{Path: "/w/p.go", Hash: make([]byte, 32)})}, "input /w/p.go: no proof of possession for blob sha256:000000000000…"},
 		{"response file", wire.Start{Cwd: "/w", Args: args("@/etc/args"), Files: files(good)}, "response file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -899,7 +908,7 @@ func TestRunRefusals(t *testing.T) {
 		{"no importcfg", wire.Run{Cwd: "/w", Args: []string{"-p=ok", "-o=/w/p.a", "p.go"}, Files: []wire.File{f}}, "no -importcfg"},
 		{"GOSSADIR", wire.Run{Cwd: "/w", Args: args("-o=/w/p.a", "p.go"), Env: []string{"GOSSADIR=/tmp/x"}, Files: files(f)}, "environment variable GOSSADIR"},
 		{"cpuprofile", wire.Run{Cwd: "/w", Args: args("-o=/w/p.a", "-cpuprofile=/tmp/prof", "p.go"), Files: files(f)}, "flag -cpuprofile writes a file"},
-		{"missing blob", wire.Run{Cwd: "/w", Args: args("-o=/w/p.a", "p.go"), Files: files(wire.File{Path: "/w/p.go", Hash: make([]byte, 32)})}, "/w/p.go: blob 000000000000… is not in the worker's store"},
+		{"missing blob", wire.Run{Cwd: "/w", Args: args("-o=/w/p.a", "p.go"), Files: files(wire.File{Path: "/w/p.go", Hash: make([]byte, 32)})}, "input /w/p.go: no proof of possession for blob sha256:000000000000…"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c.send(&tc.run)

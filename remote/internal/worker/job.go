@@ -268,7 +268,9 @@ func (c *conn) materialize(t *task) (*job, error) {
 		}
 		j.inputs[i] = p
 	}
-	j.topDirs = cmdline.TopDirs(append(paths, t.cwd)...)
+	if j.topDirs, err = cmdline.TopDirs(append(paths, t.cwd)...); err != nil {
+		return fail(err)
+	}
 	for _, f := range cl.Files {
 		if _, err := need("source file", f); err != nil {
 			return fail(err)

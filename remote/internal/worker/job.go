@@ -136,6 +136,9 @@ func checkTask(cl *cmdline.Cmdline, env []string) error {
 				return fmt.Errorf("environment variable %s is set: it makes the compile write files where it runs; compile it locally", k)
 			}
 		}
+		if k == "GOROOT" && strings.Contains(v, ";") {
+			return fmt.Errorf("environment variable GOROOT=%s holds ;: it goes into -trimpath, where ; separates rules", v)
+		}
 	}
 	if _, ok := cl.Get("importcfg"); !ok {
 		return errors.New("no -importcfg: a worker's compile finds its imports through one")

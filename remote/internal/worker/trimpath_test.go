@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"distssa/remote/internal/cmdline"
 	"distssa/remote/internal/testutil"
@@ -78,6 +79,39 @@ func TestRecordedMatchesCompile(t *testing.T) {
 		}
 		if got := cmdline.Recorded(src, trim, ""); got != name {
 			t.Errorf("-trimpath=%q: Recorded gives %q, the compile %q", trim, got, name)
+		}
+	}
+}
+
+// TestWholeCompileCacheDirLink: with a cache dir reached through a
+// link, a compile's getcwd is not the job root as given; its objects
+// must still be a local compile's, with no worker path.
+func TestWholeCompileCacheDirLink(t *testing.T) {
+	compile := testutil.Compile(t)
+	link := filepath.Join(t.TempDir(), "cache")
+	if err := os.Symlink(t.TempDir(), link); err != nil {
+		t.Fatal(err)
+	}
+	s, addr := startServerConfig(t, Config{Slots: 1, CacheDir: link, CacheMax: 64 << 20, Compile: compile, JobTimeout: time.Minute})
+	dir := t.TempDir()
+	cwd, args := testutil.Package(t, compile, dir)
+	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
+	if exit, out := localCompile(t, compile, cwd, env, args); exit != 0 {
+		t.Fatalf("local compile: exit %d\n%s", exit, out)
+	}
+	want, err := os.ReadFile(filepath.Join(dir, "p.a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := dial(t, addr, nil, s.Toolchain())
+	d := c.whole(c.run(cwd, args, env, ""))
+	if d.Status != 0 || d.Exit != 0 {
+		t.Fatalf("%+v", d)
+	}
+	if got := outputFiles(t, d)["o"]; !bytes.Equal(got, want) {
+		t.Errorf("the object differs from a local compile's")
+		if bytes.Contains(got, []byte("/jobs/")) {
+			t.Errorf("it names a job dir")
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,6 +138,14 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.CacheDir+"/jobs", 0o700); err != nil {
 		st.Close()
 		return nil, err
+	}
+	// A job root must be the path a compile's getcwd gives, or the
+	// -trimpath rules that map it back would miss: absolute, links
+	// resolved.
+	if d, err := filepath.EvalSymlinks(cfg.CacheDir); err == nil {
+		if d, err = filepath.Abs(d); err == nil {
+			cfg.CacheDir = d
+		}
 	}
 	s := &Server{cfg: cfg, store: st, toolchain: tc, sem: make(chan struct{}, cfg.Slots),
 		start: time.Now(), conns: map[*conn]bool{}}

@@ -313,6 +313,7 @@ type conn struct {
 func (c *conn) send(m any) error { return c.sendBy(m, time.Now().Add(time.Minute)) }
 
 func (c *conn) sendBy(m any, deadline time.Time) error {
+	c.scrubMsg(m)
 	c.nc.SetWriteDeadline(deadline)
 	_, err := wire.Write(c.w, m)
 	return err

@@ -284,9 +284,13 @@ func RewriteEmbedcfg(data []byte, cwd string, mapPath func(string) string) ([]by
 }
 
 // Trimpath builds the worker's -trimpath value (PROTOCOL.md §1): each
-// client rule with root prefixed to its prefix, each client rule
-// unchanged, root+goroot => $GOROOT, and root/d => /d for each top-level
-// directory d of the materialized files.
+// client rule with a prefix, with root prefixed to it; root+goroot =>
+// $GOROOT; root/d => /d for each top-level directory d of the
+// materialized files; then each client rule unchanged (for //line
+// names). Every path under root is rewritten by the first three kinds,
+// as the compile would rewrite the client path, so that a client rule
+// that names a directory above root (or has no prefix, and so would
+// match all of root) never sees it.
 func Trimpath(client, root, goroot string, topDirs []string) string {
 	var rules []string
 	var orig []string
@@ -294,20 +298,110 @@ func Trimpath(client, root, goroot string, topDirs []string) string {
 		orig = strings.Split(client, ";")
 	}
 	for _, r := range orig {
-		rules = append(rules, root+r)
+		if from, _, _ := splitRule(r); from != "" {
+			rules = append(rules, root+r)
+		}
 	}
-	rules = append(rules, orig...)
 	if goroot != "" {
 		rules = append(rules, root+goroot+"=>$GOROOT")
 	}
 	for _, d := range topDirs {
 		rules = append(rules, root+"/"+d+"=>/"+d)
 	}
+	rules = append(rules, orig...)
 	return strings.Join(rules, ";")
 }
 
+// splitRule splits a -trimpath rule into its prefix and replacement, at
+// its last "=>" as the compiler does (cmd/internal/objabi); arrow says
+// whether it had one.
+func splitRule(r string) (from, to string, arrow bool) {
+	if i := strings.LastIndex(r, "=>"); i >= 0 {
+		return r[:i], r[i+2:], true
+	}
+	return r, "", false
+}
+
+// Rule is one rule of a -trimpath value: Prefix => To, or a bare prefix
+// (Arrow false) that is removed.
+type Rule struct {
+	Prefix, To string
+	Arrow      bool
+}
+
+// Rules splits a -trimpath value into its rules, as the compiler does.
+func Rules(trimpath string) []Rule {
+	var rules []Rule
+	for _, r := range strings.Split(trimpath, ";") {
+		from, to, arrow := splitRule(r)
+		rules = append(rules, Rule{from, to, arrow})
+	}
+	return rules
+}
+
+// HasPathPrefix reports whether the compiler's -trimpath matching sees
+// prefix as leading path elements of p: it folds ASCII case and reads \
+// as /, and the prefix must end where an element does.
+func HasPathPrefix(p, prefix string) bool {
+	if len(prefix) > len(p) {
+		return false
+	}
+	fold := func(c byte) byte {
+		switch {
+		case 'A' <= c && c <= 'Z':
+			return c + 'a' - 'A'
+		case c == '\\':
+			return '/'
+		}
+		return c
+	}
+	for i := 0; i < len(prefix); i++ {
+		if fold(p[i]) != fold(prefix[i]) {
+			return false
+		}
+	}
+	return len(p) == len(prefix) || p[len(prefix)] == '/' || p[len(prefix)] == '\\'
+}
+
+// Recorded returns the file name that a compile with the given
+// -trimpath value and GOROOT records for the source file at absolute
+// path p (what cmd/internal/objabi.AbsFile gives, on a Unix host): the
+// first rule whose prefix is a path prefix of p rewrites it; a path no
+// rule rewrote reads $GOROOT for goroot; an empty name reads ??. The
+// worker's own rules (Trimpath) give a compile in the job directory the
+// same names.
+func Recorded(p, trimpath, goroot string) string {
+	name, done := p, false
+	for _, r := range Rules(trimpath) {
+		if r.Prefix == "" || !HasPathPrefix(p, r.Prefix) {
+			continue
+		}
+		switch {
+		case len(p) == len(r.Prefix):
+			name = r.To
+		case r.To == "":
+			name = p[len(r.Prefix)+1:]
+		default:
+			name = r.To + p[len(r.Prefix):]
+		}
+		done = true
+		break
+	}
+	if !done && goroot != "" && HasPathPrefix(p, goroot) {
+		name = "$GOROOT" + p[len(goroot):]
+	}
+	if name == "" {
+		name = "??"
+	}
+	return name
+}
+
 // TopDirs returns the sorted distinct first elements of absolute paths.
-func TopDirs(paths ...string) []string {
+// The worker's rule root/d => /d must give back every path under root/d
+// as it was; since the compiler folds case and reads \ as / when it
+// matches a rule (HasPathPrefix), two paths that it could not tell apart
+// there (/tmp and /TMP, /a/b and /a\b) are an error.
+func TopDirs(paths ...string) ([]string, error) {
 	set := map[string]bool{}
 	for _, p := range paths {
 		d, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
@@ -320,7 +414,14 @@ func TopDirs(paths ...string) []string {
 		l = append(l, d)
 	}
 	sort.Strings(l)
-	return l
+	for _, p := range paths {
+		for _, d := range l {
+			if HasPathPrefix(p, "/"+d) && !strings.HasPrefix(p, "/"+d) {
+				return nil, fmt.Errorf("paths %s and /%s differ only in letter case or in \\ for /: the compile's -trimpath matching cannot tell them apart", p, d)
+			}
+		}
+	}
+	return l, nil
 }
 
 // CompileEnv lists the environment variables that a worker's compile

@@ -110,11 +110,78 @@ func TestInputsAndRewrite(t *testing.T) {
 	}
 }
 
+// TestTrimpath: the client's rules under the job root first (not those
+// without a prefix, which would match all of it), then $GOROOT and the
+// top-level directories, then the client's rules as they are.
 func TestTrimpath(t *testing.T) {
-	got := Trimpath("/w=>x;/v", "/R", "/goroot", TopDirs("/w/a.go", "/cache/b", "/w/c", "/goroot/x"))
-	want := "/R/w=>x;/R/v;/w=>x;/v;/R/goroot=>$GOROOT;/R/cache=>/cache;/R/goroot=>/goroot;/R/w=>/w"
+	dirs, err := TopDirs("/w/a.go", "/cache/b", "/w/c", "/goroot/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Trimpath("/w=>x;/v;=>y;", "/R", "/goroot", dirs)
+	want := "/R/w=>x;/R/v;/R/goroot=>$GOROOT;/R/cache=>/cache;/R/goroot=>/goroot;/R/w=>/w;/w=>x;/v;=>y;"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// TestTopDirs: paths whose top-level directories the compiler's
+// -trimpath matching cannot tell apart are an error that names them.
+func TestTopDirs(t *testing.T) {
+	for _, tc := range []struct {
+		paths []string
+		want  string // the error's, or the dirs joined by " "
+	}{
+		{[]string{"/tmp/a", "/home/u/b", "/tmp/c"}, "home tmp"},
+		{[]string{"/a\\b/x", "/a/y"}, "a a\\b"}, // /a\b/x under /a reads /a\b/x again
+		{[]string{"/tmp/a", "/TMP/b"}, "paths /tmp/a and /TMP differ only in letter case"},
+		{[]string{"/A\\b/x", "/a/y"}, "paths /A\\b/x and /a differ"},
+		{[]string{"/home/u/m", "/Home"}, "paths /home/u/m and /Home differ"},
+	} {
+		dirs, err := TopDirs(tc.paths...)
+		got := strings.Join(dirs, " ")
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.HasPrefix(got, tc.want) {
+			t.Errorf("TopDirs(%q) = %q, want %q", tc.paths, got, tc.want)
+		}
+	}
+}
+
+// TestRecorded checks the names a compile records against the rules of
+// cmd/internal/objabi.AbsFile, and that the worker's rules under a job
+// root give the same names as the client's rules give the client path.
+func TestRecorded(t *testing.T) {
+	for _, tc := range []struct {
+		p, trim, goroot, want string
+	}{
+		{"/w/b001/x.go", "/w/b001=>", "", "x.go"},
+		{"/w/b001/x.go", "/w/b001=>/y", "", "/y/x.go"},
+		{"/w/b001", "/w/b001=>/y", "", "/y"},
+		{"/w/b001", "/w/b001=>", "", "??"},
+		{"/w/b001/x.go", "/w/b00", "", "/w/b001/x.go"},
+		{"/w/b001/x.go", "/W/B001=>z", "", "z/x.go"},
+		{"/w/b001/x.go", "\\w\\b001=>z", "", "z/x.go"},
+		{"/w/b001/x.go", "/w=>a;/w/b001=>b", "", "a/b001/x.go"},
+		{"/w/b001/x.go", "/v=>a;=>b;;/w", "", "b001/x.go"},
+		{"/w/b001/x.go", "/w/b001=>a=>b", "", "/w/b001/x.go"},
+		{"/w/b001=>a/x.go", "/w/b001=>a=>b", "", "b/x.go"},
+		{"/g/src/fmt/p.go", "/w=>x", "/g", "$GOROOT/src/fmt/p.go"},
+		{"/g/src/fmt/p.go", "/g/src=>s", "/g", "s/fmt/p.go"},
+		{"/gx/p.go", "", "/g", "/gx/p.go"},
+	} {
+		if got := Recorded(tc.p, tc.trim, tc.goroot); got != tc.want {
+			t.Errorf("Recorded(%q, %q, %q) = %q, want %q", tc.p, tc.trim, tc.goroot, got, tc.want)
+		}
+		dirs, err := TopDirs(tc.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		worker := Trimpath(tc.trim, "/job/root", tc.goroot, dirs)
+		if got := Recorded("/job/root"+tc.p, worker, tc.goroot); got != tc.want {
+			t.Errorf("in a job: %q under %q records %q, want %q", tc.p, worker, got, tc.want)
+		}
 	}
 }
 

@@ -7,6 +7,10 @@ package worker
 import (
 	"bytes"
 	"fmt"
+	"math/rand"
+	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -132,6 +136,35 @@ func TestActionKey(t *testing.T) {
 			s.args[len(s.args)-1] = "./a.go"
 		}, false},
 		{"literal $WORK", func(s *keySpec) { s.replaceArg("m/p", w1+"/p") }, func(s *keySpec) { s.replaceArg("m/p", "$WORK/p") }, false},
+		// The same compile in another work dir, but a //line name of
+		// the source says the first one: only there does -trimpath's
+		// rule of $WORK/b001 rewrite it.
+		{"//line naming the work dir", func(s *keySpec) {
+			s.setFile("/home/u/m/p/a.go", "package p\n//line "+w1+"/b001/x.go:1\nvar X int\n")
+		}, func(s *keySpec) {
+			*s = baseSpec("/tmp/go-build2")
+			s.setFile("/home/u/m/p/a.go", "package p\n//line "+w1+"/b001/x.go:1\nvar X int\n")
+		}, false},
+		{"//line naming the work dir in other letter case", func(s *keySpec) {
+			s.setFile("/home/u/m/p/a.go", "package p\n//line "+strings.ToUpper(w1)+"/B001/x.go:1\nvar X int\n")
+		}, func(s *keySpec) {
+			*s = baseSpec("/tmp/go-build2")
+			s.setFile("/home/u/m/p/a.go", "package p\n//line "+strings.ToUpper(w1)+"/B001/x.go:1\nvar X int\n")
+		}, false},
+		// The work dir in a replacement goes into the object.
+		{"trimpath replacement naming the work dir", func(s *keySpec) { s.replaceArg(w1+"/b001=>", w1+"/b001=>"+w1) }, func(s *keySpec) {
+			*s = baseSpec("/tmp/go-build2")
+			s.replaceArg("/tmp/go-build2/b001=>", "/tmp/go-build2/b001=>/tmp/go-build2")
+		}, false},
+		// A source under $WORK that no rule trims is recorded as it is.
+		{"untrimmed source under the work dir", func(s *keySpec) {
+			s.args = append(s.args, w1+"/b002/c.go")
+			s.setFile(w1+"/b002/c.go", "package p\n")
+		}, func(s *keySpec) {
+			*s = baseSpec("/tmp/go-build2")
+			s.args = append(s.args, "/tmp/go-build2/b002/c.go")
+			s.setFile("/tmp/go-build2/b002/c.go", "package p\n")
+		}, false},
 
 		// Nothing else does.
 		{"output paths", nil, func(s *keySpec) {
@@ -140,6 +173,20 @@ func TestActionKey(t *testing.T) {
 			s.replaceArg(w1+"/b001/_pkg_.o", "/elsewhere/p.o")
 		}, true},
 		{"work dir", nil, func(s *keySpec) { *s = baseSpec("/tmp/go-build98765") }, true},
+		{"no work dir named", func(s *keySpec) { s.work = "" }, func(s *keySpec) { *s = baseSpec("/tmp/go-build98765"); s.work = "" }, false},
+		{"work dir, with a source and the cwd under it", func(s *keySpec) {
+			s.cwd = w1 + "/b001"
+			s.setFile(w1+"/b001/a.go", "package p\n")
+			s.args = append(s.args, w1+"/b001/_cgo_gotypes.go")
+			s.setFile(w1+"/b001/_cgo_gotypes.go", "package p // cgo\n")
+		}, func(s *keySpec) {
+			w := "/tmp/go-build98765"
+			*s = baseSpec(w)
+			s.cwd = w + "/b001"
+			s.setFile(w+"/b001/a.go", "package p\n")
+			s.args = append(s.args, w+"/b001/_cgo_gotypes.go")
+			s.setFile(w+"/b001/_cgo_gotypes.go", "package p // cgo\n")
+		}, true},
 		{"importcfg path", nil, func(s *keySpec) {
 			s.replaceArg(w1+"/b001/importcfg", "/home/u/cfg/importcfg")
 			for i, f := range s.files {
@@ -208,6 +255,13 @@ func TestActionKeyRefusals(t *testing.T) {
 		{"path", func(s *keySpec) { s.files = append(s.files, [2]string{"/a/../b", "x"}) }, `path "/a/../b" is not clean`},
 		{"cwd", func(s *keySpec) { s.cwd = "home" }, "cwd: path"},
 		{"conflict", func(s *keySpec) { s.files = append(s.files, [2]string{"/home/u/m/p/a.go", "other"}) }, "input /home/u/m/p/a.go listed twice"},
+		{"work relative", func(s *keySpec) { s.work = "tmp/go-build1" }, `work directory: path "tmp/go-build1" is not absolute`},
+		{"work not clean", func(s *keySpec) { s.work = "/tmp/go-build1/" }, `work directory: path "/tmp/go-build1/" is not clean`},
+		{"work with ;", func(s *keySpec) { s.work = "/tmp/a;b" }, `work directory "/tmp/a;b" holds ';'`},
+		{"work with =>", func(s *keySpec) { s.work = "/tmp/a=>b" }, `work directory "/tmp/a=>b" holds '='`},
+		{"work with \\", func(s *keySpec) { s.work = "/tmp/a\\b" }, `work directory "/tmp/a\\b" holds '\\'`},
+		{"work with a newline", func(s *keySpec) { s.work = "/tmp/a\nb" }, `work directory "/tmp/a\nb" holds '\n'`},
+		{"top dirs", func(s *keySpec) { s.files = append(s.files, [2]string{"/HOME/x", "x"}) }, "and /HOME differ only in letter case"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := baseSpec(w1)
@@ -226,5 +280,363 @@ func TestActionKeyRefusals(t *testing.T) {
 	_, err := actionKey(nil, "linux", "amd64", r, func([]byte) ([]byte, error) { return nil, fmt.Errorf("evicted") })
 	if err == nil || !strings.Contains(err.Error(), "-importcfg file "+w1+"/b001/importcfg: evicted") {
 		t.Fatalf("unreadable importcfg: %v", err)
+	}
+}
+
+// TestActionKeyHostileWork is issue 20's N1: a client whose work dir
+// holds -trimpath syntax turns "$WORK/b001=>" into other rules (here,
+// one that records /home/u/m/p/a.go as /evil/a.go, or as a cgo file that
+// may hold //go:cgo_ldflag). It must not share the key of the go
+// command's compile with a real work dir; the worker refuses it, naming
+// it.
+func TestActionKeyHostileWork(t *testing.T) {
+	normal, err := baseSpec("/tmp/go-build111").key(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"/home/u/m/p=>/evil;/q", "/home/u/m/p/a.go=>/_cgo_a.go;/q"} {
+		k, err := baseSpec(w).key(t)
+		if err == nil {
+			if bytes.Equal(k, normal) {
+				t.Errorf("work dir %q: the key of the go command's compile", w)
+			} else {
+				t.Errorf("work dir %q accepted", w)
+			}
+			continue
+		}
+		if !strings.Contains(err.Error(), strconv.Quote(w)) {
+			t.Errorf("work dir %q: error %q does not name it", w, err)
+		}
+	}
+}
+
+// clone returns a copy of s that shares no slice with it.
+func (s keySpec) clone() keySpec {
+	s.env = append([]string(nil), s.env...)
+	s.args = append([]string(nil), s.args...)
+	s.files = append([][2]string(nil), s.files...)
+	return s
+}
+
+// identity is a spec as the compile reads it, less what no key may
+// depend on: the order and repeats of env entries and of files.
+func (s keySpec) identity() string {
+	env := map[string]string{}
+	for _, e := range s.env {
+		k, _, _ := strings.Cut(e, "=")
+		env[k] = e
+	}
+	var envs []string
+	for _, e := range env {
+		envs = append(envs, e)
+	}
+	sort.Strings(envs)
+	files := append([][2]string(nil), s.files...)
+	sort.Slice(files, func(i, j int) bool { return files[i][0] < files[j][0] })
+	return fmt.Sprintf("%q", []any{s.toolchain, s.goos, s.goarch, s.work, s.cwd, s.args, envs, files})
+}
+
+// rename moves the spec to another work dir: every mention of from, in
+// any string, reads to.
+func (s keySpec) rename(from, to string) keySpec {
+	s = s.clone()
+	r := strings.NewReplacer(from, to)
+	s.work, s.cwd = r.Replace(s.work), r.Replace(s.cwd)
+	for i := range s.env {
+		s.env[i] = r.Replace(s.env[i])
+	}
+	for i := range s.args {
+		s.args[i] = r.Replace(s.args[i])
+	}
+	for i := range s.files {
+		s.files[i] = [2]string{r.Replace(s.files[i][0]), r.Replace(s.files[i][1])}
+	}
+	return s
+}
+
+// setEnv sets an environment variable, replacing its entries.
+func (s *keySpec) setEnv(k, v string) {
+	env := []string{k + "=" + v}
+	for _, e := range s.env {
+		if !strings.HasPrefix(e, k+"=") {
+			env = append(env, e)
+		}
+	}
+	s.env = env
+}
+
+// moveFile moves a file and the arguments that name it.
+func (s *keySpec) moveFile(from, to, argFrom, argTo string) {
+	for i, f := range s.files {
+		if f[0] == from {
+			s.files[i][0] = to
+		}
+	}
+	s.replaceArg(argFrom, argTo)
+}
+
+// addFlag puts a flag before the source files.
+func (s *keySpec) addFlag(f string) {
+	n := len(s.args) - 2
+	s.args = append(s.args[:n:n], append([]string{f}, s.args[n:]...)...)
+}
+
+// mutation changes one thing that the compile of a spec reads. inWork
+// says whether the work dir w is then in what the compile reads other
+// than as the start of a path that -trimpath removes, so that the
+// compile in another work dir is another compile.
+type mutation struct {
+	name  string
+	apply func(s *keySpec, r *rand.Rand, w string) (inWork bool)
+}
+
+var mutations = []mutation{
+	{"tool", func(s *keySpec, r *rand.Rand, w string) bool {
+		s.toolchain = fmt.Sprintf("compile v%d", r.Intn(1000))
+		return false
+	}},
+	{"GOOS", func(s *keySpec, r *rand.Rand, w string) bool {
+		s.goos = pick(r, "darwin", "windows", "freebsd", "plan9", "js")
+		return false
+	}},
+	{"GOARCH", func(s *keySpec, r *rand.Rand, w string) bool {
+		s.goarch = pick(r, "arm64", "386", "riscv64", "wasm")
+		return false
+	}},
+	{"env", func(s *keySpec, r *rand.Rand, w string) bool {
+		s.setEnv(pick(r, "GOAMD64", "GO386", "GOARM", "GOEXPERIMENT", "GODEBUG", "GO_EXTLINK_ENABLED"), fmt.Sprint("v", r.Intn(50)))
+		return false
+	}},
+	{"GOROOT", func(s *keySpec, r *rand.Rand, w string) bool {
+		s.setEnv("GOROOT", fmt.Sprint("/opt/go", r.Intn(50)))
+		return false
+	}},
+	{"GOROOT in the work dir", func(s *keySpec, r *rand.Rand, w string) bool {
+		s.setEnv("GOROOT", fmt.Sprint(w, "/go", r.Intn(50)))
+		return true
+	}},
+	{"flag value", func(s *keySpec, r *rand.Rand, w string) bool {
+		switch r.Intn(4) {
+		case 0:
+			s.replaceArg("-lang=go1.21", fmt.Sprint("-lang=go1.", r.Intn(30)))
+		case 1:
+			s.replaceArg("m/p", fmt.Sprint("m/p", r.Intn(50)))
+		case 2:
+			s.replaceArg("abc/abc", fmt.Sprint("abc/", r.Intn(50)))
+		default:
+			s.replaceArg("-lang=go1.21", fmt.Sprint("-lang=go1.21", pick(r, "", "x", "$WORK", "$$WORK")))
+		}
+		return false
+	}},
+	{"flag added", func(s *keySpec, r *rand.Rand, w string) bool {
+		s.addFlag(pick(r, "-N", "-l", "-race", "-msan", "-shared", "-dynlink", "-std", "-wb=false", "-dwarf=false", "-B",
+			"-C", "-e", "-smallframes", "-S", "-m", "-live", "-+", "-nolocalimports", fmt.Sprint("-c=", r.Intn(8)),
+			fmt.Sprint("-d=checkptr=", r.Intn(3)), "-spectre=all", fmt.Sprint("-goversion=go1.", r.Intn(30)), "-installsuffix=race"))
+		return false
+	}},
+	{"source name", func(s *keySpec, r *rand.Rand, w string) bool {
+		n := fmt.Sprint("x", r.Intn(100), ".go")
+		s.moveFile("/home/u/m/p/a.go", "/home/u/m/p/"+n, "./a.go", "./"+n)
+		return false
+	}},
+	{"source path", func(s *keySpec, r *rand.Rand, w string) bool {
+		p := fmt.Sprint("/home/u/m/q", r.Intn(100), "/b.go")
+		s.moveFile("/home/u/m/p/b.go", p, "/home/u/m/p/b.go", p)
+		return false
+	}},
+	{"source spelling", func(s *keySpec, r *rand.Rand, w string) bool {
+		s.replaceArg("./a.go", pick(r, "a.go", "/home/u/m/p/a.go", "./././a.go", "../p/a.go"))
+		return false
+	}},
+	{"source order", func(s *keySpec, r *rand.Rand, w string) bool {
+		n := len(s.args)
+		s.args[n-2], s.args[n-1] = s.args[n-1], s.args[n-2]
+		return false
+	}},
+	{"source added", func(s *keySpec, r *rand.Rand, w string) bool {
+		p := fmt.Sprint("/home/u/m/p/c", r.Intn(100), ".go")
+		s.args = append(s.args, p)
+		s.setFile(p, "package p\n")
+		return false
+	}},
+	{"cwd", func(s *keySpec, r *rand.Rand, w string) bool {
+		d := fmt.Sprint("/home/u/m/r", r.Intn(100))
+		s.cwd = d
+		s.moveFile("/home/u/m/p/a.go", d+"/a.go", "./a.go", "./a.go")
+		return false
+	}},
+	{"cwd under the work dir", func(s *keySpec, r *rand.Rand, w string) bool {
+		d := w + pick(r, "/b001", "/b001/x")
+		s.cwd = d
+		s.moveFile("/home/u/m/p/a.go", d+"/a.go", "./a.go", "./a.go")
+		return false
+	}},
+	{"source under the work dir", func(s *keySpec, r *rand.Rand, w string) bool {
+		p := fmt.Sprint(w, "/b001/_cgo_", r.Intn(100), ".go")
+		s.args = append(s.args, p)
+		s.setFile(p, "package p // cgo\n")
+		return false
+	}},
+	{"untrimmed source under the work dir", func(s *keySpec, r *rand.Rand, w string) bool {
+		p := fmt.Sprint(w, "/b00", 2+r.Intn(7), "/x.go")
+		s.args = append(s.args, p)
+		s.setFile(p, "package p\n")
+		return true
+	}},
+	{"source naming the work dir, not under it", func(s *keySpec, r *rand.Rand, w string) bool {
+		p := pick(r, "/home"+w+"/c.go", w+"x/c.go", w+"-1/c.go")
+		s.args = append(s.args, p)
+		s.setFile(p, "package p\n")
+		return true
+	}},
+	{"content", func(s *keySpec, r *rand.Rand, w string) bool {
+		f := s.files[r.Intn(len(s.files))]
+		switch {
+		case strings.HasSuffix(f[0], "embedcfg"):
+			return false // JSON: "embedcfg" changes it
+		case strings.HasSuffix(f[0], "importcfg"):
+			f[1] += "# " // a comment line follows
+		}
+		s.setFile(f[0], fmt.Sprint(f[1], r.Intn(100)))
+		return false
+	}},
+	{"content naming the work dir", func(s *keySpec, r *rand.Rand, w string) bool {
+		p := pick(r, "/home/u/m/p/a.go", "/home/u/m/p/b.go")
+		s.setFile(p, fmt.Sprintf("package p\n//line %s/b00%d/x.go:1\nvar X int\n", w, 1+r.Intn(3)))
+		return true
+	}},
+	{"importcfg", func(s *keySpec, r *rand.Rand, w string) bool {
+		s.setFile(w+"/b001/importcfg", fmt.Sprintf("packagefile fmt=/home/u/.cache/go-build/ab/abcd-d\nimportmap x%d=fmt\n", r.Intn(100)))
+		return false
+	}},
+	{"importcfg naming the work dir", func(s *keySpec, r *rand.Rand, w string) bool {
+		s.setFile(w+"/b001/importcfg", fmt.Sprintf("packagefile fmt=/home/u/.cache/go-build/ab/abcd-d\nimportmap %s/x%d=fmt\n", w, r.Intn(100)))
+		return true
+	}},
+	{"embedcfg", func(s *keySpec, r *rand.Rand, w string) bool {
+		s.setFile(w+"/b001/embedcfg", fmt.Sprintf(`{"Patterns":{"h%d":["hello.txt"]},"Files":{"hello.txt":"/home/u/m/p/hello.txt"}}`, r.Intn(100)))
+		return false
+	}},
+	{"input added", func(s *keySpec, r *rand.Rand, w string) bool {
+		p := w + "/b001/default.pgo"
+		s.addFlag("-pgoprofile=" + p)
+		s.setFile(p, fmt.Sprint("profile ", r.Intn(100)))
+		return false
+	}},
+	{"output flag gone", func(s *keySpec, r *rand.Rand, w string) bool {
+		o := pick(r, "-linkobj", "-asmhdr")
+		for i, a := range s.args {
+			if a == o {
+				s.args = append(s.args[:i:i], s.args[i+2:]...)
+				break
+			}
+		}
+		return false
+	}},
+	{"trimpath rule", func(s *keySpec, r *rand.Rand, w string) bool {
+		rule := pick(r, "/home/u/m/p=>m/p", "/home/u/m=>m", "/home/u/m/p", "/tmp=>T", "/=>x", "=>x", "", w, w+"=>W",
+			w+"/b002=>", "/home/u/m/p/a.go=>/_cgo_a.go", "/HOME/U=>h", "\\home\\u=>h", fmt.Sprint("/home/u/m/q", r.Intn(50), "=>q"))
+		if r.Intn(2) == 0 {
+			s.replaceArg(w+"/b001=>", rule+";"+w+"/b001=>")
+		} else {
+			s.replaceArg(w+"/b001=>", w+"/b001=>;"+rule)
+		}
+		return false
+	}},
+	{"trimpath replacement", func(s *keySpec, r *rand.Rand, w string) bool {
+		s.replaceArg(w+"/b001=>", fmt.Sprint(w, "/b001=>", pick(r, "/x", "x", "$WORK", "/home/u/m/p", "=>"), r.Intn(10)))
+		return false
+	}},
+	{"trimpath replacement naming the work dir", func(s *keySpec, r *rand.Rand, w string) bool {
+		s.replaceArg(w+"/b001=>", fmt.Sprint(w, "/b001=>", w, pick(r, "", "/x", "x")))
+		return true
+	}},
+	{"work dir in a flag value", func(s *keySpec, r *rand.Rand, w string) bool {
+		switch r.Intn(3) {
+		case 0:
+			s.replaceArg("m/p", w+"/p")
+		case 1:
+			s.replaceArg("abc/abc", w)
+		default:
+			s.addFlag("-d=pgoinline=0," + w)
+		}
+		return true
+	}},
+}
+
+func pick(r *rand.Rand, l ...string) string { return l[r.Intn(len(l))] }
+
+// TestActionKeyProperty changes a go-command-shaped compile in one thing
+// that the compile reads, in 2000 random ways: no change keeps the key,
+// and changes that differ get different keys. A change that leaves the
+// work dir where -trimpath removes it keeps its key in another work dir;
+// one that puts it elsewhere does not. A work dir with -trimpath syntax
+// is refused, naming it.
+func TestActionKeyProperty(t *testing.T) {
+	const wa, wb = "/tmp/go-build111", "/tmp/go-build222"
+	r := rand.New(rand.NewSource(20))
+	base := baseSpec(wa)
+	baseKey, err := base.key(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, err := base.rename(wa, wb).key(t); err != nil || !bytes.Equal(k, baseKey) {
+		t.Fatalf("the compile in another work dir: %x, %v; want the key %x", k, err, baseKey)
+	}
+	byKey := map[string]string{string(baseKey): base.identity()}
+	tried := map[string]bool{}
+	kinds := map[string]int{}
+	for i := 0; i < 2000; i++ {
+		s := base.clone()
+		m := mutations[r.Intn(len(mutations))]
+		inWork := m.apply(&s, r, wa)
+		id := s.identity()
+		if id == base.identity() || tried[id] {
+			continue
+		}
+		tried[id] = true
+		kinds[m.name]++
+		k, err := s.key(t)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", m.name, err, id)
+		}
+		if prev, ok := byKey[string(k)]; ok {
+			t.Fatalf("%s: two compiles share a key:\n%s\n%s", m.name, prev, id)
+		}
+		byKey[string(k)] = id
+		kb, err := s.rename(wa, wb).key(t)
+		if err != nil {
+			t.Fatalf("%s, in %s: %v", m.name, wb, err)
+		}
+		if same := bytes.Equal(k, kb); same == inWork {
+			t.Fatalf("%s: same key in another work dir = %v, want %v\n%s", m.name, same, !inWork, id)
+		}
+	}
+	for _, m := range mutations {
+		if kinds[m.name] == 0 {
+			t.Errorf("no compile changed in its %s", m.name)
+		}
+	}
+	t.Logf("%d distinct compiles", len(tried))
+
+	// A work dir that is not a clean absolute path, or that holds a
+	// character -trimpath reads, is refused, and the error names it.
+	for i := 0; i < 200; i++ {
+		w := []byte(wa)
+		switch n := r.Intn(len(w)-1) + 1; r.Intn(3) {
+		case 0:
+			w = append(w[:n:n], append([]byte(pick(r, ";", "=", ">", "=>", "\\", "\n", "\x01", "\x7f")), w[n:]...)...)
+		case 1:
+			w = append(w[:n:n], append([]byte(pick(r, "/", "/./", "/../")), w[n:]...)...)
+		default:
+			w = append(w, '/')
+		}
+		if filepath.Clean(string(w)) == string(w) && !strings.ContainsAny(string(w), ";=>\\\n\x01\x7f") {
+			continue // "/" inserted after a "/"... still clean
+		}
+		_, err := baseSpec(string(w)).key(t)
+		if err == nil || !strings.Contains(err.Error(), strconv.Quote(string(w))) {
+			t.Fatalf("work dir %q: %v, want an error that names it", w, err)
+		}
 	}
 }

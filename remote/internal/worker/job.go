@@ -136,6 +136,9 @@ func checkTask(cl *cmdline.Cmdline, env []string) error {
 				return fmt.Errorf("environment variable %s is set: it makes the compile write files where it runs; compile it locally", k)
 			}
 		}
+		if k == "GOROOT" && strings.Contains(v, ";") {
+			return fmt.Errorf("environment variable GOROOT=%s holds ;: it goes into -trimpath, where ; separates rules", v)
+		}
 	}
 	if _, ok := cl.Get("importcfg"); !ok {
 		return errors.New("no -importcfg: a worker's compile finds its imports through one")
@@ -268,7 +271,9 @@ func (c *conn) materialize(t *task) (*job, error) {
 		}
 		j.inputs[i] = p
 	}
-	j.topDirs = cmdline.TopDirs(append(paths, t.cwd)...)
+	if j.topDirs, err = cmdline.TopDirs(append(paths, t.cwd)...); err != nil {
+		return fail(err)
+	}
 	for _, f := range cl.Files {
 		if _, err := need("source file", f); err != nil {
 			return fail(err)

@@ -54,8 +54,8 @@ func TestPrepareArgs(t *testing.T) {
 		"-o=" + j.out + "/o.out", "-p=m/p", "-N", "-l=true",
 		"-symabis=" + R + "/tmp/w/b001/symabis", "-asmhdr=" + j.out + "/asmhdr.out",
 		"-importcfg=" + j.dir + "/cfg/importcfg",
-		"-trimpath=" + R + "/tmp/w/b001=>;/tmp/w/b001=>;" + R + "/usr/lib/go=>$GOROOT;" +
-			R + "/home=>/home;" + R + "/tmp=>/tmp",
+		"-trimpath=" + R + "/tmp/w/b001=>;" + R + "/usr/lib/go=>$GOROOT;" +
+			R + "/home=>/home;" + R + "/tmp=>/tmp;/tmp/w/b001=>",
 		"--", "./a.go", R + "/home/u/m/p/b.go",
 	}
 	if !reflect.DeepEqual(j.args, want) {

@@ -247,6 +247,9 @@ func (c *conn) compileWhole(j *job) (*wire.Done, *record, error) {
 		return d, nil, connErr
 	}
 	printed := j.mapBack(out.b)
+	if printed != nil {
+		printed = []byte(c.s.scrub(string(printed)))
+	}
 	var ee *exec.ExitError
 	switch {
 	case out.over:

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -138,6 +139,14 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.CacheDir+"/jobs", 0o700); err != nil {
 		st.Close()
 		return nil, err
+	}
+	// A job root must be the path a compile's getcwd gives, or the
+	// -trimpath rules that map it back would miss: absolute, links
+	// resolved.
+	if d, err := filepath.EvalSymlinks(cfg.CacheDir); err == nil {
+		if d, err = filepath.Abs(d); err == nil {
+			cfg.CacheDir = d
+		}
 	}
 	s := &Server{cfg: cfg, store: st, toolchain: tc, sem: make(chan struct{}, cfg.Slots),
 		start: time.Now(), conns: map[*conn]bool{}}
@@ -308,6 +317,7 @@ type conn struct {
 func (c *conn) send(m any) error { return c.sendBy(m, time.Now().Add(time.Minute)) }
 
 func (c *conn) sendBy(m any, deadline time.Time) error {
+	c.scrubMsg(m)
 	c.nc.SetWriteDeadline(deadline)
 	_, err := wire.Write(c.w, m)
 	return err

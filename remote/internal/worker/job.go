@@ -185,6 +185,9 @@ func (c *conn) materialize(t *task) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.s.checkJobSize(hashes, paths, t.cwd); err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp(c.s.cfg.CacheDir+"/jobs", fmt.Sprintf("%d-", c.s.jobSeq.Add(1)))
 	if err != nil {
 		return nil, err
@@ -200,14 +203,35 @@ func (c *conn) materialize(t *task) (*job, error) {
 			return fail(err)
 		}
 	}
+	// A blob is copied into the job once, checked against its sha256 as
+	// it is copied, and its other paths are hard links of that copy: the
+	// job's bytes are those of its distinct blobs. The copy is the job's
+	// own, never a link of the store's file: a compile that is not
+	// confined (no Landlock, or -sandbox=false) could make a link
+	// writable and change the blob under another job's running compile.
+	copies := map[string]string{} // blob → the job's copy
+	written := int64(0)
 	for _, p := range paths {
 		dst := j.root + p
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return fail(fmt.Errorf("input %s: %v", p, err))
 		}
+		h := string(hashes[p])
+		if first, ok := copies[h]; ok && os.Link(first, dst) == nil {
+			continue
+		}
+		// The first path of a blob, or one whose link the file system
+		// refused (too many links, or no links at all): a copy, which
+		// counts against the bound.
+		size, _ := c.s.store.Size(hashes[p])
+		if written += size; written > c.s.cfg.JobBytes {
+			return fail(fmt.Errorf("input %s: copies of %d bytes, more than the worker's bound of %d bytes per job (the job directory's file system refused a hard link)",
+				p, written, c.s.cfg.JobBytes))
+		}
 		if err := c.s.store.Materialize(hashes[p], dst); err != nil {
 			return fail(fmt.Errorf("input %s: %v", p, err))
 		}
+		copies[h] = dst
 	}
 	j.cwd = j.root + t.cwd
 	if err := os.MkdirAll(j.cwd, 0o755); err != nil {
@@ -279,6 +303,45 @@ func (c *conn) materialize(t *task) (*job, error) {
 		j.sources = append(j.sources, f)
 	}
 	return j, nil
+}
+
+// checkJobSize refuses a job whose materialization would pass the
+// worker's bounds, before anything is written: the files and the
+// directories it creates (Config.JobFiles), and the bytes of its
+// distinct blobs (Config.JobBytes; a blob listed under several paths is
+// materialized once). A blob the store lacks counts nothing here; the
+// materialization refuses the job for it.
+func (s *Server) checkJobSize(hashes map[string][]byte, paths []string, cwd string) error {
+	max := s.cfg.JobFiles
+	if len(paths) > max {
+		return fmt.Errorf("%d input files, more than the worker's bound of %d files and directories per job", len(paths), max)
+	}
+	// The directories: each path's parents, and the cwd and its own.
+	dirs := map[string]bool{}
+	parents := func(d string) {
+		for ; d != "/" && !dirs[d]; d = filepath.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	for _, p := range paths {
+		parents(filepath.Dir(p))
+	}
+	parents(cwd)
+	if n := len(paths) + len(dirs); n > max {
+		return fmt.Errorf("%d files and directories, more than the worker's bound of %d per job", n, max)
+	}
+	var size int64
+	seen := map[string]bool{}
+	for _, h := range hashes {
+		if n, ok := s.store.Size(h); ok && !seen[string(h)] {
+			seen[string(h)] = true
+			size += n
+		}
+	}
+	if size > s.cfg.JobBytes {
+		return fmt.Errorf("inputs of %d distinct bytes, more than the worker's bound of %d bytes per job", size, s.cfg.JobBytes)
+	}
+	return nil
 }
 
 // outFile is where the compile writes the file of output flag name.

@@ -40,6 +40,8 @@ type Config struct {
 	Slots       int           // concurrent compiles; more jobs queue
 	CacheDir    string        // blob store and job directories
 	CacheMax    int64         // bound of the blob store, in bytes
+	JobFiles    int           // bound of the files and directories a job materializes; 0 for 65536
+	JobBytes    int64         // bound of the distinct input bytes a job materializes; 0 for CacheMax
 	Token       []byte        // shared secret; required unless loopback-only
 	Compile     string        // the compile binary this worker runs
 	Name        string        // self-description for agents' logs
@@ -79,6 +81,10 @@ type Server struct {
 	}
 }
 
+// defaultJobFiles is the default of Config.JobFiles: more than any
+// package's compile reads (a big one reads a few thousand files).
+const defaultJobFiles = 1 << 16
+
 // HashFile returns the sha256 of a file: the compile binary's identity.
 func HashFile(name string) ([]byte, error) {
 	f, err := os.Open(name)
@@ -107,6 +113,18 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.CompileMem != 0 && cfg.CompileMem < minCompileMem {
 		return nil, fmt.Errorf("compile memory bound %d is below %d MiB", cfg.CompileMem, minCompileMem>>20)
+	}
+	switch {
+	case cfg.JobFiles < 0:
+		return nil, fmt.Errorf("bound of job files %d is negative", cfg.JobFiles)
+	case cfg.JobFiles == 0:
+		cfg.JobFiles = defaultJobFiles
+	}
+	switch {
+	case cfg.JobBytes < 0:
+		return nil, fmt.Errorf("bound of job bytes %d is negative", cfg.JobBytes)
+	case cfg.JobBytes == 0:
+		cfg.JobBytes = cfg.CacheMax
 	}
 	if cfg.JobTimeout == 0 {
 		cfg.JobTimeout = 10 * time.Minute

@@ -446,6 +446,7 @@ func (c *conn) runJob(m *wire.Start) error {
 	defer release()
 
 	j, err := c.prepare(m)
+	c.freeMsg() // the Start's memory
 	if err != nil {
 		c.s.st.refused.Add(1)
 		c.log.Warn("job refused", "err", err)
@@ -479,6 +480,10 @@ func (c *conn) runJob(m *wire.Start) error {
 	msg, err := c.recv(c.s.cfg.JobTimeout)
 	if err != nil {
 		kill()
+		if errors.Is(err, errMemory) {
+			c.s.st.failed.Add(1)
+			c.send(&wire.Result{Status: 1, Msg: "job: " + err.Error()})
+		}
 		return err
 	}
 	jm, ok := msg.(*wire.Job)
@@ -486,7 +491,8 @@ func (c *conn) runJob(m *wire.Start) error {
 		kill()
 		return fmt.Errorf("expected job, got %T", msg)
 	}
-	data, err := wire.Decompress(jm.Data, jm.Size)
+	data, err := wire.DecompressBudget(jm.Data, jm.Size, wire.MaxPayload, &c.mem)
+	c.freeMsg() // the Job's frame: only data remains
 	if err != nil {
 		kill()
 		c.s.st.failed.Add(1)
@@ -495,6 +501,7 @@ func (c *conn) runJob(m *wire.Start) error {
 	go func() {
 		pw.Write(data) // a compile that died already shows in Wait
 		pw.Close()
+		c.mem.Release(uint64(len(data)))
 	}()
 	t1 := time.Now()
 	// Until the Result the agent sends nothing: a connection that closes

@@ -42,6 +42,8 @@ type Config struct {
 	CacheMax    int64         // bound of the blob store, in bytes
 	JobFiles    int           // bound of the files and directories a job materializes; 0 for 65536
 	JobBytes    int64         // bound of the distinct input bytes a job materializes; 0 for CacheMax
+	MemBudget   int64         // bound of the memory peers' frames and payloads take at once (budget.go); 0 for 1 GiB
+	MemWait     time.Duration // bound of a request's wait for that memory (10 s)
 	Token       []byte        // shared secret; required unless loopback-only
 	Compile     string        // the compile binary this worker runs
 	Name        string        // self-description for agents' logs
@@ -60,6 +62,7 @@ type Server struct {
 	store     *store.Store
 	toolchain []byte
 	sem       chan struct{}
+	mem       *memBudget
 	start     time.Time
 
 	hardCtx    context.Context // cancelled when shutdown gives up waiting
@@ -126,6 +129,15 @@ func New(cfg Config) (*Server, error) {
 	case cfg.JobBytes == 0:
 		cfg.JobBytes = cfg.CacheMax
 	}
+	switch {
+	case cfg.MemBudget == 0:
+		cfg.MemBudget = defaultMemBudget
+	case cfg.MemBudget < minMemBudget:
+		return nil, fmt.Errorf("memory budget (-mem-budget) %d is below %d MiB", cfg.MemBudget, minMemBudget>>20)
+	}
+	if cfg.MemWait <= 0 {
+		cfg.MemWait = defaultMemWait
+	}
 	if cfg.JobTimeout == 0 {
 		cfg.JobTimeout = 10 * time.Minute
 	}
@@ -157,7 +169,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, store: st, toolchain: tc, sem: make(chan struct{}, cfg.Slots),
-		start: time.Now(), conns: map[*conn]bool{}}
+		mem: &memBudget{max: uint64(cfg.MemBudget)}, start: time.Now(), conns: map[*conn]bool{}}
 	s.hardCtx, s.hardCancel = context.WithCancel(context.Background())
 	s.logSandbox()
 	return s, nil
@@ -209,6 +221,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		retry.ok(s)
 		c := &conn{s: s, nc: nc, r: &countReader{r: nc, n: &s.st.in}, w: &countWriter{w: nc, n: &s.st.out}}
+		c.mem.c = c
 		if !s.admit(c) {
 			nc.Close()
 			continue
@@ -253,7 +266,8 @@ func (s *Server) Shutdown(ctx context.Context) {
 		<-done
 	}
 	s.store.Close() // its lock: another daemon may use the cache dir now
-	s.cfg.Log.Info("stopped", "jobs", s.st.jobs.Load())
+	_, peak := s.mem.stats()
+	s.cfg.Log.Info("stopped", "jobs", s.st.jobs.Load(), "mem_peak", peak)
 }
 
 // setBusy marks a connection busy with a request (or idle); it reports
@@ -317,6 +331,8 @@ type conn struct {
 	goarch     string
 	uploadErr  error // a bad upload, reported by the next Start
 	statusOnly bool  // the handshake named no toolchain
+	mem        memHold
+	msgCost    uint64 // what the last message read holds of the memory budget
 }
 
 func (c *conn) send(m any) error { return c.sendBy(m, time.Now().Add(time.Minute)) }
@@ -327,10 +343,29 @@ func (c *conn) sendBy(m any, deadline time.Time) error {
 	return err
 }
 
+// recv reads a request. What the message holds of the memory budget
+// is held until freeMsg.
 func (c *conn) recv(timeout time.Duration) (any, error) {
 	c.nc.SetReadDeadline(time.Now().Add(timeout))
-	m, _, err := wire.Read(c.r)
+	m, _, cost, err := wire.ReadBudget(c.r, wire.MaxFrame, &c.mem)
+	c.msgCost += cost
 	return m, err
+}
+
+// freeMsg gives back what the messages read hold of the memory budget:
+// the caller is done with them.
+func (c *conn) freeMsg() {
+	c.mem.Release(c.msgCost)
+	c.msgCost = 0
+}
+
+// refuseMem answers a request that the memory budget refused, before
+// its connection closes (the frame was not read), and says so in the
+// log.
+func (c *conn) refuseMem(err error) {
+	c.s.st.refused.Add(1)
+	c.log.Warn("request refused", "err", err)
+	c.sendBy(&wire.Error{Msg: "request refused: " + err.Error()}, time.Now().Add(time.Second))
 }
 
 // recvSmall reads a handshake message by the handshake's deadline:
@@ -360,6 +395,10 @@ func (c *conn) serve() {
 	}
 	for {
 		m, err := c.recv(c.s.cfg.IdleTimeout)
+		if errors.Is(err, errMemory) {
+			c.refuseMem(err)
+			return
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.log.Debug("connection ends", "err", err)
@@ -370,6 +409,7 @@ func (c *conn) serve() {
 			return
 		}
 		err = c.handle(m)
+		c.freeMsg()
 		if !c.s.setBusy(c, false) || err != nil {
 			if err != nil {
 				c.log.Warn("connection fails", "err", err)
@@ -479,10 +519,12 @@ func (c *conn) handle(m any) error {
 		}
 		return c.send(&wire.Missing{Hashes: miss})
 	case *wire.Upload:
+		// One blob at a time holds its size of the memory budget.
 		for _, b := range m.Blobs {
-			data, err := wire.Decompress(b.Data, b.Size)
+			data, err := wire.DecompressBudget(b.Data, b.Size, wire.MaxPayload, &c.mem)
 			if err == nil {
 				err = c.s.store.Put(b.Hash, data)
+				c.mem.Release(uint64(len(data)))
 			}
 			if err != nil && c.uploadErr == nil {
 				c.uploadErr = fmt.Errorf("upload of blob %.12x…: %v", b.Hash, err)

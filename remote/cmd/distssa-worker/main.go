@@ -8,7 +8,7 @@
 //
 //	distssa-worker [-listen=127.0.0.1:7070] [-slots=N] [-cache=DIR] [-cache-size=BYTES]
 //	               [-token-file=FILE] [-compile=PATH] [-tls-cert=FILE -tls-key=FILE [-tls-client-ca=FILE]]
-//	               [-sandbox=false] [-compile-mem=BYTES]
+//	               [-sandbox=false] [-compile-mem=BYTES] [-mem-budget=BYTES]
 //	distssa-worker -status=HOST:PORT [-token-file=FILE] [-tls-ca=FILE [-tls-cert=FILE -tls-key=FILE]]
 package main
 
@@ -51,6 +51,7 @@ func main() {
 	sandbox := flag.Bool("sandbox", true, "confine each compile (rlimits, Landlock, death with the worker); -sandbox=false is for debugging")
 	compileMem := flag.Int64("compile-mem", 8<<30, "bound of a compile's address space, in bytes (RLIMIT_AS)")
 	maxConns := flag.Int("max-conns", 256, "open connections; more are closed at once")
+	memBudget := flag.Int64("mem-budget", 1<<30, "bound of the memory that agents' requests take at once while the worker reads, decodes and decompresses them, in bytes; at least 64 MiB")
 	replay := flag.Float64("replay", 0, "bench only (bench/farm.sh): run no compile; answer whole compiles from the result cache after their recorded run time × `scale`, refuse the rest; loopback addresses only")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -94,7 +95,8 @@ func main() {
 	}
 	host, _ := os.Hostname()
 	s, err := worker.New(worker.Config{MaxConns: *maxConns, Slots: *slots, CacheDir: *cache, CacheMax: *cacheSize, Token: token,
-		Compile: *compile, Name: host, JobTimeout: *jobTimeout, NoSandbox: !*sandbox, CompileMem: *compileMem, Replay: *replay, Log: log})
+		Compile: *compile, Name: host, JobTimeout: *jobTimeout, NoSandbox: !*sandbox, CompileMem: *compileMem, Replay: *replay, Log: log,
+		MemBudget: *memBudget})
 	if err != nil {
 		fatal(err)
 	}

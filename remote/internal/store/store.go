@@ -239,6 +239,17 @@ func (s *Store) evictLocked(keep string) {
 	}
 }
 
+// Size returns the size of a blob the store holds, without touching it.
+func (s *Store) Size(hash []byte) (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	el, ok := s.byHash[hex.EncodeToString(hash)]
+	if !ok {
+		return 0, false
+	}
+	return el.Value.(*entry).size, true
+}
+
 // Materialize copies the blob to dst, a new file, read-only, checking
 // the content against its hash as it copies. It is a copy, never a hard
 // link: a compile runs as the worker's user, who owns the stored file

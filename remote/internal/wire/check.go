@@ -18,6 +18,7 @@ import (
 const (
 	decodeFactor = 6
 	decodeConst  = 64 << 10
+	honestFactor = 3 // what ReadBudget takes for the decoding before it knows the cost
 )
 
 // checkShape walks one msgpack value against the Go type of the message
@@ -31,13 +32,13 @@ const (
 // a str 2·n: bytes, then a string; a struct 32 bytes: it tries a map
 // before an array, and makes an error of the attempt) and refuses a frame whose cost passes the budget, so that a
 // peer cannot make the receiver allocate more than a small multiple of
-// the frames it sends.
-func checkShape(t reflect.Type, b []byte) error {
+// the frames it sends. It returns the cost.
+func checkShape(t reflect.Type, b []byte) (uint64, error) {
 	s := &shape{b: b, budget: decodeFactor*uint64(len(b)) + decodeConst}
 	if err := s.value(t); err != nil {
-		return fmt.Errorf("msgpack: %s%v", t.Elem().Name(), err)
+		return 0, fmt.Errorf("msgpack: %s%v", t.Elem().Name(), err)
 	}
-	return nil
+	return s.cost, nil
 }
 
 type shape struct {

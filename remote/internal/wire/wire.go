@@ -356,6 +356,13 @@ func Encode(m any) ([]byte, error) {
 
 // Decode parses a frame body (type byte and msgpack).
 func Decode(body []byte) (any, error) {
+	return decode(body, nil)
+}
+
+// decode is Decode; between the check of the body and its decoding it
+// calls spend, if not nil, with what the decoding will cost (by
+// checkShape's model), and its error stops the decoding.
+func decode(body []byte, spend func(cost uint64) error) (any, error) {
 	if len(body) == 0 {
 		return nil, errors.New("wire: empty frame")
 	}
@@ -363,8 +370,14 @@ func Decode(body []byte) (any, error) {
 	if m == nil {
 		return nil, fmt.Errorf("wire: unknown message type %d", body[0])
 	}
-	if err := checkShape(reflect.TypeOf(m), body[1:]); err != nil {
+	cost, err := checkShape(reflect.TypeOf(m), body[1:])
+	if err != nil {
 		return nil, fmt.Errorf("wire: message type %d: %v", body[0], err)
+	}
+	if spend != nil {
+		if err := spend(cost); err != nil {
+			return nil, fmt.Errorf("wire: message type %d: %w", body[0], err)
+		}
 	}
 	r := bytes.NewReader(body[1:])
 	dec := msgpack.NewDecoder(r)
@@ -395,33 +408,100 @@ const MaxHandshakeFrame = 64 << 10
 
 // ReadMax is Read with a smaller bound on the frame.
 func ReadMax(r io.Reader, max uint32) (any, int, error) {
+	m, n, _, err := ReadBudget(r, max, nil)
+	return m, n, err
+}
+
+// A Budget accounts for the memory that a receiver spends on what its
+// peer sends. Acquire takes n bytes before they are allocated; it may
+// wait for them, and its error refuses what needs them. Release gives
+// n bytes back.
+type Budget interface {
+	Acquire(n uint64) error
+	Release(n uint64)
+}
+
+// ReadBudget is ReadMax that takes the frame's memory from b (if not
+// nil) before it allocates it. Before it reads the body it takes the
+// body's length and what decoding an honest frame of that length costs
+// (honestFactor times it, plus decodeConst). Once the body is checked,
+// it gives back what the decoding will not cost (by checkShape's model
+// of what the decoder allocates), or takes what it costs beyond that;
+// once the body is decoded, the body's length. What the message costs
+// stays taken: ReadBudget returns it, and the caller releases it when it
+// is done with the message. On error nothing stays taken; after an
+// error of b's the connection cannot go on (the body is unread, or
+// dropped).
+func ReadBudget(r io.Reader, max uint32, b Budget) (m any, nread int, cost uint64, err error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
 	if n > max {
-		return nil, 4, fmt.Errorf("wire: frame of %d bytes exceeds the %d-byte limit", n, max)
+		return nil, 4, 0, fmt.Errorf("wire: frame of %d bytes exceeds the %d-byte limit", n, max)
 	}
 	if n < 4 {
-		return nil, 4, fmt.Errorf("wire: frame of %d bytes has no checksum", n)
+		return nil, 4, 0, fmt.Errorf("wire: frame of %d bytes has no checksum", n)
 	}
-	// Grow the buffer as bytes arrive rather than trusting the length.
-	var body bytes.Buffer
-	got, err := io.CopyN(&body, r, int64(n))
+	if b == nil {
+		// Grow the buffer as bytes arrive rather than trusting the length.
+		var body bytes.Buffer
+		got, err := io.CopyN(&body, r, int64(n))
+		if err != nil {
+			return nil, 4 + int(got), 0, fmt.Errorf("wire: truncated frame: %v", err)
+		}
+		v, err := checkFrame(body.Bytes())
+		if err != nil {
+			return nil, 4 + int(n), 0, err
+		}
+		m, err := Decode(v)
+		return m, 4 + int(n), 0, err
+	}
+	// The budget holds the length: the body is allocated at once.
+	held := uint64(n) + honestFactor*uint64(n) + decodeConst
+	if err := b.Acquire(held); err != nil {
+		return nil, 4, 0, fmt.Errorf("wire: frame of %d bytes: %w", n, err)
+	}
+	body := make([]byte, n)
+	if got, err := io.ReadFull(r, body); err != nil {
+		b.Release(held)
+		return nil, 4 + got, 0, fmt.Errorf("wire: truncated frame: %v", err)
+	}
+	if body, err = checkFrame(body); err == nil {
+		m, err = decode(body, func(c uint64) error {
+			// The body stays until the decoding ends.
+			if need := uint64(n) + c; need > held {
+				if err := b.Acquire(need - held); err != nil {
+					return fmt.Errorf("decoding costs %d bytes: %w", c, err)
+				}
+				held = need
+			} else {
+				b.Release(held - need)
+				held = need
+			}
+			cost = c
+			return nil
+		})
+	}
 	if err != nil {
-		return nil, 4 + int(got), fmt.Errorf("wire: truncated frame: %v", err)
+		b.Release(held)
+		return nil, 4 + int(n), 0, err
 	}
-	// The checksum catches what TCP's does not: a frame damaged on its
-	// way (a bit flipped by a faulty NIC, router or relay) would decode
-	// to other arguments or other object code.
-	b := body.Bytes()
-	b, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	b.Release(held - cost) // the body's
+	return m, 4 + int(n), cost, nil
+}
+
+// checkFrame checks a frame body's checksum and returns the body
+// without it. The checksum catches what TCP's does not: a frame damaged
+// on its way (a bit flipped by a faulty NIC, router or relay) would
+// decode to other arguments or other object code.
+func checkFrame(body []byte) ([]byte, error) {
+	b, sum := body[:len(body)-4], binary.BigEndian.Uint32(body[len(body)-4:])
 	if crc32.Checksum(b, crcTable) != sum {
-		return nil, 4 + int(n), errors.New("wire: frame checksum mismatch (damaged in transit)")
+		return nil, errors.New("wire: frame checksum mismatch (damaged in transit)")
 	}
-	m, err := Decode(b)
-	return m, 4 + int(n), err
+	return b, nil
 }
 
 // Compress zstd-compresses a payload.
@@ -443,22 +523,52 @@ func Decompress(b []byte, size uint64) ([]byte, error) { return DecompressMax(b,
 // passes the announced size: a peer's announcement costs nothing until
 // its data backs it.
 func DecompressMax(b []byte, size, max uint64) ([]byte, error) {
+	if err := checkPayload(b, size, max); err != nil || size == 0 {
+		return nil, err
+	}
+	return decompress(b, size, min(size, 8*uint64(len(b))+64<<10))
+}
+
+// DecompressBudget is DecompressMax that takes the announced size from
+// budget before it allocates the output, which it then does at once.
+// On success the size stays taken: the caller releases it when it is
+// done with the output. On error nothing stays taken.
+func DecompressBudget(b []byte, size, max uint64, budget Budget) ([]byte, error) {
+	if err := checkPayload(b, size, max); err != nil || size == 0 {
+		return nil, err
+	}
+	if err := budget.Acquire(size); err != nil {
+		return nil, fmt.Errorf("payload of %d bytes: %w", size, err)
+	}
+	out, err := decompress(b, size, size)
+	if err != nil {
+		budget.Release(size)
+	}
+	return out, err
+}
+
+// checkPayload checks a payload's announced size against its bound and
+// its zstd frame header, before anything is decompressed.
+func checkPayload(b []byte, size, max uint64) error {
 	if max > MaxPayload {
 		max = MaxPayload
 	}
 	switch {
 	case size > max:
-		return nil, fmt.Errorf("payload of %d bytes exceeds the %d-byte limit", size, max)
+		return fmt.Errorf("payload of %d bytes exceeds the %d-byte limit", size, max)
 	case size == 0 && len(b) == 0:
-		return nil, nil
+		return nil
 	case size == 0:
-		return nil, fmt.Errorf("a payload of %d compressed bytes announces 0 bytes", len(b))
+		return fmt.Errorf("a payload of %d compressed bytes announces 0 bytes", len(b))
 	case len(b) == 0:
-		return nil, fmt.Errorf("an empty payload announces %d bytes", size)
+		return fmt.Errorf("an empty payload announces %d bytes", size)
 	}
-	if err := checkZstdHeader(b, size); err != nil {
-		return nil, err
-	}
+	return checkZstdHeader(b, size)
+}
+
+// decompress decompresses a checked payload of the announced size into
+// a buffer of first bytes, which grows as the output comes.
+func decompress(b []byte, size, first uint64) ([]byte, error) {
 	zr, _ := zstdReaders.Get().(*gozstd.Reader)
 	if zr == nil {
 		zr = gozstd.NewReader(nil)
@@ -469,7 +579,7 @@ func DecompressMax(b []byte, size, max uint64) ([]byte, error) {
 		zr.Reset(nil, nil)
 		zstdReaders.Put(zr)
 	}()
-	out := make([]byte, 0, min(size, 8*uint64(len(b))+64<<10))
+	out := make([]byte, 0, first)
 	for {
 		if len(out) == cap(out) {
 			if uint64(len(out)) == size {

@@ -188,6 +188,9 @@ func (c *conn) materialize(t *task) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.s.checkJobSize(hashes, paths, t.cwd); err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp(c.s.cfg.CacheDir+"/jobs", fmt.Sprintf("%d-", c.s.jobSeq.Add(1)))
 	if err != nil {
 		return nil, err
@@ -203,14 +206,35 @@ func (c *conn) materialize(t *task) (*job, error) {
 			return fail(err)
 		}
 	}
+	// A blob is copied into the job once, checked against its sha256 as
+	// it is copied, and its other paths are hard links of that copy: the
+	// job's bytes are those of its distinct blobs. The copy is the job's
+	// own, never a link of the store's file: a compile that is not
+	// confined (no Landlock, or -sandbox=false) could make a link
+	// writable and change the blob under another job's running compile.
+	copies := map[string]string{} // blob → the job's copy
+	written := int64(0)
 	for _, p := range paths {
 		dst := j.root + p
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return fail(fmt.Errorf("input %s: %v", p, err))
 		}
+		h := string(hashes[p])
+		if first, ok := copies[h]; ok && os.Link(first, dst) == nil {
+			continue
+		}
+		// The first path of a blob, or one whose link the file system
+		// refused (too many links, or no links at all): a copy, which
+		// counts against the bound.
+		size, _ := c.s.store.Size(hashes[p])
+		if written += size; written > c.s.cfg.JobBytes {
+			return fail(fmt.Errorf("input %s: copies of %d bytes, more than the worker's bound of %d bytes per job (the job directory's file system refused a hard link)",
+				p, written, c.s.cfg.JobBytes))
+		}
 		if err := c.s.store.Materialize(hashes[p], dst); err != nil {
 			return fail(fmt.Errorf("input %s: %v", p, err))
 		}
+		copies[h] = dst
 	}
 	j.cwd = j.root + t.cwd
 	if err := os.MkdirAll(j.cwd, 0o755); err != nil {
@@ -284,6 +308,45 @@ func (c *conn) materialize(t *task) (*job, error) {
 		j.sources = append(j.sources, f)
 	}
 	return j, nil
+}
+
+// checkJobSize refuses a job whose materialization would pass the
+// worker's bounds, before anything is written: the files and the
+// directories it creates (Config.JobFiles), and the bytes of its
+// distinct blobs (Config.JobBytes; a blob listed under several paths is
+// materialized once). A blob the store lacks counts nothing here; the
+// materialization refuses the job for it.
+func (s *Server) checkJobSize(hashes map[string][]byte, paths []string, cwd string) error {
+	max := s.cfg.JobFiles
+	if len(paths) > max {
+		return fmt.Errorf("%d input files, more than the worker's bound of %d files and directories per job", len(paths), max)
+	}
+	// The directories: each path's parents, and the cwd and its own.
+	dirs := map[string]bool{}
+	parents := func(d string) {
+		for ; d != "/" && !dirs[d]; d = filepath.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	for _, p := range paths {
+		parents(filepath.Dir(p))
+	}
+	parents(cwd)
+	if n := len(paths) + len(dirs); n > max {
+		return fmt.Errorf("%d files and directories, more than the worker's bound of %d per job", n, max)
+	}
+	var size int64
+	seen := map[string]bool{}
+	for _, h := range hashes {
+		if n, ok := s.store.Size(h); ok && !seen[string(h)] {
+			seen[string(h)] = true
+			size += n
+		}
+	}
+	if size > s.cfg.JobBytes {
+		return fmt.Errorf("inputs of %d distinct bytes, more than the worker's bound of %d bytes per job", size, s.cfg.JobBytes)
+	}
+	return nil
 }
 
 // outFile is where the compile writes the file of output flag name.
@@ -393,6 +456,7 @@ func (c *conn) runJob(m *wire.Start) error {
 	defer release()
 
 	j, err := c.prepare(m)
+	c.freeMsg() // the Start's memory
 	if err != nil {
 		c.s.st.refused.Add(1)
 		c.log.Warn("job refused", "err", err)
@@ -426,6 +490,10 @@ func (c *conn) runJob(m *wire.Start) error {
 	msg, err := c.recv(c.s.cfg.JobTimeout)
 	if err != nil {
 		kill()
+		if errors.Is(err, errMemory) {
+			c.s.st.failed.Add(1)
+			c.send(&wire.Result{Status: 1, Msg: "job: " + err.Error()})
+		}
 		return err
 	}
 	jm, ok := msg.(*wire.Job)
@@ -433,7 +501,8 @@ func (c *conn) runJob(m *wire.Start) error {
 		kill()
 		return fmt.Errorf("expected job, got %T", msg)
 	}
-	data, err := wire.Decompress(jm.Data, jm.Size)
+	data, err := wire.DecompressBudget(jm.Data, jm.Size, wire.MaxPayload, &c.mem)
+	c.freeMsg() // the Job's frame: only data remains
 	if err != nil {
 		kill()
 		c.s.st.failed.Add(1)
@@ -442,6 +511,7 @@ func (c *conn) runJob(m *wire.Start) error {
 	go func() {
 		pw.Write(data) // a compile that died already shows in Wait
 		pw.Close()
+		c.mem.Release(uint64(len(data)))
 	}()
 	t1 := time.Now()
 	// Until the Result the agent sends nothing: a connection that closes

@@ -41,6 +41,10 @@ type Config struct {
 	Slots       int           // concurrent compiles; more jobs queue
 	CacheDir    string        // blob store and job directories
 	CacheMax    int64         // bound of the blob store, in bytes
+	JobFiles    int           // bound of the files and directories a job materializes; 0 for 65536
+	JobBytes    int64         // bound of the distinct input bytes a job materializes; 0 for CacheMax
+	MemBudget   int64         // bound of the memory peers' frames and payloads take at once (budget.go); 0 for 1 GiB
+	MemWait     time.Duration // bound of a request's wait for that memory (10 s)
 	Token       []byte        // shared secret; required unless loopback-only
 	Compile     string        // the compile binary this worker runs
 	Name        string        // self-description for agents' logs
@@ -59,6 +63,7 @@ type Server struct {
 	store     *store.Store
 	toolchain []byte
 	sem       chan struct{}
+	mem       *memBudget
 	start     time.Time
 
 	hardCtx    context.Context // cancelled when shutdown gives up waiting
@@ -80,6 +85,10 @@ type Server struct {
 		runs, resultHits, resultMisses                        atomic.Uint64
 	}
 }
+
+// defaultJobFiles is the default of Config.JobFiles: more than any
+// package's compile reads (a big one reads a few thousand files).
+const defaultJobFiles = 1 << 16
 
 // HashFile returns the sha256 of a file: the compile binary's identity.
 func HashFile(name string) ([]byte, error) {
@@ -109,6 +118,27 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.CompileMem != 0 && cfg.CompileMem < minCompileMem {
 		return nil, fmt.Errorf("compile memory bound %d is below %d MiB", cfg.CompileMem, minCompileMem>>20)
+	}
+	switch {
+	case cfg.JobFiles < 0:
+		return nil, fmt.Errorf("bound of job files %d is negative", cfg.JobFiles)
+	case cfg.JobFiles == 0:
+		cfg.JobFiles = defaultJobFiles
+	}
+	switch {
+	case cfg.JobBytes < 0:
+		return nil, fmt.Errorf("bound of job bytes %d is negative", cfg.JobBytes)
+	case cfg.JobBytes == 0:
+		cfg.JobBytes = cfg.CacheMax
+	}
+	switch {
+	case cfg.MemBudget == 0:
+		cfg.MemBudget = defaultMemBudget
+	case cfg.MemBudget < minMemBudget:
+		return nil, fmt.Errorf("memory budget (-mem-budget) %d is below %d MiB", cfg.MemBudget, minMemBudget>>20)
+	}
+	if cfg.MemWait <= 0 {
+		cfg.MemWait = defaultMemWait
 	}
 	if cfg.JobTimeout == 0 {
 		cfg.JobTimeout = 10 * time.Minute
@@ -149,7 +179,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s := &Server{cfg: cfg, store: st, toolchain: tc, sem: make(chan struct{}, cfg.Slots),
-		start: time.Now(), conns: map[*conn]bool{}}
+		mem: &memBudget{max: uint64(cfg.MemBudget)}, start: time.Now(), conns: map[*conn]bool{}}
 	s.hardCtx, s.hardCancel = context.WithCancel(context.Background())
 	s.logSandbox()
 	return s, nil
@@ -201,6 +231,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		retry.ok(s)
 		c := &conn{s: s, nc: nc, r: &countReader{r: nc, n: &s.st.in}, w: &countWriter{w: nc, n: &s.st.out}}
+		c.mem.c = c
 		if !s.admit(c) {
 			nc.Close()
 			continue
@@ -245,7 +276,8 @@ func (s *Server) Shutdown(ctx context.Context) {
 		<-done
 	}
 	s.store.Close() // its lock: another daemon may use the cache dir now
-	s.cfg.Log.Info("stopped", "jobs", s.st.jobs.Load())
+	_, peak := s.mem.stats()
+	s.cfg.Log.Info("stopped", "jobs", s.st.jobs.Load(), "mem_peak", peak)
 }
 
 // setBusy marks a connection busy with a request (or idle); it reports
@@ -309,6 +341,8 @@ type conn struct {
 	goarch     string
 	uploadErr  error // a bad upload, reported by the next Start
 	statusOnly bool  // the handshake named no toolchain
+	mem        memHold
+	msgCost    uint64 // what the last message read holds of the memory budget
 
 	proofKey []byte  // wire.ProofKey of the handshake
 	proven   blobSet // the blobs the connection uploaded or proved it holds (proof.go)
@@ -323,10 +357,29 @@ func (c *conn) sendBy(m any, deadline time.Time) error {
 	return err
 }
 
+// recv reads a request. What the message holds of the memory budget
+// is held until freeMsg.
 func (c *conn) recv(timeout time.Duration) (any, error) {
 	c.nc.SetReadDeadline(time.Now().Add(timeout))
-	m, _, err := wire.Read(c.r)
+	m, _, cost, err := wire.ReadBudget(c.r, wire.MaxFrame, &c.mem)
+	c.msgCost += cost
 	return m, err
+}
+
+// freeMsg gives back what the messages read hold of the memory budget:
+// the caller is done with them.
+func (c *conn) freeMsg() {
+	c.mem.Release(c.msgCost)
+	c.msgCost = 0
+}
+
+// refuseMem answers a request that the memory budget refused, before
+// its connection closes (the frame was not read), and says so in the
+// log.
+func (c *conn) refuseMem(err error) {
+	c.s.st.refused.Add(1)
+	c.log.Warn("request refused", "err", err)
+	c.sendBy(&wire.Error{Msg: "request refused: " + err.Error()}, time.Now().Add(time.Second))
 }
 
 // recvSmall reads a handshake message by the handshake's deadline:
@@ -356,6 +409,10 @@ func (c *conn) serve() {
 	}
 	for {
 		m, err := c.recv(c.s.cfg.IdleTimeout)
+		if errors.Is(err, errMemory) {
+			c.refuseMem(err)
+			return
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.log.Debug("connection ends", "err", err)
@@ -366,6 +423,7 @@ func (c *conn) serve() {
 			return
 		}
 		err = c.handle(m)
+		c.freeMsg()
 		if !c.s.setBusy(c, false) || err != nil {
 			if err != nil {
 				c.log.Warn("connection fails", "err", err)
@@ -467,13 +525,15 @@ func (c *conn) handle(m any) error {
 	case *wire.Query:
 		return c.query(m)
 	case *wire.Upload:
+		// One blob at a time holds its size of the memory budget.
 		for _, b := range m.Blobs {
-			data, err := wire.Decompress(b.Data, b.Size)
+			data, err := wire.DecompressBudget(b.Data, b.Size, wire.MaxPayload, &c.mem)
 			if err == nil {
 				err = c.s.store.Put(b.Hash, data)
-			}
-			if err == nil {
-				c.uploaded(b.Hash, data)
+				if err == nil {
+					c.uploaded(b.Hash, data)
+				}
+				c.mem.Release(uint64(len(data)))
 			}
 			if err != nil && c.uploadErr == nil {
 				c.uploadErr = fmt.Errorf("upload of blob %.12x…: %v", b.Hash, err)

@@ -55,7 +55,7 @@ var (
 
 // errSandboxMissing is the error of New with NeedSandbox on a kernel
 // that lacks what confines the compiles.
-var errSandboxMissing = errors.New("the sandbox is required")
+var errSandboxMissing = errors.New("sandbox required (-sandbox=require)")
 
 // checkSandbox checks the sandbox's configuration: with NeedSandbox,
 // the kernel must have Landlock and the seccomp filter.
@@ -64,13 +64,13 @@ func checkSandbox(cfg *Config) error {
 		return nil
 	}
 	if cfg.NoSandbox {
-		return fmt.Errorf("%w, and off", errSandboxMissing)
+		return errors.New("the sandbox cannot be both required and off")
 	}
 	if _, err := landlockAvailable(); err != nil {
-		return fmt.Errorf("%w, but Landlock is not available on this kernel (%v)", errSandboxMissing, err)
+		return fmt.Errorf("%w, but Landlock is not available on this kernel (%v); -sandbox=best-effort runs compiles without it", errSandboxMissing, err)
 	}
 	if err := seccompAvailable(); err != nil {
-		return fmt.Errorf("%w, but the seccomp filter is not available (%v)", errSandboxMissing, err)
+		return fmt.Errorf("%w, but the seccomp filter is not available (%v); -sandbox=best-effort runs compiles without it", errSandboxMissing, err)
 	}
 	return nil
 }

@@ -182,10 +182,10 @@ func TestSandboxMissing(t *testing.T) {
 	}{
 		{errors.New("no landlock_create_ruleset system call"), nil,
 			"landlock: not available on this kernel (no landlock_create_ruleset system call); compiles can read and write what the worker's user can",
-			"the sandbox is required, but Landlock is not available on this kernel (no landlock_create_ruleset system call)"},
+			"sandbox required (-sandbox=require), but Landlock is not available on this kernel (no landlock_create_ruleset system call); -sandbox=best-effort runs compiles without it"},
 		{nil, errors.New("the kernel has no seccomp filters"),
 			"seccomp: the filter is not available (the kernel has no seccomp filters); compiles can start processes and open sockets",
-			"the sandbox is required, but the seccomp filter is not available (the kernel has no seccomp filters)"},
+			"sandbox required (-sandbox=require), but the seccomp filter is not available (the kernel has no seccomp filters); -sandbox=best-effort runs compiles without it"},
 	} {
 		landlockAvailable = func() (int, error) { return 7, tc.landlock }
 		seccompAvailable = func() error { return tc.seccomp }
@@ -213,7 +213,7 @@ func TestSandboxMissing(t *testing.T) {
 		t.Errorf("NeedSandbox with Landlock and seccomp: %v", err)
 	}
 	_, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile, NeedSandbox: true, NoSandbox: true})
-	if want := "the sandbox is required, and off"; err == nil || err.Error() != want {
+	if want := "the sandbox cannot be both required and off"; err == nil || err.Error() != want {
 		t.Errorf("NeedSandbox and NoSandbox: %v, want %q", err, want)
 	}
 }

@@ -21,6 +21,8 @@
 #               its runtime COPY takes the toolchain that make.bash builds,
 #               its ENTRYPOINT names the worker in that toolchain, and its
 #               port, volume, user and base images agree with the rest
+#   sandbox     the kernel has what the unit's worker, listening beyond
+#               loopback, requires (Landlock and the seccomp filter)
 #   run         the worker started with exactly the ExecStart of the unit,
 #               of the drop-in (mutual TLS, with scripts/make-test-ca.sh)
 #               and the Containerfile's ENTRYPOINT, paths rewritten to
@@ -311,6 +313,15 @@ mkdir -p "$tmp/unitrun" "$tmp/ctrrun" "$tmp/mtlsrun"
 mapfile -t cmd < <(rewrite "$tmp/unitrun" "${unitcmd[@]}")
 start unit "${cmd[@]}"
 [[ -z $addr ]] || { status unit -token-file="$tmp/token"; stop unit; }
+# The unit's worker listens beyond loopback, so it requires its sandbox
+# (-sandbox=require by default); the run above, on loopback, took what
+# this kernel has, and said so.
+unitlisten=$(flagval listen "${unitcmd[@]}")
+if grep -q 'msg=sandbox landlock=[1-9][0-9]* seccomp=true' "$tmp/unit.log"; then
+	pass "sandbox: this kernel has Landlock and the seccomp filter, which the unit's worker (-listen=$unitlisten) requires"
+else
+	skip "sandbox: this kernel lacks what the unit's worker (-listen=$unitlisten) requires, and it would not start: $(grep 'not available' "$tmp/unit.log" | head -2)"
+fi
 mapfile -t cmd < <(rewrite "$tmp/ctrrun" "${ctrcmd[@]}")
 start container "${cmd[@]}"
 [[ -z $addr ]] || { status container -token-file="$tmp/token"; stop container; }
@@ -366,19 +377,19 @@ allowed() {
 }
 if command -v systemd-analyze >/dev/null; then
 	mapfile -t ok < <(allowed)
-	# The sandbox trampoline (remote/internal/sandbox): rlimits, no_new_privs
-	# and the parent-death signal, Landlock, exec; and what a job adds to
-	# a daemon's start and stop (seen with strace in the worker package's
-	# tests, which run sandboxed compiles): its directory, the compile's
-	# process, the store's writes.
-	need=(prctl setrlimit prlimit64 execve landlock_create_ruleset landlock_add_rule landlock_restrict_self
+	# The sandbox trampoline (remote/internal/sandbox): rlimits, no_new_privs,
+	# the parent-death signal and the seccomp filter, its process group,
+	# Landlock, exec; and what a job adds to a daemon's start and stop (seen
+	# with strace in the worker package's tests, which run sandboxed
+	# compiles): its directory, the compile's process, the store's writes.
+	need=(prctl setrlimit prlimit64 execve setpgid landlock_create_ruleset landlock_add_rule landlock_restrict_self
 		chdir clone vfork wait4 waitid kill dup3 faccessat2 fsync renameat renameat2 getcwd lseek statfs)
 	if [[ ${#stracer[@]} -gt 0 ]]; then
 		# A trampoline run as the worker runs its compiles, when the worker
 		# has the sandbox (its -sandbox flag).
 		if [[ " ${known[*]} " == *" sandbox "* ]]; then
 			if timeout 10 "${stracer[@]}" "$tmp/tramp.sc" -- "$worker" -sandbox-exec \
-				'{"ReadOnly":["/"],"ReadWrite":["/dev/null"],"Landlock":true,"NoFile":256,"FSize":1048576}' \
+				'{"ReadOnly":["/"],"ReadWrite":["/dev/null"],"Landlock":true,"Seccomp":true,"NoFile":256,"FSize":1048576}' \
 				/bin/true 2>"$tmp/tramp.log"; then
 				pass "syscalls: a sandbox trampoline runs /bin/true"
 			else

@@ -8,7 +8,7 @@
 //
 //	distssa-worker [-listen=127.0.0.1:7070] [-slots=N] [-cache=DIR] [-cache-size=BYTES]
 //	               [-token-file=FILE] [-compile=PATH] [-tls-cert=FILE -tls-key=FILE [-tls-client-ca=FILE]]
-//	               [-sandbox=false] [-compile-mem=BYTES] [-mem-budget=BYTES]
+//	               [-sandbox=require|best-effort|off] [-compile-mem=BYTES] [-mem-budget=BYTES]
 //	distssa-worker -status=HOST:PORT [-token-file=FILE] [-tls-ca=FILE [-tls-cert=FILE -tls-key=FILE]]
 package main
 
@@ -48,7 +48,7 @@ func main() {
 	tlsClientCA := flag.String("tls-client-ca", "", "PEM certificates of the CAs that sign clients' certificates: require and verify one (mutual TLS, with -tls-cert)")
 	tlsCA := flag.String("tls-ca", "", "with -status: speak TLS, verifying the worker against these PEM certificates")
 	logJSON := flag.Bool("log-json", false, "log JSON lines instead of logfmt")
-	sandbox := flag.Bool("sandbox", true, "confine each compile (rlimits, Landlock, death with the worker); -sandbox=false is for debugging")
+	sandbox := flag.String("sandbox", "", "confinement of each compile (rlimits, Landlock, seccomp filter, death with the worker): `mode` require (refuse to start without Landlock and the filter), best-effort (what the kernel has) or off (for debugging); default require if -listen is beyond loopback, else best-effort")
 	compileMem := flag.Int64("compile-mem", 8<<30, "bound of a compile's address space, in bytes (RLIMIT_AS)")
 	maxConns := flag.Int("max-conns", 256, "open connections; more are closed at once")
 	memBudget := flag.Int64("mem-budget", 1<<30, "bound of the memory that agents' requests take at once while the worker reads, decodes and decompresses them, in bytes; at least 64 MiB")
@@ -93,9 +93,16 @@ func main() {
 	if *maxConns < 1 {
 		fatal(fmt.Errorf("-max-conns must be at least 1, not %d", *maxConns))
 	}
+	mode, byDefault, err := sandboxMode(*sandbox, *listen)
+	if err != nil {
+		fatal(err)
+	}
+	if byDefault && mode == sandboxRequire {
+		log.Info("sandbox: -sandbox=require by default: the worker listens beyond loopback", "listen", *listen)
+	}
 	host, _ := os.Hostname()
 	s, err := worker.New(worker.Config{MaxConns: *maxConns, Slots: *slots, CacheDir: *cache, CacheMax: *cacheSize, Token: token,
-		Compile: *compile, Name: host, JobTimeout: *jobTimeout, NoSandbox: !*sandbox, CompileMem: *compileMem, Replay: *replay, Log: log,
+		Compile: *compile, Name: host, JobTimeout: *jobTimeout, NoSandbox: mode == sandboxOff, NeedSandbox: mode == sandboxRequire, CompileMem: *compileMem, Replay: *replay, Log: log,
 		MemBudget: *memBudget})
 	if err != nil {
 		fatal(err)

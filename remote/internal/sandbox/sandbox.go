@@ -4,20 +4,40 @@
 
 // Package sandbox confines the processes the worker runs: each one under
 // resource limits, confined by Landlock to the trees its Policy names
-// where the kernel has Landlock, and killed when the worker dies.
+// where the kernel has Landlock, under a seccomp filter that lets it
+// start no process and open no socket, in a process group of its own,
+// and killed when the worker dies.
 //
-// Go cannot run code between fork and exec, and Landlock confines the
-// calling thread and its future children, so Command runs a trampoline:
-// the current executable again, as
+// Go cannot run code between fork and exec, and Landlock and seccomp
+// confine the calling thread and its future children, so Command runs a
+// trampoline: the current executable again, as
 //
 //	EXE -sandbox-exec POLICY-JSON NAME ARGS...
 //
 // The package's init function recognizes that command line, before any
 // other package of the program sees it: on the locked main thread it
-// sets the resource limits, applies Landlock (after PR_SET_NO_NEW_PRIVS)
-// and execs NAME, so the confined process keeps the trampoline's pid.
-// Any binary that links this package, a test binary included, can
-// therefore run Command's commands; nothing needs to call a hook.
+// sets the resource limits, applies Landlock and the seccomp filter
+// (after PR_SET_NO_NEW_PRIVS) and execs NAME, so the confined process
+// keeps the trampoline's pid. Any binary that links this package, a test
+// binary included, can therefore run Command's commands; nothing needs
+// to call a hook.
+//
+// Nothing of a confined process outlives it, its job or the worker: the
+// seccomp filter refuses it every way to start a process (fork, vfork,
+// clone without CLONE_THREAD; clone3, whose flags a filter cannot read,
+// fails with ENOSYS, after which Go and the C library use clone), so its
+// threads are all there is of it, and its parent-death signal (SIGKILL),
+// which it may not unset, kills them with the worker. A process group
+// alone would not do: a child that calls setsid leaves it. (Nor would a
+// trampoline that stays, as a subreaper, rather than exec: the SIGKILL
+// that kills it with the worker leaves it no time to kill its orphans,
+// which then go to init. A cgroup would hold them, but the worker's
+// user has none where the unit of remote/deploy runs it, and a cgroup
+// outlives a worker killed with SIGKILL. RLIMIT_NPROC counts the threads
+// of every process of the user, the worker's included, and binds no
+// root: it cannot say "no process" without failing the compile's own
+// threads.) Without the filter, where the kernel has none, the process
+// group is what Command's cancel and KillGroup kill.
 package sandbox
 
 import (
@@ -40,8 +60,14 @@ type Policy struct {
 	ReadOnly  []string `json:",omitempty"`
 	ReadWrite []string `json:",omitempty"`
 	// Landlock asks for the confinement by Landlock. Where Available
-	// says the kernel has none, the process runs under rlimits only.
+	// says the kernel has none, the process runs without it.
 	Landlock bool `json:",omitempty"`
+	// Seccomp asks for the seccomp filter (seccomp_linux.go): the
+	// process may start threads but no process, may not open a socket
+	// (EACCES), nor use io_uring, ptrace or process_vm_readv/writev, nor
+	// change its parent-death signal. The trampoline fails where
+	// SeccompAvailable says the kernel has no filters.
+	Seccomp bool `json:",omitempty"`
 
 	// Resource limits, soft and hard, 0 for the inherited one. A limit
 	// above the worker's own hard limit is lowered to that.
@@ -60,14 +86,13 @@ const ExitSetup = 125
 
 // Command returns the command that runs name with args in context ctx
 // under policy p: through the trampoline (the current executable), with
-// SIGKILL as its parent-death signal. A nil policy runs name unconfined,
-// still killed with its parent. As with exec.CommandContext, the
-// command's Err, returned by Start, holds a setup error.
+// SIGKILL as its parent-death signal, in a process group of its own,
+// which the end of ctx kills. A nil policy runs name unconfined, still
+// killed with its parent. As with exec.CommandContext, the command's
+// Err, returned by Start, holds a setup error.
 func Command(ctx context.Context, p *Policy, name string, args ...string) *exec.Cmd {
 	if p == nil {
-		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.SysProcAttr = sysProcAttr()
-		return cmd
+		return groupCommand(ctx, name, args...)
 	}
 	fail := func(err error) *exec.Cmd {
 		cmd := exec.CommandContext(ctx, name, args...)
@@ -98,9 +123,32 @@ func Command(ctx context.Context, p *Policy, name string, args ...string) *exec.
 	if err != nil {
 		return fail(err)
 	}
-	cmd := exec.CommandContext(ctx, exe, append([]string{Flag, string(js), name}, args...)...)
+	return groupCommand(ctx, exe, append([]string{Flag, string(js), name}, args...)...)
+}
+
+// groupCommand returns the command that runs name with args in a process
+// group of its own, with SIGKILL as its parent-death signal; the end of
+// ctx kills the process and its group.
+func groupCommand(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.SysProcAttr = sysProcAttr()
+	cmd.Cancel = func() error {
+		KillGroup(cmd)
+		return cmd.Process.Kill()
+	}
 	return cmd
+}
+
+// KillGroup kills with SIGKILL what is left in the process group of a
+// command of Command that started: the processes its process started
+// and that stayed in its group, where no seccomp filter kept it from
+// starting any. Call it when the job ends, after Wait. (The group's id is
+// the process's pid, which the kernel does not reuse while the group
+// has members.)
+func KillGroup(cmd *exec.Cmd) {
+	if cmd.Process != nil {
+		killGroup(cmd.Process.Pid)
+	}
 }
 
 // check checks p's paths (absolute, existing) and lowers its limits to
@@ -146,6 +194,12 @@ func trampoline(js, name string, argv []string) error {
 			if err := landlock(&p); err != nil {
 				return fmt.Errorf("landlock: %v", err)
 			}
+		}
+	}
+	// Last: the filter refuses what the steps above may need.
+	if p.Seccomp {
+		if err := seccomp(); err != nil {
+			return fmt.Errorf("seccomp: %v", err)
 		}
 	}
 	err := syscall.Exec(name, argv, os.Environ())

@@ -15,7 +15,11 @@ import (
 )
 
 func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+}
+
+func killGroup(pgid int) {
+	syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
 // limits pairs each resource with its field of a Policy.

@@ -11,12 +11,19 @@ import (
 	"syscall"
 )
 
-// Off Linux there is no Landlock, no parent-death signal, and the
-// trampoline sets no limits.
+// Off Linux there is no Landlock, no seccomp filter, no parent-death
+// signal, no process group, and the trampoline sets no limits.
 
 var errNotLinux = errors.New("Landlock is Linux's")
 
 func sysProcAttr() *syscall.SysProcAttr { return nil }
+
+func killGroup(pgid int) {}
+
+// SeccompAvailable says why the process cannot have the seccomp filter.
+func SeccompAvailable() error { return errors.New("seccomp is Linux's") }
+
+func seccomp() error { return SeccompAvailable() }
 
 func clampLimits(p *Policy) error { return nil }
 

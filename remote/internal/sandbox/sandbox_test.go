@@ -15,8 +15,10 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,9 +43,13 @@ func TestMain(m *testing.M) {
 	case "parent":
 		helperParent()
 	case "block":
-		c := make(chan os.Signal, 1)
-		signal.Notify(c, syscall.SIGUSR1)
-		<-c // until killed
+		block()
+	case "spawn-setsid-block":
+		helperSpawn(true, true)
+	case "spawn-group-block":
+		helperSpawn(false, true)
+	case "spawn-group-exit":
+		helperSpawn(false, false)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper")
 		os.Exit(2)
@@ -51,8 +57,38 @@ func TestMain(m *testing.M) {
 	os.Exit(0)
 }
 
-// helperOps runs each operation (r:PATH read, w:PATH create and write,
-// c:PORT TCP connect to 127.0.0.1:PORT, k:PID signal 0 to PID) and prints one line for each: "OP ok" or "OP ERR".
+// block waits until killed.
+func block() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGUSR1)
+	<-c
+}
+
+// helperSpawn starts the helper "block" as a child, in a session of its
+// own or in the helper's process group, with the helper's fd 3 as its
+// fd 3; it prints its pid, or why it could not start it, to stderr. Then
+// it blocks, or exits.
+func helperSpawn(setsid, wait bool) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "SANDBOX_TEST_HELPER=block")
+	cmd.ExtraFiles = []*os.File{os.NewFile(3, "pipe")}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: setsid}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "spawn:", err)
+	} else {
+		fmt.Fprintln(os.Stderr, "spawned", cmd.Process.Pid)
+	}
+	if wait {
+		block()
+	}
+}
+
+// helperOps runs each operation and prints one line for each: "OP ok"
+// or "OP ERR". The operations are r:PATH read, w:PATH create and write,
+// c:PORT TCP connect to 127.0.0.1:PORT, k:PID signal 0 to PID, u:PATH
+// connect to the unix socket PATH, s: make a socket pair, f: start and
+// kill a child in a session of its own, t:N start N threads, and p:
+// unset the parent-death signal.
 func helperOps(ops []string) {
 	for _, op := range ops {
 		kind, arg, _ := strings.Cut(op, ":")
@@ -68,6 +104,30 @@ func helperOps(ops []string) {
 		case "k":
 			pid, _ := strconv.Atoi(arg)
 			err = syscall.Kill(pid, 0)
+		case "u":
+			err = connectUnix(arg)
+		case "s":
+			var fds [2]int
+			if fds, err = syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0); err == nil {
+				syscall.Close(fds[0])
+				syscall.Close(fds[1])
+			}
+		case "f":
+			cmd := exec.Command(os.Args[0])
+			cmd.Env = append(os.Environ(), "SANDBOX_TEST_HELPER=block")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+			if err = cmd.Start(); err == nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+			}
+		case "t":
+			n, _ := strconv.Atoi(arg)
+			err = threads(n)
+		case "p":
+			_, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, 0, 0)
+			if e != 0 {
+				err = e
+			}
 		}
 		res := "ok"
 		var errno syscall.Errno
@@ -93,12 +153,19 @@ func helperLimits() {
 	}
 }
 
-// helperParent runs a blocking child under the sandbox, with its own fd
-// 3 as the child's fd 3; it prints the child's pid and waits.
+// helperParent runs a child under the sandbox (the seccomp filter where
+// the kernel has it), with its own fd 3 as the child's fd 3; it prints
+// the child's pid and waits. The child runs the helper
+// $SANDBOX_TEST_CHILD, "block" by default.
 func helperParent() {
-	cmd := Command(context.Background(), &Policy{NoFile: 64}, os.Args[0])
-	cmd.Env = append(os.Environ(), "SANDBOX_TEST_HELPER=block")
+	child := os.Getenv("SANDBOX_TEST_CHILD")
+	if child == "" {
+		child = "block"
+	}
+	cmd := Command(context.Background(), &Policy{NoFile: 64, Seccomp: SeccompAvailable() == nil}, os.Args[0])
+	cmd.Env = append(os.Environ(), "SANDBOX_TEST_HELPER="+child)
 	cmd.ExtraFiles = []*os.File{os.NewFile(3, "pipe")}
+	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		fmt.Println(err)
 		os.Exit(1)
@@ -239,6 +306,24 @@ func TestLimits(t *testing.T) {
 // shows the child dies too: a pipe that only the child still holds open
 // reaches end of file.
 func TestDiesWithParent(t *testing.T) {
+	diesWithParent(t, "block")
+}
+
+// TestGrandchildDiesWithParent: a sandboxed child that tries to start a
+// grandchild in a session of its own, out of reach of its parent-death
+// signal and its process group, leaves nothing behind when its parent
+// is killed: the pipe that the child and the grandchild would hold
+// reaches end of file.
+func TestGrandchildDiesWithParent(t *testing.T) {
+	if err := SeccompAvailable(); err != nil {
+		t.Skipf("skipping: no seccomp filter: %v", err)
+	}
+	diesWithParent(t, "spawn-setsid-block")
+}
+
+// diesWithParent runs the helper child under a parent that it then
+// kills, and checks that nothing holds the pipe it gave the child.
+func diesWithParent(t *testing.T, child string) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -249,8 +334,9 @@ func TestDiesWithParent(t *testing.T) {
 		t.Fatal(err)
 	}
 	parent := exec.Command(exe)
-	parent.Env = append(os.Environ(), "SANDBOX_TEST_HELPER=parent")
+	parent.Env = append(os.Environ(), "SANDBOX_TEST_HELPER=parent", "SANDBOX_TEST_CHILD="+child)
 	parent.ExtraFiles = []*os.File{w}
+	stderr := stderrPipe(t, parent)
 	out, err := parent.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -266,13 +352,123 @@ func TestDiesWithParent(t *testing.T) {
 		t.Fatalf("parent printed %q (%v)", line, err)
 	}
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) }) // if it survived
+	said := ""
+	if child != "block" {
+		// The child has tried to start the grandchild.
+		said = firstLine(t, stderr)
+		t.Log(said)
+	}
 	if err := parent.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	parent.Wait()
 	r.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if n, err := r.Read(make([]byte, 1)); err != io.EOF {
-		t.Fatalf("child %d still holds its pipe 10s after its parent was killed (read %d, %v)", pid, n, err)
+		t.Fatalf("child %d or its child still holds its pipe 10s after its parent was killed (read %d, %v); the child said %q", pid, n, err, said)
+	}
+}
+
+// stderrPipe returns the reading end of a pipe that is cmd's stderr;
+// the test closes it.
+func stderrPipe(t *testing.T, cmd *exec.Cmd) *os.File {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	cmd.Stderr = w
+	return r
+}
+
+// firstLine reads a line from r, waiting 10s at most.
+func firstLine(t *testing.T, r *os.File) string {
+	r.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no line from the child within 10s: %q, %v", line, err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// TestSeccomp runs a child with and without the seccomp filter: with
+// it, the child can start threads but no process, cannot open a socket
+// (TCP, unix by path, a pair), and cannot unset its parent-death signal;
+// without it, it can do all of it.
+func TestSeccomp(t *testing.T) {
+	if err := SeccompAvailable(); err != nil {
+		t.Skipf("skipping: no seccomp filter: %v", err)
+	}
+	sock := filepath.Join(t.TempDir(), "s")
+	listenUnix(t, sock)
+	cases := []struct{ op, filtered string }{
+		{"t:16", "ok"},
+		{"f:", "operation not permitted"},
+		{"c:" + strconv.Itoa(listen(t)), "permission denied"},
+		{"u:" + sock, "permission denied"},
+		{"s:", "permission denied"},
+		{"p:", "operation not permitted"},
+	}
+	var ops []string
+	for _, c := range cases {
+		ops = append(ops, c.op)
+	}
+	for _, filtered := range []bool{true, false} {
+		got := run(t, &Policy{Seccomp: filtered}, "ops", ops...)
+		if len(got) != len(cases) {
+			t.Fatalf("seccomp %v: %d results for %d operations: %q", filtered, len(got), len(cases), got)
+		}
+		for i, c := range cases {
+			want := c.op + " ok"
+			if filtered {
+				want = c.op + " " + c.filtered
+			}
+			if got[i] != want {
+				t.Errorf("seccomp %v: got %q, want %q", filtered, got[i], want)
+			}
+		}
+	}
+}
+
+// TestKillGroup: a child that starts a grandchild in its process group
+// (no seccomp filter keeps it from that) leaves nothing behind, whether
+// it exits (KillGroup, after Wait) or is cancelled (the command's
+// context): the pipe that only the grandchild holds reaches end of file.
+func TestKillGroup(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, child := range []string{"spawn-group-exit", "spawn-group-block"} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cmd := Command(ctx, &Policy{}, exe)
+		cmd.Env = append(os.Environ(), "SANDBOX_TEST_HELPER="+child)
+		cmd.ExtraFiles = []*os.File{w}
+		stderr := stderrPipe(t, cmd)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		said := firstLine(t, stderr)
+		if !strings.HasPrefix(said, "spawned ") {
+			t.Fatalf("%s: %s", child, said)
+		}
+		if child == "spawn-group-block" {
+			cancel() // the end of its job
+		}
+		cmd.Wait()
+		if child == "spawn-group-exit" {
+			KillGroup(cmd)
+		}
+		cancel()
+		r.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := r.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("%s: its grandchild (%s) still holds its pipe 10s after it ended (read %d, %v)", child, said, n, err)
+		}
+		r.Close()
 	}
 }
 
@@ -316,6 +512,47 @@ func listen(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return sa.(*syscall.SockaddrInet4).Port
+}
+
+// listenUnix listens on the unix socket path for the test's life.
+// Connections wait in the backlog.
+func listenUnix(t *testing.T, path string) {
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: path}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 16); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// connectUnix connects to the unix socket path.
+func connectUnix(path string) error {
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(fd)
+	return syscall.Connect(fd, &syscall.SockaddrUnix{Name: path})
+}
+
+// threads starts n threads (goroutines locked to threads of their own)
+// and ends them.
+func threads(n int) error {
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			runtime.LockOSThread() // not unlocked: the thread ends with the goroutine
+			wg.Done()
+		}()
+	}
+	wg.Wait()
+	return nil
 }
 
 // connect connects to 127.0.0.1:port.

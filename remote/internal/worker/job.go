@@ -480,6 +480,7 @@ func (c *conn) runJob(m *wire.Start) error {
 		c.s.st.failed.Add(1)
 		return c.send(&wire.Error{Msg: "starting compile: " + err.Error()})
 	}
+	defer killRest(cmd)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	kill := func() { cancel(); pw.CloseWithError(errors.New("job cancelled")); <-exited }

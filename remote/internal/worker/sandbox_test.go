@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -111,25 +112,109 @@ func TestSandboxSetupFailure(t *testing.T) {
 	}
 }
 
-// TestNoLandlock: on a kernel without Landlock, the worker says so once
-// at start, and its compiles run under the limits only.
-func TestNoLandlock(t *testing.T) {
-	compile := testutil.Compile(t)
-	defer func(f func() (int, error)) { landlockAvailable = f }(landlockAvailable)
-	landlockAvailable = func() (int, error) { return 0, errors.New("no landlock_create_ruleset system call") }
-	var log bytes.Buffer
-	s, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile,
-		Log: slog.New(slog.NewTextHandler(&log, nil))})
+// startSandboxFake runs a sandboxed worker whose compile is the fake
+// compile of testutil.FakeCompile; it returns the fake's path and a
+// client.
+func startSandboxFake(t *testing.T) (string, *client) {
+	t.Helper()
+	fake := testutil.FakeCompile(t)
+	t.Cleanup(func() { testutil.KillProcs(fake) })
+	s, addr := startServerConfig(t, Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: fake, JobTimeout: time.Minute})
+	c, _ := dial(t, addr, nil, s.Toolchain())
+	return fake, c
+}
+
+// TestSandboxProcesses runs fake compiles that start processes: one a
+// grandchild in a session of its own, which leaves the compile's
+// process group, the other 20 children. Under the sandbox none starts,
+// and no process of the fake compile outlives its job.
+func TestSandboxProcesses(t *testing.T) {
+	fake, c := startSandboxFake(t)
+	for _, tc := range []struct{ pkg, want string }{
+		{"spawn", "spawn: fork/exec " + fake + ": operation not permitted\n"},
+		{"forks", "started 0 of 20\n"},
+	} {
+		d := c.whole(fakeRun(c, tc.pkg))
+		if d.Status != 0 || d.Exit != 3 || string(d.Output) != tc.want {
+			t.Errorf("-p=%s: status %d exit %d msg %q output %q, want exit 3 output %q", tc.pkg, d.Status, d.Exit, d.Msg, d.Output, tc.want)
+		}
+		if left := testutil.WaitNoProcs(fake); len(left) > 0 {
+			t.Errorf("-p=%s: processes %v of the fake compile outlive its job by 10s", tc.pkg, left)
+		}
+	}
+}
+
+// TestSandboxUnixSocket: a compile cannot connect to a unix socket that
+// listens in a directory it cannot even read.
+func TestSandboxUnixSocket(t *testing.T) {
+	_, c := startSandboxFake(t)
+	sock := filepath.Join(t.TempDir(), "s")
+	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "landlock: not available on this kernel (no landlock_create_ruleset system call); compiles are confined by rlimits only"
-	if got := log.String(); strings.Count(got, "landlock: not available") != 1 || strings.Contains(got, "msg=sandbox") || !strings.Contains(got, want) || !strings.Contains(got, "nofile=1024") {
-		t.Errorf("log:\n%s\nwant one line with %q and the limits", got, want)
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	d := c.whole(fakeRun(c, "unix:"+sock))
+	if want := "connect: dial unix " + sock + ": socket: permission denied\n"; d.Status != 0 || d.Exit != 3 || string(d.Output) != want {
+		t.Errorf("status %d exit %d msg %q output %q, want exit 3 output %q", d.Status, d.Exit, d.Msg, d.Output, want)
 	}
-	p := s.compilePolicy()
-	if p.Landlock || p.NoFile != 1024 || p.AS != 8<<30 {
-		t.Errorf("policy %+v, want no Landlock, the limits", p)
+}
+
+// TestSandboxMissing: on a kernel without Landlock, or without seccomp
+// filters (test hooks say so), the worker says so once at start, and its
+// compiles run with what there is; with NeedSandbox (-sandbox=require) it
+// refuses to start, naming what is missing.
+func TestSandboxMissing(t *testing.T) {
+	compile := testutil.Compile(t)
+	defer func(f func() (int, error), g func() error) { landlockAvailable, seccompAvailable = f, g }(landlockAvailable, seccompAvailable)
+	for _, tc := range []struct {
+		landlock, seccomp error
+		warn, refusal     string
+	}{
+		{errors.New("no landlock_create_ruleset system call"), nil,
+			"landlock: not available on this kernel (no landlock_create_ruleset system call); compiles can read and write what the worker's user can",
+			"sandbox required (-sandbox=require), but Landlock is not available on this kernel (no landlock_create_ruleset system call); -sandbox=best-effort runs compiles without it"},
+		{nil, errors.New("the kernel has no seccomp filters"),
+			"seccomp: the filter is not available (the kernel has no seccomp filters); compiles can start processes and open sockets",
+			"sandbox required (-sandbox=require), but the seccomp filter is not available (the kernel has no seccomp filters); -sandbox=best-effort runs compiles without it"},
+	} {
+		landlockAvailable = func() (int, error) { return 7, tc.landlock }
+		seccompAvailable = func() error { return tc.seccomp }
+		var log bytes.Buffer
+		s, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile,
+			Log: slog.New(slog.NewTextHandler(&log, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := log.String(); strings.Count(got, "level=WARN") != 1 || !strings.Contains(got, tc.warn) || !strings.Contains(got, "nofile=1024") {
+			t.Errorf("log:\n%s\nwant one warning, %q, and the limits", got, tc.warn)
+		}
+		p := s.compilePolicy()
+		if p.Landlock != (tc.landlock == nil) || p.Seccomp != (tc.seccomp == nil) || p.NoFile != 1024 || p.AS != 8<<30 {
+			t.Errorf("policy %+v, want Landlock %v, Seccomp %v, the limits", p, tc.landlock == nil, tc.seccomp == nil)
+		}
+		_, err = New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile, NeedSandbox: true})
+		if err == nil || err.Error() != tc.refusal || !errors.Is(err, errSandboxMissing) {
+			t.Errorf("NeedSandbox: %v, want %q", err, tc.refusal)
+		}
+	}
+	landlockAvailable = func() (int, error) { return 7, nil }
+	seccompAvailable = func() error { return nil }
+	if _, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile, NeedSandbox: true}); err != nil {
+		t.Errorf("NeedSandbox with Landlock and seccomp: %v", err)
+	}
+	_, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile, NeedSandbox: true, NoSandbox: true})
+	if want := "the sandbox cannot be both required and off"; err == nil || err.Error() != want {
+		t.Errorf("NeedSandbox and NoSandbox: %v, want %q", err, want)
 	}
 }
 

@@ -229,6 +229,7 @@ func (c *conn) compileWhole(j *job) (*wire.Done, *record, error) {
 	if err := cmd.Start(); err != nil {
 		return &wire.Done{Status: 1, Msg: "starting compile: " + err.Error()}, nil, nil
 	}
+	defer killRest(cmd)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 

@@ -52,6 +52,7 @@ type Config struct {
 	IdleTimeout time.Duration // bound of a connection's wait for a request
 	Heartbeat   time.Duration // interval of Working messages while a request waits or runs (3 s)
 	NoSandbox   bool          // run compiles unconfined, for debugging (sandbox.go)
+	NeedSandbox bool          // refuse to start without Landlock and the seccomp filter (sandbox.go)
 	CompileMem  int64         // bound of a compile's address space, in bytes; 0 for 8 GiB
 	Replay      float64       // > 0: replay mode (replay.go), waiting recorded run times × Replay; bench only
 	Log         *slog.Logger
@@ -139,6 +140,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MemWait <= 0 {
 		cfg.MemWait = defaultMemWait
+	}
+	if err := checkSandbox(&cfg); err != nil {
+		return nil, err
 	}
 	if cfg.JobTimeout == 0 {
 		cfg.JobTimeout = 10 * time.Minute

@@ -196,11 +196,24 @@ func New(cfg Config) (*Agent, error) {
 const MinToken = 16
 
 // ReadToken reads a token file: its content less surrounding space, at
-// least MinToken bytes.
+// least MinToken bytes. As ssh does with its keys, it refuses a file
+// that its group or others may read or write.
 func ReadToken(name string) ([]byte, error) {
-	b, err := os.ReadFile(name)
+	f, err := os.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("token file: %v", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("token file: %v", err)
+	}
+	if m := fi.Mode().Perm(); m&0o077 != 0 {
+		return nil, fmt.Errorf("token file %s has mode %#o: others may read it; make it private with: chmod 600 %s", name, m, name)
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("token file %s: %v", name, err)
 	}
 	t := strings.TrimSpace(string(b))
 	if t == "" {

@@ -32,6 +32,9 @@ type fakeWorker struct {
 	// message every beat until then (a long compile); otherwise jobs
 	// stall.
 	beat, answerAfter time.Duration
+	// Before throttleUntil, a Hello gets the worker's throttle refusal
+	// for the time left.
+	throttleUntil time.Time
 }
 
 // fakeConn is what a fake worker saw on one connection.
@@ -51,6 +54,9 @@ func (c fakeConn) count(m any) int {
 
 func sameType(a, b any) bool {
 	switch a.(type) {
+	case *wire.Hello:
+		_, ok := b.(*wire.Hello)
+		return ok
 	case *wire.Auth:
 		_, ok := b.(*wire.Auth)
 		return ok
@@ -107,6 +113,10 @@ func (fw fakeWorker) serve(nc net.Conn, done chan<- fakeConn, job chan<- struct{
 		var answer any
 		switch m := m.(type) {
 		case *wire.Hello:
+			if d := time.Until(fw.throttleUntil); d > 0 {
+				wire.Write(nc, &wire.Error{Msg: wire.ThrottleMsg("127.0.0.1", d)})
+				return
+			}
 			hello = m
 			answer = &wire.Challenge{Version: wire.Version, Caps: wire.Caps, Nonce: nonce, Auth: fw.auth}
 		case *wire.Auth:
@@ -457,5 +467,82 @@ func TestSampledVerify(t *testing.T) {
 				t.Errorf("after a mismatch: grant %+v, want local", g)
 			}
 		})
+	}
+}
+
+// TestThrottleBacksOff: a worker's throttle refusal (too many failed
+// authentications from the agent's address, which others may share) is
+// no refusal of the host: the agent backs off for the time the worker
+// names, without asking it again meanwhile, then uses it again in the
+// same build.
+func TestThrottleBacksOff(t *testing.T) {
+	hello := splitHello(t)
+	hello.Caps = localproto.CanWhole
+	until := time.Now().Add(1500 * time.Millisecond)
+	fw := fakeWorker{beat: 10 * time.Millisecond, answerAfter: 20 * time.Millisecond, throttleUntil: until}
+	addr, conns, _ := fw.start(t)
+	a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, Force: "whole", RaceAfter: -1})
+	f, g := dialAgent(t, sock, hello)
+	if g.Kind != localproto.KindWhole {
+		t.Fatalf("grant %+v, want whole", g)
+	}
+	w, ok := f.recv().(*localproto.Whole)
+	if !ok || w.Status != localproto.StatusFailed || !strings.Contains(w.Msg, addr) || !strings.Contains(w.Msg, "too many failed authentications") {
+		t.Fatalf("whole answer %+v, want a failure naming the throttle", w)
+	}
+	f.nc.Close()
+	if n := backoffs(a.hosts[0]); n != 1 {
+		t.Errorf("%d backoffs after a throttle, want 1", n)
+	}
+	var sum strings.Builder
+	a.Summary(&sum)
+	if strings.Contains(sum.String(), "refused: ") {
+		t.Errorf("the throttled host is refused for the build:\n%s", sum.String())
+	}
+	// Until the throttle ends, compiles stay here without a handshake.
+	_, g = dialAgent(t, sock, hello)
+	if g.Kind == localproto.KindWhole || !strings.Contains(g.Reason, "backing off") {
+		t.Errorf("during the throttle: grant %+v, want local, backing off", g)
+	}
+	// Then the host takes compiles again.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		f, g = dialAgent(t, sock, hello)
+		if g.Kind == localproto.KindWhole {
+			break
+		}
+		if !strings.Contains(g.Reason, "backing off") {
+			t.Fatalf("grant %+v, want whole or backing off", g)
+		}
+		f.nc.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the throttled host never took a compile again")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if time.Now().Before(until) {
+		t.Errorf("the host was used %v before the end of its throttle", time.Until(until))
+	}
+	w, ok = f.recv().(*localproto.Whole)
+	if !ok || w.Status != localproto.StatusOK || len(w.Files) != 1 || string(w.Files[0].Data) != "object" {
+		t.Fatalf("whole answer after the throttle %+v", w)
+	}
+	f.nc.Close()
+	// Two connections: the throttled one, and the one that served. The
+	// agent did not ask again before the time the worker named.
+	a.Close() // closes the pooled connection
+	throttled := 0
+	for i := 0; i < 2; i++ {
+		if c := awaitConn(t, conns); c.count(&wire.Hello{}) == 1 && c.count(&wire.Auth{}) == 0 {
+			throttled++
+		}
+	}
+	select {
+	case <-conns:
+		t.Errorf("more than two connections")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if throttled != 1 {
+		t.Errorf("%d throttled handshakes, want 1", throttled)
 	}
 }

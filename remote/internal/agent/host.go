@@ -328,6 +328,31 @@ func (a *Agent) hostFailed(h *host) {
 	a.mu.Unlock()
 }
 
+// maxThrottle bounds a backoff that a worker's throttle asks for; a
+// throttle that does not say how long lasts defaultThrottle, the
+// worker's window.
+const (
+	maxThrottle     = 10 * time.Minute
+	defaultThrottle = time.Minute
+)
+
+// backOff skips h for d, as its worker's throttle asks (wire.ParseThrottle):
+// the refusal is of the agent's address, for a while, not of the host.
+func (a *Agent) backOff(h *host, d time.Duration) {
+	if d == 0 {
+		d = defaultThrottle
+	}
+	d = min(max(d, time.Second), maxThrottle)
+	h.mu.Lock()
+	h.backoffs++
+	h.mu.Unlock()
+	a.mu.Lock()
+	if t := time.Now().Add(d); t.After(h.downUntil) {
+		h.downUntil = t
+	}
+	a.mu.Unlock()
+}
+
 // refuse records a worker's refusal of a handshake: a wrong or missing
 // token, another toolchain, another protocol version. Nothing of the
 // build changes those, so the host takes no more work of that target

@@ -141,7 +141,7 @@ func (in *inputs) wireFiles() []wire.File {
 
 // connect gets a connection to h for the compile's toolchain and uploads
 // the inputs the worker lacks. A refusal in the handshake refuses the
-// host for the rest of the build; a fault backs it off.
+// host for the rest of the build; a throttle or a fault backs it off.
 func (c *compile) connect(ctx context.Context, h *host) (*wconn, error) {
 	a := c.a
 	in := c.in
@@ -157,6 +157,13 @@ func (c *compile) connect(ctx context.Context, h *host) (*wconn, error) {
 		wc, pooled, err = a.get(ctx, h, in.id)
 		var we workerError
 		if errors.As(err, &we) {
+			if d, ok := wire.ParseThrottle(we.Error()); ok {
+				// The worker refuses this address for a while (too
+				// many failed authentications, perhaps another
+				// client's): wait as long as it says.
+				a.backOff(h, d)
+				return nil, err
+			}
 			// Refused in the handshake: not again in this build.
 			a.refuse(h, in.target(), we.Error())
 			return nil, err

@@ -710,6 +710,9 @@ func (a *Agent) Summary(w io.Writer) {
 		for _, msg := range h.refused {
 			fmt.Fprintf(w, "  %-24s refused: %s\n", h.Addr, msg)
 		}
+		if h.noWhole != "" {
+			fmt.Fprintf(w, "  %-24s %s\n", h.Addr, h.noWhole)
+		}
 	}
 	if a.verifies > 0 {
 		fmt.Fprintf(w, "  verify: %d remote compiles chosen for local verification: %d identical, %d differ\n",

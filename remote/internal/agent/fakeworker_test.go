@@ -10,6 +10,7 @@ package agent
 
 import (
 	"crypto/rand"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -25,7 +26,9 @@ import (
 
 // fakeWorker describes how a fake worker answers.
 type fakeWorker struct {
-	auth bool // the Challenge's Auth
+	auth    bool     // the Challenge's Auth
+	version uint64   // the Challenge's Version; 0: wire.Version
+	caps    []string // the Challenge's Caps; nil: wire.Caps
 	// welcomeMAC makes the Welcome's MAC from the two nonces; nil: none.
 	welcomeMAC func(helloNonce, chNonce []byte) []byte
 	// beat > 0: a Run is answered after answerAfter, with a Working
@@ -65,6 +68,15 @@ func sameType(a, b any) bool {
 		return ok
 	case *wire.Run:
 		_, ok := b.(*wire.Run)
+		return ok
+	case *wire.Query:
+		_, ok := b.(*wire.Query)
+		return ok
+	case *wire.Upload:
+		_, ok := b.(*wire.Upload)
+		return ok
+	case *wire.Start:
+		_, ok := b.(*wire.Start)
 		return ok
 	}
 	return false
@@ -118,7 +130,14 @@ func (fw fakeWorker) serve(nc net.Conn, done chan<- fakeConn, job chan<- struct{
 				return
 			}
 			hello = m
-			answer = &wire.Challenge{Version: wire.Version, Caps: wire.Caps, Nonce: nonce, Auth: fw.auth}
+			ch := &wire.Challenge{Version: fw.version, Caps: fw.caps, Nonce: nonce, Auth: fw.auth}
+			if ch.Version == 0 {
+				ch.Version = wire.Version
+			}
+			if ch.Caps == nil {
+				ch.Caps = wire.Caps
+			}
+			answer = ch
 		case *wire.Auth:
 			w := &wire.Welcome{Slots: 1, Name: "fake"}
 			if fw.welcomeMAC != nil && hello != nil {
@@ -545,4 +564,103 @@ func TestThrottleBacksOff(t *testing.T) {
 	if throttled != 1 {
 		t.Errorf("%d throttled handshakes, want 1", throttled)
 	}
+}
+
+// TestWorkerVersionCaps: the agent reads the worker's Challenge. Another
+// protocol version, or a worker without the capabilities every task
+// needs, is refused for the build, naming both versions or the missing
+// capabilities, and gets nothing past the handshake. A worker without
+// the capability whole gets no Run (nor the Query and Upload before
+// it), the summary and the compile's reason say why, and it still takes
+// split work.
+func TestWorkerVersionCaps(t *testing.T) {
+	hello := splitHello(t)
+	for _, tc := range []struct {
+		name string
+		fw   fakeWorker
+		want string
+	}{
+		{"older", fakeWorker{version: wire.Version - 1, caps: []string{"zstd", "sha256"}},
+			fmt.Sprintf("worker at HOST speaks protocol version %d, this agent version %d", wire.Version-1, wire.Version)},
+		{"newer", fakeWorker{version: wire.Version + 1},
+			fmt.Sprintf("worker at HOST speaks protocol version %d, this agent version %d", wire.Version+1, wire.Version)},
+		{"caps", fakeWorker{caps: []string{"whole"}}, `worker at HOST lacks the capabilities zstd, sha256 (it has ["whole"])`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, conns, _ := tc.fw.start(t)
+			a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, HedgeAfter: -1})
+			f, g := dialAgent(t, sock, hello)
+			if g.N != 1 {
+				t.Fatalf("grant %d %q", g.N, g.Reason)
+			}
+			f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+			checkFailed(t, f.result(), addr, strings.ReplaceAll(tc.want, "HOST", addr))
+			c := awaitConn(t, conns)
+			for _, m := range []any{&wire.Auth{}, &wire.Query{}, &wire.Upload{}, &wire.Start{}, &wire.Job{}, &wire.Run{}} {
+				if n := c.count(m); n != 0 {
+					t.Errorf("the agent sent %d %T", n, m)
+				}
+			}
+			_, g = dialAgent(t, sock, hello)
+			if g.N != 0 || !strings.Contains(g.Reason, "refused") {
+				t.Errorf("after the refusal: grant %d %q", g.N, g.Reason)
+			}
+			var sum strings.Builder
+			a.Summary(&sum)
+			if !strings.Contains(sum.String(), "refused: "+strings.ReplaceAll(tc.want, "HOST", addr)) {
+				t.Errorf("summary:\n%s", sum.String())
+			}
+		})
+	}
+	t.Run("no whole", func(t *testing.T) {
+		h := *hello
+		h.Caps = localproto.CanWhole | localproto.CanSplit
+		fw := fakeWorker{caps: []string{"zstd", "sha256"}}
+		addr, conns, jobs := fw.start(t)
+		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, HedgeAfter: -1})
+		f, g := dialAgent(t, sock, &h)
+		if g.Kind != localproto.KindWhole {
+			t.Fatalf("grant %+v, want whole", g)
+		}
+		w, ok := f.recv().(*localproto.Whole)
+		if !ok || w.Status != localproto.StatusFailed || !strings.Contains(w.Msg, addr) || !strings.Contains(w.Msg, "lacks the capability whole") {
+			t.Fatalf("whole answer %+v, want a failure naming the capability", w)
+		}
+		f.nc.Close()
+		if n := backoffs(a.hosts[0]); n != 0 {
+			t.Errorf("%d backoffs, want 0", n)
+		}
+		var sum strings.Builder
+		a.Summary(&sum)
+		if !strings.Contains(sum.String(), addr) || !strings.Contains(sum.String(), `lacks the capability whole (it has ["zstd" "sha256"]): no whole compiles`) ||
+			strings.Contains(sum.String(), "refused: ") {
+			t.Errorf("summary:\n%s", sum.String())
+		}
+		// A compile that may only run whole stays here, saying why.
+		wh := h
+		wh.Caps = localproto.CanWhole
+		f, g = dialAgent(t, sock, &wh)
+		if g.Kind != localproto.KindLocal || g.Reason != reasonNoWhole {
+			t.Errorf("a whole-only compile: grant %+v, want local, %q", g, reasonNoWhole)
+		}
+		f.nc.Close()
+		// One that may split splits on the host, over the same
+		// connection.
+		f, g = dialAgent(t, sock, &h)
+		if g.Kind != localproto.KindLocal || g.N != 1 {
+			t.Fatalf("a compile that may split: grant %+v, want a split on the host", g)
+		}
+		f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+		select {
+		case <-jobs:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the split job never reached the worker")
+		}
+		f.nc.Close()
+		c := awaitConn(t, conns)
+		if c.count(&wire.Run{}) != 0 || c.count(&wire.Start{}) != 1 || c.count(&wire.Query{}) != 1 || c.count(&wire.Hello{}) != 1 {
+			t.Errorf("the worker saw %d Hello, %d Query, %d Start, %d Run; want 1, 1, 1, 0",
+				c.count(&wire.Hello{}), c.count(&wire.Query{}), c.count(&wire.Start{}), c.count(&wire.Run{}))
+		}
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,7 @@ type host struct {
 	free      int               // Agent.mu
 	downUntil time.Time         // Agent.mu
 	refused   map[string]string // Agent.mu: handshake refusals by target (see refuse)
+	noWhole   string            // Agent.mu: why it takes no whole compiles ("" if it does: see lacks)
 	verify    float64           // share of its remote compiles verified locally
 
 	mu                                              sync.Mutex
@@ -47,11 +49,29 @@ type wconn struct {
 	ident       string
 	used        time.Time
 	stall       time.Duration // Config.StallTimeout
+	caps        []string      // the worker's capabilities (its Challenge)
 	interrupted atomic.Bool
 
 	proofKey []byte          // wire.ProofKey of the handshake
 	proven   map[string]bool // blobs the worker knows the connection holds (proof.go)
 }
+
+// has tells whether the worker has the capability.
+func (c *wconn) has(name string) bool {
+	for _, x := range c.caps {
+		if x == name {
+			return true
+		}
+	}
+	return false
+}
+
+// needCaps are the capabilities that every task needs of a worker:
+// every payload is zstd, every input addressed by its sha256. A whole
+// compile (Run) needs capWhole too; a split (Start) is the protocol's own.
+var needCaps = []string{"zstd", "sha256"}
+
+const capWhole = "whole"
 
 // interrupt fails the connection's pending and later reads and writes at
 // once: its compile went away.
@@ -220,6 +240,19 @@ func (a *Agent) handshake(c *wconn, id identity) error {
 	if !ok {
 		return unexpected(m)
 	}
+	if ch.Version != wire.Version {
+		return workerError(fmt.Sprintf("worker at %s speaks protocol version %d, this agent version %d: install the same distssa on both", c.h.Addr, ch.Version, wire.Version))
+	}
+	c.caps = ch.Caps
+	var lack []string
+	for _, x := range needCaps {
+		if !c.has(x) && len(id.hash) > 0 { // a status connection needs none
+			lack = append(lack, x)
+		}
+	}
+	if len(lack) > 0 {
+		return workerError(fmt.Sprintf("worker at %s lacks the capabilities %s (it has %q)", c.h.Addr, strings.Join(lack, ", "), ch.Caps))
+	}
 	// A token held is a token the worker must prove it knows. One that
 	// does not ask for it gets no MAC of ours, which a relay could
 	// replay to the real worker.
@@ -351,6 +384,17 @@ func (a *Agent) backOff(h *host, d time.Duration) {
 		h.downUntil = t
 	}
 	a.mu.Unlock()
+}
+
+// lacks records that h's worker lacks the capability to run whole
+// compiles: it gets no more of them in this build, while it may still
+// take split work.
+func (a *Agent) lacks(h *host, caps []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if h.noWhole == "" {
+		h.noWhole = fmt.Sprintf("lacks the capability %s (it has %q): no whole compiles", capWhole, caps)
+	}
 }
 
 // refuse records a worker's refusal of a handshake: a wrong or missing

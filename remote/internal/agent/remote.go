@@ -108,7 +108,7 @@ var errCompileFailed = errors.New("compile failed on the worker")
 // start connects, uploads the missing inputs and starts the compile in
 // worker mode (a split's share).
 func (c *compile) start(ctx context.Context, h *host) (*wconn, error) {
-	wc, err := c.connect(ctx, h)
+	wc, err := c.connect(ctx, h, splitTask)
 	if err != nil {
 		return nil, err
 	}
@@ -140,9 +140,11 @@ func (in *inputs) wireFiles() []wire.File {
 }
 
 // connect gets a connection to h for the compile's toolchain and uploads
-// the inputs the worker lacks. A refusal in the handshake refuses the
-// host for the rest of the build; a throttle or a fault backs it off.
-func (c *compile) connect(ctx context.Context, h *host) (*wconn, error) {
+// the inputs the worker lacks, for a task of the kind. A refusal in the
+// handshake refuses the host for the rest of the build; a throttle or a
+// fault backs it off; a worker that lacks the capability of a whole
+// compile gets none.
+func (c *compile) connect(ctx context.Context, h *host, kind task) (*wconn, error) {
 	a := c.a
 	in := c.in
 	in.hashOnce.Do(func() { in.hashErr = a.hashInputs(in) })
@@ -167,6 +169,11 @@ func (c *compile) connect(ctx context.Context, h *host) (*wconn, error) {
 			// Refused in the handshake: not again in this build.
 			a.refuse(h, in.target(), we.Error())
 			return nil, err
+		}
+		if err == nil && kind == wholeTask && !wc.has(capWhole) {
+			h.put(wc) // good for split work
+			a.lacks(h, wc.caps)
+			return nil, workerError(fmt.Sprintf("the worker lacks the capability %s (it has %q)", capWhole, wc.caps))
 		}
 		if err == nil {
 			m, err = wc.roundTrip(wc.query(in.files), a.cfg.RequestTimeout)

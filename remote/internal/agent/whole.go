@@ -97,7 +97,7 @@ func (c *compile) serveWhole(h *host) string {
 func (c *compile) runWhole(ctx context.Context, h *host, l lane) (*localproto.Whole, bool, error) {
 	a, in := c.a, c.in
 	t0 := time.Now()
-	wc, err := c.connect(ctx, h)
+	wc, err := c.connect(ctx, h, wholeTask)
 	t1 := time.Now()
 	a.tr.span(l, "upload", t0, t1, nil)
 	if err != nil {

@@ -53,6 +53,7 @@ type Config struct {
 	RequestTimeout   time.Duration // a round trip before the job (query, start)
 	ResultTimeout    time.Duration // from the job to its result
 	StallTimeout     time.Duration // silence of a worker that owes an answer (it sends Working every 3 s)
+	SilentAfter      time.Duration // silence of a worker whose whole compile a local race answered that counts as a stall (race.go)
 	IdleConnAge      time.Duration // pooled connections older than this are closed
 	HedgeAfter       time.Duration // a result this late is also asked of another host; < 0: never
 	RaceAfter        time.Duration // a whole compile this long past twice its estimate is raced here (race.go); < 0: never
@@ -78,6 +79,7 @@ func (c *Config) defaults() {
 	def(&c.RequestTimeout, 2*time.Minute)
 	def(&c.ResultTimeout, 10*time.Minute)
 	def(&c.StallTimeout, 20*time.Second)
+	def(&c.SilentAfter, 6*time.Second) // two of the worker's Working
 	def(&c.IdleConnAge, time.Minute)
 	def(&c.HedgeAfter, 20*time.Second)
 	def(&c.RaceAfter, 2*time.Second)

@@ -51,9 +51,19 @@ type wconn struct {
 	stall       time.Duration // Config.StallTimeout
 	caps        []string      // the worker's capabilities (its Challenge)
 	interrupted atomic.Bool
+	heard       atomic.Int64 // while an answer is owed: when the worker last spoke (or was asked), in Unix ns; else 0
 
 	proofKey []byte          // wire.ProofKey of the handshake
 	proven   map[string]bool // blobs the worker knows the connection holds (proof.go)
+}
+
+// silence is how long the worker has said nothing while it owes an
+// answer (0 if it owes none).
+func (c *wconn) silence() time.Duration {
+	if t := c.heard.Load(); t != 0 {
+		return time.Since(time.Unix(0, t))
+	}
+	return 0
 }
 
 // has tells whether the worker has the capability.
@@ -325,6 +335,7 @@ func (c *wconn) roundTrip(m any, timeout time.Duration) (any, error) {
 	if err := c.send(m); err != nil {
 		return nil, err
 	}
+	c.heard.Store(time.Now().UnixNano())
 	for {
 		d := end
 		if s := time.Now().Add(c.stall); c.stall > 0 && s.Before(d) {
@@ -339,8 +350,10 @@ func (c *wconn) roundTrip(m any, timeout time.Duration) (any, error) {
 			return nil, err
 		}
 		if _, ok := m.(*wire.Working); !ok {
+			c.heard.Store(0)
 			return m, nil
 		}
+		c.heard.Store(time.Now().UnixNano())
 	}
 }
 

@@ -87,14 +87,27 @@ func (c *compile) runWorker(i int, h *host) {
 
 // broken closes a connection whose exchange failed with err, and backs
 // its host off if err is a fault of the host or the network that the
-// compile did not cause by going away.
+// compile did not cause by going away. A compile that a local race
+// answered (race.go) went away too; but a worker silent for SilentAfter
+// by then has stalled: that is a fault of the host, errStalled.
 func (a *Agent) broken(ctx context.Context, wc *wconn, err error) error {
 	wc.nc.Close()
-	if isHostFault(err) && ctx.Err() == nil {
+	switch {
+	case isHostFault(err) && ctx.Err() == nil:
 		a.hostFailed(wc.h)
+	case errors.Is(context.Cause(ctx), errRaceLost):
+		if d := wc.silence(); d >= a.cfg.SilentAfter {
+			a.hostFailed(wc.h)
+			return fmt.Errorf("%w: silent for %v", errStalled, d.Round(time.Millisecond))
+		}
 	}
 	return err
 }
+
+// errStalled is the failure of a worker that said nothing for
+// Config.SilentAfter while it owed an answer, until a local race
+// answered the compile.
+var errStalled = errors.New("stalled")
 
 // isHostFault tells faults of the host or the network, which back the
 // host off, from refusals and compile failures, which do not.

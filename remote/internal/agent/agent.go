@@ -663,6 +663,34 @@ func localReason(in *inputs) string {
 	return in.localEnv
 }
 
+// Unused returns a warning line, for the end of the build, naming each
+// host whose remote work failed every time it was tried, with the first
+// failure's reason (as distcc warns of hosts it could not use), or ""
+// if there is none. Such failures fall back here silently: the build is
+// right, but slower than its user expects. Hosts never tried are not
+// named.
+func (a *Agent) Unused() string {
+	var bad []string
+	used := 0
+	for _, h := range a.hosts {
+		h.mu.Lock()
+		switch {
+		case h.ok > 0:
+			used++
+		case h.failed > 0:
+			bad = append(bad, h.Addr+": "+h.why)
+		}
+		h.mu.Unlock()
+	}
+	switch {
+	case len(bad) == 0:
+		return ""
+	case used == 0:
+		return "distssa: warning: no worker used: " + strings.Join(bad, "; ")
+	}
+	return fmt.Sprintf("distssa: warning: %d of %d workers not used: %s", len(bad), len(a.hosts), strings.Join(bad, "; "))
+}
+
 // Summary writes the one-screen summary of the build's remote work.
 func (a *Agent) Summary(w io.Writer) {
 	a.mu.Lock()

@@ -664,3 +664,42 @@ func TestWorkerVersionCaps(t *testing.T) {
 		}
 	})
 }
+
+// TestUnused: the warning at the end of a build names each host whose
+// remote work failed every time, with the first failure's reason (a
+// host that is down, one that refuses the agent), and not the hosts
+// that served; without failures there is none.
+func TestUnused(t *testing.T) {
+	hello := splitHello(t)
+	hello.Caps = localproto.CanWhole
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	old, _, _ := fakeWorker{version: 1}.start(t)
+	good, _, _ := fakeWorker{beat: 10 * time.Millisecond, answerAfter: 20 * time.Millisecond}.start(t)
+	// The host with the most free slots goes first: down, old, good.
+	a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: down, Slots: 3}, {Addr: old, Slots: 2}, {Addr: good, Slots: 1}},
+		MinCost: 1, Force: "whole", RaceAfter: -1})
+	if w := a.Unused(); w != "" {
+		t.Errorf("before any compile: %q", w)
+	}
+	for i, want := range []string{down, old, good} {
+		f, g := dialAgent(t, sock, hello)
+		if g.Kind != localproto.KindWhole {
+			t.Fatalf("compile %d: grant %+v, want whole", i, g)
+		}
+		w, ok := f.recv().(*localproto.Whole)
+		if !ok || w.Status == localproto.StatusOK && want != good || w.Status != localproto.StatusOK && !strings.Contains(w.Msg, want) {
+			t.Fatalf("compile %d: whole answer %+v, want one from %s", i, w, want)
+		}
+		f.nc.Close()
+	}
+	want := "distssa: warning: 2 of 3 workers not used: " + down + ": connection refused; " +
+		old + ": worker at " + old + fmt.Sprintf(" speaks protocol version 1, this agent version %d: install the same distssa on both", wire.Version)
+	if w := a.Unused(); w != want {
+		t.Errorf("warning %q\nwant    %q", w, want)
+	}
+}

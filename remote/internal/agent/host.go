@@ -40,6 +40,33 @@ type host struct {
 	idle                                            map[string][]*wconn // by toolchain identity
 	failures                                        int
 	jobs, ok, failed, sent, recv, uploads, backoffs uint64
+	why                                             string // the first failure's reason (failedWith)
+}
+
+// failedWith counts a failure of remote work on h; the first one's
+// reason is kept for the warning at exit (Agent.Unused).
+func (h *host) failedWith(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.failed++
+	if h.why == "" {
+		h.why = strings.ReplaceAll(shortError(err), "\n", " ")
+	}
+}
+
+// shortError says err without the operation and addresses that a
+// network error repeats: a dial's "connection refused", or the error's
+// own text.
+func shortError(err error) string {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" && oe.Err != nil {
+		var se *os.SyscallError
+		if errors.As(oe.Err, &se) {
+			return se.Err.Error()
+		}
+		return oe.Err.Error()
+	}
+	return err.Error()
 }
 
 // wconn is a connection to a worker, past its handshake.

@@ -106,9 +106,7 @@ func (c *compile) raceWhole(h *host, l lane) (o wholeOutcome, here bool) {
 				if failed != nil && c.ctx.Err() == nil {
 					// The worker failed first: a remote failure
 					// all the same (strict mode counts it).
-					h.mu.Lock()
-					h.failed++
-					h.mu.Unlock()
+					h.failedWith(failed.err)
 					a.fail(strings.ReplaceAll(fmt.Sprintf("distssa: worker %s: whole compile: %v (the local race answered)", h.Addr, failed.err), "\n", " "))
 				}
 				return r, true

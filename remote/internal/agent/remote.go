@@ -72,9 +72,7 @@ func (c *compile) runWorker(i int, h *host) {
 	if err != nil {
 		// One line, as the compiler shows it.
 		msg := strings.ReplaceAll(fmt.Sprintf("distssa: worker %s: %v", h.Addr, err), "\n", " ")
-		h.mu.Lock()
-		h.failed++
-		h.mu.Unlock()
+		h.failedWith(err)
 		a.fail(msg)
 		c.send(&localproto.Result{Worker: uint64(i), Status: localproto.StatusFailed, Data: []byte(msg)})
 		return

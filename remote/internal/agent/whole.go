@@ -73,9 +73,7 @@ func (c *compile) serveWhole(h *host) string {
 		return "" // the compile went away, or the build ends: no one to answer
 	}
 	msg := strings.ReplaceAll(fmt.Sprintf("distssa: worker %s: whole compile: %v", h.Addr, err), "\n", " ")
-	h.mu.Lock()
-	h.failed++
-	h.mu.Unlock()
+	h.failedWith(err)
 	a.fail(msg)
 	// The compile runs here now: it needs a local token first.
 	p, err := a.place(c.ctx, request{hold: true})

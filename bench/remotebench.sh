@@ -94,7 +94,7 @@ if ! tc qdisc add dev "$vc" root netem delay 0.2ms rate 1gbit 2>/dev/null ||
 fi
 echo "remotebench: worker on CPU 1 in netns $ns, build on CPU 0; link: $shaping"
 
-head -c 32 /dev/urandom | base64 >"$tmp/token"
+(umask 077; head -c 32 /dev/urandom | base64 >"$tmp/token")
 # startworker DIR: a new worker with an empty store in DIR.
 startworker() {
 	if [[ -n $wpid ]]; then

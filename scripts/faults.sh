@@ -65,7 +65,7 @@ RANDOM=$seed
 echo "faults: seed $seed, $rounds rounds$([[ $full == 1 ]] && echo ", caddy too")"
 
 (cd "$repo" && GOFLAGS=-buildvcs=false "$gobin" build -o "$tmp/faultproxy" ./scripts/cmd/distssa-faultproxy)
-head -c 32 /dev/urandom | base64 >"$tmp/token"
+(umask 077; head -c 32 /dev/urandom | base64 >"$tmp/token")
 
 # build NAME HOSTS: the round's outputs in $tmp/NAME, its log in NAME.out.
 build() {

@@ -209,7 +209,7 @@ ctrtoken=$(flagval token-file "${ctrcmd[@]}")
 	fail "container: -token-file=$ctrtoken is not under /run/secrets"
 
 # --- running the command lines
-head -c 32 /dev/urandom | base64 >"$tmp/token"
+(umask 077; head -c 32 /dev/urandom | base64 >"$tmp/token")
 mkdir -p "$tmp/creds"
 cp "$tmp/token" "$tmp/creds/token"
 stracer=()

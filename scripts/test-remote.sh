@@ -52,8 +52,8 @@ fails=0
 pass() { echo "ok   $*"; }
 fail() { echo "FAIL $*"; fails=$((fails + 1)); }
 
-head -c 32 /dev/urandom | base64 >"$tmp/token"
-head -c 32 /dev/urandom | base64 >"$tmp/badtoken"
+(umask 077; head -c 32 /dev/urandom | base64 >"$tmp/token")
+(umask 077; head -c 32 /dev/urandom | base64 >"$tmp/badtoken")
 
 # worker NAME [FLAGS...] starts a daemon on an ephemeral loopback port and
 # sets $addr to its address.

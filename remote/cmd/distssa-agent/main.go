@@ -117,6 +117,11 @@ func run(hostsFile, socket string, verbose bool, cfg agent.Config) int {
 	if verbose {
 		a.Summary(os.Stderr)
 	}
+	// Even without -v: a host that was never usable would otherwise
+	// only make the build slower than its user expects.
+	if w := a.Unused(); w != "" {
+		fmt.Fprintln(os.Stderr, w)
+	}
 	if f := a.Failures(); strict && len(f) > 0 {
 		fmt.Fprintf(os.Stderr, "distssa-agent: strict mode: %d remote failures, first: %s\n", len(f), f[0])
 		return 1

@@ -75,8 +75,8 @@ func TestBadHostsFile(t *testing.T) {
 	}
 }
 
-// runAgent starts the agent and waits for "ready".
-func runAgent(t *testing.T, ctx context.Context, env []string, hostsTxt string) (cmd *exec.Cmd, sock string, stdin io.WriteCloser, stderr *bytes.Buffer) {
+// runAgent starts the agent, with the flags, and waits for "ready".
+func runAgent(t *testing.T, ctx context.Context, env []string, hostsTxt string, flags ...string) (cmd *exec.Cmd, sock string, stdin io.WriteCloser, stderr *bytes.Buffer) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "ag")
 	if err != nil {
@@ -86,7 +86,7 @@ func runAgent(t *testing.T, ctx context.Context, env []string, hostsTxt string) 
 	hf := filepath.Join(dir, "hosts.txt")
 	os.WriteFile(hf, []byte(hostsTxt), 0o644)
 	sock = filepath.Join(dir, "a.sock")
-	cmd = agentCmd(t, ctx, "-hosts="+hf, "-socket="+sock, "-v")
+	cmd = agentCmd(t, ctx, append([]string{"-hosts=" + hf, "-socket=" + sock}, flags...)...)
 	cmd.Env = append(cmd.Env, env...)
 	stderr = new(bytes.Buffer)
 	cmd.Stderr = stderr
@@ -138,7 +138,7 @@ func TestLifecycle(t *testing.T) {
 	compile := testutil.Compile(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd, sock, stdin, stderr := runAgent(t, ctx, nil, "127.0.0.1:1/2\n")
+	cmd, sock, stdin, stderr := runAgent(t, ctx, nil, "127.0.0.1:1/2\n", "-v")
 	cwd, args := testutil.Package(t, compile, t.TempDir())
 	c, _, g := hello(t, sock, &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args})
 	if g.N != 0 || g.Reason != "small package" {
@@ -179,7 +179,7 @@ func TestStrict(t *testing.T) {
 		if strict {
 			env = []string{"DISTSSA_STRICT=1"}
 		}
-		cmd, sock, stdin, stderr := runAgent(t, ctx, env, addr+"/1\n")
+		cmd, sock, stdin, stderr := runAgent(t, ctx, env, addr+"/1\n", "-v")
 		c, r, g := hello(t, sock, &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args})
 		if g.N != 1 {
 			t.Fatalf("grant %d %q", g.N, g.Reason)
@@ -199,5 +199,59 @@ func TestStrict(t *testing.T) {
 		if !strict && err != nil {
 			t.Errorf("not strict: %v, stderr: %s", err, stderr)
 		}
+	}
+}
+
+// TestNoWorkerWarning: a build whose hosts all failed falls back here,
+// and the agent says so at exit in one line naming each host and why,
+// without -v: the user would otherwise only see a slow build. A build
+// whose hosts were never tried says nothing.
+func TestNoWorkerWarning(t *testing.T) {
+	compile := testutil.Compile(t)
+	var down []string
+	for i := 0; i < 2; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		down = append(down, ln.Addr().String())
+		ln.Close() // nothing listens there now
+	}
+	cwd, args := testutil.Package(t, compile, t.TempDir())
+	h := &localproto.Hello{Version: localproto.Version, Caps: localproto.CanWhole, Compile: compile, Cwd: cwd, Args: args}
+	for _, tc := range []struct {
+		name     string
+		compiles int
+		want     string
+	}{
+		{"all failed", 3, "distssa: warning: no worker used: " + down[0] + ": connection refused; " + down[1] + ": connection refused\n"},
+		{"never tried", 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			// Every compile goes whole while a host is usable.
+			cmd, sock, stdin, stderr := runAgent(t, ctx, []string{"DISTSSA_KIND=whole"}, down[0]+"/1\n"+down[1]+"/1\n")
+			for i := 0; i < tc.compiles; i++ {
+				c, r, g := hello(t, sock, h)
+				if g.Kind == localproto.KindWhole {
+					m, err := localproto.Read(r)
+					if w, ok := m.(*localproto.Whole); !ok || w.Status != localproto.StatusFailed {
+						t.Fatalf("compile %d: %#v %v, want a failed WHOLE", i, m, err)
+					}
+				} else if !strings.Contains(g.Reason, "backing off") {
+					t.Fatalf("compile %d: grant %+v", i, g)
+				}
+				c.Close()
+			}
+			stdin.Close()
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("agent: %v, stderr: %s", err, stderr)
+			}
+			// The order of the hosts is the hosts file's.
+			if got := stderr.String(); got != tc.want {
+				t.Errorf("stderr %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -246,6 +246,42 @@ func TestBadTokenAndLimits(t *testing.T) {
 	}
 }
 
+// TestTokenFileMode: a -token-file that its group or others may read
+// stops the daemon (and -status), naming the file, its mode and the
+// fix; an owner-only one serves, and -status with it is answered.
+func TestTokenFileMode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tok := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tok, []byte("0123456789abcdef-token\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(tok, 0o644) // whatever the umask
+	want := "token file " + tok + " has mode 0644: others may read it; make it private with: chmod 600 " + tok
+	for _, flags := range [][]string{
+		{"-listen=127.0.0.1:0", "-cache=" + t.TempDir(), "-compile=" + os.Args[0], "-token-file=" + tok},
+		{"-status=127.0.0.1:1", "-token-file=" + tok},
+	} {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second) // a daemon that starts serves until killed
+		defer cancel()
+		cmd := exec.CommandContext(ctx, os.Args[0], flags...)
+		cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=")
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Errorf("%q: %v\n%s\nwant %q", flags, err, out, want)
+		}
+	}
+	if err := os.Chmod(tok, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, addr, _ := startDaemon(t, ctx, os.Args[0], "-token-file="+tok)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-status="+addr, "-token-file="+tok)
+	cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), `"Slots"`) {
+		t.Errorf("-status with a token file of mode 0600: %v\n%s", err, out)
+	}
+}
+
 // TestMaxConnsFlag: with -max-conns=1, a second connection is closed at
 // once while the first is open; -status works again when it closes.
 func TestMaxConnsFlag(t *testing.T) {

@@ -53,6 +53,7 @@ type Config struct {
 	RequestTimeout   time.Duration // a round trip before the job (query, start)
 	ResultTimeout    time.Duration // from the job to its result
 	StallTimeout     time.Duration // silence of a worker that owes an answer (it sends Working every 3 s)
+	SilentAfter      time.Duration // silence of a worker whose whole compile a local race answered that counts as a stall (race.go)
 	IdleConnAge      time.Duration // pooled connections older than this are closed
 	HedgeAfter       time.Duration // a result this late is also asked of another host; < 0: never
 	RaceAfter        time.Duration // a whole compile this long past twice its estimate is raced here (race.go); < 0: never
@@ -78,6 +79,7 @@ func (c *Config) defaults() {
 	def(&c.RequestTimeout, 2*time.Minute)
 	def(&c.ResultTimeout, 10*time.Minute)
 	def(&c.StallTimeout, 20*time.Second)
+	def(&c.SilentAfter, 6*time.Second) // two of the worker's Working
 	def(&c.IdleConnAge, time.Minute)
 	def(&c.HedgeAfter, 20*time.Second)
 	def(&c.RaceAfter, 2*time.Second)
@@ -196,11 +198,24 @@ func New(cfg Config) (*Agent, error) {
 const MinToken = 16
 
 // ReadToken reads a token file: its content less surrounding space, at
-// least MinToken bytes.
+// least MinToken bytes. As ssh does with its keys, it refuses a file
+// that its group or others may read or write.
 func ReadToken(name string) ([]byte, error) {
-	b, err := os.ReadFile(name)
+	f, err := os.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("token file: %v", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("token file: %v", err)
+	}
+	if m := fi.Mode().Perm(); m&0o077 != 0 {
+		return nil, fmt.Errorf("token file %s has mode %#o: others may read it; make it private with: chmod 600 %s", name, m, name)
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("token file %s: %v", name, err)
 	}
 	t := strings.TrimSpace(string(b))
 	if t == "" {
@@ -648,6 +663,34 @@ func localReason(in *inputs) string {
 	return in.localEnv
 }
 
+// Unused returns a warning line, for the end of the build, naming each
+// host whose remote work failed every time it was tried, with the first
+// failure's reason (as distcc warns of hosts it could not use), or ""
+// if there is none. Such failures fall back here silently: the build is
+// right, but slower than its user expects. Hosts never tried are not
+// named.
+func (a *Agent) Unused() string {
+	var bad []string
+	used := 0
+	for _, h := range a.hosts {
+		h.mu.Lock()
+		switch {
+		case h.ok > 0:
+			used++
+		case h.failed > 0:
+			bad = append(bad, h.Addr+": "+h.why)
+		}
+		h.mu.Unlock()
+	}
+	switch {
+	case len(bad) == 0:
+		return ""
+	case used == 0:
+		return "distssa: warning: no worker used: " + strings.Join(bad, "; ")
+	}
+	return fmt.Sprintf("distssa: warning: %d of %d workers not used: %s", len(bad), len(a.hosts), strings.Join(bad, "; "))
+}
+
 // Summary writes the one-screen summary of the build's remote work.
 func (a *Agent) Summary(w io.Writer) {
 	a.mu.Lock()
@@ -696,6 +739,9 @@ func (a *Agent) Summary(w io.Writer) {
 		h.mu.Unlock()
 		for _, msg := range h.refused {
 			fmt.Fprintf(w, "  %-24s refused: %s\n", h.Addr, msg)
+		}
+		if h.noWhole != "" {
+			fmt.Fprintf(w, "  %-24s %s\n", h.Addr, h.noWhole)
 		}
 	}
 	if a.verifies > 0 {

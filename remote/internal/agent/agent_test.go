@@ -464,7 +464,7 @@ func stallingWorker(t *testing.T) string {
 			var answer any
 			switch m.(type) {
 			case *wire.Hello:
-				answer = &wire.Challenge{Version: 1, Nonce: make([]byte, 32)}
+				answer = &wire.Challenge{Version: wire.Version, Caps: wire.Caps, Nonce: make([]byte, 32)}
 			case *wire.Auth:
 				answer = &wire.Welcome{Slots: 1}
 			case *wire.Query:

@@ -10,6 +10,7 @@ package agent
 
 import (
 	"crypto/rand"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -25,13 +26,18 @@ import (
 
 // fakeWorker describes how a fake worker answers.
 type fakeWorker struct {
-	auth bool // the Challenge's Auth
+	auth    bool     // the Challenge's Auth
+	version uint64   // the Challenge's Version; 0: wire.Version
+	caps    []string // the Challenge's Caps; nil: wire.Caps
 	// welcomeMAC makes the Welcome's MAC from the two nonces; nil: none.
 	welcomeMAC func(helloNonce, chNonce []byte) []byte
 	// beat > 0: a Run is answered after answerAfter, with a Working
 	// message every beat until then (a long compile); otherwise jobs
 	// stall.
 	beat, answerAfter time.Duration
+	// Before throttleUntil, a Hello gets the worker's throttle refusal
+	// for the time left.
+	throttleUntil time.Time
 }
 
 // fakeConn is what a fake worker saw on one connection.
@@ -51,6 +57,9 @@ func (c fakeConn) count(m any) int {
 
 func sameType(a, b any) bool {
 	switch a.(type) {
+	case *wire.Hello:
+		_, ok := b.(*wire.Hello)
+		return ok
 	case *wire.Auth:
 		_, ok := b.(*wire.Auth)
 		return ok
@@ -59,6 +68,15 @@ func sameType(a, b any) bool {
 		return ok
 	case *wire.Run:
 		_, ok := b.(*wire.Run)
+		return ok
+	case *wire.Query:
+		_, ok := b.(*wire.Query)
+		return ok
+	case *wire.Upload:
+		_, ok := b.(*wire.Upload)
+		return ok
+	case *wire.Start:
+		_, ok := b.(*wire.Start)
 		return ok
 	}
 	return false
@@ -107,8 +125,19 @@ func (fw fakeWorker) serve(nc net.Conn, done chan<- fakeConn, job chan<- struct{
 		var answer any
 		switch m := m.(type) {
 		case *wire.Hello:
+			if d := time.Until(fw.throttleUntil); d > 0 {
+				wire.Write(nc, &wire.Error{Msg: wire.ThrottleMsg("127.0.0.1", d)})
+				return
+			}
 			hello = m
-			answer = &wire.Challenge{Version: wire.Version, Caps: wire.Caps, Nonce: nonce, Auth: fw.auth}
+			ch := &wire.Challenge{Version: fw.version, Caps: fw.caps, Nonce: nonce, Auth: fw.auth}
+			if ch.Version == 0 {
+				ch.Version = wire.Version
+			}
+			if ch.Caps == nil {
+				ch.Caps = wire.Caps
+			}
+			answer = ch
 		case *wire.Auth:
 			w := &wire.Welcome{Slots: 1, Name: "fake"}
 			if fw.welcomeMAC != nil && hello != nil {
@@ -457,5 +486,220 @@ func TestSampledVerify(t *testing.T) {
 				t.Errorf("after a mismatch: grant %+v, want local", g)
 			}
 		})
+	}
+}
+
+// TestThrottleBacksOff: a worker's throttle refusal (too many failed
+// authentications from the agent's address, which others may share) is
+// no refusal of the host: the agent backs off for the time the worker
+// names, without asking it again meanwhile, then uses it again in the
+// same build.
+func TestThrottleBacksOff(t *testing.T) {
+	hello := splitHello(t)
+	hello.Caps = localproto.CanWhole
+	until := time.Now().Add(1500 * time.Millisecond)
+	fw := fakeWorker{beat: 10 * time.Millisecond, answerAfter: 20 * time.Millisecond, throttleUntil: until}
+	addr, conns, _ := fw.start(t)
+	a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, Force: "whole", RaceAfter: -1})
+	f, g := dialAgent(t, sock, hello)
+	if g.Kind != localproto.KindWhole {
+		t.Fatalf("grant %+v, want whole", g)
+	}
+	w, ok := f.recv().(*localproto.Whole)
+	if !ok || w.Status != localproto.StatusFailed || !strings.Contains(w.Msg, addr) || !strings.Contains(w.Msg, "too many failed authentications") {
+		t.Fatalf("whole answer %+v, want a failure naming the throttle", w)
+	}
+	f.nc.Close()
+	if n := backoffs(a.hosts[0]); n != 1 {
+		t.Errorf("%d backoffs after a throttle, want 1", n)
+	}
+	var sum strings.Builder
+	a.Summary(&sum)
+	if strings.Contains(sum.String(), "refused: ") {
+		t.Errorf("the throttled host is refused for the build:\n%s", sum.String())
+	}
+	// Until the throttle ends, compiles stay here without a handshake.
+	_, g = dialAgent(t, sock, hello)
+	if g.Kind == localproto.KindWhole || !strings.Contains(g.Reason, "backing off") {
+		t.Errorf("during the throttle: grant %+v, want local, backing off", g)
+	}
+	// Then the host takes compiles again.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		f, g = dialAgent(t, sock, hello)
+		if g.Kind == localproto.KindWhole {
+			break
+		}
+		if !strings.Contains(g.Reason, "backing off") {
+			t.Fatalf("grant %+v, want whole or backing off", g)
+		}
+		f.nc.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the throttled host never took a compile again")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if time.Now().Before(until) {
+		t.Errorf("the host was used %v before the end of its throttle", time.Until(until))
+	}
+	w, ok = f.recv().(*localproto.Whole)
+	if !ok || w.Status != localproto.StatusOK || len(w.Files) != 1 || string(w.Files[0].Data) != "object" {
+		t.Fatalf("whole answer after the throttle %+v", w)
+	}
+	f.nc.Close()
+	// Two connections: the throttled one, and the one that served. The
+	// agent did not ask again before the time the worker named.
+	a.Close() // closes the pooled connection
+	throttled := 0
+	for i := 0; i < 2; i++ {
+		if c := awaitConn(t, conns); c.count(&wire.Hello{}) == 1 && c.count(&wire.Auth{}) == 0 {
+			throttled++
+		}
+	}
+	select {
+	case <-conns:
+		t.Errorf("more than two connections")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if throttled != 1 {
+		t.Errorf("%d throttled handshakes, want 1", throttled)
+	}
+}
+
+// TestWorkerVersionCaps: the agent reads the worker's Challenge. Another
+// protocol version, or a worker without the capabilities every task
+// needs, is refused for the build, naming both versions or the missing
+// capabilities, and gets nothing past the handshake. A worker without
+// the capability whole gets no Run (nor the Query and Upload before
+// it), the summary and the compile's reason say why, and it still takes
+// split work.
+func TestWorkerVersionCaps(t *testing.T) {
+	hello := splitHello(t)
+	for _, tc := range []struct {
+		name string
+		fw   fakeWorker
+		want string
+	}{
+		{"older", fakeWorker{version: wire.Version - 1, caps: []string{"zstd", "sha256"}},
+			fmt.Sprintf("worker at HOST speaks protocol version %d, this agent version %d", wire.Version-1, wire.Version)},
+		{"newer", fakeWorker{version: wire.Version + 1},
+			fmt.Sprintf("worker at HOST speaks protocol version %d, this agent version %d", wire.Version+1, wire.Version)},
+		{"caps", fakeWorker{caps: []string{"whole"}}, `worker at HOST lacks the capabilities zstd, sha256 (it has ["whole"])`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, conns, _ := tc.fw.start(t)
+			a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, HedgeAfter: -1})
+			f, g := dialAgent(t, sock, hello)
+			if g.N != 1 {
+				t.Fatalf("grant %d %q", g.N, g.Reason)
+			}
+			f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+			checkFailed(t, f.result(), addr, strings.ReplaceAll(tc.want, "HOST", addr))
+			c := awaitConn(t, conns)
+			for _, m := range []any{&wire.Auth{}, &wire.Query{}, &wire.Upload{}, &wire.Start{}, &wire.Job{}, &wire.Run{}} {
+				if n := c.count(m); n != 0 {
+					t.Errorf("the agent sent %d %T", n, m)
+				}
+			}
+			_, g = dialAgent(t, sock, hello)
+			if g.N != 0 || !strings.Contains(g.Reason, "refused") {
+				t.Errorf("after the refusal: grant %d %q", g.N, g.Reason)
+			}
+			var sum strings.Builder
+			a.Summary(&sum)
+			if !strings.Contains(sum.String(), "refused: "+strings.ReplaceAll(tc.want, "HOST", addr)) {
+				t.Errorf("summary:\n%s", sum.String())
+			}
+		})
+	}
+	t.Run("no whole", func(t *testing.T) {
+		h := *hello
+		h.Caps = localproto.CanWhole | localproto.CanSplit
+		fw := fakeWorker{caps: []string{"zstd", "sha256"}}
+		addr, conns, jobs := fw.start(t)
+		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, HedgeAfter: -1})
+		f, g := dialAgent(t, sock, &h)
+		if g.Kind != localproto.KindWhole {
+			t.Fatalf("grant %+v, want whole", g)
+		}
+		w, ok := f.recv().(*localproto.Whole)
+		if !ok || w.Status != localproto.StatusFailed || !strings.Contains(w.Msg, addr) || !strings.Contains(w.Msg, "lacks the capability whole") {
+			t.Fatalf("whole answer %+v, want a failure naming the capability", w)
+		}
+		f.nc.Close()
+		if n := backoffs(a.hosts[0]); n != 0 {
+			t.Errorf("%d backoffs, want 0", n)
+		}
+		var sum strings.Builder
+		a.Summary(&sum)
+		if !strings.Contains(sum.String(), addr) || !strings.Contains(sum.String(), `lacks the capability whole (it has ["zstd" "sha256"]): no whole compiles`) ||
+			strings.Contains(sum.String(), "refused: ") {
+			t.Errorf("summary:\n%s", sum.String())
+		}
+		// A compile that may only run whole stays here, saying why.
+		wh := h
+		wh.Caps = localproto.CanWhole
+		f, g = dialAgent(t, sock, &wh)
+		if g.Kind != localproto.KindLocal || g.Reason != reasonNoWhole {
+			t.Errorf("a whole-only compile: grant %+v, want local, %q", g, reasonNoWhole)
+		}
+		f.nc.Close()
+		// One that may split splits on the host, over the same
+		// connection.
+		f, g = dialAgent(t, sock, &h)
+		if g.Kind != localproto.KindLocal || g.N != 1 {
+			t.Fatalf("a compile that may split: grant %+v, want a split on the host", g)
+		}
+		f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+		select {
+		case <-jobs:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the split job never reached the worker")
+		}
+		f.nc.Close()
+		c := awaitConn(t, conns)
+		if c.count(&wire.Run{}) != 0 || c.count(&wire.Start{}) != 1 || c.count(&wire.Query{}) != 1 || c.count(&wire.Hello{}) != 1 {
+			t.Errorf("the worker saw %d Hello, %d Query, %d Start, %d Run; want 1, 1, 1, 0",
+				c.count(&wire.Hello{}), c.count(&wire.Query{}), c.count(&wire.Start{}), c.count(&wire.Run{}))
+		}
+	})
+}
+
+// TestUnused: the warning at the end of a build names each host whose
+// remote work failed every time, with the first failure's reason (a
+// host that is down, one that refuses the agent), and not the hosts
+// that served; without failures there is none.
+func TestUnused(t *testing.T) {
+	hello := splitHello(t)
+	hello.Caps = localproto.CanWhole
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	old, _, _ := fakeWorker{version: 1}.start(t)
+	good, _, _ := fakeWorker{beat: 10 * time.Millisecond, answerAfter: 20 * time.Millisecond}.start(t)
+	// The host with the most free slots goes first: down, old, good.
+	a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: down, Slots: 3}, {Addr: old, Slots: 2}, {Addr: good, Slots: 1}},
+		MinCost: 1, Force: "whole", RaceAfter: -1})
+	if w := a.Unused(); w != "" {
+		t.Errorf("before any compile: %q", w)
+	}
+	for i, want := range []string{down, old, good} {
+		f, g := dialAgent(t, sock, hello)
+		if g.Kind != localproto.KindWhole {
+			t.Fatalf("compile %d: grant %+v, want whole", i, g)
+		}
+		w, ok := f.recv().(*localproto.Whole)
+		if !ok || w.Status == localproto.StatusOK && want != good || w.Status != localproto.StatusOK && !strings.Contains(w.Msg, want) {
+			t.Fatalf("compile %d: whole answer %+v, want one from %s", i, w, want)
+		}
+		f.nc.Close()
+	}
+	want := "distssa: warning: 2 of 3 workers not used: " + down + ": connection refused; " +
+		old + ": worker at " + old + fmt.Sprintf(" speaks protocol version 1, this agent version %d: install the same distssa on both", wire.Version)
+	if w := a.Unused(); w != want {
+		t.Errorf("warning %q\nwant    %q", w, want)
 	}
 }

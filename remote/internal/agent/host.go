@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,12 +33,40 @@ type host struct {
 	free      int               // Agent.mu
 	downUntil time.Time         // Agent.mu
 	refused   map[string]string // Agent.mu: handshake refusals by target (see refuse)
+	noWhole   string            // Agent.mu: why it takes no whole compiles ("" if it does: see lacks)
 	verify    float64           // share of its remote compiles verified locally
 
 	mu                                              sync.Mutex
 	idle                                            map[string][]*wconn // by toolchain identity
 	failures                                        int
 	jobs, ok, failed, sent, recv, uploads, backoffs uint64
+	why                                             string // the first failure's reason (failedWith)
+}
+
+// failedWith counts a failure of remote work on h; the first one's
+// reason is kept for the warning at exit (Agent.Unused).
+func (h *host) failedWith(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.failed++
+	if h.why == "" {
+		h.why = strings.ReplaceAll(shortError(err), "\n", " ")
+	}
+}
+
+// shortError says err without the operation and addresses that a
+// network error repeats: a dial's "connection refused", or the error's
+// own text.
+func shortError(err error) string {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" && oe.Err != nil {
+		var se *os.SyscallError
+		if errors.As(oe.Err, &se) {
+			return se.Err.Error()
+		}
+		return oe.Err.Error()
+	}
+	return err.Error()
 }
 
 // wconn is a connection to a worker, past its handshake.
@@ -47,11 +76,39 @@ type wconn struct {
 	ident       string
 	used        time.Time
 	stall       time.Duration // Config.StallTimeout
+	caps        []string      // the worker's capabilities (its Challenge)
 	interrupted atomic.Bool
+	heard       atomic.Int64 // while an answer is owed: when the worker last spoke (or was asked), in Unix ns; else 0
 
 	proofKey []byte          // wire.ProofKey of the handshake
 	proven   map[string]bool // blobs the worker knows the connection holds (proof.go)
 }
+
+// silence is how long the worker has said nothing while it owes an
+// answer (0 if it owes none).
+func (c *wconn) silence() time.Duration {
+	if t := c.heard.Load(); t != 0 {
+		return time.Since(time.Unix(0, t))
+	}
+	return 0
+}
+
+// has tells whether the worker has the capability.
+func (c *wconn) has(name string) bool {
+	for _, x := range c.caps {
+		if x == name {
+			return true
+		}
+	}
+	return false
+}
+
+// needCaps are the capabilities that every task needs of a worker:
+// every payload is zstd, every input addressed by its sha256. A whole
+// compile (Run) needs capWhole too; a split (Start) is the protocol's own.
+var needCaps = []string{"zstd", "sha256"}
+
+const capWhole = "whole"
 
 // interrupt fails the connection's pending and later reads and writes at
 // once: its compile went away.
@@ -220,6 +277,19 @@ func (a *Agent) handshake(c *wconn, id identity) error {
 	if !ok {
 		return unexpected(m)
 	}
+	if ch.Version != wire.Version {
+		return workerError(fmt.Sprintf("worker at %s speaks protocol version %d, this agent version %d: install the same distssa on both", c.h.Addr, ch.Version, wire.Version))
+	}
+	c.caps = ch.Caps
+	var lack []string
+	for _, x := range needCaps {
+		if !c.has(x) && len(id.hash) > 0 { // a status connection needs none
+			lack = append(lack, x)
+		}
+	}
+	if len(lack) > 0 {
+		return workerError(fmt.Sprintf("worker at %s lacks the capabilities %s (it has %q)", c.h.Addr, strings.Join(lack, ", "), ch.Caps))
+	}
 	// A token held is a token the worker must prove it knows. One that
 	// does not ask for it gets no MAC of ours, which a relay could
 	// replay to the real worker.
@@ -292,6 +362,7 @@ func (c *wconn) roundTrip(m any, timeout time.Duration) (any, error) {
 	if err := c.send(m); err != nil {
 		return nil, err
 	}
+	c.heard.Store(time.Now().UnixNano())
 	for {
 		d := end
 		if s := time.Now().Add(c.stall); c.stall > 0 && s.Before(d) {
@@ -306,8 +377,10 @@ func (c *wconn) roundTrip(m any, timeout time.Duration) (any, error) {
 			return nil, err
 		}
 		if _, ok := m.(*wire.Working); !ok {
+			c.heard.Store(0)
 			return m, nil
 		}
+		c.heard.Store(time.Now().UnixNano())
 	}
 }
 
@@ -326,6 +399,42 @@ func (a *Agent) hostFailed(h *host) {
 	a.mu.Lock()
 	h.downUntil = time.Now().Add(d)
 	a.mu.Unlock()
+}
+
+// maxThrottle bounds a backoff that a worker's throttle asks for; a
+// throttle that does not say how long lasts defaultThrottle, the
+// worker's window.
+const (
+	maxThrottle     = 10 * time.Minute
+	defaultThrottle = time.Minute
+)
+
+// backOff skips h for d, as its worker's throttle asks (wire.ParseThrottle):
+// the refusal is of the agent's address, for a while, not of the host.
+func (a *Agent) backOff(h *host, d time.Duration) {
+	if d == 0 {
+		d = defaultThrottle
+	}
+	d = min(max(d, time.Second), maxThrottle)
+	h.mu.Lock()
+	h.backoffs++
+	h.mu.Unlock()
+	a.mu.Lock()
+	if t := time.Now().Add(d); t.After(h.downUntil) {
+		h.downUntil = t
+	}
+	a.mu.Unlock()
+}
+
+// lacks records that h's worker lacks the capability to run whole
+// compiles: it gets no more of them in this build, while it may still
+// take split work.
+func (a *Agent) lacks(h *host, caps []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if h.noWhole == "" {
+		h.noWhole = fmt.Sprintf("lacks the capability %s (it has %q): no whole compiles", capWhole, caps)
+	}
 }
 
 // refuse records a worker's refusal of a handshake: a wrong or missing

@@ -12,9 +12,12 @@ package agent
 // are byte-identical, the same compiler on the same inputs and flags
 // (where a compile writes its outputs does not change them, as a
 // worker's job directory shows). A slow, overloaded or stalling worker
-// thus costs the build at most one local compile. A local run that
-// fails (other than with compile errors, which are an outcome) leaves
-// the outcome to the worker.
+// thus costs the build at most one local compile. A worker that lost
+// the race is not blamed unless it said nothing for Config.SilentAfter
+// by then (it says Working every 3 s while it runs the compile): that
+// one has stalled, and backs off as a stall found by the stall timeout
+// does. A local run that fails (other than with compile errors, which
+// are an outcome) leaves the outcome to the worker.
 
 import (
 	"bytes"
@@ -49,8 +52,8 @@ func (c *compile) raceWhole(h *host, l lane) (o wholeOutcome, here bool) {
 		w, cached, err := c.runWhole(c.ctx, h, l)
 		return wholeOutcome{w, cached, err}, false
 	}
-	rctx, rcancel := context.WithCancel(c.ctx)
-	defer rcancel()
+	rctx, rcancel := context.WithCancelCause(c.ctx)
+	defer rcancel(nil)
 	remote := make(chan wholeOutcome, 1)
 	go func() {
 		w, cached, err := c.runWhole(rctx, h, l)
@@ -89,9 +92,13 @@ func (c *compile) raceWhole(h *host, l lane) (o wholeOutcome, here bool) {
 		case r := <-local:
 			local = nil
 			if r.err == nil {
-				rcancel()
+				rcancel(errRaceLost)
 				if remote != nil {
-					<-remote // interrupted at once; its slot is released after
+					// Interrupted at once; its slot is released
+					// after. A worker silent meanwhile has stalled.
+					if r := <-remote; errors.Is(r.err, errStalled) && c.ctx.Err() == nil {
+						failed = &r
+					}
 				}
 				a.mu.Lock()
 				a.racesWon++
@@ -99,9 +106,7 @@ func (c *compile) raceWhole(h *host, l lane) (o wholeOutcome, here bool) {
 				if failed != nil && c.ctx.Err() == nil {
 					// The worker failed first: a remote failure
 					// all the same (strict mode counts it).
-					h.mu.Lock()
-					h.failed++
-					h.mu.Unlock()
+					h.failedWith(failed.err)
 					a.fail(strings.ReplaceAll(fmt.Sprintf("distssa: worker %s: whole compile: %v (the local race answered)", h.Addr, failed.err), "\n", " "))
 				}
 				return r, true
@@ -114,6 +119,10 @@ func (c *compile) raceWhole(h *host, l lane) (o wholeOutcome, here bool) {
 		}
 	}
 }
+
+// errRaceLost is the cause of the cancellation of a worker's run that a
+// local race answered.
+var errRaceLost = errors.New("a local race answered the compile")
 
 // tryHold takes a local token if one is free and no one waits for one.
 func (a *Agent) tryHold() bool {

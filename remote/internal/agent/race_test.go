@@ -46,11 +46,14 @@ func TestRaceStraggler(t *testing.T) {
 
 	t.Run("local run wins", func(t *testing.T) {
 		// The worker would answer after 30 s, saying Working meanwhile.
-		addr, conns, _ := fakeWorker{beat: 50 * time.Millisecond, answerAfter: 30 * time.Second}.start(t)
+		addr, conns, jobs := fakeWorker{beat: 50 * time.Millisecond, answerAfter: 30 * time.Second}.start(t)
 		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, Force: "whole",
 			ResultTimeout: time.Minute, RaceAfter: 100 * time.Millisecond})
+		// The local run ends after the worker has the Run.
+		h := *hello
+		h.Compile = gated(t, hello.Compile, jobs, 0)
 		t0 := time.Now()
-		f, g := dialAgent(t, sock, hello)
+		f, g := dialAgent(t, sock, &h)
 		if g.Kind != localproto.KindWhole {
 			t.Fatalf("grant %+v, want whole", g)
 		}
@@ -171,4 +174,88 @@ func TestRaceStraggler(t *testing.T) {
 			t.Errorf("summary:\n%s", s)
 		}
 	})
+}
+
+// gated returns a compile that runs compile once the fake worker has got
+// a job (from its jobs) and wait has passed since: a race run here ends
+// only then, however loaded the machine.
+func gated(t *testing.T, compile string, jobs <-chan struct{}, wait time.Duration) string {
+	dir := t.TempDir()
+	flag := filepath.Join(dir, "open")
+	script := filepath.Join(dir, "compile")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nwhile [ ! -e "+flag+" ]; do sleep 0.01; done\nexec "+compile+" \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		select {
+		case <-jobs:
+			time.Sleep(wait)
+		case <-time.After(time.Minute):
+		}
+		os.WriteFile(flag, nil, 0o600)
+	}()
+	return script
+}
+
+// TestRaceStall: a straggler raced here while a local token is free. If
+// its worker said nothing for SilentAfter when the race answers (it
+// says Working every few seconds while it runs a compile), it has
+// stalled: the host backs off, and the failure is counted, as if the
+// stall timeout had passed. A worker that says Working and loses the
+// race is only slow: no backoff, no failure.
+func TestRaceStall(t *testing.T) {
+	hello := splitHello(t)
+	hello.Caps = localproto.CanWhole
+	for _, tc := range []struct {
+		name    string
+		fw      fakeWorker
+		stalled bool
+	}{
+		{"silent", fakeWorker{}, true},
+		{"working", fakeWorker{beat: 20 * time.Millisecond, answerAfter: 30 * time.Second}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, conns, jobs := tc.fw.start(t)
+			a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, Force: "whole",
+				ResultTimeout: time.Minute, StallTimeout: time.Minute, SilentAfter: time.Second, RaceAfter: 100 * time.Millisecond})
+			// The local run ends at least 1.5 s after the worker got
+			// the Run: by then a silent worker has been silent for
+			// longer than SilentAfter.
+			h := *hello
+			h.Compile = gated(t, hello.Compile, jobs, 1500*time.Millisecond)
+			f, g := dialAgent(t, sock, &h)
+			if g.Kind != localproto.KindWhole {
+				t.Fatalf("grant %+v, want whole", g)
+			}
+			f.nc.SetDeadline(time.Now().Add(30 * time.Second))
+			w, ok := f.recv().(*localproto.Whole)
+			if !ok || w.Status != localproto.StatusOK || w.Exit != 0 || len(w.Files) != 1 || string(w.Files[0].Data) == "object" {
+				t.Fatalf("whole answer %+v, want the local race's", w)
+			}
+			f.nc.Close()
+			awaitConn(t, conns) // the worker's run was cancelled
+			var sum strings.Builder
+			a.Summary(&sum)
+			if !strings.Contains(sum.String(), "1 stragglers raced here (1 won)") {
+				t.Errorf("summary:\n%s", sum.String())
+			}
+			fs := a.Failures()
+			if !tc.stalled {
+				if n := backoffs(a.hosts[0]); n != 0 || len(fs) != 0 {
+					t.Errorf("%d backoffs, failures %q of a worker that said Working; want none", n, fs)
+				}
+				return
+			}
+			if n := backoffs(a.hosts[0]); n != 1 {
+				t.Errorf("%d backoffs of a silent worker that lost a race, want 1", n)
+			}
+			if len(fs) != 1 || !strings.Contains(fs[0], addr) || !strings.Contains(fs[0], "stalled: silent for") || !strings.Contains(fs[0], "(the local race answered)") {
+				t.Errorf("failures %q, want the stall, answered by the race", fs)
+			}
+			_, g = dialAgent(t, sock, &h)
+			if g.Kind == localproto.KindWhole || !strings.Contains(g.Reason, "backing off") {
+				t.Errorf("next compile: grant %+v, want local, backing off", g)
+			}
+		})
+	}
 }

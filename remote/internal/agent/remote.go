@@ -72,9 +72,7 @@ func (c *compile) runWorker(i int, h *host) {
 	if err != nil {
 		// One line, as the compiler shows it.
 		msg := strings.ReplaceAll(fmt.Sprintf("distssa: worker %s: %v", h.Addr, err), "\n", " ")
-		h.mu.Lock()
-		h.failed++
-		h.mu.Unlock()
+		h.failedWith(err)
 		a.fail(msg)
 		c.send(&localproto.Result{Worker: uint64(i), Status: localproto.StatusFailed, Data: []byte(msg)})
 		return
@@ -87,14 +85,27 @@ func (c *compile) runWorker(i int, h *host) {
 
 // broken closes a connection whose exchange failed with err, and backs
 // its host off if err is a fault of the host or the network that the
-// compile did not cause by going away.
+// compile did not cause by going away. A compile that a local race
+// answered (race.go) went away too; but a worker silent for SilentAfter
+// by then has stalled: that is a fault of the host, errStalled.
 func (a *Agent) broken(ctx context.Context, wc *wconn, err error) error {
 	wc.nc.Close()
-	if isHostFault(err) && ctx.Err() == nil {
+	switch {
+	case isHostFault(err) && ctx.Err() == nil:
 		a.hostFailed(wc.h)
+	case errors.Is(context.Cause(ctx), errRaceLost):
+		if d := wc.silence(); d >= a.cfg.SilentAfter {
+			a.hostFailed(wc.h)
+			return fmt.Errorf("%w: silent for %v", errStalled, d.Round(time.Millisecond))
+		}
 	}
 	return err
 }
+
+// errStalled is the failure of a worker that said nothing for
+// Config.SilentAfter while it owed an answer, until a local race
+// answered the compile.
+var errStalled = errors.New("stalled")
 
 // isHostFault tells faults of the host or the network, which back the
 // host off, from refusals and compile failures, which do not.
@@ -108,7 +119,7 @@ var errCompileFailed = errors.New("compile failed on the worker")
 // start connects, uploads the missing inputs and starts the compile in
 // worker mode (a split's share).
 func (c *compile) start(ctx context.Context, h *host) (*wconn, error) {
-	wc, err := c.connect(ctx, h)
+	wc, err := c.connect(ctx, h, splitTask)
 	if err != nil {
 		return nil, err
 	}
@@ -140,9 +151,11 @@ func (in *inputs) wireFiles() []wire.File {
 }
 
 // connect gets a connection to h for the compile's toolchain and uploads
-// the inputs the worker lacks. A refusal in the handshake refuses the
-// host for the rest of the build; a fault backs it off.
-func (c *compile) connect(ctx context.Context, h *host) (*wconn, error) {
+// the inputs the worker lacks, for a task of the kind. A refusal in the
+// handshake refuses the host for the rest of the build; a throttle or a
+// fault backs it off; a worker that lacks the capability of a whole
+// compile gets none.
+func (c *compile) connect(ctx context.Context, h *host, kind task) (*wconn, error) {
 	a := c.a
 	in := c.in
 	in.hashOnce.Do(func() { in.hashErr = a.hashInputs(in) })
@@ -157,9 +170,21 @@ func (c *compile) connect(ctx context.Context, h *host) (*wconn, error) {
 		wc, pooled, err = a.get(ctx, h, in.id)
 		var we workerError
 		if errors.As(err, &we) {
+			if d, ok := wire.ParseThrottle(we.Error()); ok {
+				// The worker refuses this address for a while (too
+				// many failed authentications, perhaps another
+				// client's): wait as long as it says.
+				a.backOff(h, d)
+				return nil, err
+			}
 			// Refused in the handshake: not again in this build.
 			a.refuse(h, in.target(), we.Error())
 			return nil, err
+		}
+		if err == nil && kind == wholeTask && !wc.has(capWhole) {
+			h.put(wc) // good for split work
+			a.lacks(h, wc.caps)
+			return nil, workerError(fmt.Sprintf("the worker lacks the capability %s (it has %q)", capWhole, wc.caps))
 		}
 		if err == nil {
 			m, err = wc.roundTrip(wc.query(in.files), a.cfg.RequestTimeout)

@@ -63,6 +63,31 @@ func (r *request) rank() time.Duration { return max(r.prio, r.cost) }
 // path.
 const reasonCritical = "critical path"
 
+// reasonNoWhole is the reason of a compile that could only run whole,
+// kept here because no usable host runs whole compiles (its worker
+// lacks the capability).
+const reasonNoWhole = "no host has the capability whole"
+
+// task is a kind of work a host may take.
+type task int
+
+const (
+	anyTask   task = iota
+	splitTask      // a split's share (not on a host with split=false)
+	wholeTask      // a whole compile (not on a worker without the capability whole)
+)
+
+// takes tells whether h takes tasks of the kind. Agent.mu is held.
+func (h *host) takes(kind task) bool {
+	switch kind {
+	case splitTask:
+		return !h.NoSplit
+	case wholeTask:
+		return h.noWhole == ""
+	}
+	return true
+}
+
 // placement is the scheduler's answer.
 type placement struct {
 	kind   uint64  // localproto.KindLocal or KindWhole
@@ -135,7 +160,8 @@ func (a *Agent) place(ctx context.Context, req request) (placement, error) {
 // tryPlace places req if it can. Agent.mu is held.
 func (a *Agent) tryPlace(req request, now time.Time) (placement, bool) {
 	local := a.localFree > 0
-	remote := req.reason == "" && a.freest(nil, req.target, now, false) != nil
+	remote := req.reason == "" && a.freest(nil, req.target, now, anyTask) != nil
+	remoteWhole := req.reason == "" && a.freest(nil, req.target, now, wholeTask) != nil
 	takeLocal := func(p placement) (placement, bool) {
 		a.account(now)
 		a.localFree--
@@ -148,13 +174,13 @@ func (a *Agent) tryPlace(req request, now time.Time) (placement, bool) {
 		return placement{}, false
 	}
 	split := func() (placement, bool) {
-		hs := a.acquireLocked(req.split, req.target, now, true)
+		hs := a.acquireLocked(req.split, req.target, now, splitTask)
 		return takeLocal(placement{kind: localproto.KindLocal, hosts: hs})
 	}
 	whole := func() (placement, bool) {
-		return placement{kind: localproto.KindWhole, hosts: a.acquireLocked(1, req.target, now, false)}, true
+		return placement{kind: localproto.KindWhole, hosts: a.acquireLocked(1, req.target, now, wholeTask)}, true
 	}
-	usable := req.reason == "" && a.usableLocked(req.target, now)
+	usable := req.reason == "" && a.usableLocked(req.target, now, anyTask)
 	switch a.cfg.Force {
 	case "local":
 		if local {
@@ -162,8 +188,8 @@ func (a *Agent) tryPlace(req request, now time.Time) (placement, bool) {
 		}
 		return placement{}, false
 	case "whole":
-		if req.whole && usable {
-			if remote {
+		if req.whole && req.reason == "" && a.usableLocked(req.target, now, wholeTask) {
+			if remoteWhole {
 				return whole()
 			}
 			return placement{}, false
@@ -194,9 +220,11 @@ func (a *Agent) tryPlace(req request, now time.Time) (placement, bool) {
 			// round trips, and the local core is at least as fast
 			// as a worker's.
 			return takeLocal(placement{kind: localproto.KindLocal, reason: reasonCritical})
-		case remote && req.whole:
+		case remoteWhole && req.whole:
 			return whole()
-		case local && remote && req.split > 0 && !req.whole:
+		case local && remote && req.split > 0:
+			// No whole compile here: the hosts with free slots take
+			// no whole compiles, or the compile may not run whole.
 			return split()
 		}
 	}
@@ -213,7 +241,9 @@ func (a *Agent) localReasonLocked(req request, now time.Time) string {
 		return req.reason
 	case !req.whole && req.split == 0:
 		return "stays local"
-	case a.usableLocked(req.target, now):
+	case req.split == 0 && a.usableLocked(req.target, now, anyTask) && !a.usableLocked(req.target, now, wholeTask):
+		return reasonNoWhole
+	case a.usableLocked(req.target, now, anyTask):
 		return "no free worker slots"
 	}
 	return a.unusableReasonLocked(req.target, now)
@@ -305,11 +335,11 @@ func (a *Agent) account(now time.Time) {
 	a.occ.last = now
 }
 
-// usableLocked tells whether some host with slots is neither backing
-// off nor refused target.
-func (a *Agent) usableLocked(target string, now time.Time) bool {
+// usableLocked tells whether some host with slots that takes tasks of
+// the kind is neither backing off nor refused target.
+func (a *Agent) usableLocked(target string, now time.Time, kind task) bool {
 	for _, h := range a.hosts {
-		if h.Slots > 0 && h.refused[target] == "" && !h.downUntil.After(now) {
+		if h.Slots > 0 && h.takes(kind) && h.refused[target] == "" && !h.downUntil.After(now) {
 			return true
 		}
 	}
@@ -339,13 +369,13 @@ func (a *Agent) unusableReasonLocked(target string, now time.Time) string {
 }
 
 // acquireLocked reserves up to n slots for target, spreading them over
-// usable hosts, most free slots first; for a split, only on hosts that
-// take split work. Agent.mu is held.
-func (a *Agent) acquireLocked(n int, target string, now time.Time, split bool) []*host {
+// usable hosts that take tasks of the kind, most free slots first.
+// Agent.mu is held.
+func (a *Agent) acquireLocked(n int, target string, now time.Time, kind task) []*host {
 	a.account(now)
 	var got []*host
 	for len(got) < n {
-		best := a.freest(nil, target, now, split)
+		best := a.freest(nil, target, now, kind)
 		if best == nil {
 			break
 		}
@@ -356,14 +386,14 @@ func (a *Agent) acquireLocked(n int, target string, now time.Time, split bool) [
 	return got
 }
 
-// freest returns the usable host other than not with the most free
-// slots, nil if none; ties go round-robin. For a split, only hosts that
-// take split work are usable. Agent.mu is held.
-func (a *Agent) freest(not *host, target string, now time.Time, split bool) *host {
+// freest returns the usable host other than not that takes tasks of the
+// kind with the most free slots, nil if none; ties go round-robin.
+// Agent.mu is held.
+func (a *Agent) freest(not *host, target string, now time.Time, kind task) *host {
 	var best *host
 	for i := range a.hosts {
 		h := a.hosts[(a.rr+i)%len(a.hosts)]
-		if h != not && !(split && h.NoSplit) && h.free > 0 && !h.downUntil.After(now) && h.refused[target] == "" &&
+		if h != not && h.takes(kind) && h.free > 0 && !h.downUntil.After(now) && h.refused[target] == "" &&
 			(best == nil || h.free > best.free) {
 			best = h
 		}
@@ -377,7 +407,7 @@ func (a *Agent) acquireOther(not *host, target string) *host {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := time.Now()
-	best := a.freest(not, target, now, true)
+	best := a.freest(not, target, now, splitTask)
 	if best != nil {
 		a.account(now)
 		best.free--

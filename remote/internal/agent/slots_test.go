@@ -22,11 +22,11 @@ func acquire(a *Agent, n int, target string) ([]*host, string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := time.Now()
-	hs := a.acquireLocked(n, target, now, false)
+	hs := a.acquireLocked(n, target, now, anyTask)
 	switch {
 	case len(hs) > 0:
 		return hs, ""
-	case a.usableLocked(target, now):
+	case a.usableLocked(target, now, anyTask):
 		return nil, "no free worker slots"
 	}
 	return nil, a.unusableReasonLocked(target, now)
@@ -41,7 +41,7 @@ func TestNoSplitHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.mu.Lock()
-	split := a.acquireLocked(3, "t", time.Now(), true)
+	split := a.acquireLocked(3, "t", time.Now(), splitTask)
 	a.mu.Unlock()
 	if len(split) != 1 || split[0].Addr != "b:1" {
 		t.Fatalf("split acquired %v, want b:1 only", split)

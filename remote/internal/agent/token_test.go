@@ -46,3 +46,45 @@ func TestTokenLength(t *testing.T) {
 		t.Errorf("DISTSSA_TOKEN of 16 bytes: %v", err)
 	}
 }
+
+// TestTokenFileMode: as ssh does with its keys, a token file that its
+// group or others may read (or write) is refused, naming the file, its
+// mode and the fix; an owner-only one is read. The agent's hosts file
+// (token=) says which line names it.
+func TestTokenFileMode(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "token")
+	if err := os.WriteFile(f, []byte("0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		mode os.FileMode
+		want string // in the error; empty: the token is read
+	}{
+		{0o600, ""},
+		{0o400, ""},
+		{0o644, "token file FILE has mode 0644: others may read it; make it private with: chmod 600 FILE"},
+		{0o640, "token file FILE has mode 0640"},
+		{0o604, "token file FILE has mode 0604"},
+		{0o620, "token file FILE has mode 0620"},
+	} {
+		if err := os.Chmod(f, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		tok, err := ReadToken(f)
+		want := strings.ReplaceAll(tc.want, "FILE", f)
+		if tc.want == "" && (err != nil || string(tok) != "0123456789abcdef") ||
+			tc.want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("mode %#o: %q, %v; want %q", tc.mode, tok, err, want)
+		}
+	}
+	os.Chmod(f, 0o644)
+	_, err := New(Config{HostsFile: "hosts.txt", Hosts: []hosts.Host{{Addr: "127.0.0.1:1", Slots: 1, Line: 3, TokenFile: f}}})
+	if err == nil || !strings.Contains(err.Error(), "hosts.txt:3: token file "+f+" has mode 0644") {
+		t.Errorf("hosts.txt token= of mode 0644: %v", err)
+	}
+	os.Chmod(f, 0o600)
+	if _, err := New(Config{HostsFile: "hosts.txt", Hosts: []hosts.Host{{Addr: "127.0.0.1:1", Slots: 1, Line: 3, TokenFile: f}}}); err != nil {
+		t.Errorf("hosts.txt token= of mode 0600: %v", err)
+	}
+}

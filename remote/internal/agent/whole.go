@@ -73,9 +73,7 @@ func (c *compile) serveWhole(h *host) string {
 		return "" // the compile went away, or the build ends: no one to answer
 	}
 	msg := strings.ReplaceAll(fmt.Sprintf("distssa: worker %s: whole compile: %v", h.Addr, err), "\n", " ")
-	h.mu.Lock()
-	h.failed++
-	h.mu.Unlock()
+	h.failedWith(err)
 	a.fail(msg)
 	// The compile runs here now: it needs a local token first.
 	p, err := a.place(c.ctx, request{hold: true})
@@ -97,7 +95,7 @@ func (c *compile) serveWhole(h *host) string {
 func (c *compile) runWhole(ctx context.Context, h *host, l lane) (*localproto.Whole, bool, error) {
 	a, in := c.a, c.in
 	t0 := time.Now()
-	wc, err := c.connect(ctx, h)
+	wc, err := c.connect(ctx, h, wholeTask)
 	t1 := time.Now()
 	a.tr.span(l, "upload", t0, t1, nil)
 	if err != nil {

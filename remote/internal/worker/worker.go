@@ -454,7 +454,7 @@ func (c *conn) handshake(deadline time.Time) error {
 	src := source(c.nc.RemoteAddr())
 	if d := c.s.auth.refused(src); d > 0 {
 		c.s.st.refused.Add(1)
-		return fmt.Errorf("too many failed authentications from %s: refused for %v more", src, d.Round(time.Second))
+		return errors.New(wire.ThrottleMsg(src, d))
 	}
 	nonce := make([]byte, 32)
 	rand.Read(nonce)

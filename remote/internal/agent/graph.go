@@ -32,10 +32,6 @@ import (
 // graphVersion is the version of the graph file that the agent reads.
 const graphVersion = 1
 
-// criticalShare: a compile whose slack is at most this share of the
-// build's longest path counts as on the critical path.
-const criticalShare = 0.1
-
 // graphFile is the file the go command writes.
 type graphFile struct {
 	Version int           `json:"version"`
@@ -75,7 +71,7 @@ type gnode struct {
 
 // critical tells whether n lies on the build's critical path.
 func (g *graph) critical(n *gnode) bool {
-	return float64(n.slack) <= criticalShare*float64(g.longest)
+	return critical(n.slack, g.longest)
 }
 
 // node returns the compile whose output is out, or nil.

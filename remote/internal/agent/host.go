@@ -384,16 +384,13 @@ func (c *wconn) roundTrip(m any, timeout time.Duration) (any, error) {
 	}
 }
 
-// hostFailed puts a host in backoff, distcc-like: skipped for a while
-// (doubling with each failure, at most a minute), then tried again.
+// hostFailed puts a host in backoff for the policy's time (backoff),
+// then tries it again.
 func (a *Agent) hostFailed(h *host) {
 	h.mu.Lock()
 	h.failures++
 	h.backoffs++
-	d := 2 * time.Second << min(h.failures-1, 5)
-	if d > time.Minute {
-		d = time.Minute
-	}
+	d := backoff(h.failures)
 	h.mu.Unlock()
 	h.closeIdle()
 	a.mu.Lock()
@@ -401,28 +398,15 @@ func (a *Agent) hostFailed(h *host) {
 	a.mu.Unlock()
 }
 
-// maxThrottle bounds a backoff that a worker's throttle asks for; a
-// throttle that does not say how long lasts defaultThrottle, the
-// worker's window.
-const (
-	maxThrottle     = 10 * time.Minute
-	defaultThrottle = time.Minute
-)
-
 // backOff skips h for d, as its worker's throttle asks (wire.ParseThrottle):
 // the refusal is of the agent's address, for a while, not of the host.
 func (a *Agent) backOff(h *host, d time.Duration) {
-	if d == 0 {
-		d = defaultThrottle
-	}
-	d = min(max(d, time.Second), maxThrottle)
+	d = throttle(d)
 	h.mu.Lock()
 	h.backoffs++
 	h.mu.Unlock()
 	a.mu.Lock()
-	if t := time.Now().Add(d); t.After(h.downUntil) {
-		h.downUntil = t
-	}
+	h.downUntil = downUntil(h.downUntil, time.Now(), d)
 	a.mu.Unlock()
 }
 

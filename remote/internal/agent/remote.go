@@ -18,11 +18,11 @@ import (
 // uploadBatch bounds the uncompressed bytes of one Upload message.
 const uploadBatch = 16 << 20
 
-// runWorker runs granted worker i of a compile on host h: it prepares
+// runShare runs the share of granted worker i of a compile on host h: it prepares
 // the job on the worker at once (upload, start), waits for the
 // compiler's job, and answers the compiler's RESULT. Any failure becomes
 // a failed RESULT naming the host.
-func (c *compile) runWorker(i int, h *host) {
+func (c *compile) runShare(i int, h *host) {
 	a := c.a
 	released := false
 	release := func() {
@@ -86,7 +86,7 @@ func (c *compile) runWorker(i int, h *host) {
 // broken closes a connection whose exchange failed with err, and backs
 // its host off if err is a fault of the host or the network that the
 // compile did not cause by going away. A compile that a local race
-// answered (race.go) went away too; but a worker silent for SilentAfter
+// answered (straggler.go) went away too; but a worker silent for SilentAfter
 // by then has stalled: that is a fault of the host, errStalled.
 func (a *Agent) broken(ctx context.Context, wc *wconn, err error) error {
 	wc.nc.Close()
@@ -94,7 +94,7 @@ func (a *Agent) broken(ctx context.Context, wc *wconn, err error) error {
 	case isHostFault(err) && ctx.Err() == nil:
 		a.hostFailed(wc.h)
 	case errors.Is(context.Cause(ctx), errRaceLost):
-		if d := wc.silence(); d >= a.cfg.SilentAfter {
+		if d := wc.silence(); a.pol.stalled(d) {
 			a.hostFailed(wc.h)
 			return fmt.Errorf("%w: silent for %v", errStalled, d.Round(time.Millisecond))
 		}
@@ -321,11 +321,11 @@ func (c *compile) hedged(h *host, wc *wconn, job []byte) ([]byte, error) {
 		res, err := c.finish(ctx, wc, job)
 		ch <- outcome{res, err}
 	}()
-	if len(job) == 0 || a.cfg.HedgeAfter < 0 {
+	if !a.pol.hedges(len(job)) {
 		o := <-ch
 		return o.res, o.err
 	}
-	timer := time.NewTimer(a.cfg.HedgeAfter)
+	timer := time.NewTimer(a.pol.HedgeAfter)
 	defer timer.Stop()
 	pending, hedging := 1, false
 	var firstErr error
@@ -352,9 +352,7 @@ func (c *compile) hedged(h *host, wc *wconn, job []byte) ([]byte, error) {
 			}
 			hedging = true
 			pending++
-			a.mu.Lock()
-			a.hedges++
-			a.mu.Unlock()
+			a.st.inc(&a.st.hedges)
 			go func() {
 				wc2, err := c.start(ctx, h2)
 				var res []byte

@@ -20,12 +20,13 @@ import (
 	"distssa/remote/internal/wire"
 )
 
-// serveWhole answers GRANT (whole), runs the compile on h's slot, which
-// it releases, and answers WHOLE. If the compile must run locally after
-// all, it returns why: then WHOLE said so (a remote failure, or a
-// verification), and a local token is held for the compile. It returns
-// "" when the compile is answered, or went away.
-func (c *compile) serveWhole(h *host) string {
+// runWhole answers GRANT (whole), runs the compile on h's slot, which
+// it releases, reports the outcome and answers WHOLE. If the compile
+// must run locally after all (the policy's afterWhole), it returns why:
+// then WHOLE said so (a remote failure, or a verification), and a local
+// token is held for the compile. It returns "" when the compile is
+// answered, or went away.
+func (c *compile) runWhole(h *host) string {
 	a := c.a
 	if err := c.send(&localproto.Grant{Kind: localproto.KindWhole}); err != nil {
 		a.release(h)
@@ -36,63 +37,65 @@ func (c *compile) serveWhole(h *host) string {
 	h.mu.Unlock()
 	l, start := a.tr.take(h.Addr), time.Now()
 	o, here := c.raceWhole(h, l)
-	w, cached, err := o.w, o.cached, o.err
-	a.tr.span(l, c.pkg(), start, time.Now(), map[string]any{"placement": "whole", "cached": cached, "won by a local race": here, "error": errString(err)})
+	w, err := o.w, o.err
+	a.tr.span(l, c.pkg(), start, time.Now(), map[string]any{"placement": "whole", "cached": o.cached, "won by a local race": here, "error": errString(err)})
 	a.tr.release(l)
 	a.release(h)
+	var exit uint64
 	if err == nil {
+		exit = w.Exit
 		if !here {
 			h.mu.Lock()
 			h.ok++
 			h.mu.Unlock()
 		}
-		a.mu.Lock()
-		a.wholes++
-		if cached {
-			a.cached++
-		}
-		a.mu.Unlock()
-		if w.Exit == 0 && !here && a.sample(h) {
-			// Sampled verification: the compile runs here too, with a
-			// local token, and compares (VERDICT).
-			p, err := a.place(c.ctx, request{hold: true})
-			if err != nil {
-				return ""
-			}
-			w.Verify, w.Host, c.verifyHosts = 1, h.Addr, []*host{h}
-			if c.send(w) != nil {
-				a.unplace(p)
-				return ""
-			}
-			return "verifying a whole compile"
-		}
+		a.st.ranWhole(o.cached)
+	}
+	var msg string
+	switch afterWhole(err != nil, exit, here, c.ctx.Err() != nil, func() bool { return a.sample(h) }) {
+	case answer:
 		c.send(w)
 		return ""
-	}
-	if c.ctx.Err() != nil {
+	case abandon:
 		return "" // the compile went away, or the build ends: no one to answer
+	case verify:
+		// Sampled verification: the compile runs here too, with a
+		// local token, and compares (VERDICT).
+		w.Verify, w.Host = 1, h.Addr
+		return c.placeBack(w, reasonVerify, func() { c.verifyHosts = []*host{h} })
 	}
-	msg := strings.ReplaceAll(fmt.Sprintf("distssa: worker %s: whole compile: %v", h.Addr, err), "\n", " ")
+	msg = strings.ReplaceAll(fmt.Sprintf("distssa: worker %s: whole compile: %v", h.Addr, err), "\n", " ")
 	h.failedWith(err)
 	a.fail(msg)
-	// The compile runs here now: it needs a local token first.
+	return c.placeBack(&localproto.Whole{Status: localproto.StatusFailed, Msg: msg}, reasonFallBack, nil)
+}
+
+// placeBack places a whole compile back here, for the reason: it takes
+// a local token for the compile and answers w, which tells the compiler
+// to compile itself. It returns the reason, or "" if the compile went
+// away meanwhile. set, if not nil, runs once the token is held.
+func (c *compile) placeBack(w *localproto.Whole, reason string, set func()) string {
+	a := c.a
 	p, err := a.place(c.ctx, request{hold: true})
 	if err != nil {
 		return ""
 	}
-	a.mu.Lock()
-	a.fellBack++
-	a.mu.Unlock()
-	if c.send(&localproto.Whole{Status: localproto.StatusFailed, Msg: msg}) != nil {
+	if set != nil {
+		set()
+	}
+	if reason == reasonFallBack {
+		a.st.inc(&a.st.fellBack)
+	}
+	if c.send(w) != nil {
 		a.unplace(p)
 		return ""
 	}
-	return "whole compile failed"
+	return reason
 }
 
-// runWhole runs the compile on h and returns its WHOLE answer; ctx
+// wholeOnWorker runs the compile on h and returns its WHOLE answer; ctx
 // interrupts it.
-func (c *compile) runWhole(ctx context.Context, h *host, l lane) (*localproto.Whole, bool, error) {
+func (c *compile) wholeOnWorker(ctx context.Context, h *host, l lane) (*localproto.Whole, bool, error) {
 	a, in := c.a, c.in
 	t0 := time.Now()
 	wc, err := c.connect(ctx, h, wholeTask)

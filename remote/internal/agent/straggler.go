@@ -34,9 +34,6 @@ import (
 	"distssa/remote/internal/localproto"
 )
 
-// raceRetry is how often a straggler looks again for a free local token.
-const raceRetry = 250 * time.Millisecond
-
 // wholeOutcome is the outcome of one run of a whole compile.
 type wholeOutcome struct {
 	w      *localproto.Whole
@@ -44,26 +41,27 @@ type wholeOutcome struct {
 	err    error
 }
 
-// raceWhole runs the compile on h (runWhole) and, if it is a straggler,
-// here too. here says that the local run's outcome is returned.
+// raceWhole runs the compile on h (wholeOnWorker) and, if it straggles
+// (Policy.raceDelay), here too. here says that the local run's outcome
+// is returned.
 func (c *compile) raceWhole(h *host, l lane) (o wholeOutcome, here bool) {
 	a := c.a
-	if a.cfg.RaceAfter < 0 {
-		w, cached, err := c.runWhole(c.ctx, h, l)
+	if !a.pol.races() {
+		w, cached, err := c.wholeOnWorker(c.ctx, h, l)
 		return wholeOutcome{w, cached, err}, false
 	}
 	rctx, rcancel := context.WithCancelCause(c.ctx)
 	defer rcancel(nil)
 	remote := make(chan wholeOutcome, 1)
 	go func() {
-		w, cached, err := c.runWhole(rctx, h, l)
+		w, cached, err := c.wholeOnWorker(rctx, h, l)
 		remote <- wholeOutcome{w, cached, err}
 	}()
 	lctx, lcancel := context.WithCancel(c.ctx)
 	defer lcancel() // stops a local run that lost
 	var local chan wholeOutcome
 	var failed *wholeOutcome // the remote outcome, a failure, while the local run goes on
-	timer := time.NewTimer(2*c.est + a.cfg.RaceAfter)
+	timer := time.NewTimer(a.pol.raceDelay(c.est))
 	defer timer.Stop()
 	for {
 		select {
@@ -73,18 +71,16 @@ func (c *compile) raceWhole(h *host, l lane) (o wholeOutcome, here bool) {
 			}
 			failed, remote = &r, nil
 		case <-timer.C:
-			if !a.tryHold() {
-				timer.Reset(raceRetry)
+			if _, ok := a.placeNow(request{hold: true}); !ok {
+				timer.Reset(a.pol.RaceRetry)
 				continue
 			}
-			a.mu.Lock()
-			a.races++
-			a.mu.Unlock()
+			a.st.inc(&a.st.races)
 			local = make(chan wholeOutcome, 1)
 			go func(out chan<- wholeOutcome) {
 				defer a.releaseLocal()
 				ll, t0 := a.tr.take("local tokens"), time.Now()
-				w, err := c.runHere(lctx)
+				w, err := c.raceHere(lctx)
 				a.tr.span(ll, c.pkg(), t0, time.Now(), map[string]any{"placement": "race of a straggling whole compile", "error": errString(err)})
 				a.tr.release(ll)
 				out <- wholeOutcome{w: w, err: err}
@@ -100,9 +96,7 @@ func (c *compile) raceWhole(h *host, l lane) (o wholeOutcome, here bool) {
 						failed = &r
 					}
 				}
-				a.mu.Lock()
-				a.racesWon++
-				a.mu.Unlock()
+				a.st.inc(&a.st.racesWon)
 				if failed != nil && c.ctx.Err() == nil {
 					// The worker failed first: a remote failure
 					// all the same (strict mode counts it).
@@ -124,22 +118,10 @@ func (c *compile) raceWhole(h *host, l lane) (o wholeOutcome, here bool) {
 // local race answered.
 var errRaceLost = errors.New("a local race answered the compile")
 
-// tryHold takes a local token if one is free and no one waits for one.
-func (a *Agent) tryHold() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.localFree == 0 || len(a.waiters) > 0 {
-		return false
-	}
-	a.account(time.Now())
-	a.localFree--
-	return true
-}
-
-// runHere runs the compile on this machine, as the go command would but
+// raceHere runs the compile on this machine, as the go command would but
 // with its outputs in a temporary directory, and returns its WHOLE. A
 // failure that is not compile errors (compileErrors) is an error.
-func (c *compile) runHere(ctx context.Context) (*localproto.Whole, error) {
+func (c *compile) raceHere(ctx context.Context) (*localproto.Whole, error) {
 	dir, err := os.MkdirTemp("", "distssa-race")
 	if err != nil {
 		return nil, err

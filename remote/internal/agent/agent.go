@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"distssa/remote/internal/auth"
 	"distssa/remote/internal/cmdline"
 	"distssa/remote/internal/hosts"
 	"distssa/remote/internal/localproto"
@@ -138,7 +139,7 @@ func New(cfg Config) (*Agent, error) {
 			a.notes = append(a.notes, err.Error())
 		}
 	}
-	envTok, err := EnvToken()
+	envTok, err := auth.EnvToken()
 	if err != nil {
 		return nil, err
 	}
@@ -149,14 +150,14 @@ func New(cfg Config) (*Agent, error) {
 		}
 		hh.token = envTok
 		if h.TokenFile != "" {
-			t, err := ReadToken(h.TokenFile)
+			t, err := auth.ReadToken(h.TokenFile)
 			if err != nil {
 				return nil, fmt.Errorf("%s:%d: %v", cfg.HostsFile, h.Line, err)
 			}
 			hh.token = t
 		}
 		if h.TLSFile != "" {
-			c, err := clientTLS(h)
+			c, err := wire.ClientTLS(h.Addr, h.TLSFile, h.CertFile, h.KeyFile)
 			if err != nil {
 				return nil, fmt.Errorf("%s:%d: %v", cfg.HostsFile, h.Line, err)
 			}
@@ -165,52 +166,6 @@ func New(cfg Config) (*Agent, error) {
 		a.hosts = append(a.hosts, hh)
 	}
 	return a, nil
-}
-
-// MinToken is the least length of a token, in bytes.
-const MinToken = 16
-
-// ReadToken reads a token file: its content less surrounding space, at
-// least MinToken bytes. As ssh does with its keys, it refuses a file
-// that its group or others may read or write.
-func ReadToken(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, fmt.Errorf("token file: %v", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("token file: %v", err)
-	}
-	if m := fi.Mode().Perm(); m&0o077 != 0 {
-		return nil, fmt.Errorf("token file %s has mode %#o: others may read it; make it private with: chmod 600 %s", name, m, name)
-	}
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return nil, fmt.Errorf("token file %s: %v", name, err)
-	}
-	t := strings.TrimSpace(string(b))
-	if t == "" {
-		return nil, fmt.Errorf("token file %s is empty", name)
-	}
-	if len(t) < MinToken {
-		return nil, fmt.Errorf("token file %s holds %d bytes: a token needs at least %d (make one with: head -c 32 /dev/urandom | base64)", name, len(t), MinToken)
-	}
-	return []byte(t), nil
-}
-
-// EnvToken returns DISTSSA_TOKEN, or nil when it is not set; a token of
-// fewer than MinToken bytes is an error.
-func EnvToken() ([]byte, error) {
-	t := os.Getenv("DISTSSA_TOKEN")
-	if t != "" && len(t) < MinToken {
-		return nil, fmt.Errorf("DISTSSA_TOKEN holds %d bytes: a token needs at least %d (make one with: head -c 32 /dev/urandom | base64)", len(t), MinToken)
-	}
-	if t == "" {
-		return nil, nil
-	}
-	return []byte(t), nil
 }
 
 // Serve accepts compiles on ln until Close.
@@ -573,7 +528,7 @@ func (a *Agent) plan(c *compile) request {
 		pkg = n.pkg
 		req.prio, req.critical = n.prio, a.graph.critical(n)
 	}
-	c.costKey = compileKey(in.id.goos+"/"+in.id.goarch, pkg)
+	c.costKey = compileKey(in.id.GOOS+"/"+in.id.GOARCH, pkg)
 	req.inGraph = n != nil
 	req.cost, req.historic = a.costs.estimate(c.costKey, in.cost)
 	c.est = req.cost

@@ -100,7 +100,7 @@ type inputs struct {
 	cost  int64 // bytes of .go source
 	args  []string
 	env   []string
-	id    identity
+	id    wire.Identity
 
 	localEnv     string // a variable of cmdline.LocalEnv that is set
 	cl           *cmdline.Cmdline
@@ -113,7 +113,7 @@ type inputs struct {
 // inputs: the compile binary (whose hash is the toolchain identity) and
 // the target platform.
 func (in *inputs) target() string {
-	return in.compile + " " + in.id.goos + "/" + in.id.goarch
+	return in.compile + " " + in.id.GOOS + "/" + in.id.GOARCH
 }
 
 type inputFile struct {
@@ -195,12 +195,12 @@ func (a *Agent) collect(h *localproto.Hello) (*inputs, error) {
 			in.localEnv = k
 		}
 	}
-	in.id.goos, in.id.goarch = env["GOOS"], env["GOARCH"]
-	if in.id.goos == "" {
-		in.id.goos = defOS
+	in.id.GOOS, in.id.GOARCH = env["GOOS"], env["GOARCH"]
+	if in.id.GOOS == "" {
+		in.id.GOOS = defOS
 	}
-	if in.id.goarch == "" {
-		in.id.goarch = defArch
+	if in.id.GOARCH == "" {
+		in.id.GOARCH = defArch
 	}
 	for _, f := range cl.Files {
 		fi, err := os.Stat(cmdline.Abs(h.Cwd, f))
@@ -216,7 +216,7 @@ func (a *Agent) collect(h *localproto.Hello) (*inputs, error) {
 // hashInputs lists and hashes the inputs and the compile binary. It runs
 // after GRANT, in the workers' goroutines, so that GRANT does not wait.
 func (a *Agent) hashInputs(in *inputs) (err error) {
-	if in.id.hash, _, err = a.ids.hash(in.compile); err != nil {
+	if in.id.Hash, _, err = a.ids.hash(in.compile); err != nil {
 		return fmt.Errorf("compile binary: %v", err)
 	}
 	paths, err := in.cl.Inputs(in.cwd, os.ReadFile)

@@ -27,7 +27,7 @@ func (c *wconn) query(files []inputFile) *wire.Query {
 		if q.Proofs == nil {
 			q.Proofs = make([][]byte, len(files))
 		}
-		q.Proofs[i] = wire.Proof(c.proofKey, f.hash, f.pos)
+		q.Proofs[i] = wire.Proof(c.ProofKey, f.hash, f.pos)
 	}
 	return q
 }

@@ -48,7 +48,7 @@ func (c *compile) runShare(i int, h *host) {
 	case job = <-c.jobs[i]:
 	case <-c.ctx.Done():
 		if wc != nil {
-			wc.nc.Close()
+			wc.NC.Close()
 		}
 		return
 	}
@@ -89,12 +89,12 @@ func (c *compile) runShare(i int, h *host) {
 // answered (straggler.go) went away too; but a worker silent for SilentAfter
 // by then has stalled: that is a fault of the host, errStalled.
 func (a *Agent) broken(ctx context.Context, wc *wconn, err error) error {
-	wc.nc.Close()
+	wc.NC.Close()
 	switch {
 	case isHostFault(err) && ctx.Err() == nil:
 		a.hostFailed(wc.h)
 	case errors.Is(context.Cause(ctx), errRaceLost):
-		if d := wc.silence(); a.pol.stalled(d) {
+		if d := wc.Silence(); a.pol.stalled(d) {
 			a.hostFailed(wc.h)
 			return fmt.Errorf("%w: silent for %v", errStalled, d.Round(time.Millisecond))
 		}
@@ -110,7 +110,7 @@ var errStalled = errors.New("stalled")
 // isHostFault tells faults of the host or the network, which back the
 // host off, from refusals and compile failures, which do not.
 func isHostFault(err error) bool {
-	var we workerError
+	var we wire.Refusal
 	return !errors.As(err, &we) && !errors.Is(err, errCompileFailed)
 }
 
@@ -125,19 +125,19 @@ func (c *compile) start(ctx context.Context, h *host) (*wconn, error) {
 	}
 	a, in := c.a, c.in
 	// A compile that goes away interrupts the exchange.
-	stop := context.AfterFunc(ctx, wc.interrupt)
+	stop := context.AfterFunc(ctx, wc.Interrupt)
 	defer stop()
-	m, err := wc.roundTrip(&wire.Start{Cwd: in.cwd, Args: in.args, Env: in.env, Files: in.wireFiles()}, a.cfg.RequestTimeout)
+	m, err := wc.RoundTrip(&wire.Start{Cwd: in.cwd, Args: in.args, Env: in.env, Files: in.wireFiles()}, a.cfg.RequestTimeout)
 	if err != nil {
 		return nil, a.broken(ctx, wc, fmt.Errorf("starting the job: %w", err))
 	}
 	if _, ok := m.(*wire.Started); !ok {
-		return nil, a.broken(ctx, wc, unexpected(m))
+		return nil, a.broken(ctx, wc, wire.Unexpected(m))
 	}
 	if !stop() {
 		return nil, a.broken(ctx, wc, errCancelled)
 	}
-	wc.nc.SetDeadline(time.Time{})
+	wc.NC.SetDeadline(time.Time{})
 	return wc, nil
 }
 
@@ -168,7 +168,7 @@ func (c *compile) connect(ctx context.Context, h *host, kind task) (*wconn, erro
 		var pooled bool
 		var err error
 		wc, pooled, err = a.get(ctx, h, in.id)
-		var we workerError
+		var we wire.Refusal
 		if errors.As(err, &we) {
 			if d, ok := wire.ParseThrottle(we.Error()); ok {
 				// The worker refuses this address for a while (too
@@ -181,15 +181,15 @@ func (c *compile) connect(ctx context.Context, h *host, kind task) (*wconn, erro
 			a.refuse(h, in.target(), we.Error())
 			return nil, err
 		}
-		if err == nil && kind == wholeTask && !wc.has(capWhole) {
+		if err == nil && kind == wholeTask && !wc.Has(wire.CapWhole) {
 			h.put(wc) // good for split work
-			a.lacks(h, wc.caps)
-			return nil, workerError(fmt.Sprintf("the worker lacks the capability %s (it has %q)", capWhole, wc.caps))
+			a.lacks(h, wc.Caps)
+			return nil, wire.Refusal(fmt.Sprintf("the worker lacks the capability %s (it has %q)", wire.CapWhole, wc.Caps))
 		}
 		if err == nil {
-			m, err = wc.roundTrip(wc.query(in.files), a.cfg.RequestTimeout)
+			m, err = wc.RoundTrip(wc.query(in.files), a.cfg.RequestTimeout)
 			if err != nil {
-				wc.nc.Close()
+				wc.NC.Close()
 			}
 		}
 		if err == nil {
@@ -204,11 +204,11 @@ func (c *compile) connect(ctx context.Context, h *host, kind task) (*wconn, erro
 		return nil, err
 	}
 	// A compile that goes away interrupts the exchange.
-	stop := context.AfterFunc(ctx, wc.interrupt)
+	stop := context.AfterFunc(ctx, wc.Interrupt)
 	defer stop()
 	miss, ok := m.(*wire.Missing)
 	if !ok {
-		return nil, a.broken(ctx, wc, unexpected(m))
+		return nil, a.broken(ctx, wc, wire.Unexpected(m))
 	}
 	if err := c.upload(wc, miss.Hashes); err != nil {
 		return nil, a.broken(ctx, wc, fmt.Errorf("upload: %w", err))
@@ -217,7 +217,7 @@ func (c *compile) connect(ctx context.Context, h *host, kind task) (*wconn, erro
 	if !stop() {
 		return nil, a.broken(ctx, wc, errCancelled)
 	}
-	wc.nc.SetDeadline(time.Time{})
+	wc.NC.SetDeadline(time.Time{})
 	return wc, nil
 }
 
@@ -230,15 +230,15 @@ func (c *compile) upload(wc *wconn, missing [][]byte) error {
 	for _, f := range c.in.files {
 		byHash[string(f.hash)] = f
 	}
-	wc.nc.SetWriteDeadline(time.Now().Add(c.a.cfg.RequestTimeout))
-	defer wc.nc.SetWriteDeadline(time.Time{})
+	wc.NC.SetWriteDeadline(time.Now().Add(c.a.cfg.RequestTimeout))
+	defer wc.NC.SetWriteDeadline(time.Time{})
 	var batch []wire.Blob
 	var size int
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		err := wc.send(&wire.Upload{Blobs: batch})
+		err := wc.Send(&wire.Upload{Blobs: batch})
 		wc.h.mu.Lock()
 		wc.h.uploads += uint64(len(batch))
 		wc.h.mu.Unlock()
@@ -273,9 +273,9 @@ func (c *compile) upload(wc *wconn, missing [][]byte) error {
 func (c *compile) finish(ctx context.Context, wc *wconn, job []byte) ([]byte, error) {
 	a := c.a
 	// Cancellation of the compile ends the wait below.
-	stop := context.AfterFunc(ctx, wc.interrupt)
+	stop := context.AfterFunc(ctx, wc.Interrupt)
 	defer stop()
-	m, err := wc.roundTrip(&wire.Job{Size: uint64(len(job)), Data: wire.Compress(job)}, a.cfg.ResultTimeout)
+	m, err := wc.RoundTrip(&wire.Job{Size: uint64(len(job)), Data: wire.Compress(job)}, a.cfg.ResultTimeout)
 	if err != nil {
 		// A timeout is the worker's fault (it stalls) unless the
 		// compile went away, which interrupts the wait the same way.
@@ -283,19 +283,19 @@ func (c *compile) finish(ctx context.Context, wc *wconn, job []byte) ([]byte, er
 	}
 	r, ok := m.(*wire.Result)
 	if !ok {
-		wc.nc.Close()
-		return nil, unexpected(m)
+		wc.NC.Close()
+		return nil, wire.Unexpected(m)
 	}
 	if ctx.Err() != nil {
-		wc.nc.Close()
+		wc.NC.Close()
 		return nil, errCancelled
 	}
 	a.hostOK(wc.h)
 	if !stop() {
-		wc.nc.Close()
+		wc.NC.Close()
 		return nil, errCancelled
 	}
-	wc.nc.SetDeadline(time.Time{})
+	wc.NC.SetDeadline(time.Time{})
 	wc.h.put(wc)
 	if r.Status != 0 {
 		return nil, fmt.Errorf("%w: %s", errCompileFailed, r.Msg)

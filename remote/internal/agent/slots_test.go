@@ -206,7 +206,7 @@ func TestTarget(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := in.id.goos + "/" + in.id.goarch; got != tc.want {
+		if got := in.id.GOOS + "/" + in.id.GOARCH; got != tc.want {
 			t.Errorf("%s %q: target %s, want %s", tc.compile, tc.env, got, tc.want)
 		}
 	}

@@ -105,9 +105,9 @@ func (c *compile) wholeOnWorker(ctx context.Context, h *host, l lane) (*localpro
 		return nil, false, err
 	}
 	defer func() { a.tr.span(l, "compile", t1, time.Now(), nil) }()
-	stop := context.AfterFunc(ctx, wc.interrupt)
+	stop := context.AfterFunc(ctx, wc.Interrupt)
 	defer stop()
-	m, err := wc.roundTrip(&wire.Run{Cwd: in.cwd, Args: in.args, Env: in.env, Files: in.wireFiles(), Work: a.cfg.Work}, a.cfg.ResultTimeout)
+	m, err := wc.RoundTrip(&wire.Run{Cwd: in.cwd, Args: in.args, Env: in.env, Files: in.wireFiles(), Work: a.cfg.Work}, a.cfg.ResultTimeout)
 	if err != nil {
 		// A timeout is the worker's fault (it stalls) unless the
 		// compile went away, which interrupts the wait the same way.
@@ -115,14 +115,14 @@ func (c *compile) wholeOnWorker(ctx context.Context, h *host, l lane) (*localpro
 	}
 	d, ok := m.(*wire.Done)
 	if !ok {
-		wc.nc.Close()
-		return nil, false, unexpected(m)
+		wc.NC.Close()
+		return nil, false, wire.Unexpected(m)
 	}
 	if !stop() {
-		wc.nc.Close()
+		wc.NC.Close()
 		return nil, false, errCancelled
 	}
-	wc.nc.SetDeadline(time.Time{})
+	wc.NC.SetDeadline(time.Time{})
 	h.put(wc)
 	a.hostOK(h)
 	c.learnWhole(d, time.Since(t0))

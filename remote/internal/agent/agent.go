@@ -567,5 +567,3 @@ func (a *Agent) Unused() string {
 	}
 	return fmt.Sprintf("distssa: warning: %d of %d workers not used: %s", len(bad), len(a.hosts), strings.Join(bad, "; "))
 }
-
-var errCancelled = errors.New("compile went away")

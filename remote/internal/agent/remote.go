@@ -102,20 +102,6 @@ func (a *Agent) broken(ctx context.Context, wc *wconn, err error) error {
 	return err
 }
 
-// errStalled is the failure of a worker that said nothing for
-// Config.SilentAfter while it owed an answer, until a local race
-// answered the compile.
-var errStalled = errors.New("stalled")
-
-// isHostFault tells faults of the host or the network, which back the
-// host off, from refusals and compile failures, which do not.
-func isHostFault(err error) bool {
-	var we wire.Refusal
-	return !errors.As(err, &we) && !errors.Is(err, errCompileFailed)
-}
-
-var errCompileFailed = errors.New("compile failed on the worker")
-
 // start connects, uploads the missing inputs and starts the compile in
 // worker mode (a split's share).
 func (c *compile) start(ctx context.Context, h *host) (*wconn, error) {

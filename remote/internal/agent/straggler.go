@@ -114,10 +114,6 @@ func (c *compile) raceWhole(h *host, l lane) (o wholeOutcome, here bool) {
 	}
 }
 
-// errRaceLost is the cause of the cancellation of a worker's run that a
-// local race answered.
-var errRaceLost = errors.New("a local race answered the compile")
-
 // raceHere runs the compile on this machine, as the go command would but
 // with its outputs in a temporary directory, and returns its WHOLE. A
 // failure that is not compile errors (compileErrors) is an error.
@@ -142,7 +138,7 @@ func (c *compile) raceHere(ctx context.Context) (*localproto.Whole, error) {
 	case errors.As(err, &ee) && ee.Exited() && compileErrors(uint64(ee.ExitCode()), out.Bytes()):
 		return &localproto.Whole{Status: localproto.StatusOK, Exit: uint64(ee.ExitCode()), Output: out.Bytes()}, nil
 	case err != nil:
-		return nil, fmt.Errorf("%v: %s", err, lastLine(out.Bytes()))
+		return nil, fmt.Errorf("%v: %s", err, cmdline.LastLine(out.String()))
 	}
 	w := &localproto.Whole{Status: localproto.StatusOK, Output: out.Bytes()}
 	for _, name := range outs {

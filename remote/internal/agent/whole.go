@@ -9,13 +9,12 @@ package agent
 // (PROTOCOL.md §1, WHOLE).
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
+	"distssa/remote/internal/cmdline"
 	"distssa/remote/internal/localproto"
 	"distssa/remote/internal/wire"
 )
@@ -141,7 +140,7 @@ func wholeAnswer(d *wire.Done) (*localproto.Whole, error) {
 		return nil, fmt.Errorf("%w: %s", errCompileFailed, d.Msg)
 	}
 	if d.Exit != 0 && !compileErrors(d.Exit, d.Output) {
-		return nil, fmt.Errorf("%w: exit status %d: %s", errCompileFailed, d.Exit, lastLine(d.Output))
+		return nil, fmt.Errorf("%w: exit status %d: %s", errCompileFailed, d.Exit, cmdline.LastLine(string(d.Output)))
 	}
 	w := &localproto.Whole{Status: localproto.StatusOK, Exit: d.Exit, Output: d.Output}
 	for _, o := range d.Outputs {
@@ -152,70 +151,4 @@ func wholeAnswer(d *wire.Done) (*localproto.Whole, error) {
 		w.Files = append(w.Files, localproto.File{Name: o.Name, Data: data})
 	}
 	return w, nil
-}
-
-// diagnostic matches the first line of a compile error: a position
-// (file:line or file:line:col) and a message.
-var diagnostic = regexp.MustCompile(`^[^\t].*?:[0-9]+(:[0-9]+)?: [^ ]`)
-
-// osErrors are operating-system errors: in a compile's output they mean
-// that the worker's machine failed the compile, not the source.
-var osErrors = []string{
-	"no space left on device", "disk quota exceeded", "file too large", "input/output error",
-	"read-only file system", "too many open files", "cannot allocate memory",
-	"resource temporarily unavailable", "permission denied", "no such file or directory",
-}
-
-// compileErrors tells whether a failed compile's exit status and output
-// are those of compile errors: exit status 2 (base.ErrorExit), and every
-// line of output a positioned diagnostic or its continuation (a tab),
-// with no crash of the Go runtime and no operating-system error in it.
-// The compile's other failures (log.Fatalf's exit 1 for I/O errors,
-// usage errors, crashes) are not recognised, and compile locally.
-func compileErrors(exit uint64, out []byte) bool {
-	if exit != 2 || len(out) == 0 || runtimeCrash(out) {
-		return false
-	}
-	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
-	if !diagnostic.MatchString(lines[0]) {
-		return false
-	}
-	for _, l := range lines[1:] {
-		if !strings.HasPrefix(l, "\t") && !diagnostic.MatchString(l) {
-			return false
-		}
-	}
-	low := strings.ToLower(string(out))
-	for _, e := range osErrors {
-		if strings.Contains(low, e) {
-			return false
-		}
-	}
-	return true
-}
-
-// runtimeCrash tells whether a compile's output shows a crash of the Go
-// runtime rather than compile errors.
-func runtimeCrash(out []byte) bool {
-	for _, s := range []string{"fatal error: ", "runtime: out of memory", "SIGKILL", "signal: "} {
-		if bytes.HasPrefix(out, []byte(s)) || bytes.Contains(out, []byte("\n"+s)) {
-			return true
-		}
-	}
-	return false
-}
-
-func lastLine(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	return s
-}
-
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }

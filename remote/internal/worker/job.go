@@ -392,15 +392,6 @@ func (t *tail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// lastLine returns the last non-empty line of s.
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	return s
-}
-
 // acquire waits for one of the worker's slots, unless the peer goes
 // away first; it returns the time it waited and the function that frees
 // the slot.
@@ -536,13 +527,13 @@ func (c *conn) runJob(m *wire.Start) error {
 	case ctx.Err() != nil:
 		res.Msg = fmt.Sprintf("compile cancelled: %v", ctx.Err())
 	case err != nil:
-		res.Msg = fmt.Sprintf("compile: %v: %s", err, lastLine(string(errOut.b)))
+		res.Msg = fmt.Sprintf("compile: %v: %s", err, cmdline.LastLine(string(errOut.b)))
 	case len(data) == 0:
 		res.Status = 0
 	default:
 		out, rerr := os.ReadFile(j.out + "/result")
 		if rerr != nil {
-			res.Msg = "compile wrote no result: " + lastLine(string(errOut.b))
+			res.Msg = "compile wrote no result: " + cmdline.LastLine(string(errOut.b))
 		} else {
 			res.Status, res.Size, res.Data = 0, uint64(len(out)), wire.Compress(out)
 		}

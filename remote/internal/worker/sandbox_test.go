@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"distssa/remote/internal/cmdline"
 	"distssa/remote/internal/sandbox"
 	"distssa/remote/internal/testutil"
 )
@@ -86,7 +87,7 @@ func TestSandboxCompile(t *testing.T) {
 				t.Errorf("sandbox off %v, %s: %v\n%s", off, tc.name, err, out)
 			}
 			if want {
-				t.Logf("%s: %s", tc.name, lastLine(string(out)))
+				t.Logf("%s: %s", tc.name, cmdline.LastLine(string(out)))
 			}
 		}
 	}

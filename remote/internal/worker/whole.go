@@ -260,11 +260,11 @@ func (c *conn) compileWhole(j *job) (*wire.Done, *record, error) {
 	case ctx.Err() != nil:
 		d.Msg = fmt.Sprintf("compile cancelled: %v", ctx.Err())
 	case sandboxFailed(err, printed):
-		d.Msg = "compile: " + lastLine(string(printed))
+		d.Msg = "compile: " + cmdline.LastLine(string(printed))
 	case errors.As(err, &ee) && ee.Exited():
 		d.Status, d.Exit, d.Output = 0, uint64(ee.ExitCode()), printed
 	case err != nil:
-		d.Msg = fmt.Sprintf("compile: %v: %s", err, lastLine(string(printed)))
+		d.Msg = fmt.Sprintf("compile: %v: %s", err, cmdline.LastLine(string(printed)))
 	default:
 		rec := &record{output: printed, run: time.Duration(d.RunNs)}
 		for _, name := range outputNames(j.cl) {

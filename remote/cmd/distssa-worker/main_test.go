@@ -97,7 +97,7 @@ func TestKillWorkerMidJob(t *testing.T) {
 	}
 	// Wait (boundedly) until the worker runs the compile.
 	for {
-		st, err := auth.Status(ctx, hosts.Host{Addr: addr}, nil)
+		st, err := auth.FetchStatus(ctx, hosts.Host{Addr: addr}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -354,7 +354,7 @@ func (a *Agent) reportPlaced(c *compile, req *request, t0 time.Time) {
 	a.st.placed(req)
 }
 
-// run runs a placed compile: whole on a worker (whole.go), or here with
+// run runs a placed compile: whole on a worker (wholecompile.go), or here with
 // the split's workers, if any, until the compiler closes.
 func (c *compile) run(p placement, cancel context.CancelFunc, msgs <-chan localproto.Msg, exited *atomic.Bool) {
 	a := c.a

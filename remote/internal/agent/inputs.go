@@ -26,18 +26,18 @@ import (
 // hashed once.
 type hashCache struct {
 	mu  sync.Mutex
-	m   map[string]cached
+	m   map[string]hashEntry
 	pos bool // keep each file's wire.Possession too
 }
 
-type cached struct {
+type hashEntry struct {
 	size, mtime int64
 	ino         uint64
 	sum         []byte
 	pos         []byte // wire.Possession, with hashCache.pos
 }
 
-func newHashCache() *hashCache { return &hashCache{m: map[string]cached{}} }
+func newHashCache() *hashCache { return &hashCache{m: map[string]hashEntry{}} }
 
 // newInputCache returns the hash cache of inputs, which keeps their
 // possession hashes too: a worker that holds an input already asks for
@@ -63,13 +63,13 @@ func (hc *hashCache) hash(name string) ([]byte, int64, error) {
 
 // lookup returns a file's entry: its sha256, size and, with hc.pos, its
 // possession hash.
-func (hc *hashCache) lookup(name string) (cached, error) {
+func (hc *hashCache) lookup(name string) (hashEntry, error) {
 	fi, err := os.Stat(name)
 	if err != nil {
-		return cached{}, err
+		return hashEntry{}, err
 	}
 	if !fi.Mode().IsRegular() {
-		return cached{}, fmt.Errorf("%s is not a regular file", name)
+		return hashEntry{}, fmt.Errorf("%s is not a regular file", name)
 	}
 	size, mtime, ino := stamp(fi)
 	hc.mu.Lock()
@@ -80,10 +80,10 @@ func (hc *hashCache) lookup(name string) (cached, error) {
 	}
 	data, err := readInput(name)
 	if err != nil {
-		return cached{}, err
+		return hashEntry{}, err
 	}
 	s := sha256.Sum256(data)
-	c = cached{size: size, mtime: mtime, ino: ino, sum: s[:]}
+	c = hashEntry{size: size, mtime: mtime, ino: ino, sum: s[:]}
 	if hc.pos {
 		c.pos = wire.Possession(data)
 	}

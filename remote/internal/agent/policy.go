@@ -6,7 +6,7 @@ package agent
 
 // The placement policy: every decision of the scheduler (sched.go), as
 // pure functions of a Policy, a view of the resources and the clock. The
-// files that run placements (sched.go, whole.go, straggler.go,
+// files that run placements (sched.go, wholecompile.go, straggler.go,
 // remote.go, host.go) ask the policy and act on its answer; they decide
 // nothing themselves. The policy does no I/O and reads no clock: tests
 // drive it with the instants they choose (policy_test.go).

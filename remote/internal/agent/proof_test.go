@@ -92,7 +92,7 @@ func BenchmarkProofCost(b *testing.B) {
 	hash := func(b *testing.B, hc *hashCache) {
 		b.SetBytes(int64(size))
 		for i := 0; i < b.N; i++ {
-			hc.m = map[string]cached{} // a new build
+			hc.m = map[string]hashEntry{} // a new build
 			for _, p := range paths {
 				if _, err := hc.lookup(p); err != nil {
 					b.Fatal(err)

@@ -65,11 +65,11 @@ func EnvToken() ([]byte, error) {
 	return []byte(t), nil
 }
 
-// Status asks the worker h for its statistics, over a connection that
+// FetchStatus asks the worker h for its statistics (wire.Status), over a connection that
 // names no toolchain (which allows only status requests). h's TLS files
 // are used as in a hosts file: with TLSFile, it speaks TLS and verifies
 // the worker against it, showing the client certificate CertFile if set.
-func Status(ctx context.Context, h hosts.Host, token []byte) (*wire.Status, error) {
+func FetchStatus(ctx context.Context, h hosts.Host, token []byte) (*wire.Status, error) {
 	d := &wire.Dialer{Addr: h.Addr, Token: token, TLSFile: h.TLSFile, CertFile: h.CertFile,
 		DialTimeout: 3 * time.Second, HandshakeTimeout: 10 * time.Second, Stall: 20 * time.Second}
 	if h.TLSFile != "" {

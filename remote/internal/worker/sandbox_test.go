@@ -24,13 +24,13 @@ import (
 
 // sandboxJob makes a job directory laid out as materialize does, with
 // p.go in its root, and returns the job and the file's path.
-func sandboxJob(t testing.TB, s *Server) (*job, string) {
+func sandboxJob(t testing.TB, s *Server) (*workdir, string) {
 	t.Helper()
 	dir, err := os.MkdirTemp(s.cfg.CacheDir+"/jobs", "t-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	j := &job{dir: dir, root: dir + "/root", out: dir + "/out"}
+	j := &workdir{dir: dir, root: dir + "/root", out: dir + "/out"}
 	for _, d := range []string{j.root + "/w", j.out, dir + "/tmp"} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)

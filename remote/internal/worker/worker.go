@@ -545,9 +545,9 @@ func (c *conn) handle(m any) error {
 		}
 		return nil
 	case *wire.Start:
-		return c.runJob(m)
+		return c.serveStart(m)
 	case *wire.Run:
-		return c.runWhole(m)
+		return c.serveRun(m)
 	}
 	return fmt.Errorf("unexpected message %T", m)
 }

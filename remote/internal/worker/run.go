@@ -49,7 +49,7 @@ func (w *boundedBuffer) Write(p []byte) (int, error) {
 }
 
 // prepareWhole materializes a Run with its normal-mode command line.
-func (c *conn) prepareWhole(m *wire.Run) (*job, error) {
+func (c *conn) prepareWhole(m *wire.Run) (*workdir, error) {
 	j, err := c.materialize(&task{cwd: m.Cwd, args: m.Args, env: m.Env, files: m.Files})
 	if err != nil {
 		return nil, err
@@ -62,7 +62,7 @@ func (c *conn) prepareWhole(m *wire.Run) (*job, error) {
 // compile's: each config file and output file of the job dir becomes the
 // client's path, and the job root goes, so that ROOT/home/u/x.go reads
 // /home/u/x.go.
-func (j *job) mapBack(out []byte) []byte {
+func (j *workdir) mapBack(out []byte) []byte {
 	if len(out) == 0 {
 		return nil
 	}
@@ -99,10 +99,10 @@ func outputNames(cl *cmdline.Cmdline) []string {
 	return names
 }
 
-// runWhole serves a Run: it answers from the result cache, or waits for
+// serveRun serves a Run: it answers from the result cache, or waits for
 // a slot, runs the compile and answers Done. Refusals are answered with
 // Error; an error return means the connection itself failed.
-func (c *conn) runWhole(m *wire.Run) error {
+func (c *conn) serveRun(m *wire.Run) error {
 	if err := c.uploadErr; err != nil {
 		c.uploadErr = nil
 		c.s.st.refused.Add(1)
@@ -215,7 +215,7 @@ type record struct {
 // and, when it may be cached (exit status 0), its record. It kills the
 // compile if the connection closes, and then returns the connection's
 // error.
-func (c *conn) compileWhole(j *job) (*wire.Done, *record, error) {
+func (c *conn) compileWhole(j *workdir) (*wire.Done, *record, error) {
 	ctx, cancel := context.WithTimeout(c.s.hardCtx, c.s.cfg.JobTimeout)
 	defer cancel()
 	cmd := c.s.compileCommand(ctx, j)

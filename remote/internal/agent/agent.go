@@ -36,27 +36,27 @@ type Config struct {
 	Hosts          []hosts.Host
 	HostsFile      string  // for messages
 	Strict         bool    // remote failure is an error of the build (see README)
-	MinCost        int64   // bytes of .go source below which a compile stays local (compared in time: costs.go)
+	MinCost        int64   // bytes of .go source below which a compile stays local (compared in time: estimate.go)
 	BytesPerWorker int64   // source bytes that justify one more worker
 	MaxPerCompile  int     // workers granted to one compile at most
 	LocalTokens    int     // local CPU tokens (the go command's -p)
-	SplitCost      int64   // bytes of .go source from which a compile splits when it can (compared in time: costs.go)
+	SplitCost      int64   // bytes of .go source from which a compile splits when it can (compared in time: estimate.go)
 	Force          string  // "", or "local", "whole", "split": the placement of every compile that can take it (tests)
 	Work           string  // the go command's $WORK, for the workers' result cache keys
-	Trace          string  // a file for the build trace (trace.go), written at Close; "" for none
+	Trace          string  // a file for the build trace (report.go), written at Close; "" for none
 	Verify         float64 // share of remote compiles verified locally, for hosts without verify= (DISTSSA_VERIFY)
-	Costs          string  // the cost history file (costs.go), read at New and written at Close; "" for none
-	Graph          string  // the go command's build graph (graph.go); "" for none
+	Costs          string  // the cost history file (estimate.go), read at New and written at Close; "" for none
+	Graph          string  // the go command's build graph (estimate.go); "" for none
 
 	DialTimeout      time.Duration
 	HandshakeTimeout time.Duration
 	RequestTimeout   time.Duration // a round trip before the job (query, start)
 	ResultTimeout    time.Duration // from the job to its result
 	StallTimeout     time.Duration // silence of a worker that owes an answer (it sends Working every 3 s)
-	SilentAfter      time.Duration // silence of a worker whose whole compile a local race answered that counts as a stall (straggler.go)
+	SilentAfter      time.Duration // silence of a worker whose whole compile a local race answered that counts as a stall (wholecompile.go)
 	IdleConnAge      time.Duration // pooled connections older than this are closed
 	HedgeAfter       time.Duration // a result this late is also asked of another host; < 0: never
-	RaceAfter        time.Duration // a whole compile this long past twice its estimate is raced here (straggler.go); < 0: never
+	RaceAfter        time.Duration // a whole compile this long past twice its estimate is raced here (wholecompile.go); < 0: never
 }
 
 func (c *Config) defaults() {

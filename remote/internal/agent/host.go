@@ -71,7 +71,7 @@ type wconn struct {
 	h      *host
 	ident  string
 	used   time.Time
-	proven map[string]bool // blobs the worker knows the connection holds (proof.go)
+	proven map[string]bool // blobs the worker knows the connection holds (remote.go)
 }
 
 // get returns an idle connection for the identity, or dials a new one.

@@ -41,7 +41,7 @@ func newHashCache() *hashCache { return &hashCache{m: map[string]hashEntry{}} }
 
 // newInputCache returns the hash cache of inputs, which keeps their
 // possession hashes too: a worker that holds an input already asks for
-// its proof (proof.go). They are hashed as the file is read to hash it.
+// its proof (remote.go). They are hashed as the file is read to hash it.
 func newInputCache() *hashCache {
 	hc := newHashCache()
 	hc.pos = true

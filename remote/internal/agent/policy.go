@@ -6,9 +6,9 @@ package agent
 
 // The placement policy: every decision of the scheduler (sched.go), as
 // pure functions of a Policy, a view of the resources and the clock. The
-// files that run placements (sched.go, wholecompile.go, straggler.go,
-// remote.go, host.go) ask the policy and act on its answer; they decide
-// nothing themselves. The policy does no I/O and reads no clock: tests
+// files that run placements (sched.go, wholecompile.go, remote.go,
+// host.go) ask the policy and act on its answer; they decide nothing
+// themselves. The policy does no I/O and reads no clock: tests
 // drive it with the instants they choose (policy_test.go).
 //
 // It decides:
@@ -49,7 +49,7 @@ const (
 
 // Policy holds the thresholds of placement.
 type Policy struct {
-	MinCost        int64  // bytes of .go source below which a compile stays local (compared in time: costs.go)
+	MinCost        int64  // bytes of .go source below which a compile stays local (compared in time: estimate.go)
 	SplitCost      int64  // bytes of .go source from which a compile splits when it can
 	BytesPerWorker int64  // source bytes that justify one more worker of a split
 	MaxPerCompile  int    // workers granted to one compile at most
@@ -128,7 +128,7 @@ type view struct {
 	backing     int  // backing off
 	refused     int  // refused the target
 
-	minCost, splitCost time.Duration // the byte thresholds at the current rate (costs.go)
+	minCost, splitCost time.Duration // the byte thresholds at the current rate (estimate.go)
 }
 
 // choice is where the policy places a request.

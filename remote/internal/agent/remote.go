@@ -86,7 +86,7 @@ func (c *compile) runShare(i int, h *host) {
 // broken closes a connection whose exchange failed with err, and backs
 // its host off if err is a fault of the host or the network that the
 // compile did not cause by going away. A compile that a local race
-// answered (straggler.go) went away too; but a worker silent for SilentAfter
+// answered (wholecompile.go) went away too; but a worker silent for SilentAfter
 // by then has stalled: that is a fault of the host, errStalled.
 func (a *Agent) broken(ctx context.Context, wc *wconn, err error) error {
 	wc.NC.Close()
@@ -352,5 +352,43 @@ func (c *compile) hedged(h *host, wc *wconn, job []byte) ([]byte, error) {
 				ch <- outcome{res, err}
 			}()
 		}
+	}
+}
+
+// Proofs of possession (PROTOCOL.md §3, "Proofs of possession"): a
+// worker lets a connection use a blob only if the connection uploaded it
+// or proved that it holds its content. A Query carries the proof of
+// each input the connection has not proved yet; a pooled connection
+// proves each blob once.
+
+// query returns the Query of a compile's inputs on the connection, with
+// a proof of each blob the worker does not know the connection holds.
+func (c *wconn) query(files []inputFile) *wire.Query {
+	if len(c.proven)+len(files) > wire.MaxProven {
+		c.proven = nil // the worker forgets them too
+	}
+	q := &wire.Query{Hashes: make([][]byte, len(files))}
+	for i, f := range files {
+		q.Hashes[i] = f.hash
+		if c.proven[string(f.hash)] {
+			continue
+		}
+		if q.Proofs == nil {
+			q.Proofs = make([][]byte, len(files))
+		}
+		q.Proofs[i] = wire.Proof(c.ProofKey, f.hash, f.pos)
+	}
+	return q
+}
+
+// proved records, after a Query and its uploads, that the worker knows
+// the connection holds every input: it proved those the worker held and
+// uploaded the others.
+func (c *wconn) proved(files []inputFile) {
+	if c.proven == nil {
+		c.proven = map[string]bool{}
+	}
+	for _, f := range files {
+		c.proven[string(f.hash)] = true
 	}
 }

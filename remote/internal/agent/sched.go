@@ -14,7 +14,7 @@ package agent
 //   - split: a large compile (estimated at least what Config.SplitCost
 //     bytes cost), when a local token and at least two worker slots are
 //     free and nothing else waits, runs here and shares its backend;
-//   - local: a compile on the build's critical path (graph.go), when a
+//   - local: a compile on the build's critical path (estimate.go), when a
 //     local token is free, runs here: the build waits for it, and here
 //     it pays no upload or download and runs on a core at least as fast
 //     as a worker's;
@@ -22,7 +22,7 @@ package agent
 //   - local: otherwise a free local token runs it here.
 //
 // A compile's cost is an estimate in time: its package's history from
-// earlier builds, else its source size at a calibrated rate (costs.go).
+// earlier builds, else its source size at a calibrated rate (estimate.go).
 //
 // A compile that finds nothing free waits; so does a local process of
 // the go command (link, asm, cgo, vet, a test binary), which needs a
@@ -45,10 +45,10 @@ type request struct {
 	hold     bool          // a local process: a local token, nothing else
 	whole    bool          // may run as a whole on a worker
 	split    int           // workers a split could use (0: no split)
-	cost     time.Duration // estimated cost (costs.go)
+	cost     time.Duration // estimated cost (estimate.go)
 	historic bool          // cost came from the history
 	inGraph  bool          // the compile is in the build graph
-	prio     time.Duration // its longest path to the build's end (graph.go); 0 if not in the graph
+	prio     time.Duration // its longest path to the build's end (estimate.go); 0 if not in the graph
 	critical bool          // it is on the build's critical path
 	target   string
 	reason   string // why it may not go remote at all, for the summary

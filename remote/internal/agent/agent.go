@@ -395,7 +395,7 @@ func (c *compile) run(p placement, cancel context.CancelFunc, msgs <-chan localp
 // cache, the time it took when compiled), or the round trip rt if the
 // worker did not say. A compile that failed on the worker measured
 // nothing about the package.
-func (c *compile) learnWhole(d *wire.Done, rt time.Duration) {
+func (c *compile) learnWhole(d *wire.Whole, rt time.Duration) {
 	if d.Status != 0 || d.Exit != 0 {
 		return
 	}

@@ -127,7 +127,7 @@ func (c *compile) start(ctx context.Context, h *host) (*wconn, error) {
 	return wc, nil
 }
 
-// wireFiles lists the inputs for Start and Run.
+// wireFiles lists the inputs for Start and RunWhole.
 func (in *inputs) wireFiles() []wire.File {
 	files := make([]wire.File, len(in.files))
 	for i, f := range in.files {

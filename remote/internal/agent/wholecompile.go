@@ -4,7 +4,7 @@
 
 package agent
 
-// Whole compiles: a worker runs the compile in normal mode (wire.Run)
+// Whole compiles: a worker runs the compile in normal mode (wire.RunWhole)
 // and its outcome, exit status, output and files, is the compile's
 // (PROTOCOL.md §1, WHOLE).
 
@@ -111,13 +111,13 @@ func (c *compile) wholeOnWorker(ctx context.Context, h *host, l lane) (*localpro
 	defer func() { a.tr.span(l, "compile", t1, time.Now(), nil) }()
 	stop := context.AfterFunc(ctx, wc.Interrupt)
 	defer stop()
-	m, err := wc.RoundTrip(&wire.Run{Cwd: in.cwd, Args: in.args, Env: in.env, Files: in.wireFiles(), Work: a.cfg.Work}, a.cfg.ResultTimeout)
+	m, err := wc.RoundTrip(&wire.RunWhole{Cwd: in.cwd, Args: in.args, Env: in.env, Files: in.wireFiles(), Work: a.cfg.Work}, a.cfg.ResultTimeout)
 	if err != nil {
 		// A timeout is the worker's fault (it stalls) unless the
 		// compile went away, which interrupts the wait the same way.
 		return nil, false, a.broken(ctx, wc, fmt.Errorf("waiting for the outcome: %w", err))
 	}
-	d, ok := m.(*wire.Done)
+	d, ok := m.(*wire.Whole)
 	if !ok {
 		wc.NC.Close()
 		return nil, false, wire.Unexpected(m)
@@ -134,13 +134,13 @@ func (c *compile) wholeOnWorker(ctx context.Context, h *host, l lane) (*localpro
 	return w, d.Cached, err
 }
 
-// wholeAnswer turns a worker's Done into the compile's WHOLE, or says
+// wholeAnswer turns a worker's Whole into the compile's WHOLE, or says
 // why the compile must run locally instead. A failure is the compile's
 // own outcome only if it is recognisably compile errors (see
 // compileErrors); anything else (the worker's disk, memory or limits, a
 // crash) is a failure of the worker, which a local compile need not
 // share: when in doubt, compile locally.
-func wholeAnswer(d *wire.Done) (*localproto.Whole, error) {
+func wholeAnswer(d *wire.Whole) (*localproto.Whole, error) {
 	if d.Status != 0 {
 		return nil, fmt.Errorf("%w: %s", errCompileFailed, d.Msg)
 	}

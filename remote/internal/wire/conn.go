@@ -43,11 +43,11 @@ func Unexpected(m any) error {
 
 // NeedCaps are the capabilities that every task needs of a worker:
 // every payload is zstd, every input addressed by its sha256. A whole
-// compile (Run) needs CapWhole too; a split (Start) is the protocol's
+// compile (RunWhole) needs CapWhole too; a split (Start) is the protocol's
 // own.
 var NeedCaps = []string{"zstd", "sha256"}
 
-// CapWhole is the capability of whole compiles (Run).
+// CapWhole is the capability of whole compiles (RunWhole).
 const CapWhole = "whole"
 
 // Identity is a toolchain identity: the compile binary's hash and

@@ -45,8 +45,8 @@ const (
 	TResult    = 12
 	TStatusReq = 13
 	TStatus    = 14
-	TRun       = 15
-	TDone      = 16
+	TRunWhole  = 15
+	TWhole     = 16
 	TWorking   = 17
 )
 
@@ -160,12 +160,12 @@ type Result struct {
 	RunNs    uint64 // the compile's wall time
 }
 
-// Run asks the worker for a whole compile (task kind "whole"): the same
+// RunWhole asks the worker for a whole compile (task kind "whole"): the same
 // inputs as Start, but the worker runs the compile in normal mode and
-// answers Done with its outputs. Work is the client's $WORK directory
+// answers Whole with its outputs. Work is the client's $WORK directory
 // ("" if unknown); the worker's action key reads it as "$WORK", as the go
 // command's own cache keys do.
-type Run struct {
+type RunWhole struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Cwd      string
 	Args     []string
@@ -183,12 +183,12 @@ type Output struct {
 	Data     []byte // zstd
 }
 
-// Done ends a Run. Status 0: the compile ran to its end, Exit is its exit
+// Whole ends a RunWhole. Status 0: the compile ran to its end, Exit is its exit
 // status and Output what it printed (stdout and stderr as one stream,
 // with the job directory mapped back to the client's paths); Outputs are
 // its files when Exit is 0. Status 1: the worker could not run it (Msg
 // says why); the client compiles locally.
-type Done struct {
+type Whole struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Status   uint64
 	Exit     uint64
@@ -201,7 +201,7 @@ type Done struct {
 }
 
 // Working says that the worker is still on the request: it comes every
-// few seconds while a Start or Run waits for a slot and while a compile
+// few seconds while a Start or RunWhole waits for a slot and while a compile
 // runs, so that an agent tells a long compile from a stalled worker
 // long before its result timeout (worker → agent, no answer).
 type Working struct {
@@ -221,7 +221,7 @@ type Status struct {
 	Running      uint64
 	Queued       uint64
 	Jobs         uint64 // compiles started: Start jobs, and Runs that compiled
-	JobsOK       uint64 // compiles that ended with Result or Done status 0
+	JobsOK       uint64 // compiles that ended with Result or Whole status 0
 	JobsFailed   uint64
 	Refused      uint64 // jobs refused (flags, paths, missing blobs)
 	AuthFails    uint64
@@ -234,7 +234,7 @@ type Status struct {
 	Evictions    uint64
 	QueueNs      uint64 // total time jobs waited for a slot
 	UptimeNs     uint64
-	Runs         uint64 // whole compiles answered (Done), from the cache or not
+	Runs         uint64 // whole compiles answered (Whole), from the cache or not
 	ResultHits   uint64 // Runs answered from the result cache
 	ResultMisses uint64 // Runs that compiled
 }
@@ -269,10 +269,10 @@ func typeOf(m any) (byte, error) {
 		return TStatusReq, nil
 	case *Status:
 		return TStatus, nil
-	case *Run:
-		return TRun, nil
-	case *Done:
-		return TDone, nil
+	case *RunWhole:
+		return TRunWhole, nil
+	case *Whole:
+		return TWhole, nil
 	case *Working:
 		return TWorking, nil
 	}
@@ -309,10 +309,10 @@ func newMsg(t byte) any {
 		return new(StatusReq)
 	case TStatus:
 		return new(Status)
-	case TRun:
-		return new(Run)
-	case TDone:
-		return new(Done)
+	case TRunWhole:
+		return new(RunWhole)
+	case TWhole:
+		return new(Whole)
 	case TWorking:
 		return new(Working)
 	}

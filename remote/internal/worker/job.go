@@ -49,10 +49,10 @@ type kind int
 
 const (
 	split kind = iota // worker mode: the backend of the functions a Job names (Start)
-	whole             // the whole compile, in normal mode (Run)
+	whole             // the whole compile, in normal mode (RunWhole)
 )
 
-// task is what Start and Run have in common: a compile's command line,
+// task is what Start and RunWhole have in common: a compile's command line,
 // environment and inputs, as the client sent them.
 type task struct {
 	cwd   string

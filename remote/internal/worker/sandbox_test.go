@@ -94,7 +94,7 @@ func TestSandboxCompile(t *testing.T) {
 }
 
 // TestSandboxSetupFailure: a compile the sandbox cannot start (a shell
-// script, whose interpreter is outside the toolchain) fails the Run with
+// script, whose interpreter is outside the toolchain) fails the RunWhole with
 // the sandbox's message as the worker's, not as the compile's exit.
 func TestSandboxSetupFailure(t *testing.T) {
 	if _, err := sandbox.Available(); err != nil {

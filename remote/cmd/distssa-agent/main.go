@@ -87,20 +87,13 @@ func run(hostsFile, socket string, verbose bool, cfg agent.Config) int {
 		fmt.Fprintf(os.Stderr, "distssa-agent: %v\n", err)
 		return 2
 	}
-	// The go command runs this many more actions at once than it has
-	// local tokens: twice the workers' slots and the tokens, so that
-	// compiles wait here and the scheduler can choose among them when a
-	// slot or a token frees. The tokens count too: a local process (asm,
-	// cgo, a link) that waits here for a token takes one of the go
-	// command's actions, and with only twice the slots a worker stood
-	// idle while they waited (caddy cold, 1 token and 1 slot: worker 75%
-	// busy, 76 s; with the tokens counted, 95%, 64–69 s). The scheduler
-	// keeps what runs here within the tokens.
+	// The go command runs as many actions at once as the policy says
+	// (agent.Actions).
 	slots := 0
 	for _, h := range hs {
 		slots += h.Slots
 	}
-	fmt.Fprintf(os.Stdout, "ready %d\n", 2*(slots+cfg.LocalTokens))
+	fmt.Fprintf(os.Stdout, "ready %d\n", agent.Actions(slots, cfg.LocalTokens))
 
 	stop := make(chan string, 2)
 	go func() {

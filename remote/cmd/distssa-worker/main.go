@@ -28,7 +28,7 @@ import (
 	"syscall"
 	"time"
 
-	"distssa/remote/internal/agent"
+	"distssa/remote/internal/auth"
 	"distssa/remote/internal/hosts"
 	"distssa/remote/internal/worker"
 	"distssa/remote/internal/workertls"
@@ -60,12 +60,12 @@ func main() {
 	}
 	var token []byte
 	if *tokenFile != "" {
-		t, err := agent.ReadToken(*tokenFile)
+		t, err := auth.ReadToken(*tokenFile)
 		if err != nil {
 			fatal(err)
 		}
 		token = t
-	} else if t, err := agent.EnvToken(); err != nil {
+	} else if t, err := auth.EnvToken(); err != nil {
 		fatal(err)
 	} else {
 		token = t
@@ -74,7 +74,7 @@ func main() {
 		if *tlsCert != "" && *tlsCA == "" {
 			fatal(fmt.Errorf("-status: -tls-cert needs -tls-ca (the certificates that verify the worker)"))
 		}
-		st, err := agent.Status(context.Background(), hosts.Host{Addr: *status, TLSFile: *tlsCA, CertFile: *tlsCert, KeyFile: *tlsKey}, token)
+		st, err := auth.FetchStatus(context.Background(), hosts.Host{Addr: *status, TLSFile: *tlsCA, CertFile: *tlsCert, KeyFile: *tlsKey}, token)
 		if err != nil {
 			fatal(err)
 		}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"distssa/remote/internal/agent"
+	"distssa/remote/internal/auth"
 	"distssa/remote/internal/hosts"
 	"distssa/remote/internal/localproto"
 	"distssa/remote/internal/testutil"
@@ -96,7 +97,7 @@ func TestKillWorkerMidJob(t *testing.T) {
 	}
 	// Wait (boundedly) until the worker runs the compile.
 	for {
-		st, err := agent.Status(ctx, hosts.Host{Addr: addr}, nil)
+		st, err := auth.FetchStatus(ctx, hosts.Host{Addr: addr}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

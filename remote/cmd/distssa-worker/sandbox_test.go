@@ -202,8 +202,8 @@ func TestKillWorkerGrandchild(t *testing.T) {
 }
 
 // runFake connects to the worker at addr, whose compile binary has the
-// hash tc, and sends it a Run of the fake compile with -p=pkg; it
-// returns the connection, the Run's answer unread.
+// hash tc, and sends it a RunWhole of the fake compile with -p=pkg; it
+// returns the connection, the RunWhole's answer unread.
 func runFake(t *testing.T, addr string, tc []byte, pkg string) net.Conn {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -241,7 +241,7 @@ func runFake(t *testing.T, addr string, tc []byte, pkg string) net.Conn {
 	h, hcfg := wire.Hash(src), wire.Hash(icfg)
 	send(&wire.Upload{Blobs: []wire.Blob{{Hash: h, Size: uint64(len(src)), Data: wire.Compress(src)},
 		{Hash: hcfg, Size: uint64(len(icfg)), Data: wire.Compress(icfg)}}})
-	send(&wire.Run{Cwd: "/w", Args: []string{"-p=" + pkg, "-o", "/w/p.a", "-importcfg=/w/importcfg", "/w/p.go"}, Env: []string{"GOROOT=/g"},
+	send(&wire.RunWhole{Cwd: "/w", Args: []string{"-p=" + pkg, "-o", "/w/p.a", "-importcfg=/w/importcfg", "/w/p.go"}, Env: []string{"GOROOT=/g"},
 		Files: []wire.File{{Path: "/w/p.go", Hash: h}, {Path: "/w/importcfg", Hash: hcfg}}})
 	return nc
 }

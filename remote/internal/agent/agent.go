@@ -19,12 +19,12 @@ import (
 	"math/rand"
 	"net"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"distssa/remote/internal/auth"
 	"distssa/remote/internal/cmdline"
 	"distssa/remote/internal/hosts"
 	"distssa/remote/internal/localproto"
@@ -36,37 +36,28 @@ type Config struct {
 	Hosts          []hosts.Host
 	HostsFile      string  // for messages
 	Strict         bool    // remote failure is an error of the build (see README)
-	MinCost        int64   // bytes of .go source below which a compile stays local (compared in time: costs.go)
+	MinCost        int64   // bytes of .go source below which a compile stays local (compared in time: estimate.go)
 	BytesPerWorker int64   // source bytes that justify one more worker
 	MaxPerCompile  int     // workers granted to one compile at most
 	LocalTokens    int     // local CPU tokens (the go command's -p)
-	SplitCost      int64   // bytes of .go source from which a compile splits when it can (compared in time: costs.go)
+	SplitCost      int64   // bytes of .go source from which a compile splits when it can (compared in time: estimate.go)
 	Force          string  // "", or "local", "whole", "split": the placement of every compile that can take it (tests)
 	Work           string  // the go command's $WORK, for the workers' result cache keys
-	Trace          string  // a file for the build trace (trace.go), written at Close; "" for none
+	Trace          string  // a file for the build trace (report.go), written at Close; "" for none
 	Verify         float64 // share of remote compiles verified locally, for hosts without verify= (DISTSSA_VERIFY)
-	Costs          string  // the cost history file (costs.go), read at New and written at Close; "" for none
-	Graph          string  // the go command's build graph (graph.go); "" for none
+	Costs          string  // the cost history file (estimate.go), read at New and written at Close; "" for none
+	Graph          string  // the go command's build graph (estimate.go); "" for none
 
 	DialTimeout      time.Duration
 	HandshakeTimeout time.Duration
 	RequestTimeout   time.Duration // a round trip before the job (query, start)
 	ResultTimeout    time.Duration // from the job to its result
 	StallTimeout     time.Duration // silence of a worker that owes an answer (it sends Working every 3 s)
-	SilentAfter      time.Duration // silence of a worker whose whole compile a local race answered that counts as a stall (race.go)
+	SilentAfter      time.Duration // silence of a worker whose whole compile a local race answered that counts as a stall (wholecompile.go)
 	IdleConnAge      time.Duration // pooled connections older than this are closed
 	HedgeAfter       time.Duration // a result this late is also asked of another host; < 0: never
-	RaceAfter        time.Duration // a whole compile this long past twice its estimate is raced here (race.go); < 0: never
+	RaceAfter        time.Duration // a whole compile this long past twice its estimate is raced here (wholecompile.go); < 0: never
 }
-
-// Defaults.
-const (
-	DefaultMinCost        = 16 << 10
-	DefaultBytesPerWorker = 32 << 10
-	DefaultMaxPerCompile  = 8
-	DefaultLocalTokens    = 1
-	DefaultSplitCost      = 256 << 10
-)
 
 func (c *Config) defaults() {
 	def := func(d *time.Duration, v time.Duration) {
@@ -114,41 +105,24 @@ type Agent struct {
 	graph  *graph   // nil without Config.Graph, or if it did not load
 	notes  []string // for the -v summary: a history or graph that did not load
 
-	mu         sync.Mutex // guards the scheduler (sched.go) and the fields below
-	ln         net.Listener
-	rr         int // round-robin start for slot allocation
-	localFree  int // free local tokens
-	waiters    []*waiter
-	occ        occupancy
-	start      time.Time
-	compiles   int
-	granted    int // compiles split across workers
-	wholes     int // compiles that ran whole on a worker (their outcome is the compile's)
-	cached     int // of which answered from a worker's result cache
-	fellBack   int // whole compiles that failed remotely and ran here
-	holds      int // local processes of the go command
-	reasons    map[string]int
-	funcs      uint64
-	remote     uint64
-	resBytes   uint64
-	failures   []string // failed remote work, for strict mode and -v
-	hedges     int
-	races      int        // whole compiles raced here (race.go)
-	racesWon   int        // of which the local run answered
-	rng        *rand.Rand // sampled verification
-	verifies   int        // remote compiles chosen for verification
-	verified   int        // of which a local compile confirmed
-	mismatches int        // of which a local compile contradicted
-	historic   int        // compiles estimated from the cost history
-	inGraph    int        // compiles found in the build graph
-	critical   int        // of which on its critical path
+	pol Policy // placement decisions (policy.go)
+	st  *stats // counters for the summary
+
+	mu        sync.Mutex // guards the scheduler (sched.go) and the fields below
+	ln        net.Listener
+	rr        int // round-robin start for slot allocation
+	localFree int // free local tokens
+	waiters   []*waiter
+	occ       occupancy
+	start     time.Time
+	rng       *rand.Rand // sampled verification
 }
 
 // New makes an agent for the hosts; it reads their token files (or takes
 // DISTSSA_TOKEN) and fails naming the hosts file and line.
 func New(cfg Config) (*Agent, error) {
 	cfg.defaults()
-	a := &Agent{cfg: cfg, ids: newHashCache(), files: newInputCache(), reasons: map[string]int{},
+	a := &Agent{cfg: cfg, pol: cfg.policy(), st: newStats(), ids: newHashCache(), files: newInputCache(),
 		localFree: cfg.LocalTokens, start: time.Now(), rng: rand.New(rand.NewSource(time.Now().UnixNano()))}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	if cfg.Trace != "" {
@@ -165,7 +139,7 @@ func New(cfg Config) (*Agent, error) {
 			a.notes = append(a.notes, err.Error())
 		}
 	}
-	envTok, err := EnvToken()
+	envTok, err := auth.EnvToken()
 	if err != nil {
 		return nil, err
 	}
@@ -176,14 +150,14 @@ func New(cfg Config) (*Agent, error) {
 		}
 		hh.token = envTok
 		if h.TokenFile != "" {
-			t, err := ReadToken(h.TokenFile)
+			t, err := auth.ReadToken(h.TokenFile)
 			if err != nil {
 				return nil, fmt.Errorf("%s:%d: %v", cfg.HostsFile, h.Line, err)
 			}
 			hh.token = t
 		}
 		if h.TLSFile != "" {
-			c, err := clientTLS(h)
+			c, err := wire.ClientTLS(h.Addr, h.TLSFile, h.CertFile, h.KeyFile)
 			if err != nil {
 				return nil, fmt.Errorf("%s:%d: %v", cfg.HostsFile, h.Line, err)
 			}
@@ -192,52 +166,6 @@ func New(cfg Config) (*Agent, error) {
 		a.hosts = append(a.hosts, hh)
 	}
 	return a, nil
-}
-
-// MinToken is the least length of a token, in bytes.
-const MinToken = 16
-
-// ReadToken reads a token file: its content less surrounding space, at
-// least MinToken bytes. As ssh does with its keys, it refuses a file
-// that its group or others may read or write.
-func ReadToken(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, fmt.Errorf("token file: %v", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("token file: %v", err)
-	}
-	if m := fi.Mode().Perm(); m&0o077 != 0 {
-		return nil, fmt.Errorf("token file %s has mode %#o: others may read it; make it private with: chmod 600 %s", name, m, name)
-	}
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return nil, fmt.Errorf("token file %s: %v", name, err)
-	}
-	t := strings.TrimSpace(string(b))
-	if t == "" {
-		return nil, fmt.Errorf("token file %s is empty", name)
-	}
-	if len(t) < MinToken {
-		return nil, fmt.Errorf("token file %s holds %d bytes: a token needs at least %d (make one with: head -c 32 /dev/urandom | base64)", name, len(t), MinToken)
-	}
-	return []byte(t), nil
-}
-
-// EnvToken returns DISTSSA_TOKEN, or nil when it is not set; a token of
-// fewer than MinToken bytes is an error.
-func EnvToken() ([]byte, error) {
-	t := os.Getenv("DISTSSA_TOKEN")
-	if t != "" && len(t) < MinToken {
-		return nil, fmt.Errorf("DISTSSA_TOKEN holds %d bytes: a token needs at least %d (make one with: head -c 32 /dev/urandom | base64)", len(t), MinToken)
-	}
-	if t == "" {
-		return nil, nil
-	}
-	return []byte(t), nil
 }
 
 // Serve accepts compiles on ln until Close.
@@ -292,35 +220,24 @@ func (a *Agent) Close() {
 }
 
 // Failures returns the failed remote work so far, one line each.
-func (a *Agent) Failures() []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]string(nil), a.failures...)
-}
+func (a *Agent) Failures() []string { return a.st.failed() }
 
-func (a *Agent) fail(msg string) {
-	a.mu.Lock()
-	a.failures = append(a.failures, msg)
-	a.mu.Unlock()
-}
+func (a *Agent) fail(msg string) { a.st.fail(msg) }
 
-// sample tells whether to verify a compile placed on hs: with the
-// largest of their rates.
+// sample tells whether to verify a compile placed on hs, as the policy
+// samples (verifyRate, sample).
 func (a *Agent) sample(hs ...*host) bool {
-	rate := 0.0
-	for _, h := range hs {
-		rate = max(rate, h.verify)
-	}
-	if rate <= 0 {
-		return false
+	rates := make([]float64, len(hs))
+	for i, h := range hs {
+		rates[i] = h.verify
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if rate < 1 && a.rng.Float64() >= rate {
-		return false
+	ok := sample(verifyRate(rates...), a.rng.Float64)
+	a.mu.Unlock()
+	if ok {
+		a.st.inc(&a.st.verifies)
 	}
-	a.verifies++
-	return true
+	return ok
 }
 
 // verdict takes a verifying compile's VERDICT. A difference is loud: it
@@ -332,9 +249,7 @@ func (a *Agent) verdict(c *compile, v *localproto.Verdict) {
 		return // not asked for: ignore
 	}
 	if v.Match == 1 {
-		a.mu.Lock()
-		a.verified++
-		a.mu.Unlock()
+		a.st.inc(&a.st.verified)
 		return
 	}
 	var names []string
@@ -345,9 +260,7 @@ func (a *Agent) verdict(c *compile, v *localproto.Verdict) {
 		c.pkg(), strings.Join(names, ", "), v.Msg, strings.Join(names, ", "))
 	fmt.Fprintf(os.Stderr, "distssa-agent: %s\n", msg)
 	a.fail(msg)
-	a.mu.Lock()
-	a.mismatches++
-	a.mu.Unlock()
+	a.st.inc(&a.st.mismatches)
 	for _, h := range c.verifyHosts {
 		a.refuse(h, c.in.target(), "quarantined: "+msg)
 	}
@@ -421,36 +334,37 @@ func (a *Agent) serveCompile(conn net.Conn) {
 	}
 	c := &compile{a: a, conn: conn, hello: hello, ctx: ctx}
 	t0 := time.Now()
-	req := a.request(c)
-	c.est = req.cost
+	req := a.plan(c)
 	p, err := a.place(ctx, req)
 	if err != nil {
 		return
 	}
+	a.reportPlaced(c, &req, t0)
+	c.run(p, cancel, msgs, &exited)
+}
+
+// reportPlaced traces how long a compile waited for its placement, and
+// counts it.
+func (a *Agent) reportPlaced(c *compile, req *request, t0 time.Time) {
 	if placed := time.Now(); placed.Sub(t0) > time.Millisecond {
 		l := a.tr.take("waiting for a token or slot")
 		a.tr.span(l, c.pkg(), t0, placed, nil)
 		a.tr.release(l)
 	}
-	a.mu.Lock()
-	a.compiles++
-	if req.historic {
-		a.historic++
-	}
-	if req.inGraph {
-		a.inGraph++
-	}
-	if req.critical {
-		a.critical++
-	}
-	a.mu.Unlock()
+	a.st.placed(req)
+}
+
+// run runs a placed compile: whole on a worker (wholecompile.go), or here with
+// the split's workers, if any, until the compiler closes.
+func (c *compile) run(p placement, cancel context.CancelFunc, msgs <-chan localproto.Msg, exited *atomic.Bool) {
+	a := c.a
 	if p.kind == localproto.KindWhole {
-		reason := c.serveWhole(p.hosts[0])
+		reason := c.runWhole(p.hosts[0])
 		if reason == "" {
 			return // the compile is answered, went away, or the build ends
 		}
 		// The compile runs here (the whole compile failed remotely, or
-		// is verified), with the local token that serveWhole took for it.
+		// is verified), with the local token that runWhole took for it.
 		p = placement{kind: localproto.KindLocal, reason: reason}
 	} else {
 		g := &localproto.Grant{N: uint64(len(p.hosts)), Reason: p.reason}
@@ -468,15 +382,9 @@ func (a *Agent) serveCompile(conn net.Conn) {
 		a.tr.span(l, c.pkg(), start, time.Now(), map[string]any{"placement": "local", "workers": len(p.hosts), "reason": p.reason})
 		a.tr.release(l)
 	}()
-	a.mu.Lock()
-	if len(p.hosts) > 0 {
-		a.granted++
-	} else {
-		a.reasons[p.reason]++
-	}
-	a.mu.Unlock()
-	c.serveSplit(ctx, cancel, msgs, p.hosts)
-	if exited.Load() && p.reason != "verifying a whole compile" {
+	a.st.ranHere(&p)
+	c.runSplit(cancel, msgs, p.hosts)
+	if exited.Load() && p.reason != reasonVerify {
 		// The compile ran here to its exit, which closed the
 		// connection (a verification ran it twice, once remotely).
 		c.learn(time.Since(start))
@@ -487,7 +395,7 @@ func (a *Agent) serveCompile(conn net.Conn) {
 // cache, the time it took when compiled), or the round trip rt if the
 // worker did not say. A compile that failed on the worker measured
 // nothing about the package.
-func (c *compile) learnWhole(d *wire.Done, rt time.Duration) {
+func (c *compile) learnWhole(d *wire.Whole, rt time.Duration) {
 	if d.Status != 0 || d.Exit != 0 {
 		return
 	}
@@ -515,10 +423,10 @@ func (c *compile) pkg() string {
 	return "compile"
 }
 
-// serveSplit serves a compile placed here: it runs the granted workers'
-// jobs and reads the compile's jobs and statistics until it closes.
-func (c *compile) serveSplit(ctx context.Context, cancel context.CancelFunc, msgs <-chan localproto.Msg, hs []*host) {
-	a := c.a
+// runSplit serves a compile placed here: it runs the granted workers'
+// shares and reads the compile's jobs and statistics until it closes.
+func (c *compile) runSplit(cancel context.CancelFunc, msgs <-chan localproto.Msg, hs []*host) {
+	a, ctx := c.a, c.ctx
 	var workers sync.WaitGroup
 	c.jobs = make([]chan []byte, len(hs))
 	for i, h := range hs {
@@ -526,7 +434,7 @@ func (c *compile) serveSplit(ctx context.Context, cancel context.CancelFunc, msg
 		workers.Add(1)
 		go func(i int, h *host) {
 			defer workers.Done()
-			c.runWorker(i, h)
+			c.runShare(i, h)
 		}(i, h)
 	}
 	// Read the jobs and the statistics until the compiler closes. The
@@ -549,11 +457,7 @@ func (c *compile) serveSplit(ctx context.Context, cancel context.CancelFunc, msg
 			seen[m.Worker] = true
 			c.jobs[m.Worker] <- m.Data
 		case *localproto.Stats:
-			a.mu.Lock()
-			a.funcs += m.Funcs
-			a.remote += m.Remote
-			a.resBytes += m.ResultBytes
-			a.mu.Unlock()
+			a.st.compiler(m)
 		case *localproto.Verdict:
 			a.verdict(c, m)
 		default:
@@ -573,9 +477,7 @@ func (a *Agent) serveHold(ctx context.Context, conn net.Conn, what string, exite
 		return
 	}
 	defer a.unplace(p)
-	a.mu.Lock()
-	a.holds++
-	a.mu.Unlock()
+	a.st.inc(&a.st.holds)
 	l, start := a.tr.take("local tokens"), time.Now()
 	defer func() {
 		a.tr.span(l, what, start, time.Now(), map[string]any{"placement": "local process"})
@@ -603,10 +505,10 @@ func (a *Agent) splitHosts() bool {
 	return false
 }
 
-// request describes a compile to the scheduler: whether it may go whole
-// or split, its estimated cost, and its place in the build graph.
-func (a *Agent) request(c *compile) request {
-	h := c.hello
+// plan describes a compile to the scheduler: whether it may go whole
+// or split (as the policy allows), its estimated cost, and its place in
+// the build graph.
+func (a *Agent) plan(c *compile) request {
 	req := request{}
 	in, err := c.inputs()
 	if err != nil {
@@ -626,41 +528,16 @@ func (a *Agent) request(c *compile) request {
 		pkg = n.pkg
 		req.prio, req.critical = n.prio, a.graph.critical(n)
 	}
-	c.costKey = compileKey(in.id.goos+"/"+in.id.goarch, pkg)
+	c.costKey = compileKey(in.id.GOOS+"/"+in.id.GOARCH, pkg)
 	req.inGraph = n != nil
 	req.cost, req.historic = a.costs.estimate(c.costKey, in.cost)
-	switch {
-	case len(a.hosts) == 0:
-		req.reason = "no hosts"
-	case localReason(in) != "":
-		req.reason = localReason(in)
-	}
-	if req.reason != "" {
-		return req
-	}
-	req.whole = h.Caps&localproto.CanWhole != 0
-	if h.Caps&localproto.CanSplit != 0 && in.cost >= a.cfg.MinCost && a.splitHosts() {
-		n := int(in.cost / a.cfg.BytesPerWorker)
-		if n < 1 {
-			n = 1
-		}
-		if n > a.cfg.MaxPerCompile {
-			n = a.cfg.MaxPerCompile
-		}
-		req.split = n
-	}
-	if !req.whole && req.split == 0 {
-		req.reason = "small package"
-	}
+	c.est = req.cost
+	// GOSSAFUNC, GOSSADIR and GOCOMPILEDEBUG keep a compile here
+	// (cmdline.LocalEnv): it writes files where it runs. Flags off the
+	// worker's whitelist are refused before, when the inputs are
+	// collected.
+	req.whole, req.split, req.reason = a.pol.eligible(c.hello.Caps, in.cost, len(a.hosts), a.splitHosts(), in.localEnv)
 	return req
-}
-
-// localReason says why a compile must stay local whatever the slots:
-// GOSSAFUNC, GOSSADIR and GOCOMPILEDEBUG make it write files where it
-// runs (cmdline.LocalEnv). Flags off the worker's whitelist are refused
-// before, when the inputs are collected.
-func localReason(in *inputs) string {
-	return in.localEnv
 }
 
 // Unused returns a warning line, for the end of the build, naming each
@@ -690,71 +567,3 @@ func (a *Agent) Unused() string {
 	}
 	return fmt.Sprintf("distssa: warning: %d of %d workers not used: %s", len(bad), len(a.hosts), strings.Join(bad, "; "))
 }
-
-// Summary writes the one-screen summary of the build's remote work.
-func (a *Agent) Summary(w io.Writer) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	local := a.compiles - a.wholes - a.granted
-	fmt.Fprintf(w, "distssa-agent: %d compiles: %d whole (%d from cache), %d split, %d local (%d after a failed whole compile); functions %d remote of %d; %d result bytes; %d hedged jobs; %d stragglers raced here (%d won)\n",
-		a.compiles, a.wholes, a.cached, a.granted, local, a.fellBack, a.remote, a.funcs, a.resBytes, a.hedges, a.races, a.racesWon)
-	now := time.Now()
-	a.account(now)
-	wall := float64(now.Sub(a.start))
-	slots := 0
-	for _, h := range a.hosts {
-		slots += h.Slots
-	}
-	pct := func(busy float64, n int) float64 {
-		if n == 0 || wall == 0 {
-			return 0
-		}
-		return 100 * busy / (wall * float64(n))
-	}
-	graph := "no build graph"
-	if a.graph != nil {
-		graph = fmt.Sprintf("%d in the build graph (longest path %.1fs estimated), %d of them on its critical path, %d kept here for it",
-			a.inGraph, a.graph.longest.Seconds(), a.critical, a.reasons[reasonCritical])
-	}
-	fmt.Fprintf(w, "  estimates: %d compiles from the cost history (%d entries), %d from their source size; %s\n",
-		a.historic, a.costs.len(), a.compiles-a.historic, graph)
-	for _, n := range a.notes {
-		fmt.Fprintf(w, "  note: %s\n", n)
-	}
-	fmt.Fprintf(w, "  slots: %d local tokens %.0f%% busy, %d worker slots %.0f%% busy over %.1fs; %d placements waited %.1fs in all; %d local processes held a token\n",
-		a.cfg.LocalTokens, pct(a.occ.localNs, a.cfg.LocalTokens), slots, pct(a.occ.remoteNs, slots),
-		time.Duration(wall).Seconds(), a.occ.waits, a.occ.waitNs.Seconds(), a.holds)
-	var rs []string
-	for r, n := range a.reasons {
-		rs = append(rs, fmt.Sprintf("%s=%d", r, n))
-	}
-	sort.Strings(rs)
-	if len(rs) > 0 {
-		fmt.Fprintf(w, "  local: %s\n", strings.Join(rs, ", "))
-	}
-	for _, h := range a.hosts {
-		h.mu.Lock()
-		fmt.Fprintf(w, "  %-24s jobs %d ok %d failed %d, sent %d B, received %d B, uploads %d blobs, backoffs %d\n",
-			h.Addr, h.jobs, h.ok, h.failed, h.sent, h.recv, h.uploads, h.backoffs)
-		h.mu.Unlock()
-		for _, msg := range h.refused {
-			fmt.Fprintf(w, "  %-24s refused: %s\n", h.Addr, msg)
-		}
-		if h.noWhole != "" {
-			fmt.Fprintf(w, "  %-24s %s\n", h.Addr, h.noWhole)
-		}
-	}
-	if a.verifies > 0 {
-		fmt.Fprintf(w, "  verify: %d remote compiles chosen for local verification: %d identical, %d differ\n",
-			a.verifies, a.verified, a.mismatches)
-	}
-	for i, f := range a.failures {
-		if i == 5 {
-			fmt.Fprintf(w, "  … and %d more failures\n", len(a.failures)-5)
-			break
-		}
-		fmt.Fprintf(w, "  failure: %s\n", f)
-	}
-}
-
-var errCancelled = errors.New("compile went away")

@@ -31,7 +31,7 @@ type fakeWorker struct {
 	caps    []string // the Challenge's Caps; nil: wire.Caps
 	// welcomeMAC makes the Welcome's MAC from the two nonces; nil: none.
 	welcomeMAC func(helloNonce, chNonce []byte) []byte
-	// beat > 0: a Run is answered after answerAfter, with a Working
+	// beat > 0: a RunWhole is answered after answerAfter, with a Working
 	// message every beat until then (a long compile); otherwise jobs
 	// stall.
 	beat, answerAfter time.Duration
@@ -66,8 +66,8 @@ func sameType(a, b any) bool {
 	case *wire.Job:
 		_, ok := b.(*wire.Job)
 		return ok
-	case *wire.Run:
-		_, ok := b.(*wire.Run)
+	case *wire.RunWhole:
+		_, ok := b.(*wire.RunWhole)
 		return ok
 	case *wire.Query:
 		_, ok := b.(*wire.Query)
@@ -84,7 +84,7 @@ func sameType(a, b any) bool {
 
 // start listens on loopback and serves connections until the test ends.
 // It returns the address, a channel that gets what each connection saw
-// when it ends, and one that gets a value when a job (Job or Run)
+// when it ends, and one that gets a value when a job (Job or RunWhole)
 // arrives, which is never answered.
 func (fw fakeWorker) start(t *testing.T) (addr string, conns <-chan fakeConn, jobs <-chan struct{}) {
 	t.Helper()
@@ -148,7 +148,7 @@ func (fw fakeWorker) serve(nc net.Conn, done chan<- fakeConn, job chan<- struct{
 			answer = &wire.Missing{}
 		case *wire.Start:
 			answer = &wire.Started{}
-		case *wire.Run:
+		case *wire.RunWhole:
 			job <- struct{}{}
 			if fw.beat == 0 {
 				continue // stall
@@ -160,7 +160,7 @@ func (fw fakeWorker) serve(nc net.Conn, done chan<- fakeConn, job chan<- struct{
 				}
 			}
 			obj := []byte("object")
-			answer = &wire.Done{Outputs: []wire.Output{{Name: "o", Size: uint64(len(obj)), Data: wire.Compress(obj)}}}
+			answer = &wire.Whole{Outputs: []wire.Output{{Name: "o", Size: uint64(len(obj)), Data: wire.Compress(obj)}}}
 		case *wire.Job:
 			job <- struct{}{}
 			continue // stall
@@ -570,7 +570,7 @@ func TestThrottleBacksOff(t *testing.T) {
 // protocol version, or a worker without the capabilities every task
 // needs, is refused for the build, naming both versions or the missing
 // capabilities, and gets nothing past the handshake. A worker without
-// the capability whole gets no Run (nor the Query and Upload before
+// the capability whole gets no RunWhole (nor the Query and Upload before
 // it), the summary and the compile's reason say why, and it still takes
 // split work.
 func TestWorkerVersionCaps(t *testing.T) {
@@ -596,7 +596,7 @@ func TestWorkerVersionCaps(t *testing.T) {
 			f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
 			checkFailed(t, f.result(), addr, strings.ReplaceAll(tc.want, "HOST", addr))
 			c := awaitConn(t, conns)
-			for _, m := range []any{&wire.Auth{}, &wire.Query{}, &wire.Upload{}, &wire.Start{}, &wire.Job{}, &wire.Run{}} {
+			for _, m := range []any{&wire.Auth{}, &wire.Query{}, &wire.Upload{}, &wire.Start{}, &wire.Job{}, &wire.RunWhole{}} {
 				if n := c.count(m); n != 0 {
 					t.Errorf("the agent sent %d %T", n, m)
 				}
@@ -658,9 +658,9 @@ func TestWorkerVersionCaps(t *testing.T) {
 		}
 		f.nc.Close()
 		c := awaitConn(t, conns)
-		if c.count(&wire.Run{}) != 0 || c.count(&wire.Start{}) != 1 || c.count(&wire.Query{}) != 1 || c.count(&wire.Hello{}) != 1 {
+		if c.count(&wire.RunWhole{}) != 0 || c.count(&wire.Start{}) != 1 || c.count(&wire.Query{}) != 1 || c.count(&wire.Hello{}) != 1 {
 			t.Errorf("the worker saw %d Hello, %d Query, %d Start, %d Run; want 1, 1, 1, 0",
-				c.count(&wire.Hello{}), c.count(&wire.Query{}), c.count(&wire.Start{}), c.count(&wire.Run{}))
+				c.count(&wire.Hello{}), c.count(&wire.Query{}), c.count(&wire.Start{}), c.count(&wire.RunWhole{}))
 		}
 	})
 }

@@ -195,8 +195,8 @@ func TestCompileLearns(t *testing.T) {
 		return a, sum.String()
 	}
 	a, sum := build()
-	if a.inGraph != 1 || a.critical != 1 || a.historic != 0 {
-		t.Errorf("first build: %d compiles in the graph, %d critical, %d from history; want 1, 1, 0\n%s", a.inGraph, a.critical, a.historic, sum)
+	if a.st.inGraph != 1 || a.st.critical != 1 || a.st.historic != 0 {
+		t.Errorf("first build: %d compiles in the graph, %d critical, %d from history; want 1, 1, 0\n%s", a.st.inGraph, a.st.critical, a.st.historic, sum)
 	}
 	c, err := loadCosts(costs)
 	if err != nil {
@@ -206,7 +206,7 @@ func TestCompileLearns(t *testing.T) {
 		t.Fatalf("history of %q: %v %v, want the compile's time here", key, d, ok)
 	}
 	a, sum = build()
-	if a.historic != 1 || !strings.Contains(sum, "estimates: 1 compiles from the cost history (1 entries), 0 from their source size; 1 in the build graph") {
-		t.Errorf("second build: %d compiles from history; summary:\n%s", a.historic, sum)
+	if a.st.historic != 1 || !strings.Contains(sum, "estimates: 1 compiles from the cost history (1 entries), 0 from their source size; 1 in the build graph") {
+		t.Errorf("second build: %d compiles from history; summary:\n%s", a.st.historic, sum)
 	}
 }

@@ -26,22 +26,22 @@ import (
 // hashed once.
 type hashCache struct {
 	mu  sync.Mutex
-	m   map[string]cached
+	m   map[string]hashEntry
 	pos bool // keep each file's wire.Possession too
 }
 
-type cached struct {
+type hashEntry struct {
 	size, mtime int64
 	ino         uint64
 	sum         []byte
 	pos         []byte // wire.Possession, with hashCache.pos
 }
 
-func newHashCache() *hashCache { return &hashCache{m: map[string]cached{}} }
+func newHashCache() *hashCache { return &hashCache{m: map[string]hashEntry{}} }
 
 // newInputCache returns the hash cache of inputs, which keeps their
 // possession hashes too: a worker that holds an input already asks for
-// its proof (proof.go). They are hashed as the file is read to hash it.
+// its proof (remote.go). They are hashed as the file is read to hash it.
 func newInputCache() *hashCache {
 	hc := newHashCache()
 	hc.pos = true
@@ -63,13 +63,13 @@ func (hc *hashCache) hash(name string) ([]byte, int64, error) {
 
 // lookup returns a file's entry: its sha256, size and, with hc.pos, its
 // possession hash.
-func (hc *hashCache) lookup(name string) (cached, error) {
+func (hc *hashCache) lookup(name string) (hashEntry, error) {
 	fi, err := os.Stat(name)
 	if err != nil {
-		return cached{}, err
+		return hashEntry{}, err
 	}
 	if !fi.Mode().IsRegular() {
-		return cached{}, fmt.Errorf("%s is not a regular file", name)
+		return hashEntry{}, fmt.Errorf("%s is not a regular file", name)
 	}
 	size, mtime, ino := stamp(fi)
 	hc.mu.Lock()
@@ -80,10 +80,10 @@ func (hc *hashCache) lookup(name string) (cached, error) {
 	}
 	data, err := readInput(name)
 	if err != nil {
-		return cached{}, err
+		return hashEntry{}, err
 	}
 	s := sha256.Sum256(data)
-	c = cached{size: size, mtime: mtime, ino: ino, sum: s[:]}
+	c = hashEntry{size: size, mtime: mtime, ino: ino, sum: s[:]}
 	if hc.pos {
 		c.pos = wire.Possession(data)
 	}
@@ -100,7 +100,7 @@ type inputs struct {
 	cost  int64 // bytes of .go source
 	args  []string
 	env   []string
-	id    identity
+	id    wire.Identity
 
 	localEnv     string // a variable of cmdline.LocalEnv that is set
 	cl           *cmdline.Cmdline
@@ -113,7 +113,7 @@ type inputs struct {
 // inputs: the compile binary (whose hash is the toolchain identity) and
 // the target platform.
 func (in *inputs) target() string {
-	return in.compile + " " + in.id.goos + "/" + in.id.goarch
+	return in.compile + " " + in.id.GOOS + "/" + in.id.GOARCH
 }
 
 type inputFile struct {
@@ -195,12 +195,12 @@ func (a *Agent) collect(h *localproto.Hello) (*inputs, error) {
 			in.localEnv = k
 		}
 	}
-	in.id.goos, in.id.goarch = env["GOOS"], env["GOARCH"]
-	if in.id.goos == "" {
-		in.id.goos = defOS
+	in.id.GOOS, in.id.GOARCH = env["GOOS"], env["GOARCH"]
+	if in.id.GOOS == "" {
+		in.id.GOOS = defOS
 	}
-	if in.id.goarch == "" {
-		in.id.goarch = defArch
+	if in.id.GOARCH == "" {
+		in.id.GOARCH = defArch
 	}
 	for _, f := range cl.Files {
 		fi, err := os.Stat(cmdline.Abs(h.Cwd, f))
@@ -216,7 +216,7 @@ func (a *Agent) collect(h *localproto.Hello) (*inputs, error) {
 // hashInputs lists and hashes the inputs and the compile binary. It runs
 // after GRANT, in the workers' goroutines, so that GRANT does not wait.
 func (a *Agent) hashInputs(in *inputs) (err error) {
-	if in.id.hash, _, err = a.ids.hash(in.compile); err != nil {
+	if in.id.Hash, _, err = a.ids.hash(in.compile); err != nil {
 		return fmt.Errorf("compile binary: %v", err)
 	}
 	paths, err := in.cl.Inputs(in.cwd, os.ReadFile)

@@ -92,7 +92,7 @@ func BenchmarkProofCost(b *testing.B) {
 	hash := func(b *testing.B, hc *hashCache) {
 		b.SetBytes(int64(size))
 		for i := 0; i < b.N; i++ {
-			hc.m = map[string]cached{} // a new build
+			hc.m = map[string]hashEntry{} // a new build
 			for _, p := range paths {
 				if _, err := hc.lookup(p); err != nil {
 					b.Fatal(err)
@@ -112,7 +112,7 @@ func BenchmarkProofCost(b *testing.B) {
 	})
 	b.Run("query proofs", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			wc := &wconn{proofKey: make([]byte, 32)} // a new connection
+			wc := &wconn{Conn: &wire.Conn{ProofKey: make([]byte, 32)}} // a new connection
 			if q := wc.query(files); len(q.Proofs) != len(files) {
 				b.Fatal("no proofs")
 			}

@@ -18,11 +18,11 @@ import (
 // uploadBatch bounds the uncompressed bytes of one Upload message.
 const uploadBatch = 16 << 20
 
-// runWorker runs granted worker i of a compile on host h: it prepares
+// runShare runs the share of granted worker i of a compile on host h: it prepares
 // the job on the worker at once (upload, start), waits for the
 // compiler's job, and answers the compiler's RESULT. Any failure becomes
 // a failed RESULT naming the host.
-func (c *compile) runWorker(i int, h *host) {
+func (c *compile) runShare(i int, h *host) {
 	a := c.a
 	released := false
 	release := func() {
@@ -48,7 +48,7 @@ func (c *compile) runWorker(i int, h *host) {
 	case job = <-c.jobs[i]:
 	case <-c.ctx.Done():
 		if wc != nil {
-			wc.nc.Close()
+			wc.NC.Close()
 		}
 		return
 	}
@@ -86,35 +86,21 @@ func (c *compile) runWorker(i int, h *host) {
 // broken closes a connection whose exchange failed with err, and backs
 // its host off if err is a fault of the host or the network that the
 // compile did not cause by going away. A compile that a local race
-// answered (race.go) went away too; but a worker silent for SilentAfter
+// answered (wholecompile.go) went away too; but a worker silent for SilentAfter
 // by then has stalled: that is a fault of the host, errStalled.
 func (a *Agent) broken(ctx context.Context, wc *wconn, err error) error {
-	wc.nc.Close()
+	wc.NC.Close()
 	switch {
 	case isHostFault(err) && ctx.Err() == nil:
 		a.hostFailed(wc.h)
 	case errors.Is(context.Cause(ctx), errRaceLost):
-		if d := wc.silence(); d >= a.cfg.SilentAfter {
+		if d := wc.Silence(); a.pol.stalled(d) {
 			a.hostFailed(wc.h)
 			return fmt.Errorf("%w: silent for %v", errStalled, d.Round(time.Millisecond))
 		}
 	}
 	return err
 }
-
-// errStalled is the failure of a worker that said nothing for
-// Config.SilentAfter while it owed an answer, until a local race
-// answered the compile.
-var errStalled = errors.New("stalled")
-
-// isHostFault tells faults of the host or the network, which back the
-// host off, from refusals and compile failures, which do not.
-func isHostFault(err error) bool {
-	var we workerError
-	return !errors.As(err, &we) && !errors.Is(err, errCompileFailed)
-}
-
-var errCompileFailed = errors.New("compile failed on the worker")
 
 // start connects, uploads the missing inputs and starts the compile in
 // worker mode (a split's share).
@@ -125,23 +111,23 @@ func (c *compile) start(ctx context.Context, h *host) (*wconn, error) {
 	}
 	a, in := c.a, c.in
 	// A compile that goes away interrupts the exchange.
-	stop := context.AfterFunc(ctx, wc.interrupt)
+	stop := context.AfterFunc(ctx, wc.Interrupt)
 	defer stop()
-	m, err := wc.roundTrip(&wire.Start{Cwd: in.cwd, Args: in.args, Env: in.env, Files: in.wireFiles()}, a.cfg.RequestTimeout)
+	m, err := wc.RoundTrip(&wire.Start{Cwd: in.cwd, Args: in.args, Env: in.env, Files: in.wireFiles()}, a.cfg.RequestTimeout)
 	if err != nil {
 		return nil, a.broken(ctx, wc, fmt.Errorf("starting the job: %w", err))
 	}
 	if _, ok := m.(*wire.Started); !ok {
-		return nil, a.broken(ctx, wc, unexpected(m))
+		return nil, a.broken(ctx, wc, wire.Unexpected(m))
 	}
 	if !stop() {
 		return nil, a.broken(ctx, wc, errCancelled)
 	}
-	wc.nc.SetDeadline(time.Time{})
+	wc.NC.SetDeadline(time.Time{})
 	return wc, nil
 }
 
-// wireFiles lists the inputs for Start and Run.
+// wireFiles lists the inputs for Start and RunWhole.
 func (in *inputs) wireFiles() []wire.File {
 	files := make([]wire.File, len(in.files))
 	for i, f := range in.files {
@@ -168,7 +154,7 @@ func (c *compile) connect(ctx context.Context, h *host, kind task) (*wconn, erro
 		var pooled bool
 		var err error
 		wc, pooled, err = a.get(ctx, h, in.id)
-		var we workerError
+		var we wire.Refusal
 		if errors.As(err, &we) {
 			if d, ok := wire.ParseThrottle(we.Error()); ok {
 				// The worker refuses this address for a while (too
@@ -181,15 +167,15 @@ func (c *compile) connect(ctx context.Context, h *host, kind task) (*wconn, erro
 			a.refuse(h, in.target(), we.Error())
 			return nil, err
 		}
-		if err == nil && kind == wholeTask && !wc.has(capWhole) {
+		if err == nil && kind == wholeTask && !wc.Has(wire.CapWhole) {
 			h.put(wc) // good for split work
-			a.lacks(h, wc.caps)
-			return nil, workerError(fmt.Sprintf("the worker lacks the capability %s (it has %q)", capWhole, wc.caps))
+			a.lacks(h, wc.Caps)
+			return nil, wire.Refusal(fmt.Sprintf("the worker lacks the capability %s (it has %q)", wire.CapWhole, wc.Caps))
 		}
 		if err == nil {
-			m, err = wc.roundTrip(wc.query(in.files), a.cfg.RequestTimeout)
+			m, err = wc.RoundTrip(wc.query(in.files), a.cfg.RequestTimeout)
 			if err != nil {
-				wc.nc.Close()
+				wc.NC.Close()
 			}
 		}
 		if err == nil {
@@ -204,11 +190,11 @@ func (c *compile) connect(ctx context.Context, h *host, kind task) (*wconn, erro
 		return nil, err
 	}
 	// A compile that goes away interrupts the exchange.
-	stop := context.AfterFunc(ctx, wc.interrupt)
+	stop := context.AfterFunc(ctx, wc.Interrupt)
 	defer stop()
 	miss, ok := m.(*wire.Missing)
 	if !ok {
-		return nil, a.broken(ctx, wc, unexpected(m))
+		return nil, a.broken(ctx, wc, wire.Unexpected(m))
 	}
 	if err := c.upload(wc, miss.Hashes); err != nil {
 		return nil, a.broken(ctx, wc, fmt.Errorf("upload: %w", err))
@@ -217,7 +203,7 @@ func (c *compile) connect(ctx context.Context, h *host, kind task) (*wconn, erro
 	if !stop() {
 		return nil, a.broken(ctx, wc, errCancelled)
 	}
-	wc.nc.SetDeadline(time.Time{})
+	wc.NC.SetDeadline(time.Time{})
 	return wc, nil
 }
 
@@ -230,15 +216,15 @@ func (c *compile) upload(wc *wconn, missing [][]byte) error {
 	for _, f := range c.in.files {
 		byHash[string(f.hash)] = f
 	}
-	wc.nc.SetWriteDeadline(time.Now().Add(c.a.cfg.RequestTimeout))
-	defer wc.nc.SetWriteDeadline(time.Time{})
+	wc.NC.SetWriteDeadline(time.Now().Add(c.a.cfg.RequestTimeout))
+	defer wc.NC.SetWriteDeadline(time.Time{})
 	var batch []wire.Blob
 	var size int
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		err := wc.send(&wire.Upload{Blobs: batch})
+		err := wc.Send(&wire.Upload{Blobs: batch})
 		wc.h.mu.Lock()
 		wc.h.uploads += uint64(len(batch))
 		wc.h.mu.Unlock()
@@ -273,9 +259,9 @@ func (c *compile) upload(wc *wconn, missing [][]byte) error {
 func (c *compile) finish(ctx context.Context, wc *wconn, job []byte) ([]byte, error) {
 	a := c.a
 	// Cancellation of the compile ends the wait below.
-	stop := context.AfterFunc(ctx, wc.interrupt)
+	stop := context.AfterFunc(ctx, wc.Interrupt)
 	defer stop()
-	m, err := wc.roundTrip(&wire.Job{Size: uint64(len(job)), Data: wire.Compress(job)}, a.cfg.ResultTimeout)
+	m, err := wc.RoundTrip(&wire.Job{Size: uint64(len(job)), Data: wire.Compress(job)}, a.cfg.ResultTimeout)
 	if err != nil {
 		// A timeout is the worker's fault (it stalls) unless the
 		// compile went away, which interrupts the wait the same way.
@@ -283,19 +269,19 @@ func (c *compile) finish(ctx context.Context, wc *wconn, job []byte) ([]byte, er
 	}
 	r, ok := m.(*wire.Result)
 	if !ok {
-		wc.nc.Close()
-		return nil, unexpected(m)
+		wc.NC.Close()
+		return nil, wire.Unexpected(m)
 	}
 	if ctx.Err() != nil {
-		wc.nc.Close()
+		wc.NC.Close()
 		return nil, errCancelled
 	}
 	a.hostOK(wc.h)
 	if !stop() {
-		wc.nc.Close()
+		wc.NC.Close()
 		return nil, errCancelled
 	}
-	wc.nc.SetDeadline(time.Time{})
+	wc.NC.SetDeadline(time.Time{})
 	wc.h.put(wc)
 	if r.Status != 0 {
 		return nil, fmt.Errorf("%w: %s", errCompileFailed, r.Msg)
@@ -321,11 +307,11 @@ func (c *compile) hedged(h *host, wc *wconn, job []byte) ([]byte, error) {
 		res, err := c.finish(ctx, wc, job)
 		ch <- outcome{res, err}
 	}()
-	if len(job) == 0 || a.cfg.HedgeAfter < 0 {
+	if !a.pol.hedges(len(job)) {
 		o := <-ch
 		return o.res, o.err
 	}
-	timer := time.NewTimer(a.cfg.HedgeAfter)
+	timer := time.NewTimer(a.pol.HedgeAfter)
 	defer timer.Stop()
 	pending, hedging := 1, false
 	var firstErr error
@@ -352,9 +338,7 @@ func (c *compile) hedged(h *host, wc *wconn, job []byte) ([]byte, error) {
 			}
 			hedging = true
 			pending++
-			a.mu.Lock()
-			a.hedges++
-			a.mu.Unlock()
+			a.st.inc(&a.st.hedges)
 			go func() {
 				wc2, err := c.start(ctx, h2)
 				var res []byte
@@ -368,5 +352,43 @@ func (c *compile) hedged(h *host, wc *wconn, job []byte) ([]byte, error) {
 				ch <- outcome{res, err}
 			}()
 		}
+	}
+}
+
+// Proofs of possession (PROTOCOL.md §3, "Proofs of possession"): a
+// worker lets a connection use a blob only if the connection uploaded it
+// or proved that it holds its content. A Query carries the proof of
+// each input the connection has not proved yet; a pooled connection
+// proves each blob once.
+
+// query returns the Query of a compile's inputs on the connection, with
+// a proof of each blob the worker does not know the connection holds.
+func (c *wconn) query(files []inputFile) *wire.Query {
+	if len(c.proven)+len(files) > wire.MaxProven {
+		c.proven = nil // the worker forgets them too
+	}
+	q := &wire.Query{Hashes: make([][]byte, len(files))}
+	for i, f := range files {
+		q.Hashes[i] = f.hash
+		if c.proven[string(f.hash)] {
+			continue
+		}
+		if q.Proofs == nil {
+			q.Proofs = make([][]byte, len(files))
+		}
+		q.Proofs[i] = wire.Proof(c.ProofKey, f.hash, f.pos)
+	}
+	return q
+}
+
+// proved records, after a Query and its uploads, that the worker knows
+// the connection holds every input: it proved those the worker held and
+// uploaded the others.
+func (c *wconn) proved(files []inputFile) {
+	if c.proven == nil {
+		c.proven = map[string]bool{}
+	}
+	for _, f := range files {
+		c.proven[string(f.hash)] = true
 	}
 }

@@ -14,7 +14,7 @@ package agent
 //   - split: a large compile (estimated at least what Config.SplitCost
 //     bytes cost), when a local token and at least two worker slots are
 //     free and nothing else waits, runs here and shares its backend;
-//   - local: a compile on the build's critical path (graph.go), when a
+//   - local: a compile on the build's critical path (estimate.go), when a
 //     local token is free, runs here: the build waits for it, and here
 //     it pays no upload or download and runs on a core at least as fast
 //     as a worker's;
@@ -22,7 +22,7 @@ package agent
 //   - local: otherwise a free local token runs it here.
 //
 // A compile's cost is an estimate in time: its package's history from
-// earlier builds, else its source size at a calibrated rate (costs.go).
+// earlier builds, else its source size at a calibrated rate (estimate.go).
 //
 // A compile that finds nothing free waits; so does a local process of
 // the go command (link, asm, cgo, vet, a test binary), which needs a
@@ -34,7 +34,6 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"time"
 
@@ -46,10 +45,10 @@ type request struct {
 	hold     bool          // a local process: a local token, nothing else
 	whole    bool          // may run as a whole on a worker
 	split    int           // workers a split could use (0: no split)
-	cost     time.Duration // estimated cost (costs.go)
+	cost     time.Duration // estimated cost (estimate.go)
 	historic bool          // cost came from the history
 	inGraph  bool          // the compile is in the build graph
-	prio     time.Duration // its longest path to the build's end (graph.go); 0 if not in the graph
+	prio     time.Duration // its longest path to the build's end (estimate.go); 0 if not in the graph
 	critical bool          // it is on the build's critical path
 	target   string
 	reason   string // why it may not go remote at all, for the summary
@@ -157,96 +156,61 @@ func (a *Agent) place(ctx context.Context, req request) (placement, error) {
 	}
 }
 
-// tryPlace places req if it can. Agent.mu is held.
+// placeNow places req if it can at once, and no one waits before it:
+// what place does without waiting.
+func (a *Agent) placeNow(req request) (placement, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.waiters) > 0 {
+		return placement{}, false
+	}
+	return a.tryPlace(req, time.Now())
+}
+
+// tryPlace places req if it can, as the policy chooses. Agent.mu is
+// held.
 func (a *Agent) tryPlace(req request, now time.Time) (placement, bool) {
-	local := a.localFree > 0
-	remote := req.reason == "" && a.freest(nil, req.target, now, anyTask) != nil
-	remoteWhole := req.reason == "" && a.freest(nil, req.target, now, wholeTask) != nil
+	v := a.viewLocked(&req, now)
+	c, reason := a.pol.choose(&req, &v)
 	takeLocal := func(p placement) (placement, bool) {
 		a.account(now)
 		a.localFree--
 		return p, true
 	}
-	if req.hold {
-		if local {
-			return takeLocal(placement{kind: localproto.KindLocal})
-		}
-		return placement{}, false
-	}
-	split := func() (placement, bool) {
+	switch c {
+	case chooseLocal:
+		return takeLocal(placement{kind: localproto.KindLocal, reason: reason})
+	case chooseSplit:
 		hs := a.acquireLocked(req.split, req.target, now, splitTask)
 		return takeLocal(placement{kind: localproto.KindLocal, hosts: hs})
-	}
-	whole := func() (placement, bool) {
+	case chooseWhole:
 		return placement{kind: localproto.KindWhole, hosts: a.acquireLocked(1, req.target, now, wholeTask)}, true
-	}
-	usable := req.reason == "" && a.usableLocked(req.target, now, anyTask)
-	switch a.cfg.Force {
-	case "local":
-		if local {
-			return takeLocal(placement{kind: localproto.KindLocal, reason: "forced local"})
-		}
-		return placement{}, false
-	case "whole":
-		if req.whole && req.reason == "" && a.usableLocked(req.target, now, wholeTask) {
-			if remoteWhole {
-				return whole()
-			}
-			return placement{}, false
-		}
-	case "split":
-		if req.split > 0 && usable {
-			if local && remote {
-				return split()
-			}
-			return placement{}, false
-		}
-	default:
-		// A split pays a front end on every side and the replay here:
-		// worth it for a large compile with at least two idle slots and
-		// nothing else to do.
-		big := req.split > 0 && req.cost >= a.costs.bytesCost(a.cfg.SplitCost) && len(a.waiters) <= 1 && a.freeSlotsLocked(req.target, now) >= 2
-		switch {
-		case local && req.reason == "" && req.cost < a.costs.bytesCost(a.cfg.MinCost) && len(a.waiters) <= 1:
-			// A small compile costs less here than its round trips,
-			// when nothing else waits for the token: with a backlog,
-			// the local CPU is the bottleneck and a free slot is
-			// better.
-			return takeLocal(placement{kind: localproto.KindLocal, reason: "small package"})
-		case local && remote && big:
-			return split()
-		case local && req.critical && req.reason == "":
-			// The build waits for this compile: here it saves the
-			// round trips, and the local core is at least as fast
-			// as a worker's.
-			return takeLocal(placement{kind: localproto.KindLocal, reason: reasonCritical})
-		case remoteWhole && req.whole:
-			return whole()
-		case local && remote && req.split > 0:
-			// No whole compile here: the hosts with free slots take
-			// no whole compiles, or the compile may not run whole.
-			return split()
-		}
-	}
-	if local {
-		return takeLocal(placement{kind: localproto.KindLocal, reason: a.localReasonLocked(req, now)})
 	}
 	return placement{}, false
 }
 
-// localReasonLocked says why a compile placed locally got no worker.
-func (a *Agent) localReasonLocked(req request, now time.Time) string {
-	switch {
-	case req.reason != "":
-		return req.reason
-	case !req.whole && req.split == 0:
-		return "stays local"
-	case req.split == 0 && a.usableLocked(req.target, now, anyTask) && !a.usableLocked(req.target, now, wholeTask):
-		return reasonNoWhole
-	case a.usableLocked(req.target, now, anyTask):
-		return "no free worker slots"
+// viewLocked is what the policy sees of the resources for req at now.
+// Agent.mu is held.
+func (a *Agent) viewLocked(req *request, now time.Time) view {
+	v := view{local: a.localFree > 0, waiters: len(a.waiters), hosts: len(a.hosts)}
+	if req.hold {
+		return v
 	}
-	return a.unusableReasonLocked(req.target, now)
+	v.remote = a.freest(nil, req.target, now, anyTask) != nil
+	v.remoteWhole = a.freest(nil, req.target, now, wholeTask) != nil
+	v.usable = a.usableLocked(req.target, now, anyTask)
+	v.usableWhole = a.usableLocked(req.target, now, wholeTask)
+	v.freeSplit = a.freeSlotsLocked(req.target, now)
+	v.minCost, v.splitCost = a.costs.bytesCost(a.pol.MinCost), a.costs.bytesCost(a.pol.SplitCost)
+	for _, h := range a.hosts {
+		switch {
+		case h.refused[req.target] != "":
+			v.refused++
+		case h.downUntil.After(now):
+			v.backing++
+		}
+	}
+	return v
 }
 
 // wake places waiters, in order, as resources allow.
@@ -256,18 +220,10 @@ func (a *Agent) wake() {
 	a.mu.Unlock()
 }
 
-// Local processes go first (a link ends the build; an asm holds up its
-// compile), then compiles by rank, highest first: the compile that the
-// longest chain of the build's remaining work waits for starts first
-// (its priority in the build graph), or, outside the graph, the longest
-// compile, so that the build does not end waiting for it.
+// The waiters go in the policy's order (waitsBefore).
 func (a *Agent) wakeLocked(now time.Time) {
 	sort.SliceStable(a.waiters, func(i, j int) bool {
-		x, y := &a.waiters[i].req, &a.waiters[j].req
-		if x.hold != y.hold {
-			return x.hold
-		}
-		return x.rank() > y.rank()
+		return waitsBefore(&a.waiters[i].req, &a.waiters[j].req)
 	})
 	for i := 0; i < len(a.waiters); {
 		w := a.waiters[i]
@@ -344,28 +300,6 @@ func (a *Agent) usableLocked(target string, now time.Time, kind task) bool {
 		}
 	}
 	return false
-}
-
-// unusableReasonLocked says why no host is usable.
-func (a *Agent) unusableReasonLocked(target string, now time.Time) string {
-	var backing, refused int
-	for _, h := range a.hosts {
-		switch {
-		case h.refused[target] != "":
-			refused++
-		case h.downUntil.After(now):
-			backing++
-		}
-	}
-	switch {
-	case len(a.hosts) == 0:
-		return "no hosts"
-	case backing == 0:
-		return fmt.Sprintf("all %d hosts refused this toolchain or token", refused)
-	case refused == 0:
-		return fmt.Sprintf("all %d hosts backing off after failures", backing)
-	}
-	return fmt.Sprintf("%d hosts backing off after failures, %d refused this toolchain or token", backing, refused)
 }
 
 // acquireLocked reserves up to n slots for target, spreading them over

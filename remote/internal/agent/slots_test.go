@@ -29,7 +29,8 @@ func acquire(a *Agent, n int, target string) ([]*host, string) {
 	case a.usableLocked(target, now, anyTask):
 		return nil, "no free worker slots"
 	}
-	return nil, a.unusableReasonLocked(target, now)
+	v := a.viewLocked(&request{target: target}, now)
+	return nil, unusableReason(v.hosts, v.backing, v.refused)
 }
 
 // TestNoSplitHost: a host with split=false gets whole compiles but no
@@ -205,7 +206,7 @@ func TestTarget(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := in.id.goos + "/" + in.id.goarch; got != tc.want {
+		if got := in.id.GOOS + "/" + in.id.GOARCH; got != tc.want {
 			t.Errorf("%s %q: target %s, want %s", tc.compile, tc.env, got, tc.want)
 		}
 	}
@@ -233,7 +234,7 @@ func TestLocalReason(t *testing.T) {
 		if err != nil {
 			got = err.Error()
 		} else {
-			got = localReason(in)
+			got = in.localEnv
 		}
 		if got != tc.want {
 			t.Errorf("%q %q: %q, want %q", tc.args, tc.env, got, tc.want)

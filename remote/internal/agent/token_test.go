@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"distssa/remote/internal/auth"
 	"distssa/remote/internal/hosts"
 )
 
@@ -29,7 +30,7 @@ func TestTokenLength(t *testing.T) {
 	} {
 		f := filepath.Join(dir, "token")
 		os.WriteFile(f, []byte(tc.content), 0o600)
-		tok, err := ReadToken(f)
+		tok, err := auth.ReadToken(f)
 		want := strings.ReplaceAll(tc.want, "FILE", f)
 		if tc.want == "" && (err != nil || string(tok) != strings.TrimSpace(tc.content)) ||
 			tc.want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
@@ -71,7 +72,7 @@ func TestTokenFileMode(t *testing.T) {
 		if err := os.Chmod(f, tc.mode); err != nil {
 			t.Fatal(err)
 		}
-		tok, err := ReadToken(f)
+		tok, err := auth.ReadToken(f)
 		want := strings.ReplaceAll(tc.want, "FILE", f)
 		if tc.want == "" && (err != nil || string(tok) != "0123456789abcdef") ||
 			tc.want != "" && (err == nil || !strings.Contains(err.Error(), want)) {

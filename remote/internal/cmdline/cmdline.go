@@ -443,3 +443,13 @@ var CompileEnv = map[string]bool{
 // may (GOCOMPILEDEBUG). A worker refuses a task whose environment sets
 // one.
 var LocalEnv = []string{"GOSSAFUNC", "GOSSADIR", "GOCOMPILEDEBUG", "GSHS_LOGFILE"}
+
+// LastLine returns the last line of a compile's output, less surrounding
+// space: what a one-line message of its failure quotes.
+func LastLine(out string) string {
+	out = strings.TrimSpace(out)
+	if i := strings.LastIndexByte(out, '\n'); i >= 0 {
+		out = out[i+1:]
+	}
+	return out
+}

@@ -144,9 +144,9 @@ func TestAmplification(t *testing.T) {
 		"Upload of nil blobs":      body(TUpload, []byte{0x91}, arr(n), rep([]byte{0x93, 0xc0, 0, 0xc0}, n)),
 		"Start of empty args":      body(TStart, []byte{0x94, 0xa0}, arr(n), rep(emptyStr, n), []byte{0xc0, 0xc0}),
 		"Start of empty files":     body(TStart, []byte{0x94, 0xa0, 0xc0, 0xc0}, arr(n), rep([]byte{0x92, 0xa0, 0xc0}, n)),
-		"Run of empty env":         body(TRun, []byte{0x95, 0xa0, 0xc0}, arr(n), rep(emptyStr, n), []byte{0xc0, 0xa0}),
-		"Run of empty files":       body(TRun, []byte{0x95, 0xa0, 0xc0, 0xc0}, arr(n), rep([]byte{0x90}, n), []byte{0xa0}),
-		"Done of empty outputs":    body(TDone, []byte{0x98, 0, 0, 0xc0}, arr(n), rep([]byte{0x93, 0xa0, 0, 0xc0}, n), []byte{0xa0, 0, 0, 0xc2}),
+		"RunWhole of empty env":    body(TRunWhole, []byte{0x95, 0xa0, 0xc0}, arr(n), rep(emptyStr, n), []byte{0xc0, 0xa0}),
+		"RunWhole of empty files":  body(TRunWhole, []byte{0x95, 0xa0, 0xc0, 0xc0}, arr(n), rep([]byte{0x90}, n), []byte{0xa0}),
+		"Whole of empty outputs":   body(TWhole, []byte{0x98, 0, 0, 0xc0}, arr(n), rep([]byte{0x93, 0xa0, 0, 0xc0}, n), []byte{0xa0, 0, 0, 0xc2}),
 		"Hello of empty caps":      body(THello, []byte{0x96, 1}, arr(n), rep(emptyStr, n), []byte{0xc0, 0xc0, 0xa0, 0xa0}),
 		"Challenge of empty caps":  body(TChallenge, []byte{0x94, 1}, arr(n), rep(emptyStr, n), []byte{0xc0, 0xc2}),
 		"Job of a big bin":         body(TJob, []byte{0x92, 0, 0xc6, 0, 0x10, 0, 0}, make([]byte, 1<<20)),
@@ -186,7 +186,7 @@ func TestHonestFrames(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		st.Env = append(st.Env, fmt.Sprintf("GO%d=on", i))
 	}
-	for _, m := range []any{q, st, &Run{Cwd: st.Cwd, Args: st.Args, Env: st.Env, Files: st.Files}} {
+	for _, m := range []any{q, st, &RunWhole{Cwd: st.Cwd, Args: st.Args, Env: st.Env, Files: st.Files}} {
 		b, err := Encode(m)
 		if err != nil {
 			t.Fatal(err)

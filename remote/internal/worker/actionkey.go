@@ -55,7 +55,7 @@ const actionVersion = "distssa action v2"
 // Input hashes come from r.Files; read returns a blob's content (for the
 // configs and, when $WORK is in a rule, the sources). The errors are the
 // refusals materialize would give.
-func actionKey(toolchain []byte, goos, goarch string, r *wire.Run, read func(hash []byte) ([]byte, error)) ([]byte, error) {
+func actionKey(toolchain []byte, goos, goarch string, r *wire.RunWhole, read func(hash []byte) ([]byte, error)) ([]byte, error) {
 	if err := checkCwd(r.Cwd); err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func actionKey(toolchain []byte, goos, goarch string, r *wire.Run, read func(has
 	return key, nil
 }
 
-// checkWork checks a Run's work directory: empty, or a clean absolute
+// checkWork checks a RunWhole's work directory: empty, or a clean absolute
 // path without a character that the -trimpath syntax or its matching
 // reads (; = > \) and without control characters. The error names it.
 func checkWork(w string) error {
@@ -130,7 +130,7 @@ func foldPath(b []byte) []byte {
 
 // actionKeyWork computes the key with work ("" for none) read as $WORK,
 // and says whether it was in the prefix of a -trimpath rule.
-func actionKeyWork(toolchain []byte, goos, goarch string, r *wire.Run, cl *cmdline.Cmdline, hashes map[string][]byte, work string, read func([]byte) ([]byte, error)) ([]byte, bool, error) {
+func actionKeyWork(toolchain []byte, goos, goarch string, r *wire.RunWhole, cl *cmdline.Cmdline, hashes map[string][]byte, work string, read func([]byte) ([]byte, error)) ([]byte, bool, error) {
 	inRule := false
 	// path reads a path that is work or below it as $WORK and the rest;
 	// it doubles every "$" of the rest, so that a literal "$WORK" stays

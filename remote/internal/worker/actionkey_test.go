@@ -17,7 +17,7 @@ import (
 	"distssa/remote/internal/wire"
 )
 
-// keySpec describes a Run for actionKey, with file contents rather than
+// keySpec describes a RunWhole for actionKey, with file contents rather than
 // hashes.
 type keySpec struct {
 	toolchain    string
@@ -55,7 +55,7 @@ func baseSpec(w string) keySpec {
 func (s keySpec) key(t *testing.T) ([]byte, error) {
 	t.Helper()
 	blobs := map[string][]byte{}
-	r := &wire.Run{Cwd: s.cwd, Args: s.args, Env: s.env, Work: s.work}
+	r := &wire.RunWhole{Cwd: s.cwd, Args: s.args, Env: s.env, Work: s.work}
 	for _, f := range s.files {
 		h := wire.Hash([]byte(f[1]))
 		blobs[string(h)] = []byte(f[1])
@@ -273,7 +273,7 @@ func TestActionKeyRefusals(t *testing.T) {
 	}
 	// A config whose blob cannot be read.
 	s := baseSpec(w1)
-	r := &wire.Run{Cwd: s.cwd, Args: s.args, Env: s.env, Work: s.work}
+	r := &wire.RunWhole{Cwd: s.cwd, Args: s.args, Env: s.env, Work: s.work}
 	for _, f := range s.files {
 		r.Files = append(r.Files, wire.File{Path: f[0], Hash: wire.Hash([]byte(f[1]))})
 	}

@@ -49,10 +49,10 @@ type kind int
 
 const (
 	split kind = iota // worker mode: the backend of the functions a Job names (Start)
-	whole             // the whole compile, in normal mode (Run)
+	whole             // the whole compile, in normal mode (RunWhole)
 )
 
-// task is what Start and Run have in common: a compile's command line,
+// task is what Start and RunWhole have in common: a compile's command line,
 // environment and inputs, as the client sent them.
 type task struct {
 	cwd   string
@@ -61,8 +61,9 @@ type task struct {
 	files []wire.File
 }
 
-// job is a materialized job: its directory, command line and environment.
-type job struct {
+// workdir is a materialized task: its job directory, command line and
+// environment.
+type workdir struct {
 	dir  string // private job directory
 	root string // dir/root: client paths live under it
 	out  string // dir/out: -distssaworker and output flags
@@ -82,7 +83,7 @@ type job struct {
 // prepare checks a Start and materializes it under a new job directory,
 // with the worker-mode command line. Its errors refuse the job; they
 // name the offending path or flag.
-func (c *conn) prepare(m *wire.Start) (*job, error) {
+func (c *conn) prepare(m *wire.Start) (*workdir, error) {
 	j, err := c.materialize(&task{cwd: m.Cwd, args: m.Args, env: m.Env, files: m.Files})
 	if err != nil {
 		return nil, err
@@ -173,7 +174,7 @@ func goEnv(env []string) (kept []string, goroot string) {
 // -embedcfg rewritten to the materialized paths. It checks that every
 // file the compile reads was uploaded. The command line is left to
 // commandLine.
-func (c *conn) materialize(t *task) (*job, error) {
+func (c *conn) materialize(t *task) (*workdir, error) {
 	if err := checkCwd(t.cwd); err != nil {
 		return nil, err
 	}
@@ -195,9 +196,9 @@ func (c *conn) materialize(t *task) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &job{dir: dir, root: dir + "/root", out: dir + "/out", cl: cl, unmap: map[string]string{}}
+	j := &workdir{dir: dir, root: dir + "/root", out: dir + "/out", cl: cl, unmap: map[string]string{}}
 	j.pkg, _ = cl.Get("p")
-	fail := func(err error) (*job, error) {
+	fail := func(err error) (*workdir, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -350,14 +351,14 @@ func (s *Server) checkJobSize(hashes map[string][]byte, paths []string, cwd stri
 }
 
 // outFile is where the compile writes the file of output flag name.
-func (j *job) outFile(name string) string { return j.out + "/" + name + ".out" }
+func (j *workdir) outFile(name string) string { return j.out + "/" + name + ".out" }
 
 // commandLine returns the arguments the compile runs with: the client's
 // flags with input files mapped into the job root and output files into
 // the job dir, profiling flags dropped, -trimpath mapping the job root
 // back to the client's paths, then the source files. Worker mode (split)
 // adds -distssaworker; a whole compile runs in normal mode.
-func (j *job) commandLine(k kind) []string {
+func (j *workdir) commandLine(k kind) []string {
 	var args []string
 	if k == split {
 		args = append(args, "-distssaworker="+j.out)
@@ -392,15 +393,6 @@ func (t *tail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// lastLine returns the last non-empty line of s.
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	return s
-}
-
 // acquire waits for one of the worker's slots, unless the peer goes
 // away first; it returns the time it waited and the function that frees
 // the slot.
@@ -430,11 +422,11 @@ func (c *conn) acquire() (queue time.Duration, release func(), err error) {
 	return queue, func() { <-c.s.sem; c.s.st.running.Add(^uint64(0)) }, nil
 }
 
-// runJob serves a Start: it waits for a slot, materializes the job,
+// serveStart serves a Start: it waits for a slot, materializes the job,
 // starts the compile, then waits for the Job and answers the Result.
 // Job-level failures are answered on the connection; an error return
 // means the connection itself failed.
-func (c *conn) runJob(m *wire.Start) error {
+func (c *conn) serveStart(m *wire.Start) error {
 	if err := c.uploadErr; err != nil {
 		c.uploadErr = nil
 		c.s.st.refused.Add(1)
@@ -536,13 +528,13 @@ func (c *conn) runJob(m *wire.Start) error {
 	case ctx.Err() != nil:
 		res.Msg = fmt.Sprintf("compile cancelled: %v", ctx.Err())
 	case err != nil:
-		res.Msg = fmt.Sprintf("compile: %v: %s", err, lastLine(string(errOut.b)))
+		res.Msg = fmt.Sprintf("compile: %v: %s", err, cmdline.LastLine(string(errOut.b)))
 	case len(data) == 0:
 		res.Status = 0
 	default:
 		out, rerr := os.ReadFile(j.out + "/result")
 		if rerr != nil {
-			res.Msg = "compile wrote no result: " + lastLine(string(errOut.b))
+			res.Msg = "compile wrote no result: " + cmdline.LastLine(string(errOut.b))
 		} else {
 			res.Status, res.Size, res.Data = 0, uint64(len(out)), wire.Compress(out)
 		}

@@ -37,19 +37,19 @@ func (c *client) put(files map[string]string) []wire.File {
 	return l
 }
 
-// goRun returns the Run of package p as the go command sends it, with
+// goRun returns the RunWhole of package p as the go command sends it, with
 // its work dir at work: source ./p.go in cwd, the importcfg and outputs
 // in work/b001, -trimpath "work/b001=>" and then the rules of more.
-func goRun(c *client, work, cwd, src string, env []string, more ...string) *wire.Run {
+func goRun(c *client, work, cwd, src string, env []string, more ...string) *wire.RunWhole {
 	trim := strings.Join(append([]string{work + "/b001=>"}, more...), ";")
 	args := []string{"-o", work + "/b001/_pkg_.a", "-trimpath", trim, "-p", "p", "-pack", "-importcfg", work + "/b001/importcfg", "./p.go"}
 	files := c.put(map[string]string{cwd + "/p.go": src, work + "/b001/importcfg": "# import config\n"})
-	return &wire.Run{Cwd: cwd, Args: args, Env: env, Files: files, Work: work}
+	return &wire.RunWhole{Cwd: cwd, Args: args, Env: env, Files: files, Work: work}
 }
 
-// TestWholePoison: a client sends a Run meant to leave in the result
+// TestWholePoison: a client sends a RunWhole meant to leave in the result
 // cache, under the key of a go command's compile, a result that the
-// go command's compile would not give. Then the go command's Run gets
+// go command's compile would not give. Then the go command's RunWhole gets
 // what a fresh worker gives it, not the first client's result.
 func TestWholePoison(t *testing.T) {
 	compile := testutil.Compile(t)
@@ -73,7 +73,7 @@ func TestWholePoison(t *testing.T) {
 
 	// inline is a compile with -m of a source under the work dir that
 	// -trimpath leaves: what it prints and records names the work dir.
-	inline := func(c *client, w string) *wire.Run {
+	inline := func(c *client, w string) *wire.RunWhole {
 		r := goRun(c, w, w+"/b002", inlinable, env)
 		r.Args[len(r.Args)-1] = w + "/b002/p.go"
 		r.Args = append([]string{"-m"}, r.Args...)
@@ -82,41 +82,41 @@ func TestWholePoison(t *testing.T) {
 
 	for _, tc := range []struct {
 		name   string
-		first  func(c *client) *wire.Run // the first client's Run
-		refuse string                    // in its Error; "" if it runs
-		victim func(c *client) *wire.Run // the go command's
-		exit   uint64                    // its exit status
-		cached bool                      // whether it is a hit
+		first  func(c *client) *wire.RunWhole // the first client's RunWhole
+		refuse string                         // in its Error; "" if it runs
+		victim func(c *client) *wire.RunWhole // the go command's
+		exit   uint64                         // its exit status
+		cached bool                           // whether it is a hit
 	}{
 		// Issue 20's N1: -trimpath of "$WORK/b001=>" with a work dir that
 		// holds -trimpath syntax records p.go as /evil/p.go.
-		{"file names", func(c *client) *wire.Run {
+		{"file names", func(c *client) *wire.RunWhole {
 			return goRun(c, cwd+"=>/evil;/q", cwd, plain, env)
-		}, "work directory", func(c *client) *wire.Run { return goRun(c, w, cwd, plain, env) }, 0, false},
+		}, "work directory", func(c *client) *wire.RunWhole { return goRun(c, w, cwd, plain, env) }, 0, false},
 		// The same, with a name that makes p.go a cgo file: the compile
 		// takes its //go:cgo_ldflag, which it refuses in p.go.
-		{"cgo directive", func(c *client) *wire.Run {
+		{"cgo directive", func(c *client) *wire.RunWhole {
 			return goRun(c, cwd+"/p.go=>/_cgo_p.go;/q", cwd, ldflag, env)
-		}, "work directory", func(c *client) *wire.Run { return goRun(c, w, cwd, ldflag, env) }, 2, false},
+		}, "work directory", func(c *client) *wire.RunWhole { return goRun(c, w, cwd, ldflag, env) }, 2, false},
 		// An unused file in another letter case of the sources' top-level
 		// directory made the worker's own rule record the sources under it.
-		{"top-level directory", func(c *client) *wire.Run {
+		{"top-level directory", func(c *client) *wire.RunWhole {
 			r := goRun(c, w, cwd, plain, env)
 			r.Files = append(r.Files, c.put(map[string]string{"/" + string(upper) + "/x": "x"})...)
 			return r
-		}, "differ only in letter case", func(c *client) *wire.Run { return goRun(c, w, cwd, plain, env) }, 0, false},
+		}, "differ only in letter case", func(c *client) *wire.RunWhole { return goRun(c, w, cwd, plain, env) }, 0, false},
 		// A //line name under the go command's work dir, which the first
 		// client's rule of another work dir does not trim.
-		{"line directive", func(c *client) *wire.Run { return goRun(c, w2, cwd, line, env) }, "",
-			func(c *client) *wire.Run { return goRun(c, w, cwd, line, env) }, 0, false},
+		{"line directive", func(c *client) *wire.RunWhole { return goRun(c, w2, cwd, line, env) }, "",
+			func(c *client) *wire.RunWhole { return goRun(c, w, cwd, line, env) }, 0, false},
 		// What -m prints, and the object, name a source under the work
 		// dir: the first build's are not the second's.
-		{"untrimmed source under the work dir", func(c *client) *wire.Run { return inline(c, w2) }, "",
-			func(c *client) *wire.Run { return inline(c, w) }, 0, false},
+		{"untrimmed source under the work dir", func(c *client) *wire.RunWhole { return inline(c, w2) }, "",
+			func(c *client) *wire.RunWhole { return inline(c, w) }, 0, false},
 		// The same compile in another work dir: a hit, with the bytes a
 		// fresh worker gives.
-		{"another work dir", func(c *client) *wire.Run { return goRun(c, w2, cwd, plain, env) }, "",
-			func(c *client) *wire.Run { return goRun(c, w, cwd, plain, env) }, 0, true},
+		{"another work dir", func(c *client) *wire.RunWhole { return goRun(c, w2, cwd, plain, env) }, "",
+			func(c *client) *wire.RunWhole { return goRun(c, w, cwd, plain, env) }, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, addr := startServer(t, compile, nil)
@@ -127,7 +127,7 @@ func TestWholePoison(t *testing.T) {
 				if tc.refuse == "" || !strings.Contains(m.Msg, tc.refuse) {
 					t.Fatalf("first Run refused: %s", m.Msg)
 				}
-			case *wire.Done:
+			case *wire.Whole:
 				if tc.refuse != "" {
 					t.Errorf("first Run ran (exit %d, %q), want a refusal with %q", m.Exit, m.Output, tc.refuse)
 				}
@@ -162,7 +162,7 @@ func TestWholePoison(t *testing.T) {
 	}
 }
 
-// TestRunRefusalsRules: a Run whose work dir or GOROOT would be read as
+// TestRunRefusalsRules: a RunWhole whose work dir or GOROOT would be read as
 // -trimpath syntax is refused over the wire, with an Error that names
 // it; the connection stays usable.
 func TestRunRefusalsRules(t *testing.T) {
@@ -170,13 +170,13 @@ func TestRunRefusalsRules(t *testing.T) {
 	c, _ := dial(t, addr, nil, s.Toolchain())
 	for _, tc := range []struct {
 		name   string
-		change func(r *wire.Run)
+		change func(r *wire.RunWhole)
 		want   string
 	}{
-		{"work =>;", func(r *wire.Run) { r.Work = "/w=>/x;/q" }, `work directory "/w=>/x;/q" holds '='`},
-		{"work relative", func(r *wire.Run) { r.Work = "w" }, `work directory: path "w" is not absolute`},
-		{"GOROOT ;", func(r *wire.Run) { r.Env = append(r.Env, "GOROOT=/g;/tmp") }, "environment variable GOROOT=/g;/tmp holds ;"},
-		{"top dirs", func(r *wire.Run) { r.Cwd = "/W" }, "paths /w/p.go and /W differ only in letter case"},
+		{"work =>;", func(r *wire.RunWhole) { r.Work = "/w=>/x;/q" }, `work directory "/w=>/x;/q" holds '='`},
+		{"work relative", func(r *wire.RunWhole) { r.Work = "w" }, `work directory: path "w" is not absolute`},
+		{"GOROOT ;", func(r *wire.RunWhole) { r.Env = append(r.Env, "GOROOT=/g;/tmp") }, "environment variable GOROOT=/g;/tmp holds ;"},
+		{"top dirs", func(r *wire.RunWhole) { r.Cwd = "/W" }, "paths /w/p.go and /W differ only in letter case"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := fakeRun(c, "ok")

@@ -75,7 +75,7 @@ func TestProofOfPossession(t *testing.T) {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
-	run := &wire.Run{Cwd: "/w", Args: []string{"-p=ok", "-o", "/w/p.a", "-importcfg=/w/importcfg", "-embedcfg=/w/embedcfg", "/w/p.go"},
+	run := &wire.RunWhole{Cwd: "/w", Args: []string{"-p=ok", "-o", "/w/p.a", "-importcfg=/w/importcfg", "-embedcfg=/w/embedcfg", "/w/p.go"},
 		Env: []string{"GOROOT=/g"}}
 	var all, public [][]byte
 	for _, p := range paths {

@@ -24,7 +24,7 @@ import (
 // errReplaySplit refuses a split job in replay mode.
 var errReplaySplit = errors.New("replay: this worker replays recorded whole compiles only, not split jobs")
 
-// replayWhole serves a Run in replay mode; key is its action key.
+// replayWhole serves a RunWhole in replay mode; key is its action key.
 func (c *conn) replayWhole(key []byte, pkg string, refuse func(error) error) error {
 	d, run := c.cachedRun(key)
 	if d == nil || run <= 0 {

@@ -31,7 +31,7 @@ const (
 // The compile reads the toolchain and its job directory, and writes in
 // the job's out and tmp directories only. It runs in a process group of
 // its own, which the end of ctx kills, and so does killRest.
-func (s *Server) compileCommand(ctx context.Context, j *job) *exec.Cmd {
+func (s *Server) compileCommand(ctx context.Context, j *workdir) *exec.Cmd {
 	if s.cfg.NoSandbox {
 		return sandbox.Command(ctx, nil, s.cfg.Compile, j.args...)
 	}

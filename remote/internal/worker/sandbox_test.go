@@ -17,19 +17,20 @@ import (
 	"testing"
 	"time"
 
+	"distssa/remote/internal/cmdline"
 	"distssa/remote/internal/sandbox"
 	"distssa/remote/internal/testutil"
 )
 
 // sandboxJob makes a job directory laid out as materialize does, with
 // p.go in its root, and returns the job and the file's path.
-func sandboxJob(t testing.TB, s *Server) (*job, string) {
+func sandboxJob(t testing.TB, s *Server) (*workdir, string) {
 	t.Helper()
 	dir, err := os.MkdirTemp(s.cfg.CacheDir+"/jobs", "t-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	j := &job{dir: dir, root: dir + "/root", out: dir + "/out"}
+	j := &workdir{dir: dir, root: dir + "/root", out: dir + "/out"}
 	for _, d := range []string{j.root + "/w", j.out, dir + "/tmp"} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -86,14 +87,14 @@ func TestSandboxCompile(t *testing.T) {
 				t.Errorf("sandbox off %v, %s: %v\n%s", off, tc.name, err, out)
 			}
 			if want {
-				t.Logf("%s: %s", tc.name, lastLine(string(out)))
+				t.Logf("%s: %s", tc.name, cmdline.LastLine(string(out)))
 			}
 		}
 	}
 }
 
 // TestSandboxSetupFailure: a compile the sandbox cannot start (a shell
-// script, whose interpreter is outside the toolchain) fails the Run with
+// script, whose interpreter is outside the toolchain) fails the RunWhole with
 // the sandbox's message as the worker's, not as the compile's exit.
 func TestSandboxSetupFailure(t *testing.T) {
 	if _, err := sandbox.Available(); err != nil {

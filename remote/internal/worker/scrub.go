@@ -14,17 +14,17 @@ import (
 )
 
 // A client learns what failed, not where on the worker: the messages it
-// gets (Error, Done.Msg, Result.Msg) and what a whole compile printed
+// gets (Error, Whole.Msg, Result.Msg) and what a whole compile printed
 // name none of the worker's paths. The worker's log keeps them.
 
-// scrubMsg scrubs the message of an Error, Done or Result on its way to
+// scrubMsg scrubs the message of an Error, Whole or Result on its way to
 // the client, and logs the message it replaces.
 func (c *conn) scrubMsg(m any) {
 	var msg *string
 	switch m := m.(type) {
 	case *wire.Error:
 		msg = &m.Msg
-	case *wire.Done:
+	case *wire.Whole:
 		msg = &m.Msg
 	case *wire.Result:
 		msg = &m.Msg

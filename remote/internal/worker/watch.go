@@ -14,7 +14,7 @@ import (
 )
 
 // peerWatch watches a connection while the peer must send nothing: a
-// queued Start or Run, a split compile between Job and Result, a whole
+// queued Start or RunWhole, a split compile between Job and Result, a whole
 // compile. A read that returns means the peer closed the connection (or
 // broke the protocol), and the job is for nobody: gone is closed then,
 // so that the job stops and frees its slot at once. Meanwhile it sends a

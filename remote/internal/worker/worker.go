@@ -6,7 +6,7 @@
 // (PROTOCOL.md §3), keeps their inputs in a content-addressed store, and
 // runs its own compile binary on them, in a private job directory, with
 // the path mapping of PROTOCOL.md §1: in worker mode for a Start (the
-// backend of some functions), in normal mode for a Run (a whole compile,
+// backend of some functions), in normal mode for a RunWhole (a whole compile,
 // whose results it caches). It runs nothing else.
 package worker
 
@@ -48,7 +48,7 @@ type Config struct {
 	Token       []byte        // shared secret; required unless loopback-only
 	Compile     string        // the compile binary this worker runs
 	Name        string        // self-description for agents' logs
-	JobTimeout  time.Duration // bound of one job, from Start to Result, or of a Run's compile
+	JobTimeout  time.Duration // bound of one job, from Start to Result, or of a RunWhole's compile
 	IdleTimeout time.Duration // bound of a connection's wait for a request
 	Heartbeat   time.Duration // interval of Working messages while a request waits or runs (3 s)
 	NoSandbox   bool          // run compiles unconfined, for debugging (sandbox.go)
@@ -545,9 +545,9 @@ func (c *conn) handle(m any) error {
 		}
 		return nil
 	case *wire.Start:
-		return c.runJob(m)
-	case *wire.Run:
-		return c.runWhole(m)
+		return c.serveStart(m)
+	case *wire.RunWhole:
+		return c.serveRunWhole(m)
 	}
 	return fmt.Errorf("unexpected message %T", m)
 }

@@ -418,27 +418,27 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
-// run uploads a compile's inputs and returns the Run that names them.
-func (c *client) run(cwd string, args, env []string, work string) *wire.Run {
+// run uploads a compile's inputs and returns the RunWhole that names them.
+func (c *client) run(cwd string, args, env []string, work string) *wire.RunWhole {
 	c.t.Helper()
 	st := c.upload(cwd, args, env)
-	return &wire.Run{Cwd: st.Cwd, Args: st.Args, Env: st.Env, Files: st.Files, Work: work}
+	return &wire.RunWhole{Cwd: st.Cwd, Args: st.Args, Env: st.Env, Files: st.Files, Work: work}
 }
 
-// whole sends a Run and returns its Done.
-func (c *client) whole(r *wire.Run) *wire.Done {
+// whole sends a RunWhole and returns its Whole.
+func (c *client) whole(r *wire.RunWhole) *wire.Whole {
 	c.t.Helper()
 	c.send(r)
 	m := c.recv()
-	d, ok := m.(*wire.Done)
+	d, ok := m.(*wire.Whole)
 	if !ok {
 		c.t.Fatalf("Run answered with %#v", m)
 	}
 	return d
 }
 
-// outputFiles decompresses a Done's output files, by name.
-func outputFiles(t *testing.T, d *wire.Done) map[string][]byte {
+// outputFiles decompresses a Whole's output files, by name.
+func outputFiles(t *testing.T, d *wire.Whole) map[string][]byte {
 	t.Helper()
 	files := map[string][]byte{}
 	for _, o := range d.Outputs {
@@ -473,8 +473,8 @@ func localCompile(t *testing.T, compile, cwd string, env, args []string) (int, [
 }
 
 // TestWholeCompile runs a package's compile on the worker as a whole:
-// its output files are a local compile's, byte for byte; the same Run
-// again is answered from the result cache with the same files; a Run
+// its output files are a local compile's, byte for byte; the same RunWhole
+// again is answered from the result cache with the same files; a RunWhole
 // that differs in one source byte is compiled again.
 func TestWholeCompile(t *testing.T) {
 	compile := testutil.Compile(t)
@@ -499,7 +499,7 @@ func TestWholeCompile(t *testing.T) {
 		}
 		return files
 	}
-	check := func(what string, d *wire.Done, cached bool, want map[string][]byte) {
+	check := func(what string, d *wire.Whole, cached bool, want map[string][]byte) {
 		t.Helper()
 		if d.Status != 0 || d.Exit != 0 || len(d.Output) != 0 || d.Cached != cached {
 			t.Fatalf("%s: status %d exit %d cached %v msg %q output %q; want status 0, exit 0, cached %v, no output",
@@ -585,7 +585,7 @@ func TestWholeCompileError(t *testing.T) {
 	}
 }
 
-// fakeCompile is a compile binary for the tests of a Run's outcomes: a
+// fakeCompile is a compile binary for the tests of a RunWhole's outcomes: a
 // shell script whose behaviour its -p flag (its first argument) picks.
 // "sleep" writes its pid into pids and sleeps.
 const fakeCompile = `#!/bin/sh
@@ -637,14 +637,14 @@ func startFakeConfig(t *testing.T, cfg Config) (*Server, string, string) {
 	return s, addr, pids
 }
 
-// fakeRun uploads /w/p.go and /w/importcfg and returns a Run of package
+// fakeRun uploads /w/p.go and /w/importcfg and returns a RunWhole of package
 // p (the fake's behaviour) with -o /w/p.a.
-func fakeRun(c *client, p string) *wire.Run {
+func fakeRun(c *client, p string) *wire.RunWhole {
 	src, icfg := []byte("package p\n"), []byte("# import config\n")
 	h, hcfg := wire.Hash(src), wire.Hash(icfg)
 	c.send(&wire.Upload{Blobs: []wire.Blob{{Hash: h, Size: uint64(len(src)), Data: wire.Compress(src)},
 		{Hash: hcfg, Size: uint64(len(icfg)), Data: wire.Compress(icfg)}}})
-	return &wire.Run{Cwd: "/w", Args: []string{"-p=" + p, "-o", "/w/p.a", "-importcfg=/w/importcfg", "/w/p.go"}, Env: []string{"GOROOT=/g", "HOME=/h"},
+	return &wire.RunWhole{Cwd: "/w", Args: []string{"-p=" + p, "-o", "/w/p.a", "-importcfg=/w/importcfg", "/w/p.go"}, Env: []string{"GOROOT=/g", "HOME=/h"},
 		Files: []wire.File{{Path: "/w/p.go", Hash: h}, {Path: "/w/importcfg", Hash: hcfg}}}
 }
 
@@ -681,7 +681,7 @@ func waitGone(t *testing.T, pid int) {
 	}
 }
 
-// TestWholeOutcomes runs fake compiles that end in every way a Run can.
+// TestWholeOutcomes runs fake compiles that end in every way a RunWhole can.
 func TestWholeOutcomes(t *testing.T) {
 	s, addr, _ := startFake(t, time.Minute)
 	c, _ := dial(t, addr, nil, s.Toolchain())
@@ -725,12 +725,12 @@ func TestWholeOutcomes(t *testing.T) {
 }
 
 // TestWholeTimeout: a compile that outlives the job timeout is killed
-// and the Run fails.
-// TestHeartbeat checks that a worker sends Working while a Run waits
-// for a slot and while its compile runs, and nothing after Done.
+// and the RunWhole fails.
+// TestHeartbeat checks that a worker sends Working while a RunWhole waits
+// for a slot and while its compile runs, and nothing after Whole.
 func TestHeartbeat(t *testing.T) {
 	s, addr, pids := startFakeConfig(t, Config{Slots: 1, JobTimeout: 1500 * time.Millisecond, Heartbeat: 100 * time.Millisecond})
-	// The first Run holds the only slot for 1.5 s (its job timeout); the
+	// The first RunWhole holds the only slot for 1.5 s (its job timeout); the
 	// second waits for it, then runs 1.5 s itself.
 	c1, _ := dial(t, addr, nil, s.Toolchain())
 	c2, _ := dial(t, addr, nil, s.Toolchain())
@@ -740,10 +740,10 @@ func TestHeartbeat(t *testing.T) {
 	r2.Args[0] = "-p=sleep2" // another action: no result cache between them
 	t0 := time.Now()
 	c2.send(r2)
-	if d, ok := c1.recv().(*wire.Done); !ok || d.Status != 1 {
+	if d, ok := c1.recv().(*wire.Whole); !ok || d.Status != 1 {
 		t.Fatalf("first Run: %#v", d)
 	}
-	if d, ok := c2.recv().(*wire.Done); !ok || d.Status != 1 {
+	if d, ok := c2.recv().(*wire.Whole); !ok || d.Status != 1 {
 		t.Fatalf("second Run: %#v", d)
 	}
 	// At 100 ms, about 10 beats while the first compile runs and 25 for
@@ -751,7 +751,7 @@ func TestHeartbeat(t *testing.T) {
 	if wait := time.Since(t0); c1.beats < 5 || c2.beats < int(wait/(200*time.Millisecond)) {
 		t.Errorf("Working messages: %d for the first Run, %d for the second in %v", c1.beats, c2.beats, wait)
 	}
-	// Nothing follows Done: a status request's answer comes next.
+	// Nothing follows Whole: a status request's answer comes next.
 	c2.send(&wire.StatusReq{})
 	c2.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if m, _, err := wire.Read(c2.nc); err != nil {
@@ -771,9 +771,9 @@ func TestWholeTimeout(t *testing.T) {
 	waitGone(t, waitPids(t, pids, 1)[0])
 }
 
-// TestWholeCacheNoSlot: with every slot busy, a Run in the result cache
+// TestWholeCacheNoSlot: with every slot busy, a RunWhole in the result cache
 // is answered at once. Then a closed connection kills its compile, and
-// so does a peer that sends a message during its Run.
+// so does a peer that sends a message during its RunWhole.
 func TestWholeCacheNoSlot(t *testing.T) {
 	s, addr, pids := startFake(t, time.Minute)
 	c, _ := dial(t, addr, nil, s.Toolchain())
@@ -796,7 +796,7 @@ func TestWholeCacheNoSlot(t *testing.T) {
 	}
 
 	// The first sleeper's connection closes; the second sends a message
-	// in the middle of its Run. Both compiles are killed, both
+	// in the middle of its RunWhole. Both compiles are killed, both
 	// connections closed.
 	sleepers[0].nc.Close()
 	sleepers[1].send(&wire.StatusReq{})
@@ -838,7 +838,7 @@ func waitStat(t *testing.T, s *Server, what string, ok func(*wire.Status) bool) 
 
 // TestSplitConnClosed: a split job whose connection closes while its
 // compile runs, after the Job, is killed and frees its slot; so is a
-// Start or Run that waits for a slot when its connection closes.
+// Start or RunWhole that waits for a slot when its connection closes.
 func TestSplitConnClosed(t *testing.T) {
 	s, addr, pids := startFake(t, time.Minute)
 	var sleepers []*client
@@ -856,7 +856,7 @@ func TestSplitConnClosed(t *testing.T) {
 	}
 	running := waitPids(t, pids, 2)
 
-	// Both slots are busy: a Start and a Run queue, then their
+	// Both slots are busy: a Start and a RunWhole queue, then their
 	// connections close.
 	for _, split := range []bool{true, false} {
 		c, _ := dial(t, addr, nil, s.Toolchain())
@@ -896,19 +896,19 @@ func TestRunRefusals(t *testing.T) {
 	files := func(f ...wire.File) []wire.File { return append(f, cfg) }
 	for _, tc := range []struct {
 		name string
-		run  wire.Run
+		run  wire.RunWhole
 		want string
 	}{
-		{"flag", wire.Run{Cwd: "/w", Args: args("-json=0,file:///tmp/j", "-o=/w/p.a", "p.go"), Files: files(f)}, "flag -json is not on the worker's whitelist"},
-		{"not uploaded", wire.Run{Cwd: "/w", Args: args("-o=/w/p.a", "/etc/passwd"), Files: files(f)}, "source file /etc/passwd was not uploaded"},
-		{"relative dotdot", wire.Run{Cwd: "/w/a", Args: args("-o=/w/p.a", "../../../../../../../../../../etc/passwd"),
+		{"flag", wire.RunWhole{Cwd: "/w", Args: args("-json=0,file:///tmp/j", "-o=/w/p.a", "p.go"), Files: files(f)}, "flag -json is not on the worker's whitelist"},
+		{"not uploaded", wire.RunWhole{Cwd: "/w", Args: args("-o=/w/p.a", "/etc/passwd"), Files: files(f)}, "source file /etc/passwd was not uploaded"},
+		{"relative dotdot", wire.RunWhole{Cwd: "/w/a", Args: args("-o=/w/p.a", "../../../../../../../../../../etc/passwd"),
 			Files: files(wire.File{Path: "/etc/passwd", Hash: f.Hash})}, "source file ../../../../../../../../../../etc/passwd leaves the working directory"},
-		{"path", wire.Run{Cwd: "/w", Args: args("-o=/w/p.a", "p.go"), Files: files(wire.File{Path: "/w/../p.go", Hash: f.Hash})}, "not clean"},
-		{"no -o", wire.Run{Cwd: "/w", Args: args("p.go"), Files: files(f)}, "needs -o"},
-		{"no importcfg", wire.Run{Cwd: "/w", Args: []string{"-p=ok", "-o=/w/p.a", "p.go"}, Files: []wire.File{f}}, "no -importcfg"},
-		{"GOSSADIR", wire.Run{Cwd: "/w", Args: args("-o=/w/p.a", "p.go"), Env: []string{"GOSSADIR=/tmp/x"}, Files: files(f)}, "environment variable GOSSADIR"},
-		{"cpuprofile", wire.Run{Cwd: "/w", Args: args("-o=/w/p.a", "-cpuprofile=/tmp/prof", "p.go"), Files: files(f)}, "flag -cpuprofile writes a file"},
-		{"missing blob", wire.Run{Cwd: "/w", Args: args("-o=/w/p.a", "p.go"), Files: files(wire.File{Path: "/w/p.go", Hash: make([]byte, 32)})}, "input /w/p.go: no proof of possession for blob sha256:000000000000…"},
+		{"path", wire.RunWhole{Cwd: "/w", Args: args("-o=/w/p.a", "p.go"), Files: files(wire.File{Path: "/w/../p.go", Hash: f.Hash})}, "not clean"},
+		{"no -o", wire.RunWhole{Cwd: "/w", Args: args("p.go"), Files: files(f)}, "needs -o"},
+		{"no importcfg", wire.RunWhole{Cwd: "/w", Args: []string{"-p=ok", "-o=/w/p.a", "p.go"}, Files: []wire.File{f}}, "no -importcfg"},
+		{"GOSSADIR", wire.RunWhole{Cwd: "/w", Args: args("-o=/w/p.a", "p.go"), Env: []string{"GOSSADIR=/tmp/x"}, Files: files(f)}, "environment variable GOSSADIR"},
+		{"cpuprofile", wire.RunWhole{Cwd: "/w", Args: args("-o=/w/p.a", "-cpuprofile=/tmp/prof", "p.go"), Files: files(f)}, "flag -cpuprofile writes a file"},
+		{"missing blob", wire.RunWhole{Cwd: "/w", Args: args("-o=/w/p.a", "p.go"), Files: files(wire.File{Path: "/w/p.go", Hash: make([]byte, 32)})}, "input /w/p.go: no proof of possession for blob sha256:000000000000…"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c.send(&tc.run)
@@ -919,7 +919,7 @@ func TestRunRefusals(t *testing.T) {
 			}
 		})
 	}
-	// A blob that does not match its hash fails the next Run.
+	// A blob that does not match its hash fails the next RunWhole.
 	c.send(&wire.Upload{Blobs: []wire.Blob{{Hash: make([]byte, 32), Size: 3, Data: wire.Compress([]byte("abc"))}}})
 	c.send(good)
 	if e, ok := c.recv().(*wire.Error); !ok || !strings.Contains(e.Msg, "does not match its hash") {

@@ -48,8 +48,8 @@ func (w *boundedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// prepareWhole materializes a Run with its normal-mode command line.
-func (c *conn) prepareWhole(m *wire.Run) (*job, error) {
+// prepareWhole materializes a RunWhole with its normal-mode command line.
+func (c *conn) prepareWhole(m *wire.RunWhole) (*workdir, error) {
 	j, err := c.materialize(&task{cwd: m.Cwd, args: m.Args, env: m.Env, files: m.Files})
 	if err != nil {
 		return nil, err
@@ -62,7 +62,7 @@ func (c *conn) prepareWhole(m *wire.Run) (*job, error) {
 // compile's: each config file and output file of the job dir becomes the
 // client's path, and the job root goes, so that ROOT/home/u/x.go reads
 // /home/u/x.go.
-func (j *job) mapBack(out []byte) []byte {
+func (j *workdir) mapBack(out []byte) []byte {
 	if len(out) == 0 {
 		return nil
 	}
@@ -99,10 +99,10 @@ func outputNames(cl *cmdline.Cmdline) []string {
 	return names
 }
 
-// runWhole serves a Run: it answers from the result cache, or waits for
-// a slot, runs the compile and answers Done. Refusals are answered with
+// serveRunWhole serves a RunWhole: it answers from the result cache, or waits for
+// a slot, runs the compile and answers Whole. Refusals are answered with
 // Error; an error return means the connection itself failed.
-func (c *conn) runWhole(m *wire.Run) error {
+func (c *conn) serveRunWhole(m *wire.RunWhole) error {
 	if err := c.uploadErr; err != nil {
 		c.uploadErr = nil
 		c.s.st.refused.Add(1)
@@ -177,7 +177,7 @@ func (c *conn) runWhole(m *wire.Run) error {
 		c.s.st.failed.Add(1)
 	}
 	os.RemoveAll(j.dir) // before the answer: the client may look
-	release()           // before the answer too: the client may send the next Run at once
+	release()           // before the answer too: the client may send the next RunWhole at once
 	run := time.Duration(d.RunNs)
 	if connErr != nil {
 		c.log.Info("job", "kind", "whole", "pkg", pkg, "cached", false, "status", 1, "queue", queue, "run", run,
@@ -211,11 +211,11 @@ type record struct {
 	run     time.Duration // the compile's wall time
 }
 
-// compileWhole runs a materialized whole compile and returns its Done
+// compileWhole runs a materialized whole compile and returns its Whole
 // and, when it may be cached (exit status 0), its record. It kills the
 // compile if the connection closes, and then returns the connection's
 // error.
-func (c *conn) compileWhole(j *job) (*wire.Done, *record, error) {
+func (c *conn) compileWhole(j *workdir) (*wire.Whole, *record, error) {
 	ctx, cancel := context.WithTimeout(c.s.hardCtx, c.s.cfg.JobTimeout)
 	defer cancel()
 	cmd := c.s.compileCommand(ctx, j)
@@ -227,13 +227,13 @@ func (c *conn) compileWhole(j *job) (*wire.Done, *record, error) {
 	cmd.WaitDelay = 5 * time.Second
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
-		return &wire.Done{Status: 1, Msg: "starting compile: " + err.Error()}, nil, nil
+		return &wire.Whole{Status: 1, Msg: "starting compile: " + err.Error()}, nil, nil
 	}
 	defer killRest(cmd)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
-	// The agent sends nothing during a Run: a connection that closes, or
+	// The agent sends nothing during a RunWhole: a connection that closes, or
 	// a peer that breaks the protocol, kills the compile.
 	w := c.watchPeer()
 	var err error
@@ -243,7 +243,7 @@ func (c *conn) compileWhole(j *job) (*wire.Done, *record, error) {
 		cancel()
 		err = <-exited
 	}
-	d := &wire.Done{Status: 1, RunNs: uint64(time.Since(t0))}
+	d := &wire.Whole{Status: 1, RunNs: uint64(time.Since(t0))}
 	if connErr := w.stop(); connErr != nil {
 		return d, nil, connErr
 	}
@@ -260,11 +260,11 @@ func (c *conn) compileWhole(j *job) (*wire.Done, *record, error) {
 	case ctx.Err() != nil:
 		d.Msg = fmt.Sprintf("compile cancelled: %v", ctx.Err())
 	case sandboxFailed(err, printed):
-		d.Msg = "compile: " + lastLine(string(printed))
+		d.Msg = "compile: " + cmdline.LastLine(string(printed))
 	case errors.As(err, &ee) && ee.Exited():
 		d.Status, d.Exit, d.Output = 0, uint64(ee.ExitCode()), printed
 	case err != nil:
-		d.Msg = fmt.Sprintf("compile: %v: %s", err, lastLine(string(printed)))
+		d.Msg = fmt.Sprintf("compile: %v: %s", err, cmdline.LastLine(string(printed)))
 	default:
 		rec := &record{output: printed, run: time.Duration(d.RunNs)}
 		for _, name := range outputNames(j.cl) {
@@ -282,15 +282,15 @@ func (c *conn) compileWhole(j *job) (*wire.Done, *record, error) {
 	return d, nil, nil
 }
 
-// cachedRun returns the Done of a compile in the result cache, or nil,
+// cachedRun returns the Whole of a compile in the result cache, or nil,
 // and how long the compile ran when it was recorded (0 if the record
 // does not say).
-func (c *conn) cachedRun(key []byte) (*wire.Done, time.Duration) {
+func (c *conn) cachedRun(key []byte) (*wire.Whole, time.Duration) {
 	a, ok := c.s.store.GetAction(key)
 	if !ok {
 		return nil, 0
 	}
-	d := &wire.Done{Exit: uint64(a.Exit), Output: a.Output, Cached: true}
+	d := &wire.Whole{Exit: uint64(a.Exit), Output: a.Output, Cached: true}
 	for _, o := range a.Outputs {
 		data, err := c.s.store.Read(o.Hash)
 		if err != nil || int64(len(data)) != o.Size {
@@ -315,8 +315,8 @@ func (c *conn) keep(key []byte, rec *record) error {
 	return c.s.store.PutAction(key, a)
 }
 
-// outputSize is the size of a Done's output files, for logs.
-func outputSize(d *wire.Done) uint64 {
+// outputSize is the size of a Whole's output files, for logs.
+func outputSize(d *wire.Whole) uint64 {
 	var n uint64
 	for _, o := range d.Outputs {
 		n += o.Size

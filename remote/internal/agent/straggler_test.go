@@ -49,7 +49,7 @@ func TestRaceStraggler(t *testing.T) {
 		addr, conns, jobs := fakeWorker{beat: 50 * time.Millisecond, answerAfter: 30 * time.Second}.start(t)
 		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, Force: "whole",
 			ResultTimeout: time.Minute, RaceAfter: 100 * time.Millisecond})
-		// The local run ends after the worker has the Run.
+		// The local run ends after the worker has the RunWhole.
 		h := *hello
 		h.Compile = gated(t, hello.Compile, jobs, 0)
 		t0 := time.Now()
@@ -219,7 +219,7 @@ func TestRaceStall(t *testing.T) {
 			a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, Force: "whole",
 				ResultTimeout: time.Minute, StallTimeout: time.Minute, SilentAfter: time.Second, RaceAfter: 100 * time.Millisecond})
 			// The local run ends at least 1.5 s after the worker got
-			// the Run: by then a silent worker has been silent for
+			// the RunWhole: by then a silent worker has been silent for
 			// longer than SilentAfter.
 			h := *hello
 			h.Compile = gated(t, hello.Compile, jobs, 1500*time.Millisecond)

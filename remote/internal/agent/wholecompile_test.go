@@ -39,7 +39,7 @@ func TestWholeAnswer(t *testing.T) {
 		{"exit 3", 3, "./p.go:4:2: undefined: x\n", false},
 		{"exit 2, no output", 2, "", false},
 	} {
-		_, err := wholeAnswer(&wire.Done{Exit: tc.exit, Output: []byte(tc.output)})
+		_, err := wholeAnswer(&wire.Whole{Exit: tc.exit, Output: []byte(tc.output)})
 		if user := err == nil; user != tc.user {
 			t.Errorf("%s: the user's outcome: %v, want %v (err %v)", tc.name, user, tc.user, err)
 		}

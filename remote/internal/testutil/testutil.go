@@ -22,10 +22,27 @@ import (
 	"time"
 )
 
+// RequireEnv is the variable that makes a test that cannot run fail
+// instead of skipping: scripts/test.sh sets it to 1, so that a test
+// suite run without the distssa compile cannot pass while testing almost
+// nothing.
+const RequireEnv = "DISTSSA_TEST_REQUIRE_COMPILE"
+
+// Missing ends a test that cannot run without what it lacks: it skips,
+// saying why, or, with RequireEnv=1, fails, saying why.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv(RequireEnv) == "1" {
+		t.Fatalf("%s (%s=1: a test that cannot run fails)", msg, RequireEnv)
+	}
+	t.Skipf("skipping: %s (%s=1 makes this a failure)", msg, RequireEnv)
+}
+
 // Compile returns the compile binary of the go command on PATH (`go env
 // GOTOOLDIR`), or, if that one has no worker mode (-distssaworker), the
-// one of the toolchain that built the test; it skips the test if neither
-// is a distssa compile.
+// one of the toolchain that built the test; if neither is a distssa
+// compile, it ends the test with Missing.
 func Compile(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -38,13 +55,16 @@ func Compile(t testing.TB) string {
 			continue
 		}
 		c := filepath.Join(strings.TrimSpace(string(out)), "compile")
+		if len(tried) > 0 && strings.HasPrefix(tried[0], c+" ") {
+			break // the same toolchain twice
+		}
 		help, _ := exec.CommandContext(ctx, c, "-h").CombinedOutput()
 		if bytes.Contains(help, []byte("-distssaworker")) {
 			return c
 		}
 		tried = append(tried, c+" has no -distssaworker flag")
 	}
-	t.Skipf("skipping: no distssa compile (%s); put the fork's bin first on PATH", strings.Join(tried, "; "))
+	Missing(t, "no distssa compile (%s); put the fork's bin first on PATH", strings.Join(tried, "; "))
 	return ""
 }
 

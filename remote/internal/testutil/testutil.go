@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash/crc32"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -164,4 +165,50 @@ func Package(t testing.TB, compile, dir string) (cwd string, args []string) {
 // GoCmd returns the go command of the toolchain of compile.
 func GoCmd(compile string) string {
 	return filepath.Join(GOROOT(compile), "bin", "go")
+}
+
+// Server is a daemon that Serve runs: worker.Server.
+type Server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context)
+}
+
+// Serve runs s on an ephemeral loopback port until the test ends, then
+// shuts it down, and returns its address.
+func Serve(t testing.TB, s Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return ln.Addr().String()
+}
+
+// MainEnv, set to 1, makes a command's test binary run as the command
+// (see Main).
+const MainEnv = "DISTSSA_TEST_MAIN"
+
+// Main is the TestMain of a command's tests: with MainEnv=1 the test
+// binary runs as the command, calling main, so that tests can start it
+// as a process with Command; otherwise it runs the tests.
+func Main(m *testing.M, main func()) {
+	if os.Getenv(MainEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// Command returns a command that runs the test binary as its command
+// (see Main) with args, bounded by ctx, in the test's environment.
+func Command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), MainEnv+"=1")
+	return cmd
 }

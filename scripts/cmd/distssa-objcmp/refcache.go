@@ -32,10 +32,10 @@ import (
 )
 
 // noCache lists flags with which a compile writes files beside its
-// outputs, or reads files that name other files: such a compile is not
-// cached.
+// outputs, or reads files that its arguments do not name (-I searches
+// directories for imports): such a compile is not cached.
 var noCache = []string{"-coveragecfg", "-json", "-cpuprofile", "-memprofile", "-blockprofile",
-	"-mutexprofile", "-traceprofile", "-bench"}
+	"-mutexprofile", "-traceprofile", "-bench", "-I"}
 
 // workDir matches a path in a go command's work directory ($WORK/bNNN),
 // which differs from build to build; -trimpath removes it from what the

@@ -84,7 +84,9 @@ func TestRefKey(t *testing.T) {
 			t.Errorf("%s changed back: another key", tc.name)
 		}
 	}
-	if k := key(w1, b1, "-coveragecfg="+dir+"/cov"); k != "" {
-		t.Errorf("-coveragecfg: a key %s, want none", k)
+	for _, f := range [][]string{{"-coveragecfg=" + dir + "/cov"}, {"-I", dir}} {
+		if k := key(w1, b1, f...); k != "" {
+			t.Errorf("%q: a key %s, want none", f, k)
+		}
 	}
 }

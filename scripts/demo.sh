@@ -12,7 +12,7 @@
 #
 # -dwarf=false is set on both sides (scripts/test.sh checks the split
 # with DWARF on too). Remote workers over the network are shown by
-# README.md, "Using it with workers".
+# README.md, "Using it".
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$repo/src/make.bash"

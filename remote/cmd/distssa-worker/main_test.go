@@ -262,8 +262,7 @@ func TestTokenFileMode(t *testing.T) {
 	} {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second) // a daemon that starts serves until killed
 		defer cancel()
-		cmd := exec.CommandContext(ctx, os.Args[0], flags...)
-		cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=")
+		cmd := daemonCmd(ctx, flags...)
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), want) {
 			t.Errorf("%q: %v\n%s\nwant %q", flags, err, out, want)
@@ -273,8 +272,7 @@ func TestTokenFileMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, addr, _ := startDaemon(t, ctx, os.Args[0], "-token-file="+tok)
-	cmd := exec.CommandContext(ctx, os.Args[0], "-status="+addr, "-token-file="+tok)
-	cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=")
+	cmd := daemonCmd(ctx, "-status="+addr, "-token-file="+tok)
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), `"Slots"`) {
 		t.Errorf("-status with a token file of mode 0600: %v\n%s", err, out)
 	}

@@ -50,8 +50,8 @@
 # compilebench run per package and mode, -count 1) so that a slow spell
 # of this shared machine does not land on one mode only. Then benchstat
 # tables of each mode against stock and, per package, the ratios of the
-# medians: wall and all-user time against stock -c=1 (the goal of issue
-# 10 for split with one worker: wall ≤ 0.70 on the large packages,
+# medians: wall and all-user time against stock -c=1 (the goal for split
+# with one worker: wall ≤ 0.70 on the large packages,
 # cmd/compile/internal/ssa, net/http, go/types).
 #
 # Usage: bench/compilebench.sh [-n ROUNDS] [-modes stock,split,whole] [-o DIR] [BENCH...]

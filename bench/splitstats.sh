@@ -3,7 +3,7 @@
 # Use of this source code is governed by a BSD-style
 # license that can be found in distssa's LICENSE file.
 
-# splitstats.sh builds packages (default: std and go-redis, from
+# splitstats.sh builds packages (default: std, go-redis and caddy, from
 # bench/corpus) with -distssa=exec:N -d=distssastats=1 in a fresh cache and
 # sums the per-package statistics lines: functions remote, the remote
 # share of estimated cost, result bytes, and why functions stayed local.

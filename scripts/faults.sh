@@ -22,6 +22,10 @@
 # where the extra wall time is the rounds' total past that of one clean
 # round through the same workers.
 #
+# The local build compiles only what DISTSSA_LOCAL_GOCACHE lacks, when
+# that names a build cache that holds a local build's objects already
+# (scripts/test.sh passes the one of its identity step).
+#
 # Usage: scripts/faults.sh [-rounds N] [-full] [-seed N]
 # Full-disk faults need root (a tmpfs per worker in its own mount
 # namespace); without root the other faults run.
@@ -67,6 +71,14 @@ echo "faults: seed $seed, $rounds rounds$([[ $full == 1 ]] && echo ", caddy too"
 (cd "$repo" && GOFLAGS=-buildvcs=false "$gobin" build -o "$tmp/faultproxy" ./scripts/cmd/distssa-faultproxy)
 (umask 077; head -c 32 /dev/urandom | base64 >"$tmp/token")
 
+# gocache NAME is the build cache of round NAME.
+gocache() {
+	if [[ $1 == ref && -n ${DISTSSA_LOCAL_GOCACHE:-} ]]; then
+		echo "$DISTSSA_LOCAL_GOCACHE"
+	else
+		echo "$tmp/cache-$1"
+	fi
+}
 # build NAME HOSTS: the round's outputs in $tmp/NAME, its log in NAME.out.
 build() {
 	local name=$1 hosts=$2
@@ -75,7 +87,7 @@ build() {
 	mkdir -p "$tmp/$name"
 	(
 		cd "$repo/bench/corpus"
-		export GOCACHE=$tmp/cache-$name GOFLAGS=$flags
+		export GOCACHE=$(gocache "$name") GOFLAGS=$flags
 		if [[ $full == 1 ]]; then
 			timeout 1200 "$gobin" build -v -o "$tmp/$name/caddy" github.com/caddyserver/caddy/v2/cmd/caddy
 		fi
@@ -89,7 +101,7 @@ build() {
 exports() {
 	(
 		cd "$repo/bench/corpus"
-		export GOCACHE=$tmp/cache-$1 GOFLAGS=-mod=readonly
+		export GOCACHE=$(gocache "$1") GOFLAGS=-mod=readonly
 		pkgs=github.com/redis/go-redis/v9
 		[[ $full == 1 ]] && pkgs+=" github.com/caddyserver/caddy/v2/cmd/caddy"
 		# shellcheck disable=SC2086

@@ -10,19 +10,29 @@
 # go1.21.6's compiler beside every compile with the same arguments and
 # compares objects, assembly headers, stdout, stderr and exit status.
 #
-# Usage: scripts/identity.sh [-args "FLAGS"] [-gcflags "FLAGS"] [PACKAGES...]
+# Usage: scripts/identity.sh [-args "FLAGS"] [-gcflags "FLAGS"] [-cache DIR] [PACKAGES...]
 #   -args     compiler flags for the distssa compile only (e.g. -distssa=exec:2)
 #   -gcflags  compiler flags for both compiles (go build -gcflags=all=FLAGS)
+#   -cache    the build cache, empty or absent, which is kept (default: a
+#             fresh one, removed); without -args and -gcflags it holds what
+#             a local build compiles, for later builds to reuse
+#
+# With DISTSSA_REFCACHE=DIR (scripts/test.sh sets it), the runs share
+# their stock compiles through DIR (distssa-objcmp -refcache): a stock
+# compile of the same inputs with the same arguments that an earlier
+# run made is not made again.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 die() { echo "identity: $*" >&2; exit 2; }
 
 extra=
 gcflags=
+cache=
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	-args) extra=$2; shift 2 ;;
 	-gcflags) gcflags=$2; shift 2 ;;
+	-cache) cache=$2; shift 2 ;;
 	*) break ;;
 	esac
 done
@@ -51,6 +61,13 @@ forkvers=$("$gobin" env GOVERSION)
 work=$(mktemp -d)
 [[ -n ${DISTSSA_KEEP:-} ]] && echo "identity: keeping $work" || trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/log"
+if [[ -n $cache ]]; then
+	[[ -z $(ls -A "$cache" 2>/dev/null) ]] || die "-cache $cache is not empty"
+	mkdir -p "$cache"
+	cache=$(cd "$cache" && pwd)
+else
+	cache=$work/cache
+fi
 cd "$repo/bench/corpus"
 "$gobin" mod download
 # A main package compiles as -p main, which is what distssa-objcmp records;
@@ -62,7 +79,8 @@ start=$SECONDS
 status=0
 toolexec="$objcmp -ref=$stock -log=$work/log"
 for a in $extra; do toolexec+=" -args=$a"; done
-GOCACHE=$work/cache "$gobin" build -a ${gcflags:+"-gcflags=all=$gcflags"} -toolexec "$toolexec" "${pkgs[@]}" || status=$?
+[[ -n ${DISTSSA_REFCACHE:-} ]] && toolexec+=" -refcache=$DISTSSA_REFCACHE"
+GOCACHE=$cache "$gobin" build -a ${gcflags:+"-gcflags=all=$gcflags"} -toolexec "$toolexec" "${pkgs[@]}" || status=$?
 results=$work/log/results
 [[ -f $results ]] || die "no compile went through distssa-objcmp"
 
@@ -78,6 +96,12 @@ if [[ -n $missing ]]; then
 	echo "identity: packages that were not compared:"
 	sed 's/^/    /' <<<"$missing"
 fi
-echo "identity: $ok packages identical, $fail differ, $(grep -c . <<<"$missing" || true) not compared, in $((SECONDS - start))s"
+hits=
+if [[ -n ${DISTSSA_REFCACHE:-} ]]; then
+	n=0
+	[[ -f $work/log/refhits ]] && n=$(wc -l <"$work/log/refhits")
+	hits=" ($n stock compiles from earlier runs)"
+fi
+echo "identity: $ok packages identical, $fail differ, $(grep -c . <<<"$missing" || true) not compared, in $((SECONDS - start))s$hits"
 [[ $status == 0 ]] || die "go build failed (exit $status)"
 [[ $fail == 0 && -z $missing ]]

@@ -12,7 +12,10 @@
 #   compiler    go test of the overlay packages inside the staged GOROOT
 #   gocmd       scripts/test-gocmd.sh: the go command's -distssa build flag
 #   identity    scripts/identity.sh: std, go-redis and caddy (cmd/caddy and
-#               its dependencies), fork vs stock go1.21.6, byte for byte
+#               its dependencies), fork vs stock go1.21.6, byte for byte;
+#               its build cache is the local build that remote and faults
+#               compare with, and its stock compiles serve the identity
+#               steps below that make the same ones
 #   roundtrip   std + go-redis with every function's Progs sent through the
 #               distssa result encoding before assembly (-d=distssaroundtrip=1)
 #   split       std, go-redis and caddy compiled with -distssa=exec:2 (two
@@ -29,13 +32,22 @@
 #               caddy and go-redis through two worker daemons on loopback,
 #               identical to local builds; a worker killed mid-build, a wrong
 #               token, another toolchain, a malformed hosts.txt
+#   faults      scripts/faults.sh -rounds 3: go-redis's test binary built
+#               three times through two workers that crash, stall and
+#               corrupt, identical to the local build
 #
-# It ends with the line "N passed, M failed" and exits non-zero on any
-# failure.
+# The fuzz campaign (scripts/fuzz.sh) is not a step: module and compiler
+# run the fuzz targets' seed corpora as plain tests.
+#
+# Each step prints its time, and the run its total. It ends with the line
+# "N passed, M failed" and exits non-zero on any failure.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 export GOTOOLCHAIN=local
+# A test of remote/ that needs the distssa compile fails without it,
+# rather than skipping (testutil.RequireEnv).
+export DISTSSA_TEST_REQUIRE_COMPILE=1
 unset GOROOT GOBIN GOOS GOARCH GOEXPERIMENT GOAMD64
 
 passed=0 failed=0
@@ -77,15 +89,25 @@ gotest_overlay() {
 start=$SECONDS
 step toolchain src/make.bash
 if [[ $failed -gt 0 ]]; then
+	echo "=== total $((SECONDS - start))s; failed: toolchain"
 	echo "0 passed, 1 failed"
 	exit 1
 fi
+
+# What the steps of one run share, removed at its end: the stock
+# go1.21.6 compiles of the identity steps (identity.sh, DISTSSA_REFCACHE),
+# and the build cache of the identity step, which holds what a local
+# build compiles (DISTSSA_LOCAL_GOCACHE, for test-remote.sh and
+# faults.sh).
+shared=$(mktemp -d)
+trap 'rm -rf "$shared"' EXIT
+export DISTSSA_REFCACHE=$shared/stock DISTSSA_LOCAL_GOCACHE=$shared/gocache
 step patches scripts/check-patches.sh
 step make scripts/test-make.sh
 step module gotest_module
 step compiler gotest_overlay
 step gocmd scripts/test-gocmd.sh
-step identity scripts/identity.sh
+step identity scripts/identity.sh -cache "$DISTSSA_LOCAL_GOCACHE"
 step roundtrip scripts/identity.sh -args -d=distssaroundtrip=1 std github.com/redis/go-redis/v9/...
 step split scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1"
 step split-shared scripts/identity.sh -args -distssa=exec:2 std github.com/redis/go-redis/v9/...

@@ -24,20 +24,14 @@ import (
 	"distssa/remote/internal/testutil"
 )
 
-// The test binary runs as the agent when DISTSSA_TEST_MAIN is set.
-func TestMain(m *testing.M) {
-	if os.Getenv("DISTSSA_TEST_MAIN") == "1" {
-		main()
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+// The test binary runs as the agent when testutil.MainEnv is set.
+func TestMain(m *testing.M) { testutil.Main(m, main) }
 
 func agentCmd(t *testing.T, ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd := testutil.Command(ctx, args...)
 	// No cost history: the user's would change placements, and a
 	// test's compiles would enter it.
-	cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_COSTS=off")
+	cmd.Env = append(cmd.Env, "DISTSSA_COSTS=off")
 	return cmd
 }
 

@@ -26,13 +26,15 @@ import (
 	"distssa/remote/internal/testutil"
 )
 
-// The test binary runs as the worker daemon when DISTSSA_TEST_MAIN is set.
-func TestMain(m *testing.M) {
-	if os.Getenv("DISTSSA_TEST_MAIN") == "1" {
-		main()
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+// The test binary runs as the worker daemon when testutil.MainEnv is set.
+func TestMain(m *testing.M) { testutil.Main(m, main) }
+
+// daemonCmd returns a command that runs the test binary as the worker
+// daemon with args, bounded by ctx, with no token from the environment.
+func daemonCmd(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := testutil.Command(ctx, args...)
+	cmd.Env = append(cmd.Env, "DISTSSA_TOKEN=")
+	return cmd
 }
 
 var listening = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:[0-9]+)`)
@@ -41,8 +43,7 @@ var listening = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:[0-9]+)`)
 // loopback port and returns it with its address and a reader of its log.
 func startDaemon(t *testing.T, ctx context.Context, compile string, flags ...string) (*exec.Cmd, string, *bufio.Reader) {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-listen=127.0.0.1:0", "-slots=1", "-cache=" + t.TempDir(), "-compile=" + compile}, flags...)...)
-	cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=")
+	cmd := daemonCmd(ctx, append([]string{"-listen=127.0.0.1:0", "-slots=1", "-cache=" + t.TempDir(), "-compile=" + compile}, flags...)...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -129,8 +130,7 @@ func TestSIGTERM(t *testing.T) {
 	defer cancel()
 	cmd, addr, log := startDaemon(t, ctx, compile)
 
-	status := exec.CommandContext(ctx, os.Args[0], "-status="+addr)
-	status.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1")
+	status := testutil.Command(ctx, "-status="+addr)
 	out, err := status.Output()
 	var st struct{ Slots int }
 	if err != nil || json.Unmarshal(out, &st) != nil || st.Slots != 1 {
@@ -175,8 +175,7 @@ func TestMutualTLSFlags(t *testing.T) {
 	_, addr, _ := startDaemon(t, ctx, compile, "-tls-cert="+f(farm, "worker.pem"), "-tls-key="+f(farm, "worker.key"),
 		"-tls-client-ca="+f(farm, "ca.pem"))
 	status := func(flags ...string) (string, error) {
-		cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-status=" + addr, "-tls-ca=" + f(farm, "ca.pem")}, flags...)...)
-		cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=")
+		cmd := daemonCmd(ctx, append([]string{"-status=" + addr, "-tls-ca=" + f(farm, "ca.pem")}, flags...)...)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
@@ -206,8 +205,7 @@ func TestMutualTLSFlags(t *testing.T) {
 		{[]string{"-tls-cert=" + f(farm, "worker.pem"), "-tls-key=" + f(farm, "worker.key"), "-tls-client-ca=" + f(farm, "nope.pem")}, "-tls-client-ca: open " + f(farm, "nope.pem")},
 		{[]string{"-tls-cert=" + f(farm, "worker.pem"), "-tls-key=" + f(farm, "worker.key"), "-tls-client-ca=" + f(farm, "ca.key")}, "-tls-client-ca=" + f(farm, "ca.key") + " holds no PEM certificate"},
 	} {
-		cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-listen=127.0.0.1:0", "-cache=" + t.TempDir(), "-compile=" + compile}, tc.flags...)...)
-		cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=")
+		cmd := daemonCmd(ctx, append([]string{"-listen=127.0.0.1:0", "-cache=" + t.TempDir(), "-compile=" + compile}, tc.flags...)...)
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), tc.want) {
 			t.Errorf("%q: %v\n%s\nwant %q", tc.flags, err, out, tc.want)
@@ -235,8 +233,7 @@ func TestBadTokenAndLimits(t *testing.T) {
 	} {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second) // a daemon that starts serves until killed
 		defer cancel()
-		cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-listen=127.0.0.1:0", "-cache=" + t.TempDir(), "-compile=" + os.Args[0]}, tc.flags...)...)
-		cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=")
+		cmd := daemonCmd(ctx, append([]string{"-listen=127.0.0.1:0", "-cache=" + t.TempDir(), "-compile=" + os.Args[0]}, tc.flags...)...)
 		if tc.env != "" {
 			cmd.Env = append(cmd.Env, tc.env)
 		}
@@ -265,8 +262,7 @@ func TestTokenFileMode(t *testing.T) {
 	} {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second) // a daemon that starts serves until killed
 		defer cancel()
-		cmd := exec.CommandContext(ctx, os.Args[0], flags...)
-		cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=")
+		cmd := daemonCmd(ctx, flags...)
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), want) {
 			t.Errorf("%q: %v\n%s\nwant %q", flags, err, out, want)
@@ -276,8 +272,7 @@ func TestTokenFileMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, addr, _ := startDaemon(t, ctx, os.Args[0], "-token-file="+tok)
-	cmd := exec.CommandContext(ctx, os.Args[0], "-status="+addr, "-token-file="+tok)
-	cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=")
+	cmd := daemonCmd(ctx, "-status="+addr, "-token-file="+tok)
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), `"Slots"`) {
 		t.Errorf("-status with a token file of mode 0600: %v\n%s", err, out)
 	}
@@ -290,8 +285,7 @@ func TestMaxConnsFlag(t *testing.T) {
 	defer cancel()
 	_, addr, _ := startDaemon(t, ctx, os.Args[0], "-max-conns=1")
 	status := func() (string, error) {
-		cmd := exec.CommandContext(ctx, os.Args[0], "-status="+addr)
-		cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=")
+		cmd := daemonCmd(ctx, "-status="+addr)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}

@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/rand"
 	"net"
-	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -29,8 +28,7 @@ func startLog(t *testing.T, compile string, flags ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-listen=127.0.0.1:0", "-cache=" + t.TempDir(), "-compile=" + compile}, flags...)...)
-	cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=")
+	cmd := daemonCmd(ctx, append([]string{"-listen=127.0.0.1:0", "-cache=" + t.TempDir(), "-compile=" + compile}, flags...)...)
 	return cmdLog(t, cmd)
 }
 
@@ -108,8 +106,8 @@ func TestSandboxDefault(t *testing.T) {
 	compile := testutil.Compile(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-listen=0.0.0.0:0", "-cache="+t.TempDir(), "-compile="+compile)
-	cmd.Env = append(os.Environ(), "DISTSSA_TEST_MAIN=1", "DISTSSA_TOKEN=0123456789abcdef0123456789abcdef")
+	cmd := daemonCmd(ctx, "-listen=0.0.0.0:0", "-cache="+t.TempDir(), "-compile="+compile)
+	cmd.Env = append(cmd.Env, "DISTSSA_TOKEN=0123456789abcdef0123456789abcdef")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
 	probe := exec.CommandContext(ctx, "true")
 	probe.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash/crc32"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,10 +23,27 @@ import (
 	"time"
 )
 
+// RequireEnv is the variable that makes a test that cannot run fail
+// instead of skipping: scripts/test.sh sets it to 1, so that a test
+// suite run without the distssa compile cannot pass while testing almost
+// nothing.
+const RequireEnv = "DISTSSA_TEST_REQUIRE_COMPILE"
+
+// Missing ends a test that cannot run without what it lacks: it skips,
+// saying why, or, with RequireEnv=1, fails, saying why.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv(RequireEnv) == "1" {
+		t.Fatalf("%s (%s=1: a test that cannot run fails)", msg, RequireEnv)
+	}
+	t.Skipf("skipping: %s (%s=1 makes this a failure)", msg, RequireEnv)
+}
+
 // Compile returns the compile binary of the go command on PATH (`go env
 // GOTOOLDIR`), or, if that one has no worker mode (-distssaworker), the
-// one of the toolchain that built the test; it skips the test if neither
-// is a distssa compile.
+// one of the toolchain that built the test; if neither is a distssa
+// compile, it ends the test with Missing.
 func Compile(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -38,13 +56,16 @@ func Compile(t testing.TB) string {
 			continue
 		}
 		c := filepath.Join(strings.TrimSpace(string(out)), "compile")
+		if len(tried) > 0 && strings.HasPrefix(tried[0], c+" ") {
+			break // the same toolchain twice
+		}
 		help, _ := exec.CommandContext(ctx, c, "-h").CombinedOutput()
 		if bytes.Contains(help, []byte("-distssaworker")) {
 			return c
 		}
 		tried = append(tried, c+" has no -distssaworker flag")
 	}
-	t.Skipf("skipping: no distssa compile (%s); put the fork's bin first on PATH", strings.Join(tried, "; "))
+	Missing(t, "no distssa compile (%s); put the fork's bin first on PATH", strings.Join(tried, "; "))
 	return ""
 }
 
@@ -144,4 +165,50 @@ func Package(t testing.TB, compile, dir string) (cwd string, args []string) {
 // GoCmd returns the go command of the toolchain of compile.
 func GoCmd(compile string) string {
 	return filepath.Join(GOROOT(compile), "bin", "go")
+}
+
+// Server is a daemon that Serve runs: worker.Server.
+type Server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context)
+}
+
+// Serve runs s on an ephemeral loopback port until the test ends, then
+// shuts it down, and returns its address.
+func Serve(t testing.TB, s Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return ln.Addr().String()
+}
+
+// MainEnv, set to 1, makes a command's test binary run as the command
+// (see Main).
+const MainEnv = "DISTSSA_TEST_MAIN"
+
+// Main is the TestMain of a command's tests: with MainEnv=1 the test
+// binary runs as the command, calling main, so that tests can start it
+// as a process with Command; otherwise it runs the tests.
+func Main(m *testing.M, main func()) {
+	if os.Getenv(MainEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// Command returns a command that runs the test binary as its command
+// (see Main) with args, bounded by ctx, in the test's environment.
+func Command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), MainEnv+"=1")
+	return cmd
 }

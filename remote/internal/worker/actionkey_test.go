@@ -283,7 +283,7 @@ func TestActionKeyRefusals(t *testing.T) {
 	}
 }
 
-// TestActionKeyHostileWork is issue 20's N1: a client whose work dir
+// TestActionKeyHostileWork: a client whose work dir
 // holds -trimpath syntax turns "$WORK/b001=>" into other rules (here,
 // one that records /home/u/m/p/a.go as /evil/a.go, or as a cgo file that
 // may hold //go:cgo_ldflag). It must not share the key of the go

@@ -103,7 +103,7 @@ func wantServing(t *testing.T, s *Server, addr string) {
 	}
 }
 
-// TestMemBudgetBomb is issue 20's N3 as it was reproduced first: one
+// TestMemBudgetBomb, the attack on memory as it was reproduced first: one
 // frame of 32 KiB, a zstd frame of zeros announced as 1 GiB, took the
 // worker to 2.36 GB. Under a budget of 64 MiB the upload is refused
 // (the next Start says why), as is a frame whose length alone passes
@@ -172,7 +172,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestMemBudgetConns is issue 20's N3 as it was reproduced second: 8
+// TestMemBudgetConns, the attack on memory as reproduced second: 8
 // connections, each uploading a payload of 256 MiB announced by a small
 // frame, took the worker to 3.67 GB, growing linearly with the
 // connections. Here 8 connections each upload a blob of 56 MiB of

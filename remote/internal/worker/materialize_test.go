@@ -70,7 +70,7 @@ func putBlob(t *testing.T, s *Server, data []byte) []byte {
 	return h
 }
 
-// TestMaterializeShared is issue 20's N2 as it was reproduced: one blob
+// TestMaterializeShared, the attack as it was reproduced: one blob
 // of 32 MiB listed under 64 paths of a job, on a worker whose store is
 // bounded to 64 MiB, made the job directory 2049 MiB. The job directory
 // must hold the blob's bytes once (its paths share one checked copy),

@@ -88,7 +88,7 @@ func TestWholePoison(t *testing.T) {
 		exit   uint64                         // its exit status
 		cached bool                           // whether it is a hit
 	}{
-		// Issue 20's N1: -trimpath of "$WORK/b001=>" with a work dir that
+		// -trimpath of "$WORK/b001=>" with a work dir that
 		// holds -trimpath syntax records p.go as /evil/p.go.
 		{"file names", func(c *client) *wire.RunWhole {
 			return goRun(c, cwd+"=>/evil;/q", cwd, plain, env)

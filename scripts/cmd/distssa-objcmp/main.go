@@ -8,7 +8,7 @@
 //
 // Usage:
 //
-//	go build -a -toolexec "distssa-objcmp -ref=/path/to/stock/compile -log=DIR [-args=FLAG]..." PACKAGES
+//	go build -a -toolexec "distssa-objcmp -ref=/path/to/stock/compile -log=DIR [-args=FLAG]... [-refcache=DIR]" PACKAGES
 //
 // For every compile action it runs the real compile as the go command asked
 // and then the reference compile with the same arguments, except that:
@@ -28,6 +28,11 @@
 // Each compile appends one line to DIR/results: "ok PKG" or "FAIL PKG:
 // REASON". The wrapper exits with the real compile's status, so the build
 // goes on after a mismatch and every package is checked.
+//
+// With -refcache, builds share their reference compiles: one whose key
+// (everything it reads, see refcache.go) another build's compile had
+// already is answered from the cache, and its package is appended to
+// DIR/refhits.
 package main
 
 import (
@@ -50,6 +55,7 @@ import (
 var (
 	refCompile = flag.String("ref", "", "reference compile `binary`")
 	logDir     = flag.String("log", "", "`dir` for reference outputs and results")
+	refCache   = flag.String("refcache", "", "`dir` of reference compiles to share between builds (refcache.go)")
 	extraArgs  argList
 )
 
@@ -180,7 +186,15 @@ func writeAtomic(path string, data []byte) error {
 }
 
 func record(line string) {
-	f, err := os.OpenFile(filepath.Join(*logDir, "results"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o666)
+	if err := appendLine("results", line); err != nil {
+		fmt.Fprintf(os.Stderr, "distssa-objcmp: recording %q: %v\n", line, err)
+		os.Exit(3)
+	}
+}
+
+// appendLine appends a line to the file name in the log dir.
+func appendLine(name, line string) error {
+	f, err := os.OpenFile(filepath.Join(*logDir, name), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o666)
 	if err == nil {
 		// One write of a short line to an O_APPEND file: concurrent
 		// wrappers do not interleave.
@@ -189,10 +203,7 @@ func record(line string) {
 			err = cerr
 		}
 	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "distssa-objcmp: recording %q: %v\n", line, err)
-		os.Exit(3)
-	}
+	return err
 }
 
 func toolVersion(tool string) (string, error) {
@@ -296,6 +307,19 @@ func compareRef(tool string, args []string, pkg string, status int, stdout, stde
 		}
 		setFlag(ref, "importcfg", i, r)
 	}
+	// The reference compile's key in the cache, before its arguments
+	// move to a response file.
+	var key string
+	if *refCache != "" {
+		dir, err := os.Getwd()
+		if err == nil {
+			key, err = refKey(ref, dir, base)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "distssa-objcmp: %s: not cached: %v\n", pkg, err)
+			key = ""
+		}
+	}
 	if usedRsp {
 		var rsp strings.Builder
 		for _, a := range ref {
@@ -309,7 +333,26 @@ func compareRef(tool string, args []string, pkg string, status int, stdout, stde
 	}
 
 	var refOut, refErr bytes.Buffer
-	refStatus := run(*refCompile, ref, &refOut, &refErr)
+	var refStatus int
+	if e, ok := cachedRef(key, base); ok {
+		refStatus = e.Status
+		refOut.Write(e.Stdout)
+		refErr.Write(e.Stderr)
+		appendLine("refhits", pkg) // a count for identity.sh; it may miss one
+	} else {
+		refStatus = run(*refCompile, ref, &refOut, &refErr)
+		if key != "" {
+			e := &refEntry{Status: refStatus, Stdout: refOut.Bytes(), Stderr: refErr.Bytes()}
+			if refStatus == 0 {
+				for _, o := range outputs {
+					e.Outputs = append(e.Outputs, filepath.Base(o.ref))
+				}
+			}
+			if err := storeRef(key, base, e); err != nil {
+				fmt.Fprintf(os.Stderr, "distssa-objcmp: %s: storing the reference compile: %v\n", pkg, err)
+			}
+		}
+	}
 	switch {
 	case refStatus != status:
 		return fmt.Errorf("exit status %d, reference %d; output:\n%s%s\nreference output:\n%s%s", status, refStatus, stdout, stderr, refOut.Bytes(), refErr.Bytes())

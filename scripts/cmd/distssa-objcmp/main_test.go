@@ -59,11 +59,15 @@ func TestWrapper(t *testing.T) {
 		}
 	}
 
-	build := func(name string, extra string) string {
+	refCache := filepath.Join(dir, "refcache")
+	build := func(name string, extra string, cache bool) string {
 		logDir := filepath.Join(dir, name)
 		toolexec := wrapper + " -ref=" + compile + " -log=" + logDir
 		if extra != "" {
 			toolexec += " -args=" + extra
+		}
+		if cache {
+			toolexec += " -refcache=" + refCache
 		}
 		os.RemoveAll(filepath.Join(dir, "cache"))
 		if out, err := goCmd(mod, "build", "-a", "-toolexec", toolexec, "./..."); err != nil {
@@ -76,7 +80,7 @@ func TestWrapper(t *testing.T) {
 		return string(res)
 	}
 
-	same := build("same", "")
+	same := build("same", "", false)
 	for _, want := range []string{"ok m/a\n", "ok m/b\n"} {
 		if !strings.Contains(same, want) {
 			t.Errorf("same compiler: results lack %q:\n%s", want, same)
@@ -86,10 +90,48 @@ func TestWrapper(t *testing.T) {
 		t.Errorf("same compiler reported a difference:\n%s", same)
 	}
 
-	diff := build("diff", "-N")
+	diff := build("diff", "-N", false)
 	for _, want := range []string{"FAIL m/a: _pkg_.a: ", "FAIL m/b: _pkg_.a: "} {
 		if !strings.Contains(diff, want) {
 			t.Errorf("-N on one side: results lack %q:\n%s", want, diff)
 		}
+	}
+
+	// With -refcache, a second build takes its reference compiles from
+	// the first's, and judges the same: equal, or -N reported.
+	hits := func(name string) string {
+		b, _ := os.ReadFile(filepath.Join(dir, name, "refhits"))
+		return string(b)
+	}
+	for _, tc := range []struct {
+		name, extra, hits string
+		want              []string
+	}{
+		{"fill", "", "", []string{"ok m/a\n", "ok m/b\n"}},
+		{"hit", "", "m/a\nm/b\n", []string{"ok m/a\n", "ok m/b\n"}},
+		// m/b's -buildid follows m/a's real object, which -N changed:
+		// its reference compile is another one.
+		{"hitdiff", "-N", "m/a\n", []string{"FAIL m/a: _pkg_.a: ", "FAIL m/b: _pkg_.a: "}},
+	} {
+		res := build(tc.name, tc.extra, true)
+		for _, w := range tc.want {
+			if !strings.Contains(res, w) {
+				t.Errorf("-refcache, %s: results lack %q:\n%s", tc.name, w, res)
+			}
+		}
+		if tc.extra == "" && strings.Contains(res, "FAIL") {
+			t.Errorf("-refcache, %s: a difference reported:\n%s", tc.name, res)
+		}
+		if got := hits(tc.name); got != tc.hits && !(tc.hits != "" && got == "m/b\nm/a\n") {
+			t.Errorf("-refcache, %s: reference compiles from the cache: %q, want %q", tc.name, got, tc.hits)
+		}
+	}
+	// A changed source misses for its package and for the package that
+	// imports it.
+	if err := os.WriteFile(filepath.Join(mod, "a/a.go"), []byte(files["a/a.go"]+"\nfunc New() int { return 2 }\n"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if res := build("changed", "", true); strings.Contains(res, "FAIL") || hits("changed") != "" {
+		t.Errorf("-refcache after a change: reference compiles from the cache %q, results:\n%s", hits("changed"), res)
 	}
 }

@@ -33,17 +33,7 @@ func startWorker(t *testing.T, compile string, token []byte) (*worker.Server, st
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
-	return s, ln.Addr().String()
+	return s, testutil.Serve(t, s)
 }
 
 // startAgent serves an agent on a unix socket; it returns the socket.

@@ -378,7 +378,7 @@ type agentSocket interface {
 var agent *agentConn
 
 // startAgent dials the agent, says HELLO and waits for the placement
-// (whole.go): the compile runs here, holding a local token, or it ran as
+// (placement.go): the compile runs here, holding a local token, or it ran as
 // a whole on a worker and exits there.
 func startAgent() {
 	testTimeouts()

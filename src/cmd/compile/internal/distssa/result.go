@@ -4,128 +4,471 @@
 
 package distssa
 
+// Jobs and results of the split backend.
+//
+//	job    = frame(fingerprint:str n:uvarint name:str*n)
+//	result = frame(fingerprint:str syms groups)
+//	groups = n:uvarint group*n
+//	group  = name:str status:uvarint (reason:str | types:str nfuncs:uvarint func*nfuncs)
+//	func   = name:str progs funcrefs spills csyms attr:uvarint dwarf wb relocs
+//	wb     = pos n:uvarint (sym:uvarint pos)*n
+//	relocs = base:uvarint n:uvarint (type:uvarint off:varint siz:uvarint add:varint sym:uvarint)*n
+//	pos    = index:varint lc:uvarint
+//	spills = n:uvarint (addr reg:varint spill:uvarint unspill:uvarint)*n
+//	csyms  = n:uvarint (slot:uvarint sym:uvarint content)*n
+//	content= p:str size:varint type:uvarint attr:uvarint nr:uvarint
+//	         (type:uvarint off:varint siz:uvarint add:varint sym:uvarint)*nr
+//
+// A group is a top-level function with its closures, in the order the
+// backend compiles them; types holds the runtime types and GC bitmaps its
+// backend asked for (see types.go); dwarf is in dwarf.go. Its status says whether the worker compiled it
+// (groupOK) or leaves it to the client (groupLocal, with a reason).
+
 import (
 	"fmt"
 
 	"cmd/compile/internal/base"
 	"cmd/compile/internal/ir"
-	"cmd/compile/internal/objw"
 	"cmd/internal/obj"
+	"cmd/internal/objabi"
+	"cmd/internal/src"
 )
 
-// encodeFunc encodes one function's Progs and the FuncInfo fields that
-// point into them as a sealed result. It also returns the symbols the
-// result refers to, in table order.
-func encodeFunc(text *obj.Prog) ([]byte, []*obj.LSym, error) {
-	if text == nil || text.As != obj.ATEXT || text.From.Sym == nil || text.From.Sym.Func() == nil {
-		return nil, nil, fmt.Errorf("Prog list does not start with a function's ATEXT")
+const (
+	groupOK    = 0
+	groupLocal = 1
+)
+
+// The FuncInfo symbols with content that the backend creates, by slot.
+const (
+	slotGCArgs = iota
+	slotGCLocals
+	slotStackObjects
+	slotOpenCodedDeferInfo
+	slotArgInfo
+	slotArgLiveInfo
+	slotWrapInfo
+	numSlots
+)
+
+func funcInfoSlots(fi *obj.FuncInfo) [numSlots]**obj.LSym {
+	return [numSlots]**obj.LSym{
+		&fi.GCArgs, &fi.GCLocals, &fi.StackObjects, &fi.OpenCodedDeferInfo,
+		&fi.ArgInfo, &fi.ArgLiveInfo, &fi.WrapInfo,
 	}
-	var syms symTable
-	e := progEncoder{syms: &syms}
-	if err := e.encodeProgs(text); err != nil {
-		return nil, nil, err
-	}
-	if err := e.encodeFuncRefs(text.From.Sym.Func()); err != nil {
-		return nil, nil, err
-	}
+}
+
+// funcKey names a function in jobs and results: its symbol name and ABI
+// (an ABI wrapper has the name of the function it wraps).
+func funcKey(s *obj.LSym) string {
+	return s.Name + "<" + s.ABI().String() + ">"
+}
+
+// encodeJob writes a job: the client's fingerprint and the keys of the
+// top-level functions to compile.
+func encodeJob(fp [32]byte, names []string) []byte {
 	var w writer
-	syms.encode(&w)
-	w.buf = append(w.buf, e.w.buf...)
-	return seal(w.buf), syms.list, nil
+	w.str(string(fp[:]))
+	w.uvarint(uint64(len(names)))
+	for _, n := range names {
+		w.str(n)
+	}
+	return seal(w.buf)
 }
 
-// decodedFunc is a decoded function result.
-type decodedFunc struct {
-	syms  []*obj.LSym
-	progs []*obj.Prog
-	refs  funcRefs
-}
-
-// decodeFunc decodes a result written by encodeFunc into Progs from alloc.
-// Symbols are resolved in base.Ctxt. Corrupt input gives an error, never
-// a panic.
-func decodeFunc(data []byte, alloc func() *obj.Prog) (*decodedFunc, error) {
-	payload, err := unseal(data)
+func decodeJob(b []byte) (fp [32]byte, names []string, err error) {
+	payload, err := unseal(b)
 	if err != nil {
-		return nil, err
+		return fp, nil, err
 	}
 	r := &reader{buf: payload}
-	d := &decodedFunc{}
-	d.syms = decodeSyms(r, lookupSym)
-	d.progs = decodeProgs(r, d.syms, alloc)
-	if r.err == nil {
-		d.refs = decodeFuncRefs(r, d.syms, d.progs)
+	s := r.str()
+	if r.err == nil && len(s) != len(fp) {
+		r.fail("fingerprint of %d bytes", len(s))
 	}
-	if err := r.done(); err != nil {
-		return nil, err
+	copy(fp[:], s)
+	n := r.count(1)
+	for i := 0; i < n && r.err == nil; i++ {
+		names = append(names, r.str())
 	}
-	if d.progs[0].As != obj.ATEXT || d.progs[0].From.Sym == nil {
-		return nil, fmt.Errorf("decoded list does not start with ATEXT")
-	}
-	return d, nil
+	return fp, names, r.done()
 }
 
-// roundTrip is the ssagen.BeforeFlush hook of -d=distssaroundtrip=1. It
-// encodes the function's Progs, clears every Prog, and decodes the result
-// back into the same Prog objects (which the FuncInfo and the DWARF
-// location lists point to), so that the assembler sees only what went
-// through the encoding. Any loss shows up as an object that differs from
-// a normal compile; a decoding failure or a symbol that does not resolve
-// to itself stops the compile.
-func roundTrip(fn *ir.Func, pp *objw.Progs) bool {
-	fail := func(format string, args ...interface{}) {
-		base.FatalfAt(fn.Pos(), "distssa round trip of %v: %s", fn, fmt.Sprintf(format, args...))
+// resultEncoder accumulates a worker's result.
+type resultEncoder struct {
+	syms   symTable
+	body   writer
+	groups int
+}
+
+// localGroup records that the worker leaves a group to the client.
+func (e *resultEncoder) localGroup(name, reason string) {
+	e.groups++
+	e.body.str(name)
+	e.body.uvarint(groupLocal)
+	e.body.str(reason)
+}
+
+// okGroup records a compiled group: its encoded type side effects and
+// its encoded functions.
+func (e *resultEncoder) okGroup(name string, types []byte, funcs [][]byte) {
+	e.groups++
+	e.body.str(name)
+	e.body.uvarint(groupOK)
+	e.body.str(string(types))
+	e.body.uvarint(uint64(len(funcs)))
+	for _, f := range funcs {
+		e.body.buf = append(e.body.buf, f...)
 	}
-	data, syms, err := encodeFunc(pp.Text)
+}
+
+func (e *resultEncoder) finish(fp [32]byte) []byte {
+	var w writer
+	w.str(string(fp[:]))
+	e.syms.encode(&w)
+	w.uvarint(uint64(e.groups))
+	w.buf = append(w.buf, e.body.buf...)
+	return seal(w.buf)
+}
+
+// encodeFuncRecord encodes one compiled function: its Progs (which start
+// at text), the FuncInfo fields the backend set, and the content of the
+// symbols it created, d, the function's DWARF (nil without DWARF), what
+// the runtime's write-barrier checks (ssagen/nowb.go) read from fn (the
+// position of its first write barrier and the calls it makes), and the
+// relocations the backend added to the function symbol, which had
+// relocBase before (R_USEIFACE marks from ssa/rewrite.go).
+func (e *resultEncoder) encodeFuncRecord(text *obj.Prog, d *dwarfFunc, fn *ir.Func, relocBase int) ([]byte, error) {
+	fnSym := text.From.Sym
+	fi := fnSym.Func()
+	pe := progEncoder{syms: &e.syms}
+	pe.w.str(fnSym.Name)
+	if err := pe.encodeProgs(text); err != nil {
+		return nil, err
+	}
+	if err := pe.encodeFuncRefs(fi); err != nil {
+		return nil, err
+	}
+	spills := fi.Spills()
+	pe.w.uvarint(uint64(len(spills)))
+	for i := range spills {
+		if err := pe.encodeAddr(&spills[i].Addr); err != nil {
+			return nil, fmt.Errorf("spill %d: %v", i, err)
+		}
+		pe.w.varint(int64(spills[i].Reg))
+		pe.w.uvarint(uint64(spills[i].Spill))
+		pe.w.uvarint(uint64(spills[i].Unspill))
+	}
+	var slots []int
+	for i, p := range funcInfoSlots(fi) {
+		if *p != nil {
+			slots = append(slots, i)
+		}
+	}
+	pe.w.uvarint(uint64(len(slots)))
+	for _, i := range slots {
+		s := *funcInfoSlots(fi)[i]
+		ref, err := e.syms.ref(s)
+		if err != nil {
+			return nil, err
+		}
+		pe.w.uvarint(uint64(i))
+		pe.w.uvarint(ref)
+		if err := encodeContent(&pe.w, &e.syms, s); err != nil {
+			return nil, fmt.Errorf("%s: %v", s.Name, err)
+		}
+	}
+	pe.w.uvarint(uint64(fnSym.Attribute))
+	if err := e.encodeDwarf(&pe.w, d); err != nil {
+		return nil, fmt.Errorf("DWARF: %v", err)
+	}
+	var wb src.XPos
+	var calls []ir.SymAndPos
+	if fn != nil {
+		wb = fn.WBPos
+		if fn.NWBRCalls != nil {
+			calls = *fn.NWBRCalls
+		}
+	}
+	encodePos(&pe.w, wb)
+	pe.w.uvarint(uint64(len(calls)))
+	for _, c := range calls {
+		ref, err := e.syms.ref(c.Sym)
+		if err != nil {
+			return nil, err
+		}
+		pe.w.uvarint(ref)
+		encodePos(&pe.w, c.Pos)
+	}
+	if relocBase > len(fnSym.R) {
+		return nil, fmt.Errorf("%d relocations before the backend, %d after", relocBase, len(fnSym.R))
+	}
+	pe.w.uvarint(uint64(relocBase))
+	if err := encodeRelocs(&pe.w, &e.syms, fnSym.R[relocBase:]); err != nil {
+		return nil, err
+	}
+	return pe.w.buf, nil
+}
+
+// encodeRelocs writes n (type off siz add sym)*n.
+func encodeRelocs(w *writer, syms *symTable, rs []obj.Reloc) error {
+	w.uvarint(uint64(len(rs)))
+	for _, r := range rs {
+		ref, err := syms.ref(r.Sym)
+		if err != nil {
+			return err
+		}
+		w.uvarint(uint64(r.Type))
+		w.varint(int64(r.Off))
+		w.uvarint(uint64(r.Siz))
+		w.varint(r.Add)
+		w.uvarint(ref)
+	}
+	return nil
+}
+
+func decodeRelocs(r *reader, syms []*obj.LSym) []obj.Reloc {
+	var rs []obj.Reloc
+	n := r.count(5)
+	for i := 0; i < n && r.err == nil; i++ {
+		var rel obj.Reloc
+		rel.Type = objabi.RelocType(r.uintN(16))
+		rel.Off = int32(r.intN(32))
+		rel.Siz = uint8(r.uintN(8))
+		rel.Add = r.varint()
+		rel.Sym = symAt(r, syms)
+		rs = append(rs, rel)
+	}
+	return rs
+}
+
+func encodePos(w *writer, p src.XPos) {
+	idx, lc := p.Raw()
+	w.varint(int64(idx))
+	w.uvarint(uint64(lc))
+}
+
+func decodePos(r *reader) src.XPos {
+	idx := r.intN(32)
+	lc := r.uintN(32)
+	if r.err == nil && (idx < 0 || idx > 0 && int(idx) >= len(base.Ctxt.PosTable.Bases())) {
+		r.fail("position base %d out of range", idx)
+		return src.NoXPos
+	}
+	return src.XPosFromRaw(int32(idx), uint32(lc))
+}
+
+func encodeContent(w *writer, syms *symTable, s *obj.LSym) error {
+	if s.Extra != nil {
+		return fmt.Errorf("symbol has extra info")
+	}
+	w.str(string(s.P))
+	w.varint(s.Size)
+	w.uvarint(uint64(s.Type))
+	w.uvarint(uint64(s.Attribute))
+	return encodeRelocs(w, syms, s.R)
+}
+
+// content is a decoded data symbol.
+type content struct {
+	sym  *obj.LSym
+	p    []byte
+	size int64
+	typ  objabi.SymKind
+	attr obj.Attribute
+	r    []obj.Reloc
+}
+
+func decodeContent(r *reader, syms []*obj.LSym) content {
+	var c content
+	c.p = []byte(r.str())
+	c.size = r.varint()
+	c.typ = objabi.SymKind(r.uintN(8))
+	c.attr = obj.Attribute(r.uintN(32))
+	c.r = decodeRelocs(r, syms)
+	return c
+}
+
+// decodedRecord is a decoded function of a group.
+type decodedRecord struct {
+	name   string
+	progs  []*obj.Prog
+	refs   funcRefs
+	spills []obj.RegSpill
+	slots  [numSlots]*content
+	attr   obj.Attribute
+	dwarf  *dwarfFunc     // nil without DWARF
+	wbPos  src.XPos       // ir.Func.WBPos after the backend
+	nwbr   []ir.SymAndPos // calls the backend recorded in ir.Func.NWBRCalls
+	rbase  int            // relocations of the function symbol before the backend
+	relocs []obj.Reloc    // and those the backend added
+}
+
+// decodedGroup is a decoded group.
+type decodedGroup struct {
+	name   string
+	reason string // non-empty: the worker left it to the client
+	types  decodedTypes
+	funcs  []*decodedRecord
+}
+
+// newProg allocates a Prog for a decoded or assembled function.
+func newProg() *obj.Prog { return &obj.Prog{Ctxt: base.Ctxt} }
+
+// decodeResult decodes a worker's result. Its symbols are placeholders,
+// made real only for the groups that the client installs (see resolver):
+// looking a symbol up creates it, and a content-addressed symbol such as
+// gclocals·… created empty would stay empty when the local backend makes
+// it later.
+func decodeResult(b []byte) (fp [32]byte, groups []*decodedGroup, rv *resolver, err error) {
+	payload, err := unseal(b)
 	if err != nil {
-		fail("encoding: %v", err)
+		return fp, nil, nil, err
 	}
-	var orig []*obj.Prog
-	for p := pp.Text; p != nil; p = p.Link {
-		orig = append(orig, p)
+	r := &reader{buf: payload}
+	s := r.str()
+	if r.err == nil && len(s) != len(fp) {
+		r.fail("fingerprint of %d bytes", len(s))
 	}
-	next := 0
-	d, err := decodeFunc(data, func() *obj.Prog {
-		next++
-		if next <= len(orig) {
-			return orig[next-1]
-		}
-		return new(obj.Prog)
-	})
-	if err != nil {
-		fail("decoding: %v", err)
-	}
-	if next != len(orig) {
-		fail("%d Progs decoded, %d encoded", next, len(orig))
-	}
-	for i, s := range d.syms {
-		if s != syms[i] {
-			fail("symbol %q (ABI %v) resolved to another symbol", syms[i].Name, syms[i].ABI())
-		}
-	}
-	fi := pp.Text.From.Sym.Func()
-	ps, ids := fi.InlMarkProgs()
-	if len(ps) != len(d.refs.inlProgs) {
-		fail("%d inline marks decoded, %d encoded", len(d.refs.inlProgs), len(ps))
-	}
-	for i := range ps {
-		if ps[i] != d.refs.inlProgs[i] || ids[i] != d.refs.inlIDs[i] {
-			fail("inline mark %d differs", i)
-		}
-	}
-	if len(fi.JumpTables) != len(d.refs.jumpTables) {
-		fail("%d jump tables decoded, %d encoded", len(d.refs.jumpTables), len(fi.JumpTables))
-	}
-	for i, jt := range fi.JumpTables {
-		djt := d.refs.jumpTables[i]
-		if jt.Sym != djt.Sym || jt.Sym.Attribute != d.refs.jumpAttrs[i] || len(jt.Targets) != len(djt.Targets) {
-			fail("jump table %d differs", i)
-		}
-		for j := range jt.Targets {
-			if jt.Targets[j] != djt.Targets[j] {
-				fail("jump table %d target %d differs", i, j)
+	copy(fp[:], s)
+	rv = &resolver{placeholder: make(map[*obj.LSym]bool), real: make(map[*obj.LSym]*obj.LSym)}
+	syms := decodeSyms(r, rv.placeholderSym)
+	n := r.count(2)
+	for i := 0; i < n && r.err == nil; i++ {
+		g := &decodedGroup{name: r.str()}
+		switch st := r.uvarint(); st {
+		case groupLocal:
+			g.reason = r.str()
+			if r.err == nil && g.reason == "" {
+				r.fail("group %q: local without a reason", g.name)
 			}
+		case groupOK:
+			g.types = decodedTypes{raw: []byte(r.str())}
+			k := r.count(6)
+			if r.err == nil && k == 0 {
+				r.fail("group %q: no functions", g.name)
+			}
+			for j := 0; j < k && r.err == nil; j++ {
+				g.funcs = append(g.funcs, decodeRecord(r, syms))
+			}
+		default:
+			r.fail("group %q: bad status %d", g.name, st)
+		}
+		groups = append(groups, g)
+	}
+	return fp, groups, rv, r.done()
+}
+
+// resolver maps a result's placeholder symbols to real ones.
+type resolver struct {
+	placeholder map[*obj.LSym]bool
+	real        map[*obj.LSym]*obj.LSym
+}
+
+func (rv *resolver) placeholderSym(name string, abi obj.ABI, pkg string) *obj.LSym {
+	s := &obj.LSym{Name: name, Pkg: pkg}
+	s.SetABI(abi)
+	rv.placeholder[s] = true
+	return s
+}
+
+// existing returns the real symbol for s if it exists already.
+func (rv *resolver) existing(s *obj.LSym) *obj.LSym {
+	if s == nil || !rv.placeholder[s] {
+		return s
+	}
+	if r := rv.real[s]; r != nil {
+		return r
+	}
+	return base.Ctxt.LookupExisting(s.Name, s.ABI())
+}
+
+// sym returns the real symbol for s, creating it if need be.
+func (rv *resolver) sym(s *obj.LSym) *obj.LSym {
+	if s == nil || !rv.placeholder[s] {
+		return s
+	}
+	r := rv.real[s]
+	if r == nil {
+		r = lookupSym(s.Name, s.ABI(), s.Pkg)
+		rv.real[s] = r
+	}
+	return r
+}
+
+// content returns the real symbol for a content symbol, creating it with
+// that content if it does not exist yet.
+func (rv *resolver) content(c *content) *obj.LSym {
+	s := c.sym
+	r := rv.real[s]
+	if r == nil {
+		// Resolve the relocations first: the init function runs with the
+		// symbol table locked.
+		rels := make([]obj.Reloc, len(c.r))
+		for i, rel := range c.r {
+			rel.Sym = rv.sym(rel.Sym)
+			rels[i] = rel
+		}
+		r = base.Ctxt.LookupABIInit(s.Name, s.ABI(), func(r *obj.LSym) {
+			r.Pkg = s.Pkg
+			r.P = c.p
+			r.Size = c.size
+			r.Type = c.typ
+			r.Attribute = c.attr
+			r.R = rels
+		})
+		rv.real[s] = r
+	}
+	return r
+}
+
+func (rv *resolver) addr(a *obj.Addr) {
+	a.Sym = rv.sym(a.Sym)
+}
+
+func decodeRecord(r *reader, syms []*obj.LSym) *decodedRecord {
+	d := &decodedRecord{name: r.str()}
+	d.progs = decodeProgs(r, syms, newProg)
+	if r.err != nil {
+		return d
+	}
+	d.refs = decodeFuncRefs(r, syms, d.progs)
+	n := r.count(4)
+	for i := 0; i < n && r.err == nil; i++ {
+		var sp obj.RegSpill
+		decodeAddr(r, syms, nil, &sp.Addr)
+		sp.Reg = int16(r.intN(16))
+		sp.Spill = obj.As(r.uintN(16))
+		sp.Unspill = obj.As(r.uintN(16))
+		d.spills = append(d.spills, sp)
+	}
+	n = r.count(7)
+	for i := 0; i < n && r.err == nil; i++ {
+		slot := r.uvarint()
+		sym := symAt(r, syms)
+		if r.err == nil && (slot >= numSlots || d.slots[slot] != nil || sym == nil) {
+			r.fail("function %q: bad FuncInfo symbol slot %d", d.name, slot)
+			break
+		}
+		c := decodeContent(r, syms)
+		c.sym = sym
+		if r.err == nil {
+			d.slots[slot] = &c
 		}
 	}
-	return true
+	d.attr = obj.Attribute(r.uintN(32))
+	d.dwarf = decodeDwarf(r, syms, len(d.progs))
+	d.wbPos = decodePos(r)
+	n = r.count(3)
+	for i := 0; i < n && r.err == nil; i++ {
+		c := ir.SymAndPos{Sym: symAt(r, syms)} // nil for a call through a register
+		c.Pos = decodePos(r)
+		d.nwbr = append(d.nwbr, c)
+	}
+	d.rbase = int(r.uintN(31))
+	d.relocs = decodeRelocs(r, syms)
+	if r.err == nil && (d.progs[0].As != obj.ATEXT || d.progs[0].From.Sym == nil || d.progs[0].From.Sym.Name != d.name) {
+		r.fail("function %q: list does not start with its ATEXT", d.name)
+	}
+	return d
 }

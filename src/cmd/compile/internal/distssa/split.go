@@ -4,179 +4,30 @@
 
 package distssa
 
-// The client side: plan the split, ship jobs, compile the local share,
-// then take the workers' results, replay them and assemble them. Any
-// fault sends the affected functions back to the local backend.
+// The split, on the client: plan it (each worker's shard of the
+// functions), send the workers their jobs, compile the local share, then
+// take the workers' results, replay them and assemble them. Any fault
+// sends the affected functions back to the local backend.
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"cmd/compile/internal/base"
+	"cmd/compile/internal/distssa/agentclient"
+	"cmd/compile/internal/distssa/result"
 	"cmd/compile/internal/ir"
-	"cmd/compile/internal/ssagen"
 	"cmd/compile/internal/types"
-	"cmd/internal/obj"
 )
-
-// A Transport provides workers. A worker starts as the compile starts,
-// so that its front end runs while the client's does, and gets its job
-// (the functions to compile) once the client's front end is done.
-type Transport interface {
-	// Start launches a worker.
-	Start() Worker
-}
-
-// Worker is a worker that a Transport started.
-type Worker interface {
-	// Send hands the worker its job. A worker that gets no job before
-	// Close exits without compiling anything.
-	Send(job []byte)
-	// Close ends the job stream.
-	Close()
-	// Wait returns the job's result, or an error if the worker failed.
-	Wait() ([]byte, error)
-}
-
-// execTimeout bounds a worker process of the exec transport.
-const execTimeout = 10 * time.Minute
-
-// execTransport runs each worker as a child process of this compiler,
-// which reruns this compile's command line in worker mode. The job goes
-// to the child's standard input; the result comes back in a file.
-type execTransport struct{}
-
-type execWorker struct {
-	dir   string
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   bytes.Buffer
-	err   error
-	done  chan struct{}
-}
-
-func (execTransport) Start() Worker {
-	w := &execWorker{done: make(chan struct{})}
-	fail := func(err error) Worker {
-		w.err = err
-		close(w.done)
-		return w
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fail(err)
-	}
-	w.dir, err = os.MkdirTemp("", "distssa-")
-	if err != nil {
-		return fail(err)
-	}
-	w.cmd = exec.Command(exe, execWorkerArgs(w.dir, os.Args[1:])...)
-	w.cmd.Stdout, w.cmd.Stderr = &w.out, &w.out
-	if w.stdin, err = w.cmd.StdinPipe(); err != nil {
-		return fail(err)
-	}
-	if err := w.cmd.Start(); err != nil {
-		return fail(err)
-	}
-	go func() {
-		timer := time.AfterFunc(execTimeout, func() { w.cmd.Process.Kill() })
-		w.err = w.cmd.Wait()
-		timer.Stop()
-		close(w.done)
-	}()
-	return w
-}
-
-func (w *execWorker) Send(job []byte) {
-	if w.stdin != nil {
-		// A worker that died already shows up in Wait.
-		w.stdin.Write(job)
-	}
-}
-
-func (w *execWorker) Close() {
-	if w.stdin != nil {
-		w.stdin.Close()
-	}
-}
-
-func (w *execWorker) Wait() ([]byte, error) {
-	<-w.done
-	if w.dir != "" {
-		defer os.RemoveAll(w.dir)
-	}
-	if w.err != nil {
-		return nil, fmt.Errorf("worker: %v: %s", w.err, lastLine(w.out.String()))
-	}
-	return os.ReadFile(filepath.Join(w.dir, resultFile))
-}
-
-// workers are the workers started for this compile, if any.
-var workers []Worker
-
-// startWorkers launches the workers of the exec transport, unless this
-// compile is one that stays local as a whole.
-func startWorkers() {
-	if Config.Transport == Agent {
-		// Every compile asks the agent: it holds a local token while it
-		// runs here, and it may run as a whole on a worker.
-		startAgent()
-		return
-	}
-	if Config.Transport == Local || compileReason() != "" {
-		return
-	}
-	var t Transport = execTransport{}
-	for i := 0; i < Config.Workers; i++ {
-		workers = append(workers, t.Start())
-	}
-}
-
-// compileReason says why every function of this compile stays local, or
-// returns "". It depends on flags only, so that it can be decided before
-// the front end runs.
-func compileReason() string {
-	switch {
-	case os.Getenv("GOSSAFUNC") != "":
-		return "GOSSAFUNC"
-	case base.Flag.S != 0:
-		return "-S"
-	case base.Flag.LowerM != 0 || base.Flag.Live != 0 || base.Flag.JSON != "":
-		return "diagnostic flags"
-	}
-	return ""
-}
-
-// closeWorkers tells workers that got no job to exit, and reaps them.
-func closeWorkers(ws []Worker) {
-	for _, w := range ws {
-		w.Close()
-	}
-	for _, w := range ws {
-		w.Wait()
-	}
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	return s
-}
 
 // split is the state of one compileFunctions call on the client.
 type split struct {
 	fp      [32]byte
 	pending []Worker
-	shards  [][]*ir.Func // the functions of each job
+	shards  [][]*ir.Func // each pending worker's shard: the functions of its job
 	stats   stats
 }
 
@@ -235,7 +86,7 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 		reason = "small package"
 	}
 	if reason == "" && Config.Transport == Agent {
-		ws, reason = agentWorkers(s) // the GRANT came before the front end
+		ws, reason = agentWorkers() // the GRANT came before the front end
 	}
 	if reason != "" {
 		closeWorkers(ws)
@@ -244,7 +95,7 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 		return queue
 	}
 	s.fp = Fingerprint(queue)
-	installDwarfHook()
+	result.InstallDwarfHook()
 
 	var local []*ir.Func
 	remote := queue
@@ -302,9 +153,9 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 		}
 		names := make([]string, len(shard))
 		for i, fn := range shard {
-			names[i] = funcKey(fn.LSym)
+			names[i] = result.FuncKey(fn.LSym)
 		}
-		w.Send(encodeJob(s.fp, names))
+		w.Send(result.EncodeJob(s.fp, names))
 		w.Close()
 		splitUsed = true
 		s.shards = append(s.shards, shard)
@@ -328,7 +179,7 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 // closures included.
 func cost(fn *ir.Func) int64 {
 	var n int64
-	for _, f := range groupFuncs(fn) {
+	for _, f := range result.GroupFuncs(fn) {
 		n++
 		ir.VisitList(f.Body, func(ir.Node) { n++ })
 	}
@@ -337,12 +188,13 @@ func cost(fn *ir.Func) int64 {
 
 // finishSplit runs after the local share is compiled: it collects the
 // workers' results, assembles what they compiled and compiles the rest
-// here, with the backend's state set up as compileFunctions sets it.
-func finishSplit() {
+// here, with the backend's state set up as compileFunctions sets it. It
+// returns the split it finished, or nil.
+func finishSplit() *split {
 	s := current
 	current = nil
 	if s == nil {
-		return
+		return nil
 	}
 	defer func(calc, par bool) {
 		types.CalcSizeDisabled, base.Ctxt.InParallel = calc, par
@@ -360,31 +212,31 @@ func finishSplit() {
 		}
 		s.stats.bytes += len(data)
 		t0 = time.Now()
-		fp, groups, rv, err := decodeResult(data)
+		res, err := result.Decode(data)
 		s.stats.decode += time.Since(t0)
-		if err == nil && fp != s.fp {
+		if err == nil && res.Fingerprint != s.fp {
 			s.fallback(shard, "fingerprint mismatch: in the result")
 			continue
 		}
-		if err == nil && len(groups) != len(shard) {
-			err = fmt.Errorf("%d results for %d functions", len(groups), len(shard))
+		if err == nil && len(res.Groups) != len(shard) {
+			err = fmt.Errorf("%d results for %d functions", len(res.Groups), len(shard))
 		}
 		if err != nil {
 			s.fallback(shard, "bad result: "+err.Error())
 			continue
 		}
-		for j, g := range groups {
+		for j, g := range res.Groups {
 			fn := shard[j]
-			if g.name != funcKey(fn.LSym) {
+			if g.Name != result.FuncKey(fn.LSym) {
 				s.fallback(shard[j:], "bad result: out of order")
 				break
 			}
-			if g.reason != "" {
-				s.fallback([]*ir.Func{fn}, g.reason)
+			if g.Reason != "" {
+				s.fallback([]*ir.Func{fn}, g.Reason)
 				continue
 			}
 			t0 := time.Now()
-			err := replayGroup(fn, g, rv)
+			err := res.Replay(g, fn)
 			s.stats.replay += time.Since(t0)
 			if err != nil {
 				s.fallback([]*ir.Func{fn}, "bad result: "+err.Error())
@@ -396,6 +248,23 @@ func finishSplit() {
 	}
 	if base.Debug.DistSSAStats != 0 {
 		s.stats.print()
+	}
+	return s
+}
+
+// summary is the split's STATS for the agent; nil for no split.
+func (s *split) summary() *agentclient.Stats {
+	if s == nil {
+		return nil
+	}
+	st := &s.stats
+	return &agentclient.Stats{
+		PkgPath:     base.Ctxt.Pkgpath,
+		Funcs:       uint64(st.funcs),
+		Remote:      uint64(st.remote),
+		Cost:        uint64(st.cost),
+		RemoteCost:  uint64(st.remoteCt),
+		ResultBytes: uint64(st.bytes),
 	}
 }
 
@@ -439,116 +308,4 @@ func (st *stats) print() {
 			fmt.Fprintf(os.Stderr, "distssa: %s: local: %s\n", base.Ctxt.Pkgpath, d)
 		}
 	}
-}
-
-// replayGroup installs a group's decoded functions and assembles them. It
-// returns an error, having changed nothing, if the result does not fit.
-func replayGroup(fn *ir.Func, g *decodedGroup, rv *resolver) error {
-	fns := groupFuncs(fn)
-	if len(fns) != len(g.funcs) {
-		return fmt.Errorf("%d functions in the result, %d here", len(g.funcs), len(fns))
-	}
-	// Check everything before changing anything: a failed check sends
-	// the group to the local backend, which must find it untouched.
-	for i, f := range fns {
-		if f.LSym.Name != g.funcs[i].name || f.LSym.ABI() != g.funcs[i].progs[0].From.Sym.ABI() {
-			return fmt.Errorf("function %d is %s here, %s in the result", i, funcKey(f.LSym), funcKey(g.funcs[i].progs[0].From.Sym))
-		}
-		if f.LSym.Attribute != g.funcs[i].attr {
-			return fmt.Errorf("%s: symbol attributes %#x here, %#x in the result", f.LSym.Name, f.LSym.Attribute, g.funcs[i].attr)
-		}
-		if n := len(f.LSym.R); n != g.funcs[i].rbase {
-			return fmt.Errorf("%s: %d relocations here, %d on the worker before its backend", f.LSym.Name, n, g.funcs[i].rbase)
-		}
-		if d := g.funcs[i].dwarf; (d != nil) != (base.Ctxt.DebugInfo != nil) {
-			return fmt.Errorf("%s: DWARF in the result %v, here %v", f.LSym.Name, d != nil, base.Ctxt.DebugInfo != nil)
-		} else if d != nil {
-			if err := d.check(f); err != nil {
-				return fmt.Errorf("%s: DWARF: %v", f.LSym.Name, err)
-			}
-		}
-		for _, c := range g.funcs[i].slots {
-			if c == nil {
-				continue
-			}
-			if ex := rv.existing(c.sym); ex != nil && !sameContent(ex, c, rv) {
-				return fmt.Errorf("symbol %s already has other content", c.sym.Name)
-			}
-		}
-	}
-	sig, gc, fs, err := g.types.resolve(lazyTypeIndex(fn, nil))
-	if err != nil {
-		return err
-	}
-	replayTypes(sig, gc, fs)
-	// Content symbols first, so that no lookup creates them empty.
-	for i, f := range fns {
-		slots := funcInfoSlots(f.LSym.Func())
-		for k, c := range g.funcs[i].slots {
-			if c != nil {
-				*slots[k] = rv.content(c)
-			}
-		}
-	}
-	for i, f := range fns {
-		d := g.funcs[i]
-		fi := f.LSym.Func()
-		for _, p := range d.progs {
-			rv.addr(&p.From)
-			rv.addr(&p.To)
-			for j := range p.RestArgs {
-				rv.addr(&p.RestArgs[j].Addr)
-			}
-		}
-		fi.Text = d.progs[0]
-		for j, p := range d.refs.inlProgs {
-			fi.AddInlMark(p, d.refs.inlIDs[j])
-		}
-		for j, jt := range d.refs.jumpTables {
-			jt.Sym = rv.sym(jt.Sym)
-			jt.Sym.Attribute = d.refs.jumpAttrs[j]
-			fi.JumpTables = append(fi.JumpTables, jt)
-		}
-		for _, sp := range d.spills {
-			rv.addr(&sp.Addr)
-			fi.AddSpill(sp)
-		}
-		for _, r := range d.relocs {
-			r.Sym = rv.sym(r.Sym)
-			f.LSym.R = append(f.LSym.R, r)
-		}
-		if !f.WBPos.IsKnown() {
-			f.WBPos = d.wbPos
-		}
-		for _, c := range d.nwbr {
-			if f.NWBRCalls == nil {
-				f.NWBRCalls = new([]ir.SymAndPos)
-			}
-			*f.NWBRCalls = append(*f.NWBRCalls, ir.SymAndPos{Sym: rv.sym(c.Sym), Pos: c.Pos})
-		}
-		if d.dwarf != nil {
-			d.dwarf.resolve(rv)
-			expectDwarf(f, d.dwarf, d.progs)
-		}
-		plist := &obj.Plist{Firstpc: d.progs[0], Curfn: f}
-		obj.Flushplist(base.Ctxt, plist, newProg, base.Ctxt.Pkgpath)
-		ssagen.AfterFlush(f)
-	}
-	return nil
-}
-
-// sameContent reports whether an existing symbol has exactly the content
-// a worker shipped (content-addressed symbols that local functions made
-// too).
-func sameContent(s *obj.LSym, c *content, rv *resolver) bool {
-	if !bytes.Equal(s.P, c.p) || s.Size != c.size || len(s.R) != len(c.r) {
-		return false
-	}
-	for i, r := range s.R {
-		want := c.r[i]
-		if r.Type != want.Type || r.Off != want.Off || r.Siz != want.Siz || r.Add != want.Add || r.Sym != rv.existing(want.Sym) {
-			return false
-		}
-	}
-	return true
 }

@@ -38,7 +38,7 @@ import (
 	"cmd/compile/internal/ssagen"
 )
 
-// ParseFlag parses base.Flag.DistSSA into Config, starts the transport
+// ParseFlag parses base.Flag.DistSSA into spec, starts the transport
 // and installs the backend hooks that the flags ask for. It is called
 // right after base.ParseFlags and exits the compile with a message that
 // names the flag if the value is malformed.
@@ -52,7 +52,7 @@ func ParseFlag() {
 	if err != nil {
 		log.Fatalf("invalid -distssa value %v", err)
 	}
-	Config = s
+	spec = s
 	if base.Flag.DistSSAWorker != "" {
 		initWorker()
 	} else {
@@ -70,7 +70,7 @@ func ParseFlag() {
 // exits.
 func BeforeCompileFunctions(queue []*ir.Func) []*ir.Func {
 	if base.Flag.DistSSAWorker != "" {
-		runWorker(queue)
+		workerMain(queue)
 	}
 	if base.Debug.DistSSAFingerprint != 0 {
 		fp := Fingerprint(queue)

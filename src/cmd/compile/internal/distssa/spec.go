@@ -82,5 +82,5 @@ func ParseSpec(v string) (Spec, error) {
 	return Spec{}, fmt.Errorf("%q: unknown transport; want exec:N (N worker processes on this machine) or unix:PATH (the distssa agent's socket)", v)
 }
 
-// Config is the parsed -distssa flag of this compile.
-var Config Spec
+// spec is the parsed -distssa flag of this compile.
+var spec Spec

@@ -70,7 +70,7 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 	calls++
 	ws := workers
 	workers = nil
-	if Config.Transport == Local || calls > 1 {
+	if spec.Transport == Local || calls > 1 {
 		closeWorkers(ws)
 		closeAgent()
 		return queue
@@ -85,7 +85,7 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 	if reason == "" && len(queue) < 2 {
 		reason = "small package"
 	}
-	if reason == "" && Config.Transport == Agent {
+	if reason == "" && spec.Transport == Agent {
 		ws, reason = agentWorkers() // the GRANT came before the front end
 	}
 	if reason != "" {
@@ -102,7 +102,7 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 	// Balance estimated cost over the workers and this process: the
 	// client takes one share, the workers the others; under
 	// -d=distssaforce=1 the client takes none.
-	n := len(ws) // Config.Workers for exec, the grant for the agent
+	n := len(ws) // spec.Workers for exec, the grant for the agent
 	first := 0
 	if base.Debug.DistSSAForce != 0 {
 		first = 1

@@ -123,17 +123,17 @@ var workers []Worker
 // compile is one that stays local as a whole; with the agent transport,
 // it asks the agent where to run.
 func startWorkers() {
-	if Config.Transport == Agent {
+	if spec.Transport == Agent {
 		// Every compile asks the agent: it holds a local token while it
 		// runs here, and it may run as a whole on a worker.
 		startAgent()
 		return
 	}
-	if Config.Transport == Local || compileReason() != "" {
+	if spec.Transport == Local || compileReason() != "" {
 		return
 	}
 	var t Transport = execTransport{}
-	for i := 0; i < Config.Workers; i++ {
+	for i := 0; i < spec.Workers; i++ {
 		workers = append(workers, t.Start())
 	}
 }
@@ -188,7 +188,7 @@ func startAgent() {
 	if os.Getenv("GOSSAFUNC") == "" { // ssa.html would be written on the worker
 		caps |= agentclient.CanWhole
 	}
-	agent = agentclient.Dial(Config.Socket, caps)
+	agent = agentclient.Dial(spec.Socket, caps)
 	awaitPlacement(agent)
 }
 

@@ -57,7 +57,7 @@ var sampled *agentclient.Conn
 var verified bool
 
 func initVerify() {
-	if base.Debug.DistSSAVerify != 0 && Config.Transport != Local && base.Flag.DistSSAWorker == "" {
+	if base.Debug.DistSSAVerify != 0 && spec.Transport != Local && base.Flag.DistSSAWorker == "" {
 		base.AtExit(verify)
 	}
 }

@@ -82,8 +82,9 @@ func initWorker() {
 	}
 }
 
-// runWorker does a worker's job and exits the process.
-func runWorker(queue []*ir.Func) {
+// workerMain is worker mode: it does the worker's job and exits the
+// process.
+func workerMain(queue []*ir.Func) {
 	if testFault == "frontend" {
 		os.Exit(2)
 	}

@@ -55,10 +55,10 @@ var goldenMsgs = []Msg{
 	&Verdict{Match: 1},
 }
 
-// TestGolden checks this side's codec against the golden frames the
-// agent's tests use too (remote/internal/localproto): same bytes out,
-// same messages in.
-func TestGolden(t *testing.T) {
+// goldenFrames returns the frames of testdata/localproto.golden, in
+// order: each line's leading lower-case hex fields, joined.
+func goldenFrames(t *testing.T) [][]byte {
+	t.Helper()
 	data, err := os.ReadFile("testdata/localproto.golden")
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +78,15 @@ func TestGolden(t *testing.T) {
 		}
 		frames = append(frames, frame)
 	}
+	return frames
+}
+
+// TestGolden checks this side's codec against the golden frames the
+// agent's tests (remote/internal/localproto) and the go command's
+// (cmd/go/internal/work, HOLD) use too: same bytes out, same messages
+// in.
+func TestGolden(t *testing.T) {
+	frames := goldenFrames(t)
 	if len(frames) != len(goldenMsgs) {
 		t.Fatalf("the golden file has %d frames, goldenMsgs %d", len(frames), len(goldenMsgs))
 	}

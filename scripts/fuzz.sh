@@ -8,13 +8,13 @@
 #
 #   scripts/fuzz.sh [-time 10m] [TARGET...]
 #
-# A TARGET is pkg.FuzzName (wire.FuzzDecode, distssa.FuzzAgentFrame) or a
+# A TARGET is pkg.FuzzName (wire.FuzzDecode, agentclient.FuzzFrame) or a
 # package name alone (all of its targets); without one, every target below
 # runs. -time is each target's -fuzztime: a duration in s, m or h, or Nx
 # for N executions. The remote/ targets are tested in the project module;
-# the compiler's (package distssa) inside the staged GOROOT, after the
-# overlay files of src/cmd/compile/internal/distssa are copied there, so
-# that the fuzzed code is the checked-out one.
+# the compiler's (the packages under src/cmd/compile/internal/distssa)
+# inside the staged GOROOT, after the package's overlay files are copied
+# there, so that the fuzzed code is the checked-out one.
 #
 # For each target it prints one line:
 #
@@ -40,12 +40,10 @@ targets=(
 	hosts.FuzzParse:remote/internal/hosts
 	cmdline.FuzzParse:remote/internal/cmdline
 	store.FuzzActionRecord:remote/internal/store
-	distssa.FuzzDecode:src/cmd/compile/internal/distssa
-	distssa.FuzzDecodeResult:src/cmd/compile/internal/distssa
-	distssa.FuzzAgentFrame:src/cmd/compile/internal/distssa
+	result.FuzzDecode:src/cmd/compile/internal/distssa/result
+	result.FuzzDecodeResult:src/cmd/compile/internal/distssa/result
+	agentclient.FuzzFrame:src/cmd/compile/internal/distssa/agentclient
 )
-overlay=src/cmd/compile/internal/distssa
-staged=goroot/src/cmd/compile/internal/distssa
 
 usage() {
 	echo "usage: scripts/fuzz.sh [-time 10m] [TARGET...]" >&2
@@ -117,8 +115,8 @@ go=$repo/bin/go
 	exit 1
 }
 
-# stage copies the overlay package's files (and its fuzz corpus) into the
-# staged GOROOT, where make.bash put them.
+# stage copies the overlay package's files (and its fuzz corpus) from
+# $overlay into the staged GOROOT's $staged, where make.bash put them.
 stage() {
 	[[ -d $staged ]] || {
 		echo "fuzz.sh: $staged not found: build the toolchain first (src/make.bash)" >&2
@@ -144,10 +142,12 @@ for t in "${run[@]}"; do
 	total=$((total + 1))
 	flags=(-run='^$' -fuzz="^$fn\$" -fuzztime="$fuzztime" -parallel=1 -timeout="$timeout")
 	echo "=== $pkg $fn (-fuzztime=$fuzztime)"
-	if [[ $dir == "$overlay" ]]; then
+	overlay= staged=
+	if [[ $dir == src/* ]]; then
+		overlay=$dir staged=goroot/$dir
 		stage || exit 1
 		# -fuzz wants a package of the main module: here the cmd module.
-		(cd goroot/src/cmd && GOFLAGS= "$go" test "${flags[@]}" cmd/compile/internal/distssa) >"$log" 2>&1
+		(cd goroot/src/cmd && GOFLAGS= "$go" test "${flags[@]}" "${dir#src/}") >"$log" 2>&1
 	else
 		GOFLAGS=-buildvcs=false "$go" test "${flags[@]}" "./$dir" >"$log" 2>&1
 	fi
@@ -164,7 +164,7 @@ for t in "${run[@]}"; do
 	while read -r input; do
 		[[ -n $input ]] || continue
 		c=$((c + 1))
-		if [[ $dir == "$overlay" ]]; then
+		if [[ -n $overlay ]]; then
 			mkdir -p "$overlay/testdata/fuzz/$fn" &&
 				cp "$staged/$input" "$overlay/$input" &&
 				echo "crasher: $overlay/$input"

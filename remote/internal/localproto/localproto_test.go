@@ -155,10 +155,10 @@ func TestReadGrowsAsDataComes(t *testing.T) {
 	}
 }
 
-// sharedGolden is the golden file both sides of the protocol test
-// against: the compiler keeps its own codec (bootstrap rule), and the
-// file holds the two to the same bytes.
-const sharedGolden = "../../../src/cmd/compile/internal/distssa/testdata/localproto.golden"
+// sharedGolden is the golden file that the three implementations of the
+// protocol test against: the compiler and the go command keep their own
+// code (bootstrap rule), and the file holds all three to the same bytes.
+const sharedGolden = "../../../src/cmd/compile/internal/distssa/agentclient/testdata/localproto.golden"
 
 // readGolden returns the frames of a golden file, in order, as hex: each
 // line's leading lower-case hex fields, joined.

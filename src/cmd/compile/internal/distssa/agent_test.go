@@ -7,7 +7,6 @@ package distssa
 import (
 	"bufio"
 	"bytes"
-	"encoding/hex"
 	"fmt"
 	"internal/testenv"
 	"io"
@@ -15,221 +14,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"cmd/compile/internal/distssa/agentclient"
 )
-
-type agentMsg interface{ encode() []byte }
-
-var testMsgs = []agentMsg{
-	&helloMsg{version: 3, compile: "/go/pkg/tool/linux_amd64/compile", cwd: "/src", args: []string{"-p=p", "-o", "p.o", "p.go"}, env: []string{"GOROOT=/go", "GOARCH=amd64"}, caps: capWhole | capSplit},
-	&helloMsg{version: 3},
-	&grantMsg{n: 2, verify: 1},
-	&wholeMsg{status: resultOK, files: []wholeFile{{name: "o", data: []byte("obj")}}, verify: 1, host: "[::1]:7070"},
-	&verdictMsg{match: 0, msg: "-o differs at byte 7"},
-	&grantMsg{n: 3},
-	&grantMsg{n: 0, reason: "no hosts"},
-	&grantMsg{kind: kindWhole},
-	&wholeMsg{status: resultOK, exit: 2, output: []byte("p.go:1:1: syntax error\n"), files: []wholeFile{{name: "o", data: []byte("!<arch>\n")}, {name: "asmhdr"}}},
-	&wholeMsg{status: resultFailed, msg: "worker w:1: connection refused"},
-	&jobMsg{worker: 2, job: []byte("distssa\x00job")},
-	&jobMsg{worker: 0},
-	&resultMsg{worker: 1, status: resultOK, data: bytes.Repeat([]byte{0, 0xff, 0x80}, 1000)},
-	&resultMsg{worker: 0, status: resultFailed, data: []byte("host h1:7000: connection refused")},
-	&statsMsg{pkgpath: "net/http", funcs: 1000, remote: 900, cost: 1 << 40, remoteCost: 1<<40 - 1, resBytes: 12345678},
-}
-
-// goldenMsgs are the messages of testdata/localproto.golden, in order,
-// in this side's types; nil where the compiler has no type (HOLD, which
-// the go command sends).
-var goldenMsgs = []agentMsg{
-	&helloMsg{version: 3, compile: "/c", cwd: "/w", args: []string{"-p=p", "a.go"}, env: []string{"GOOS=linux"}, caps: capWhole | capSplit},
-	&grantMsg{n: 2},
-	&grantMsg{reason: "small"},
-	&grantMsg{kind: kindWhole},
-	&grantMsg{n: 3, verify: 1},
-	&jobMsg{worker: 1, job: []byte{0xff}},
-	&jobMsg{worker: 0},
-	&resultMsg{worker: 300, status: resultFailed, data: []byte("x")},
-	&statsMsg{pkgpath: "p", funcs: 3, remote: 2, cost: 200, remoteCost: 150, resBytes: 1},
-	nil,
-	&wholeMsg{status: resultOK, exit: 2, output: []byte("e\n"), files: []wholeFile{{name: "o", data: []byte{1, 2}}}},
-	&wholeMsg{status: resultFailed, msg: "w"},
-	&wholeMsg{files: []wholeFile{{name: "o", data: []byte{7}}}, verify: 1, host: "h:1"},
-	&verdictMsg{match: 0, msg: "o differs"},
-	&verdictMsg{match: 1},
-}
-
-// TestAgentGolden checks this side's codec against the golden frames the
-// agent's tests use too (remote/internal/localproto): same bytes out,
-// same messages in.
-func TestAgentGolden(t *testing.T) {
-	data, err := os.ReadFile("testdata/localproto.golden")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var frames [][]byte
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
-			continue
-		}
-		var frame []byte
-		for _, f := range strings.Fields(line) {
-			b, err := hex.DecodeString(f)
-			if err != nil || strings.ToLower(f) != f {
-				break
-			}
-			frame = append(frame, b...)
-		}
-		frames = append(frames, frame)
-	}
-	if len(frames) != len(goldenMsgs) {
-		t.Fatalf("the golden file has %d frames, goldenMsgs %d", len(frames), len(goldenMsgs))
-	}
-	for i, m := range goldenMsgs {
-		if m == nil {
-			continue
-		}
-		var out bytes.Buffer
-		writeFrame(&out, m.encode())
-		if !bytes.Equal(out.Bytes(), frames[i]) {
-			t.Errorf("%T: frame %x, golden %x", m, out.Bytes(), frames[i])
-		}
-		body, err := readFrame(bufio.NewReader(bytes.NewReader(frames[i])))
-		if err != nil {
-			t.Errorf("golden frame %d: %v", i, err)
-			continue
-		}
-		got, err := decodeMsg(body)
-		if err != nil || !reflect.DeepEqual(got, m) {
-			t.Errorf("golden frame %d: decoded %+v, %v; want %+v", i, got, err, m)
-		}
-	}
-}
-
-// TestAgentFrames: every message survives a frame round trip, one after
-// the other on one stream.
-func TestAgentFrames(t *testing.T) {
-	var stream bytes.Buffer
-	for _, m := range testMsgs {
-		if err := writeFrame(&stream, m.encode()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r := bufio.NewReader(&stream)
-	for _, want := range testMsgs {
-		body, err := readFrame(r)
-		if err != nil {
-			t.Fatalf("reading %T: %v", want, err)
-		}
-		got, err := decodeMsg(body)
-		if err != nil {
-			t.Fatalf("decoding %T: %v", want, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("round trip: got %+v, want %+v", got, want)
-		}
-	}
-	if _, err := readFrame(r); err != io.EOF {
-		t.Errorf("after the last frame: %v, want io.EOF", err)
-	}
-}
-
-// TestAgentFramesCorrupt: truncated, extended, oversize and garbled
-// input gives errors, never a panic or a large allocation.
-func TestAgentFramesCorrupt(t *testing.T) {
-	for _, m := range testMsgs {
-		body := m.encode()
-		for i := 0; i < len(body); i++ {
-			if _, err := decodeMsg(body[:i]); err == nil {
-				t.Errorf("%T cut to %d of %d bytes decoded without error", m, i, len(body))
-			}
-		}
-		if _, err := decodeMsg(append(body[:len(body):len(body)], 0)); err == nil || !strings.Contains(err.Error(), "trailing") {
-			t.Errorf("%T with a trailing byte: %v, want a trailing data error", m, err)
-		}
-		var frame bytes.Buffer
-		writeFrame(&frame, body)
-		b := frame.Bytes()
-		for i := 1; i < len(b); i++ {
-			if _, err := readFrame(bufio.NewReader(bytes.NewReader(b[:i]))); err == nil || err == io.EOF {
-				t.Errorf("%T frame cut to %d of %d bytes: %v, want an error other than EOF", m, i, len(b), err)
-			}
-		}
-	}
-	for _, body := range [][]byte{nil, {0}, {6}, {0xff}} {
-		if _, err := decodeMsg(body); err == nil {
-			t.Errorf("decodeMsg(%x) succeeded", body)
-		}
-	}
-	// A count larger than the message cannot allocate.
-	w := writer{buf: []byte{msgHello}}
-	w.uvarint(1)
-	w.str("c")
-	w.str("d")
-	w.uvarint(1 << 60)
-	if _, err := decodeMsg(w.buf); err == nil {
-		t.Errorf("HELLO with 2^60 args decoded")
-	}
-	// Oversize frames: the limit itself, and lengths that overflow.
-	var big writer
-	big.uvarint(maxFrame + 1)
-	if _, err := readFrame(bufio.NewReader(bytes.NewReader(big.buf))); err != errFrameTooLarge {
-		t.Errorf("frame of %d bytes: %v, want %v", maxFrame+1, err, errFrameTooLarge)
-	}
-	over := bytes.Repeat([]byte{0xff}, 11)
-	if _, err := readFrame(bufio.NewReader(bytes.NewReader(over))); err == nil {
-		t.Errorf("frame length of 11 bytes read without error")
-	}
-	// The largest allowed length with little data is truncated, and
-	// reading it does not allocate the length.
-	var lim writer
-	lim.uvarint(maxFrame)
-	lim.buf = append(lim.buf, 1, 2, 3)
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	_, err := readFrame(bufio.NewReader(bytes.NewReader(lim.buf)))
-	runtime.ReadMemStats(&after)
-	if err == nil || !strings.Contains(err.Error(), "truncated") {
-		t.Errorf("short frame of announced length %d: %v, want truncated", maxFrame, err)
-	}
-	if d := after.TotalAlloc - before.TotalAlloc; d > 16<<20 {
-		t.Errorf("reading a short frame allocated %d bytes", d)
-	}
-}
-
-// FuzzAgentFrame: arbitrary input never panics, and what decodes
-// re-encodes to the same message.
-func FuzzAgentFrame(f *testing.F) {
-	for _, m := range testMsgs {
-		var b bytes.Buffer
-		writeFrame(&b, m.encode())
-		f.Add(b.Bytes())
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		r := bufio.NewReader(bytes.NewReader(data))
-		for {
-			body, err := readFrame(r)
-			if err != nil {
-				break
-			}
-			m, err := decodeMsg(body)
-			if err != nil {
-				continue
-			}
-			again, err := decodeMsg(m.(agentMsg).encode())
-			if err != nil || !reflect.DeepEqual(again, m) {
-				t.Fatalf("%+v re-encoded decodes as %+v, %v", m, again, err)
-			}
-		}
-	})
-}
 
 // fakeAgent speaks the agent's side of the local protocol for tests. It
 // runs granted workers as the exec transport does: the compile's own
@@ -242,9 +35,9 @@ type fakeAgent struct {
 
 	mu       sync.Mutex
 	conns    int
-	hellos   []*helloMsg
-	stats    []*statsMsg
-	verdicts []*verdictMsg
+	hellos   []*agentclient.Hello
+	stats    []*agentclient.Stats
+	verdicts []*agentclient.Verdict
 	errs     []error
 	wg       sync.WaitGroup
 }
@@ -290,15 +83,11 @@ func startFakeAgent(t *testing.T, mode string) *fakeAgent {
 	return a
 }
 
-func (a *fakeAgent) recv(r *bufio.Reader) (interface{}, error) {
-	body, err := readFrame(r)
-	if err != nil {
-		return nil, err
-	}
-	return decodeMsg(body)
+func (a *fakeAgent) recv(r *bufio.Reader) (agentclient.Msg, error) {
+	return agentclient.Read(r)
 }
 
-func send(c net.Conn, m agentMsg) error { return writeFrame(c, m.encode()) }
+func send(c net.Conn, m agentclient.Msg) error { return agentclient.Write(c, m) }
 
 // fakeWorker is a compile in worker mode.
 type fakeWorker struct {
@@ -314,16 +103,16 @@ func (a *fakeAgent) serve(c net.Conn) error {
 	if err != nil {
 		return fmt.Errorf("reading HELLO: %v", err)
 	}
-	h, ok := m.(*helloMsg)
+	h, ok := m.(*agentclient.Hello)
 	if !ok {
 		return fmt.Errorf("first message %T, want HELLO", m)
 	}
 	a.mu.Lock()
 	a.hellos = append(a.hellos, h)
 	a.mu.Unlock()
-	if h.caps&capSplit == 0 && a.mode == "ok" {
+	if h.Caps&agentclient.CanSplit == 0 && a.mode == "ok" {
 		// As the agent does: a compile that may not split runs here.
-		if err := send(c, &grantMsg{reason: "no split"}); err != nil {
+		if err := send(c, &agentclient.Grant{Reason: "no split"}); err != nil {
 			return err
 		}
 		io.Copy(io.Discard, c)
@@ -337,7 +126,7 @@ func (a *fakeAgent) serve(c net.Conn) error {
 	case "whole", "wholeverify", "wholeverifybad":
 		// Run the compile whole, as a worker would, with its outputs
 		// in a directory of its own.
-		if err := send(c, &grantMsg{kind: kindWhole}); err != nil {
+		if err := send(c, &agentclient.Grant{Kind: agentclient.KindWhole}); err != nil {
 			return err
 		}
 		dir, err := os.MkdirTemp("", "agtwhole")
@@ -345,21 +134,21 @@ func (a *fakeAgent) serve(c net.Conn) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		args, outs := verifyArgs(h.args, dir)
-		cmd := exec.Command(h.compile, args...)
-		cmd.Dir = h.cwd
+		args, outs := verifyArgs(h.Args, dir)
+		cmd := exec.Command(h.Compile, args...)
+		cmd.Dir = h.Cwd
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
-		w := &wholeMsg{status: resultOK}
+		w := &agentclient.Whole{Status: agentclient.StatusOK}
 		if err := cmd.Run(); err != nil {
 			ee, ok := err.(*exec.ExitError)
 			if !ok {
 				return err
 			}
-			w.exit = uint64(ee.ExitCode())
+			w.Exit = uint64(ee.ExitCode())
 		}
-		w.output = out.Bytes()
-		if w.exit == 0 {
+		w.Output = out.Bytes()
+		if w.Exit == 0 {
 			for _, name := range []string{"o", "linkobj", "asmhdr"} {
 				for orig, copy := range outs {
 					if filepath.Base(copy) != name+"-"+filepath.Base(orig) {
@@ -369,16 +158,16 @@ func (a *fakeAgent) serve(c net.Conn) error {
 					if err != nil {
 						return err
 					}
-					w.files = append(w.files, wholeFile{name: name, data: data})
+					w.Files = append(w.Files, agentclient.File{Name: name, Data: data})
 				}
 			}
 		}
 		if a.mode != "whole" {
 			// Sampled verification: the compile runs here too and
 			// sends VERDICT; "bad" is a worker whose -o is wrong.
-			w.verify, w.host = 1, "w:1"
+			w.Verify, w.Host = 1, "w:1"
 			if a.mode == "wholeverifybad" {
-				w.files[0].data[len(w.files[0].data)/2] ^= 1
+				w.Files[0].Data[len(w.Files[0].Data)/2] ^= 1
 			}
 		}
 		if err := send(c, w); err != nil {
@@ -389,7 +178,7 @@ func (a *fakeAgent) serve(c net.Conn) error {
 			if err != nil {
 				return nil // the compile exited
 			}
-			v, ok := m.(*verdictMsg)
+			v, ok := m.(*agentclient.Verdict)
 			if !ok {
 				return fmt.Errorf("after WHOLE: %T, want VERDICT", m)
 			}
@@ -400,10 +189,10 @@ func (a *fakeAgent) serve(c net.Conn) error {
 	case "wholefake":
 		// Outputs no compile would write: the compile must take them as
 		// they come, and run no compile of its own.
-		if err := send(c, &grantMsg{kind: kindWhole}); err != nil {
+		if err := send(c, &agentclient.Grant{Kind: agentclient.KindWhole}); err != nil {
 			return err
 		}
-		if err := send(c, &wholeMsg{status: resultOK, output: []byte("from the worker\n"), files: []wholeFile{{name: "o", data: []byte("not an object")}}}); err != nil {
+		if err := send(c, &agentclient.Whole{Status: agentclient.StatusOK, Output: []byte("from the worker\n"), Files: []agentclient.File{{Name: "o", Data: []byte("not an object")}}}); err != nil {
 			return err
 		}
 		io.Copy(io.Discard, c)
@@ -413,15 +202,15 @@ func (a *fakeAgent) serve(c net.Conn) error {
 		// the exit status: the compile must refuse the WHOLE and compile
 		// here (the agent holds no token for it in this fake; the real
 		// one would not send it).
-		if err := send(c, &grantMsg{kind: kindWhole}); err != nil {
+		if err := send(c, &agentclient.Grant{Kind: agentclient.KindWhole}); err != nil {
 			return err
 		}
-		w := &wholeMsg{status: resultOK, files: []wholeFile{{name: "o", data: []byte("not an object")}, {name: "../../etc/evil", data: []byte("x")}}}
+		w := &agentclient.Whole{Status: agentclient.StatusOK, Files: []agentclient.File{{Name: "o", Data: []byte("not an object")}, {Name: "../../etc/evil", Data: []byte("x")}}}
 		switch a.mode {
 		case "wholeextrafail":
-			w.exit, w.output = 2, []byte("p.go:1: made-up error\n")
+			w.Exit, w.Output = 2, []byte("p.go:1: made-up error\n")
 		case "wholedup":
-			w.files[1] = wholeFile{name: "o", data: []byte("second")}
+			w.Files[1] = agentclient.File{Name: "o", Data: []byte("second")}
 		}
 		if err := send(c, w); err != nil {
 			return err
@@ -429,10 +218,10 @@ func (a *fakeAgent) serve(c net.Conn) error {
 		io.Copy(io.Discard, c)
 		return nil
 	case "wholefail":
-		if err := send(c, &grantMsg{kind: kindWhole}); err != nil {
+		if err := send(c, &agentclient.Grant{Kind: agentclient.KindWhole}); err != nil {
 			return err
 		}
-		if err := send(c, &wholeMsg{status: resultFailed, msg: "distssa: worker w:1: whole compile: connection reset"}); err != nil {
+		if err := send(c, &agentclient.Whole{Status: agentclient.StatusFailed, Msg: "distssa: worker w:1: whole compile: connection reset"}); err != nil {
 			return err
 		}
 		io.Copy(io.Discard, c) // the compile runs here, holding its token, until it exits
@@ -441,7 +230,7 @@ func (a *fakeAgent) serve(c net.Conn) error {
 		io.Copy(io.Discard, c) // until the compile gives up
 		return nil
 	case "grant0", "grant0close":
-		if err := send(c, &grantMsg{n: 0, reason: "no hosts in hosts.txt"}); err != nil {
+		if err := send(c, &agentclient.Grant{N: 0, Reason: "no hosts in hosts.txt"}); err != nil {
 			return err
 		}
 		if a.mode == "grant0" {
@@ -460,8 +249,8 @@ func (a *fakeAgent) serve(c net.Conn) error {
 				return err
 			}
 			defer os.RemoveAll(w.dir)
-			w.cmd = exec.Command(h.compile, append([]string{"-distssaworker=" + w.dir}, h.args...)...)
-			w.cmd.Dir = h.cwd
+			w.cmd = exec.Command(h.Compile, append([]string{"-distssaworker=" + w.dir}, h.Args...)...)
+			w.cmd.Dir = h.Cwd
 			w.cmd.Stdout, w.cmd.Stderr = &w.out, &w.out
 			if w.stdin, err = w.cmd.StdinPipe(); err != nil {
 				return err
@@ -473,7 +262,7 @@ func (a *fakeAgent) serve(c net.Conn) error {
 			ws = append(ws, w)
 		}
 	}
-	if err := send(c, &grantMsg{n: n, verify: verify}); err != nil {
+	if err := send(c, &agentclient.Grant{N: n, Verify: verify}); err != nil {
 		return err
 	}
 	jobs := make([][]byte, n)
@@ -482,11 +271,11 @@ func (a *fakeAgent) serve(c net.Conn) error {
 		if err != nil {
 			return fmt.Errorf("reading JOB %d: %v", i, err)
 		}
-		j, ok := m.(*jobMsg)
-		if !ok || j.worker >= n || jobs[j.worker] != nil {
+		j, ok := m.(*agentclient.Job)
+		if !ok || j.Worker >= n || jobs[j.Worker] != nil {
 			return fmt.Errorf("message %d: %+v, want a JOB for a new worker", i, m)
 		}
-		jobs[j.worker] = append(j.job, 0)[:len(j.job)] // non-nil even if empty
+		jobs[j.Worker] = append(j.Data, 0)[:len(j.Data)] // non-nil even if empty
 	}
 	switch a.mode {
 	case "hangup":
@@ -494,7 +283,7 @@ func (a *fakeAgent) serve(c net.Conn) error {
 	case "fail":
 		for i, j := range jobs {
 			if len(j) > 0 {
-				if err := send(c, &resultMsg{worker: uint64(i), status: resultFailed, data: []byte("host h1:7000: connection refused")}); err != nil {
+				if err := send(c, &agentclient.Result{Worker: uint64(i), Status: agentclient.StatusFailed, Data: []byte("host h1:7000: connection refused")}); err != nil {
 					return err
 				}
 			}
@@ -511,12 +300,12 @@ func (a *fakeAgent) serve(c net.Conn) error {
 			if len(j) == 0 {
 				continue
 			}
-			res := &resultMsg{worker: uint64(i)}
+			res := &agentclient.Result{Worker: uint64(i)}
 			if err == nil {
-				res.data, err = os.ReadFile(filepath.Join(w.dir, resultFile))
+				res.Data, err = os.ReadFile(filepath.Join(w.dir, resultFile))
 			}
 			if err != nil {
-				res.status, res.data = resultFailed, []byte(fmt.Sprintf("localhost: %v: %s", err, lastLine(w.out.String())))
+				res.Status, res.Data = agentclient.StatusFailed, []byte(fmt.Sprintf("localhost: %v: %s", err, lastLine(w.out.String())))
 			}
 			if err := send(c, res); err != nil {
 				return err
@@ -527,7 +316,7 @@ func (a *fakeAgent) serve(c net.Conn) error {
 	if err != nil {
 		return fmt.Errorf("reading STATS: %v", err)
 	}
-	st, ok := m.(*statsMsg)
+	st, ok := m.(*agentclient.Stats)
 	if !ok {
 		return fmt.Errorf("got %T, want STATS", m)
 	}
@@ -540,7 +329,7 @@ func (a *fakeAgent) serve(c net.Conn) error {
 		if err != nil {
 			return fmt.Errorf("reading VERDICT: %v", err)
 		}
-		v, ok := m.(*verdictMsg)
+		v, ok := m.(*agentclient.Verdict)
 		if !ok {
 			return fmt.Errorf("got %T, want VERDICT", m)
 		}
@@ -614,18 +403,18 @@ func TestAgent(t *testing.T) {
 			t.Fatalf("agent saw %d HELLOs and %d STATS, want 1 each", len(a.hellos), len(a.stats))
 		}
 		h, st := a.hellos[0], a.stats[0]
-		if h.version != agentProtoVersion || !filepath.IsAbs(h.compile) || h.cwd != dir {
-			t.Errorf("HELLO %+v: want version %d, an absolute compile path, cwd %s", h, agentProtoVersion, dir)
+		if h.Version != agentclient.Version || !filepath.IsAbs(h.Compile) || h.Cwd != dir {
+			t.Errorf("HELLO %+v: want version %d, an absolute compile path, cwd %s", h, agentclient.Version, dir)
 		}
-		if !contains(h.args, "-distssa=unix:"+a.socket) {
-			t.Errorf("HELLO args %q lack the -distssa flag", h.args)
+		if !contains(h.Args, "-distssa=unix:"+a.socket) {
+			t.Errorf("HELLO args %q lack the -distssa flag", h.Args)
 		}
-		for _, e := range h.env {
+		for _, e := range h.Env {
 			if !strings.HasPrefix(e, "GO") {
 				t.Errorf("HELLO env has %q", e)
 			}
 		}
-		if st.pkgpath != "p" || int(st.remote) != remote || st.funcs < st.remote || st.cost < st.remoteCost || st.remoteCost == 0 || st.resBytes == 0 {
+		if st.PkgPath != "p" || int(st.Remote) != remote || st.Funcs < st.Remote || st.Cost < st.RemoteCost || st.RemoteCost == 0 || st.ResultBytes == 0 {
 			t.Errorf("STATS %+v, want package p with %d functions remote", st, remote)
 		}
 	})
@@ -676,7 +465,7 @@ func TestAgent(t *testing.T) {
 		}
 		a.ln.Close()
 		a.wg.Wait()
-		if len(a.hellos) != 1 || a.hellos[0].caps != capWhole || len(a.errs) > 0 {
+		if len(a.hellos) != 1 || a.hellos[0].Caps != agentclient.CanWhole || len(a.errs) > 0 {
 			t.Errorf("agent saw %d HELLOs (caps %v), errors %v; want one, whole but no split", len(a.hellos), a.hellos, a.errs)
 		}
 	})
@@ -772,7 +561,7 @@ func TestAgentVerify(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Errorf("object differs from the local compile's")
 			}
-			if len(a.verdicts) != 1 || a.verdicts[0].match != tc.match || !strings.Contains(a.verdicts[0].msg, tc.msg) {
+			if len(a.verdicts) != 1 || a.verdicts[0].Match != tc.match || !strings.Contains(a.verdicts[0].Msg, tc.msg) {
 				t.Fatalf("verdicts %+v, want one with match %d and %q", a.verdicts, tc.match, tc.msg)
 			}
 		})

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"cmd/compile/internal/distssa/result"
 )
 
 // splitSrc has several functions whose backend has no side effects that
@@ -134,7 +136,7 @@ func TestWorkerRefusesOtherInputs(t *testing.T) {
 	}
 	var fp [32]byte
 	cmd := testenv.Command(t, testenv.GoToolPath(t), "tool", "compile", "-distssaworker="+dir, "-p=p", "-dwarf=false", "-o", filepath.Join(dir, "p.o"), src)
-	cmd.Stdin = bytes.NewReader(encodeJob(fp, []string{"p.Gcd<ABIInternal>"}))
+	cmd.Stdin = bytes.NewReader(result.EncodeJob(fp, []string{"p.Gcd<ABIInternal>"}))
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "fingerprint") {
 		t.Errorf("worker with a foreign job: err=%v, output:\n%s", err, out)

@@ -22,9 +22,6 @@ package distssa
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
-	"fmt"
-	"os"
 
 	"cmd/compile/internal/base"
 	"cmd/compile/internal/ir"
@@ -33,17 +30,33 @@ import (
 	"cmd/internal/src"
 )
 
+// fpHasher collects what the fingerprint hashes: varints and
+// length-prefixed strings, as a result encodes them.
 type fpHasher struct {
-	w   writer
-	sum [32]byte
+	buf []byte
 }
 
-func (h *fpHasher) section(name string) { h.w.str(name) }
+func (h *fpHasher) uvarint(v uint64) {
+	var b [binary.MaxVarintLen64]byte
+	h.buf = append(h.buf, b[:binary.PutUvarint(b[:], v)]...)
+}
+
+func (h *fpHasher) varint(v int64) {
+	var b [binary.MaxVarintLen64]byte
+	h.buf = append(h.buf, b[:binary.PutVarint(b[:], v)]...)
+}
+
+func (h *fpHasher) str(s string) {
+	h.uvarint(uint64(len(s)))
+	h.buf = append(h.buf, s...)
+}
+
+func (h *fpHasher) section(name string) { h.str(name) }
 
 func (h *fpHasher) pos(p src.XPos) {
 	i, l := p.Raw()
-	h.w.varint(int64(i))
-	h.w.uvarint(uint64(l))
+	h.varint(int64(i))
+	h.uvarint(uint64(l))
 }
 
 // Fingerprint hashes the front end's state for the given compile queue.
@@ -52,90 +65,66 @@ func Fingerprint(queue []*ir.Func) [32]byte {
 	h.section("posbases")
 	for _, b := range base.Ctxt.PosTable.Bases() {
 		if b == nil {
-			h.w.str("<nil>")
+			h.str("<nil>")
 			continue
 		}
-		h.w.str(b.Filename())
-		h.w.str(b.AbsFilename())
-		h.w.uvarint(uint64(b.Line()))
-		h.w.uvarint(uint64(b.Col()))
-		h.w.varint(int64(b.InliningIndex()))
+		h.str(b.Filename())
+		h.str(b.AbsFilename())
+		h.uvarint(uint64(b.Line()))
+		h.uvarint(uint64(b.Col()))
+		h.varint(int64(b.InliningIndex()))
 		if p := b.Pos(); p != nil {
-			h.w.str(p.Filename())
-			h.w.uvarint(uint64(p.Line()))
-			h.w.uvarint(uint64(p.Col()))
+			h.str(p.Filename())
+			h.uvarint(uint64(p.Line()))
+			h.uvarint(uint64(p.Col()))
 		}
 	}
 	h.section("inltree")
 	tree := &base.Ctxt.InlTree
 	for i, n := 0, tree.NumNodes(); i < n; i++ {
-		h.w.varint(int64(tree.Parent(i)))
+		h.varint(int64(tree.Parent(i)))
 		h.pos(tree.CallPos(i))
 		if s := tree.InlinedFunction(i); s != nil {
-			h.w.str(s.Name)
+			h.str(s.Name)
 		}
 	}
 	h.section("decls")
 	for _, n := range typecheck.Target.Decls {
-		h.w.uvarint(uint64(n.Op()))
+		h.uvarint(uint64(n.Op()))
 		if s := n.Sym(); s != nil {
-			h.w.str(s.Name)
+			h.str(s.Name)
 		}
 	}
 	h.section("queue")
 	for _, fn := range queue {
-		h.w.str(fn.LSym.Name)
+		h.str(fn.LSym.Name)
 		for _, n := range fn.Dcl {
 			if s := n.Sym(); s != nil {
-				h.w.str(s.Name)
+				h.str(s.Name)
 			}
-			h.w.uvarint(uint64(n.Class))
+			h.uvarint(uint64(n.Class))
 			if t := n.Type(); t != nil {
-				h.w.str(t.LinkString())
+				h.str(t.LinkString())
 			}
 			h.pos(n.Pos())
 		}
-		h.w.uvarint(uint64(len(fn.Closures)))
+		h.uvarint(uint64(len(fn.Closures)))
 	}
 	h.section("text")
 	for _, s := range base.Ctxt.Text {
-		h.w.str(s.Name)
+		h.str(s.Name)
 	}
 	h.section("data")
 	for _, s := range base.Ctxt.Data {
-		h.w.str(s.Name)
-		h.w.varint(s.Size)
-		h.w.uvarint(uint64(len(s.R)))
+		h.str(s.Name)
+		h.varint(s.Size)
+		h.uvarint(uint64(len(s.R)))
 	}
 	h.section("signatset")
 	for _, name := range reflectdata.NeededTypeNames() {
-		h.w.str(name)
+		h.str(name)
 	}
 	var n [8]byte
-	binary.LittleEndian.PutUint64(n[:], uint64(len(h.w.buf)))
-	return sha256.Sum256(append(h.w.buf, n[:]...))
-}
-
-// BeforeCompileFunctions is called as gc.compileFunctions begins, with the
-// queue in its original (deterministic) order. It returns the functions
-// to compile in this process. In worker mode it does the worker's job and
-// exits.
-func BeforeCompileFunctions(queue []*ir.Func) []*ir.Func {
-	if base.Flag.DistSSAWorker != "" {
-		runWorker(queue)
-	}
-	if base.Debug.DistSSAFingerprint != 0 {
-		fp := Fingerprint(queue)
-		fmt.Fprintf(os.Stderr, "distssa: %s: fingerprint %s, %d functions\n", base.Ctxt.Pkgpath, hex.EncodeToString(fp[:]), len(queue))
-	}
-	return planSplit(queue)
-}
-
-// AfterCompileFunctions is called by gc.compileFunctions once the local
-// share is compiled, before it tears down the backend's state. It
-// assembles the workers' functions and compiles locally those they did
-// not deliver.
-func AfterCompileFunctions() {
-	finishSplit()
-	finishAgent()
+	binary.LittleEndian.PutUint64(n[:], uint64(len(h.buf)))
+	return sha256.Sum256(append(h.buf, n[:]...))
 }

@@ -2,21 +2,14 @@
 // Use of this source code is governed by a BSD-style
 // license that can be found in distssa's LICENSE file.
 
-// Package distssa splits the compiler's SSA backend between the local
-// compile and worker processes. This file holds the -distssa flag.
-//
-// The package must build with the bootstrap toolchain (cmd/dist compiles
-// cmd/compile/internal/... with Go >= 1.17.13): std only, no generics.
 package distssa
+
+// The -distssa flag.
 
 import (
 	"fmt"
-	"log"
 	"strconv"
 	"strings"
-
-	"cmd/compile/internal/base"
-	"cmd/compile/internal/ssagen"
 )
 
 // MaxExecWorkers bounds exec:N, so that a typo cannot fork a thousand
@@ -33,7 +26,7 @@ const (
 	// machine (the reference transport, used by tests and benchmarks).
 	Exec
 	// Agent: the go command's distssa agent, reached on a unix socket,
-	// grants workers (agent.go).
+	// grants workers (package agentclient).
 	Agent
 )
 
@@ -89,26 +82,5 @@ func ParseSpec(v string) (Spec, error) {
 	return Spec{}, fmt.Errorf("%q: unknown transport; want exec:N (N worker processes on this machine) or unix:PATH (the distssa agent's socket)", v)
 }
 
-// Config is the parsed -distssa flag of this compile.
-var Config Spec
-
-// ParseFlag parses base.Flag.DistSSA into Config and installs the backend
-// hooks that the flags ask for. It is called right after base.ParseFlags
-// and exits the compile with a message that names the flag if the value
-// is malformed.
-func ParseFlag() {
-	s, err := ParseSpec(base.Flag.DistSSA)
-	if err != nil {
-		log.Fatalf("invalid -distssa value %v", err)
-	}
-	Config = s
-	if base.Flag.DistSSAWorker != "" {
-		initWorker()
-	} else {
-		startWorkers()
-	}
-	initVerify()
-	if base.Debug.DistSSARoundTrip != 0 {
-		ssagen.BeforeFlush = roundTrip
-	}
-}
+// spec is the parsed -distssa flag of this compile.
+var spec Spec

@@ -21,10 +21,8 @@ import (
 	"strings"
 
 	"cmd/compile/internal/base"
+	"cmd/compile/internal/distssa/agentclient"
 )
-
-// verifyOutputs are the flags that name files the compile writes.
-var verifyOutputs = map[string]bool{"o": true, "linkobj": true, "asmhdr": true}
 
 // profileFlags name the files a compile writes for profiling. A second
 // process of the same compile (an exec worker, the verifying compile)
@@ -52,14 +50,14 @@ var splitUsed bool
 // sampled verification (GRANT verify): verify then tells the agent in
 // VERDICT, and on a difference keeps the local compile's outputs rather
 // than failing the compile.
-var sampled *agentConn
+var sampled *agentclient.Conn
 
 // verified makes verify run once, whether -d=distssaverify or the agent
 // asked for it, or both.
 var verified bool
 
 func initVerify() {
-	if base.Debug.DistSSAVerify != 0 && Config.Transport != Local && base.Flag.DistSSAWorker == "" {
+	if base.Debug.DistSSAVerify != 0 && spec.Transport != Local && base.Flag.DistSSAWorker == "" {
 		base.AtExit(verify)
 	}
 }
@@ -71,7 +69,7 @@ func verify() {
 	verified = true
 	if !splitUsed || base.Errors() > 0 {
 		if sampled != nil {
-			sendVerdict(sampled, nil) // nothing of the workers' is in the outputs
+			sampled.SendVerdict(nil) // nothing of the workers' is in the outputs
 		}
 		return
 	}
@@ -85,7 +83,7 @@ func verify() {
 					writeAtomic(orig, data)
 				}
 			}
-			sendVerdict(sampled, []string{msg})
+			sampled.SendVerdict([]string{msg})
 			return
 		}
 		fmt.Fprintf(os.Stderr, "distssa verify: %s: %s\n", base.Ctxt.Pkgpath, msg)
@@ -134,7 +132,7 @@ func verify() {
 		}
 	}
 	if sampled != nil {
-		sendVerdict(sampled, nil)
+		sampled.SendVerdict(nil)
 	}
 }
 

@@ -13,9 +13,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"cmd/compile/internal/base"
+	"cmd/compile/internal/distssa/result"
 	"cmd/compile/internal/ir"
 	"cmd/compile/internal/objw"
 	"cmd/compile/internal/ssagen"
@@ -82,8 +82,9 @@ func initWorker() {
 	}
 }
 
-// runWorker does a worker's job and exits the process.
-func runWorker(queue []*ir.Func) {
+// workerMain is worker mode: it does the worker's job and exits the
+// process.
+func workerMain(queue []*ir.Func) {
 	if testFault == "frontend" {
 		os.Exit(2)
 	}
@@ -104,7 +105,7 @@ func runWorker(queue []*ir.Func) {
 		os.RemoveAll(dir)
 		os.Exit(0)
 	}
-	want, names, err := decodeJob(job)
+	want, names, err := result.DecodeJob(job)
 	if err != nil {
 		fail(fmt.Errorf("reading job: %v", err))
 	}
@@ -116,18 +117,14 @@ func runWorker(queue []*ir.Func) {
 	}
 	byName := make(map[string]*ir.Func, len(queue))
 	for _, fn := range queue {
-		byName[funcKey(fn.LSym)] = fn
+		byName[result.FuncKey(fn.LSym)] = fn
 	}
 
 	// The state compileFunctions sets up for the backend.
 	types.CalcSizeDisabled = true
 	base.Ctxt.InParallel = true
 
-	var enc resultEncoder
-	var funcs [][]byte
-	var encErr, dwarfErr error
-	var preDcl map[*ir.Func][]*ir.Name
-	var preRelocs map[*ir.Func]int
+	enc := result.NewEncoder()
 	ssagen.BeforeFlush = func(fn *ir.Func, pp *objw.Progs) bool {
 		if testFault == "skew" {
 			testFault = ""
@@ -138,60 +135,20 @@ func runWorker(queue []*ir.Func) {
 				}
 			}
 		}
-		var d *dwarfFunc
-		if base.Ctxt.DebugInfo != nil && dwarfErr == nil {
-			d, dwarfErr = collectDwarf(fn, pp.Text, preDcl[fn])
-		}
-		if encErr == nil {
-			var b []byte
-			b, encErr = enc.encodeFuncRecord(pp.Text, d, fn, preRelocs[fn])
-			funcs = append(funcs, b)
-		}
+		enc.Func(fn, pp.Text)
 		return false // the client assembles
 	}
-	te := newTypeEffects()
 	for _, name := range names {
 		fn := byName[name]
 		if fn == nil {
 			fail(fmt.Errorf("job names %q, which is not in the compile queue", name))
 		}
-		funcs, encErr, dwarfErr = funcs[:0], nil, nil
-		preDcl = make(map[*ir.Func][]*ir.Name)
-		preRelocs = make(map[*ir.Func]int)
-		for _, f := range groupFuncs(fn) {
-			preDcl[f] = append([]*ir.Name(nil), f.Dcl...)
-			preRelocs[f] = len(f.LSym.R)
-		}
-		attrs := groupAttrs(fn)
-		x := lazyTypeIndex(fn, preDcl) // the IR as it was before the backend
+		enc.Begin(fn)
 		before := snapshot()
 		compileGroup(fn)
-		reason := unreplayable(before, snapshot())
-		var tw writer
-		if err := te.collect(&tw, x); err != nil && reason == "" {
-			reason = "runtime types: " + err.Error()
-		}
-		if reason == "" && dwarfErr != nil {
-			reason = "dwarf: " + dwarfErr.Error()
-		}
-		if reason == "" && encErr != nil {
-			reason = "encoding: " + encErr.Error()
-		}
-		if reason == "" && len(funcs) != len(attrs) {
-			reason = "frame too large" // Compile returned before genssa
-		}
-		if reason == "" {
-			if s := changedAttrs(fn, attrs); s != "" {
-				reason = "symbol attributes changed: " + s
-			}
-		}
-		if reason != "" {
-			enc.localGroup(name, reason)
-		} else {
-			enc.okGroup(name, tw.buf, funcs)
-		}
+		enc.End(name, unreplayable(before, snapshot()))
 	}
-	out := enc.finish(fp)
+	out := enc.Finish(fp)
 	switch testFault {
 	case "result":
 		out = out[:len(out)/2]
@@ -208,42 +165,10 @@ func runWorker(queue []*ir.Func) {
 	os.Exit(0)
 }
 
-// groupFuncs returns fn and its closures, in the order in which
-// gc.compileFunctions compiles them.
-func groupFuncs(fn *ir.Func) []*ir.Func {
-	fns := []*ir.Func{fn}
-	for _, c := range fn.Closures {
-		fns = append(fns, groupFuncs(c)...)
-	}
-	return fns
-}
-
 // compileGroup runs the backend on fn and its closures, in that order, in
 // this goroutine.
 func compileGroup(fn *ir.Func) {
-	for _, f := range groupFuncs(fn) {
+	for _, f := range result.GroupFuncs(fn) {
 		ssagen.Compile(f, 0)
 	}
-}
-
-// groupAttrs returns the attribute words of a group's function symbols,
-// in compile order.
-func groupAttrs(fn *ir.Func) []obj.Attribute {
-	var a []obj.Attribute
-	for _, f := range groupFuncs(fn) {
-		a = append(a, f.LSym.Attribute)
-	}
-	return a
-}
-
-// changedAttrs names the group's symbols whose attributes the backend
-// changed; the client does not replay such changes.
-func changedAttrs(fn *ir.Func, before []obj.Attribute) string {
-	var changed []string
-	for i, f := range groupFuncs(fn) {
-		if f.LSym.Attribute != before[i] {
-			changed = append(changed, f.LSym.Name)
-		}
-	}
-	return strings.Join(changed, ", ")
 }

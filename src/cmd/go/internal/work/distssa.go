@@ -377,7 +377,9 @@ func (b *Builder) DistSSARun(cmd *exec.Cmd) error {
 // The local protocol's HOLD exchange (remote/PROTOCOL.md §1): a frame is
 // uvarint(len) body; HOLD is type 6 with one string, the agent answers
 // with GRANT (type 2) once a local token is held, and closing the
-// connection returns the token.
+// connection returns the token. distssa_test.go checks the frames
+// against the protocol's golden frames, and distssaDial against the
+// compiler's dial.
 const (
 	distssaMsgGrant = 2
 	distssaMsgHold  = 6
@@ -390,15 +392,28 @@ func distssaHold(socket, what string) (release func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	body := append([]byte{distssaMsgHold}, binary.AppendUvarint(nil, uint64(len(what)))...)
-	body = append(body, what...)
-	frame := append(binary.AppendUvarint(nil, uint64(len(body))), body...)
-	if _, err := c.Write(frame); err != nil {
+	if _, err := c.Write(distssaHoldFrame(what)); err != nil {
 		c.Close()
 		return nil, err
 	}
 	// The token may take as long as the running processes do.
-	r := bufio.NewReader(c)
+	if err := distssaReadGrant(bufio.NewReader(c)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return func() { c.Close() }, nil
+}
+
+// distssaHoldFrame returns the frame of HOLD for a process named what.
+func distssaHoldFrame(what string) []byte {
+	body := append([]byte{distssaMsgHold}, binary.AppendUvarint(nil, uint64(len(what)))...)
+	body = append(body, what...)
+	return append(binary.AppendUvarint(nil, uint64(len(body))), body...)
+}
+
+// distssaReadGrant reads the agent's answer to HOLD, which must be a
+// GRANT, up to its type.
+func distssaReadGrant(r *bufio.Reader) error {
 	n, err := binary.ReadUvarint(r)
 	if err == nil && (n == 0 || n > 1<<10) {
 		err = fmt.Errorf("GRANT frame of %d bytes", n)
@@ -409,14 +424,10 @@ func distssaHold(socket, what string) (release func(), err error) {
 			err = fmt.Errorf("message type %d, want GRANT", t)
 		}
 	}
-	if err != nil {
-		c.Close()
-		if err == io.EOF {
-			err = errors.New("the agent closed the connection")
-		}
-		return nil, err
+	if err == io.EOF {
+		err = errors.New("the agent closed the connection")
 	}
-	return func() { c.Close() }, nil
+	return err
 }
 
 // hideToken removes DISTSSA_TOKEN from the environment of every process

@@ -2,7 +2,7 @@
 // Use of this source code is governed by a BSD-style
 // license that can be found in distssa's LICENSE file.
 
-package distssa
+package result
 
 // DWARF of remote functions.
 //
@@ -276,7 +276,8 @@ func listPCs(fnsym *obj.LSym, text *obj.Prog, debug *ssa.FuncDebug, vars []*dwar
 	return pcs, err
 }
 
-func (e *resultEncoder) encodeDwarf(w *writer, d *dwarfFunc) error {
+// encodeDwarf writes d, naming its symbols in syms.
+func encodeDwarf(w *writer, syms *symTable, d *dwarfFunc) error {
 	if d == nil {
 		w.uvarint(0)
 		return nil
@@ -284,7 +285,7 @@ func (e *resultEncoder) encodeDwarf(w *writer, d *dwarfFunc) error {
 	w.uvarint(1)
 	w.uvarint(uint64(len(d.useTypes)))
 	for _, s := range d.useTypes {
-		ref, err := e.syms.ref(s)
+		ref, err := syms.ref(s)
 		if err != nil {
 			return err
 		}
@@ -306,7 +307,7 @@ func (e *resultEncoder) encodeDwarf(w *writer, d *dwarfFunc) error {
 		w.uvarint(flags)
 		w.uvarint(uint64(v.DictIndex))
 		w.varint(int64(v.StackOffset))
-		ref, err := e.syms.ref(v.Type.(*obj.LSym))
+		ref, err := syms.ref(v.Type.(*obj.LSym))
 		if err != nil {
 			return err
 		}
@@ -472,16 +473,6 @@ func (d *dwarfFunc) check(fn *ir.Func) (err error) {
 	return err
 }
 
-// resolve replaces the result's placeholder symbols in d by real ones.
-func (d *dwarfFunc) resolve(rv *resolver) {
-	for i, s := range d.useTypes {
-		d.useTypes[i] = rv.sym(s)
-	}
-	for i := range d.vars {
-		d.vars[i].v.Type = rv.sym(d.vars[i].v.Type.(*obj.LSym))
-	}
-}
-
 // The client's DebugInfo hook, for the functions it assembles from
 // results.
 var dwarfHook struct {
@@ -495,8 +486,8 @@ type remoteDwarf struct {
 	progs []*obj.Prog
 }
 
-// installDwarfHook puts remoteInfo in front of base.Ctxt.DebugInfo.
-func installDwarfHook() {
+// InstallDwarfHook puts remoteInfo in front of base.Ctxt.DebugInfo.
+func InstallDwarfHook() {
 	if base.Ctxt.DebugInfo == nil || dwarfHook.info != nil {
 		return
 	}

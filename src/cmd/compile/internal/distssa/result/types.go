@@ -2,7 +2,7 @@
 // Use of this source code is governed by a BSD-style
 // license that can be found in distssa's LICENSE file.
 
-package distssa
+package result
 
 // Runtime types, GC bitmaps and function value symbols that a group's
 // backend asked for.
@@ -84,7 +84,7 @@ func newTypeIndex(fn *ir.Func, dcl map[*ir.Func][]*ir.Name) *typeIndex {
 	}
 	x.add(types.ByteType)
 	x.add(types.RuneType)
-	for _, f := range groupFuncs(fn) {
+	for _, f := range GroupFuncs(fn) {
 		x.add(f.Type())
 		ds := f.Dcl
 		if dcl != nil {

@@ -2,7 +2,7 @@
 // Use of this source code is governed by a BSD-style
 // license that can be found in distssa's LICENSE file.
 
-package distssa
+package result
 
 // Low-level encoding of worker results: varints and length-prefixed
 // strings, in a frame with a magic, a format version and a CRC-32C.

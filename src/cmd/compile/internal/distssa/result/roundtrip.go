@@ -2,7 +2,7 @@
 // Use of this source code is governed by a BSD-style
 // license that can be found in distssa's LICENSE file.
 
-package distssa
+package result
 
 import (
 	"fmt"
@@ -65,14 +65,14 @@ func decodeFunc(data []byte, alloc func() *obj.Prog) (*decodedFunc, error) {
 	return d, nil
 }
 
-// roundTrip is the ssagen.BeforeFlush hook of -d=distssaroundtrip=1. It
+// RoundTrip is the ssagen.BeforeFlush hook of -d=distssaroundtrip=1. It
 // encodes the function's Progs, clears every Prog, and decodes the result
 // back into the same Prog objects (which the FuncInfo and the DWARF
 // location lists point to), so that the assembler sees only what went
 // through the encoding. Any loss shows up as an object that differs from
 // a normal compile; a decoding failure or a symbol that does not resolve
 // to itself stops the compile.
-func roundTrip(fn *ir.Func, pp *objw.Progs) bool {
+func RoundTrip(fn *ir.Func, pp *objw.Progs) bool {
 	fail := func(format string, args ...interface{}) {
 		base.FatalfAt(fn.Pos(), "distssa round trip of %v: %s", fn, fmt.Sprintf(format, args...))
 	}

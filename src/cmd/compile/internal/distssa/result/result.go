@@ -2,7 +2,22 @@
 // Use of this source code is governed by a BSD-style
 // license that can be found in distssa's LICENSE file.
 
-package distssa
+// Package result encodes what travels between a compile and its
+// workers in a split backend: the job that names the functions a worker
+// compiles (its shard), and the result that brings them back as Progs,
+// with their runtime types, GC bitmaps, DWARF and the other state their
+// backend left behind, for the client to replay and assemble.
+//
+// Jobs and results are frames (frame.go) of the encoding below; Prog
+// lists are in progs.go, type side effects in types.go, DWARF in
+// dwarf.go. The worker writes a result with an Encoder (encoder.go); the
+// client decodes it with Decode and replays it group by group
+// (replay.go). -d=distssaroundtrip sends every function through the
+// encoding within one compile (roundtrip.go).
+//
+// The package must build with the bootstrap toolchain: std only, no
+// generics.
+package result
 
 // Jobs and results of the split backend.
 //
@@ -21,8 +36,9 @@ package distssa
 //
 // A group is a top-level function with its closures, in the order the
 // backend compiles them; types holds the runtime types and GC bitmaps its
-// backend asked for (see types.go); dwarf is in dwarf.go. Its status says whether the worker compiled it
-// (groupOK) or leaves it to the client (groupLocal, with a reason).
+// backend asked for (see types.go); dwarf is in dwarf.go. Its status
+// says whether the worker compiled it (groupOK) or leaves it to the
+// client (groupLocal, with a reason).
 
 import (
 	"fmt"
@@ -58,15 +74,9 @@ func funcInfoSlots(fi *obj.FuncInfo) [numSlots]**obj.LSym {
 	}
 }
 
-// funcKey names a function in jobs and results: its symbol name and ABI
-// (an ABI wrapper has the name of the function it wraps).
-func funcKey(s *obj.LSym) string {
-	return s.Name + "<" + s.ABI().String() + ">"
-}
-
-// encodeJob writes a job: the client's fingerprint and the keys of the
+// EncodeJob writes a job: the client's fingerprint and the keys of the
 // top-level functions to compile.
-func encodeJob(fp [32]byte, names []string) []byte {
+func EncodeJob(fp [32]byte, names []string) []byte {
 	var w writer
 	w.str(string(fp[:]))
 	w.uvarint(uint64(len(names)))
@@ -76,7 +86,7 @@ func encodeJob(fp [32]byte, names []string) []byte {
 	return seal(w.buf)
 }
 
-func decodeJob(b []byte) (fp [32]byte, names []string, err error) {
+func DecodeJob(b []byte) (fp [32]byte, names []string, err error) {
 	payload, err := unseal(b)
 	if err != nil {
 		return fp, nil, err
@@ -179,7 +189,7 @@ func (e *resultEncoder) encodeFuncRecord(text *obj.Prog, d *dwarfFunc, fn *ir.Fu
 		}
 	}
 	pe.w.uvarint(uint64(fnSym.Attribute))
-	if err := e.encodeDwarf(&pe.w, d); err != nil {
+	if err := encodeDwarf(&pe.w, &e.syms, d); err != nil {
 		return nil, fmt.Errorf("DWARF: %v", err)
 	}
 	var wb src.XPos
@@ -304,59 +314,71 @@ type decodedRecord struct {
 	relocs []obj.Reloc    // and those the backend added
 }
 
-// decodedGroup is a decoded group.
-type decodedGroup struct {
-	name   string
-	reason string // non-empty: the worker left it to the client
+// Group is a decoded group of a result.
+type Group struct {
+	Name   string // the FuncKey of its top-level function
+	Reason string // non-empty: the worker left it to the client
 	types  decodedTypes
 	funcs  []*decodedRecord
+}
+
+// Result is a decoded worker result.
+type Result struct {
+	Fingerprint [32]byte // the front-end fingerprint of the worker
+	Groups      []*Group // in the order of the job's names
+	rv          *resolver
 }
 
 // newProg allocates a Prog for a decoded or assembled function.
 func newProg() *obj.Prog { return &obj.Prog{Ctxt: base.Ctxt} }
 
-// decodeResult decodes a worker's result. Its symbols are placeholders,
-// made real only for the groups that the client installs (see resolver):
+// Decode decodes a worker's result. Its symbols are placeholders, made
+// real only for the groups that the client replays (see resolver):
 // looking a symbol up creates it, and a content-addressed symbol such as
 // gclocals·… created empty would stay empty when the local backend makes
 // it later.
-func decodeResult(b []byte) (fp [32]byte, groups []*decodedGroup, rv *resolver, err error) {
+func Decode(b []byte) (*Result, error) {
 	payload, err := unseal(b)
 	if err != nil {
-		return fp, nil, nil, err
+		return nil, err
 	}
 	r := &reader{buf: payload}
+	res := &Result{}
 	s := r.str()
-	if r.err == nil && len(s) != len(fp) {
+	if r.err == nil && len(s) != len(res.Fingerprint) {
 		r.fail("fingerprint of %d bytes", len(s))
 	}
-	copy(fp[:], s)
-	rv = &resolver{placeholder: make(map[*obj.LSym]bool), real: make(map[*obj.LSym]*obj.LSym)}
+	copy(res.Fingerprint[:], s)
+	rv := &resolver{placeholder: make(map[*obj.LSym]bool), real: make(map[*obj.LSym]*obj.LSym)}
+	res.rv = rv
 	syms := decodeSyms(r, rv.placeholderSym)
 	n := r.count(2)
 	for i := 0; i < n && r.err == nil; i++ {
-		g := &decodedGroup{name: r.str()}
+		g := &Group{Name: r.str()}
 		switch st := r.uvarint(); st {
 		case groupLocal:
-			g.reason = r.str()
-			if r.err == nil && g.reason == "" {
-				r.fail("group %q: local without a reason", g.name)
+			g.Reason = r.str()
+			if r.err == nil && g.Reason == "" {
+				r.fail("group %q: local without a reason", g.Name)
 			}
 		case groupOK:
 			g.types = decodedTypes{raw: []byte(r.str())}
 			k := r.count(6)
 			if r.err == nil && k == 0 {
-				r.fail("group %q: no functions", g.name)
+				r.fail("group %q: no functions", g.Name)
 			}
 			for j := 0; j < k && r.err == nil; j++ {
 				g.funcs = append(g.funcs, decodeRecord(r, syms))
 			}
 		default:
-			r.fail("group %q: bad status %d", g.name, st)
+			r.fail("group %q: bad status %d", g.Name, st)
 		}
-		groups = append(groups, g)
+		res.Groups = append(res.Groups, g)
 	}
-	return fp, groups, rv, r.done()
+	if err := r.done(); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // resolver maps a result's placeholder symbols to real ones.

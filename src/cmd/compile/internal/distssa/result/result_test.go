@@ -2,7 +2,7 @@
 // Use of this source code is governed by a BSD-style
 // license that can be found in distssa's LICENSE file.
 
-package distssa
+package result
 
 import (
 	"errors"
@@ -315,7 +315,7 @@ func testResult(t testing.TB) ([]byte, [32]byte) {
 	tw.uvarint(0)
 	tw.uvarint(0)
 	tw.uvarint(0)
-	enc.okGroup(funcKey(text.From.Sym), tw.buf, [][]byte{rec})
+	enc.okGroup(FuncKey(text.From.Sym), tw.buf, [][]byte{rec})
 	enc.localGroup("p.G<ABIInternal>", "runtime types: example")
 	var fp [32]byte
 	fp[3] = 7
@@ -324,18 +324,19 @@ func testResult(t testing.TB) ([]byte, [32]byte) {
 
 func TestResultRoundTrip(t *testing.T) {
 	data, fp := testResult(t)
-	gotFP, groups, rv, err := decodeResult(data)
+	res, err := Decode(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gotFP != fp || len(groups) != 2 {
-		t.Fatalf("fingerprint %x, %d groups", gotFP[:4], len(groups))
+	groups, rv := res.Groups, res.rv
+	if res.Fingerprint != fp || len(groups) != 2 {
+		t.Fatalf("fingerprint %x, %d groups", res.Fingerprint[:4], len(groups))
 	}
-	if g := groups[1]; g.name != "p.G<ABIInternal>" || g.reason != "runtime types: example" {
+	if g := groups[1]; g.Name != "p.G<ABIInternal>" || g.Reason != "runtime types: example" {
 		t.Errorf("local group decoded as %+v", g)
 	}
 	g := groups[0]
-	if g.reason != "" || len(g.funcs) != 1 {
+	if g.Reason != "" || len(g.funcs) != 1 {
 		t.Fatalf("compiled group decoded as %+v", g)
 	}
 	d := g.funcs[0]
@@ -360,7 +361,7 @@ func TestResultRoundTrip(t *testing.T) {
 func TestResultCorruption(t *testing.T) {
 	data, _ := testResult(t)
 	for n := 0; n < len(data); n++ {
-		if _, _, _, err := decodeResult(data[:n]); err == nil {
+		if _, err := Decode(data[:n]); err == nil {
 			t.Fatalf("truncated to %d bytes: decoded without error", n)
 		}
 	}
@@ -371,9 +372,9 @@ func TestResultCorruption(t *testing.T) {
 	for i := range payload {
 		b := append([]byte(nil), payload...)
 		b[i] ^= 0xff
-		decodeResult(seal(b)) // must not panic
+		Decode(seal(b)) // must not panic
 		b = append([]byte(nil), payload[:i]...)
-		if _, _, _, err := decodeResult(seal(b)); err == nil {
+		if _, err := Decode(seal(b)); err == nil {
 			t.Fatalf("payload cut to %d bytes: decoded without error", i)
 		}
 	}
@@ -387,13 +388,13 @@ func FuzzDecodeResult(f *testing.F) {
 	}
 	f.Add(payload)
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		_, groups, _, err := decodeResult(seal(payload))
+		res, err := Decode(seal(payload))
 		if err != nil {
 			return
 		}
-		for _, g := range groups {
-			if g.reason == "" && len(g.funcs) == 0 {
-				t.Fatalf("group %q: neither reason nor functions", g.name)
+		for _, g := range res.Groups {
+			if g.Reason == "" && len(g.funcs) == 0 {
+				t.Fatalf("group %q: neither reason nor functions", g.Name)
 			}
 		}
 	})
@@ -403,13 +404,13 @@ func TestJob(t *testing.T) {
 	var fp [32]byte
 	fp[0] = 9
 	names := []string{"p.F<ABIInternal>", "p.(*T).M<ABI0>"}
-	gotFP, gotNames, err := decodeJob(encodeJob(fp, names))
+	gotFP, gotNames, err := DecodeJob(EncodeJob(fp, names))
 	if err != nil || gotFP != fp || !reflect.DeepEqual(gotNames, names) {
 		t.Fatalf("job round trip: %x %v %v", gotFP[:2], gotNames, err)
 	}
-	b := encodeJob(fp, names)
+	b := EncodeJob(fp, names)
 	for n := 0; n < len(b); n++ {
-		if _, _, err := decodeJob(b[:n]); err == nil {
+		if _, _, err := DecodeJob(b[:n]); err == nil {
 			t.Fatalf("job cut to %d bytes decoded", n)
 		}
 	}

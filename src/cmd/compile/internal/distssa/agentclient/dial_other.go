@@ -4,13 +4,14 @@
 
 //go:build !linux
 
-package distssa
+package agentclient
 
 import (
 	"errors"
+	"os"
 	"time"
 )
 
-func dialUnix(path string, timeout time.Duration) (agentSocket, error) {
+func dialUnix(path string, timeout time.Duration) (*os.File, error) {
 	return nil, errors.New("the agent transport is implemented on linux only")
 }

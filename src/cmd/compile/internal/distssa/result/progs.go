@@ -2,7 +2,7 @@
 // Use of this source code is governed by a BSD-style
 // license that can be found in distssa's LICENSE file.
 
-package distssa
+package result
 
 // Encoding of a function's Prog list as genssa leaves it, before the
 // assembler (obj.Flushplist) runs.

@@ -4,7 +4,7 @@
 
 //go:build linux
 
-package distssa
+package agentclient
 
 import (
 	"os"
@@ -16,7 +16,7 @@ import (
 // syscall rather than net, so that the compiler does not link net (and,
 // with cgo enabled, its C resolver). The file is non-blocking, so its
 // deadlines work.
-func dialUnix(path string, timeout time.Duration) (agentSocket, error) {
+func dialUnix(path string, timeout time.Duration) (*os.File, error) {
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC|syscall.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)

@@ -1,0 +1,311 @@
+// Copyright 2026 The distssa Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in distssa's LICENSE file.
+
+package distssa
+
+// The split, on the client: plan it (each worker's shard of the
+// functions), send the workers their jobs, compile the local share, then
+// take the workers' results, replay them and assemble them. Any fault
+// sends the affected functions back to the local backend.
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"cmd/compile/internal/base"
+	"cmd/compile/internal/distssa/agentclient"
+	"cmd/compile/internal/distssa/result"
+	"cmd/compile/internal/ir"
+	"cmd/compile/internal/types"
+)
+
+// split is the state of one compileFunctions call on the client.
+type split struct {
+	fp      [32]byte
+	pending []Worker
+	shards  [][]*ir.Func // each pending worker's shard: the functions of its job
+	stats   stats
+}
+
+type stats struct {
+	funcs, remote  int
+	cost, remoteCt int64
+	local          map[string]int
+	bytes          int
+	decode, replay time.Duration
+	wait           time.Duration
+	fallback       time.Duration
+	details        []string
+}
+
+// keepLocal counts n functions that stay local. The reason's text up to
+// the first ": " is its category in the statistics line; the whole
+// reason is kept for -d=distssastats=2.
+func (s *stats) keepLocal(reason string, n int) {
+	if s.local == nil {
+		s.local = make(map[string]int)
+	}
+	key := reason
+	if i := strings.Index(reason, ": "); i >= 0 {
+		key = reason[:i]
+		s.details = append(s.details, reason)
+	}
+	s.local[key] += n
+}
+
+var current *split
+
+// calls counts compileFunctions calls; only the first, which holds every
+// function of the package's source, is split. Later calls compile
+// functions made while writing data (gc/obj.go), which stay local.
+var calls int
+
+// planSplit decides which functions go to workers, starts the jobs and
+// returns the functions to compile here.
+func planSplit(queue []*ir.Func) []*ir.Func {
+	calls++
+	ws := workers
+	workers = nil
+	if spec.Transport == Local || calls > 1 {
+		closeWorkers(ws)
+		closeAgent()
+		return queue
+	}
+	s := &split{}
+	current = s
+	s.stats.funcs = len(queue)
+	for _, fn := range queue {
+		s.stats.cost += cost(fn)
+	}
+	reason := compileReason() // then startWorkers started none
+	if reason == "" && len(queue) < 2 {
+		reason = "small package"
+	}
+	if reason == "" && spec.Transport == Agent {
+		ws, reason = agentWorkers() // the GRANT came before the front end
+	}
+	if reason != "" {
+		closeWorkers(ws)
+		closeAgent()
+		s.stats.keepLocal(reason, len(queue))
+		return queue
+	}
+	s.fp = Fingerprint(queue)
+	result.InstallDwarfHook()
+
+	var local []*ir.Func
+	remote := queue
+	// Balance estimated cost over the workers and this process: the
+	// client takes one share, the workers the others; under
+	// -d=distssaforce=1 the client takes none.
+	n := len(ws) // spec.Workers for exec, the grant for the agent
+	first := 0
+	if base.Debug.DistSSAForce != 0 {
+		first = 1
+	}
+	bins := make([][]*ir.Func, n+1)
+	load := make([]int64, n+1)
+	costs := make(map[*ir.Func]int64, len(remote))
+	var total int64
+	for _, fn := range remote {
+		costs[fn] = cost(fn)
+		total += costs[fn]
+	}
+	// The client also decodes, replays and assembles the workers'
+	// functions: start its share with some load for that. (Measured on
+	// net/http with exec:1: a fifth of the cost made the client wait for
+	// its worker; a tenth balances them better.)
+	load[0] = total / 10
+	sorted := append([]*ir.Func(nil), remote...)
+	sort.SliceStable(sorted, func(i, j int) bool { return costs[sorted[i]] > costs[sorted[j]] })
+	for _, fn := range sorted {
+		best := first
+		for b := first + 1; b <= n; b++ {
+			if load[b] < load[best] {
+				best = b
+			}
+		}
+		// Ties go to a worker: the client also assembles everything.
+		if best == 0 {
+			for b := 1; b <= n; b++ {
+				if load[b] == load[0] {
+					best = b
+					break
+				}
+			}
+		}
+		bins[best] = append(bins[best], fn)
+		load[best] += costs[fn]
+	}
+	local = append(local, bins[0]...)
+	if len(bins[0]) > 0 {
+		s.stats.keepLocal("client share", len(bins[0]))
+	}
+	for i, shard := range bins[1:] {
+		w := ws[i]
+		if len(shard) == 0 {
+			closeWorkers([]Worker{w})
+			continue
+		}
+		names := make([]string, len(shard))
+		for i, fn := range shard {
+			names[i] = result.FuncKey(fn.LSym)
+		}
+		w.Send(result.EncodeJob(s.fp, names))
+		w.Close()
+		splitUsed = true
+		s.shards = append(s.shards, shard)
+		s.pending = append(s.pending, w)
+	}
+	// Keep the compile order of the local share as the queue had it.
+	inLocal := make(map[*ir.Func]bool, len(local))
+	for _, fn := range local {
+		inLocal[fn] = true
+	}
+	out := queue[:0:0]
+	for _, fn := range queue {
+		if inLocal[fn] {
+			out = append(out, fn)
+		}
+	}
+	return out
+}
+
+// cost estimates a function's backend cost by the size of its IR,
+// closures included.
+func cost(fn *ir.Func) int64 {
+	var n int64
+	for _, f := range result.GroupFuncs(fn) {
+		n++
+		ir.VisitList(f.Body, func(ir.Node) { n++ })
+	}
+	return n
+}
+
+// finishSplit runs after the local share is compiled: it collects the
+// workers' results, assembles what they compiled and compiles the rest
+// here, with the backend's state set up as compileFunctions sets it. It
+// returns the split it finished, or nil.
+func finishSplit() *split {
+	s := current
+	current = nil
+	if s == nil {
+		return nil
+	}
+	defer func(calc, par bool) {
+		types.CalcSizeDisabled, base.Ctxt.InParallel = calc, par
+	}(types.CalcSizeDisabled, base.Ctxt.InParallel)
+	types.CalcSizeDisabled = true
+	base.Ctxt.InParallel = true
+	for i, p := range s.pending {
+		t0 := time.Now()
+		data, err := p.Wait()
+		s.stats.wait += time.Since(t0)
+		shard := s.shards[i]
+		if err != nil {
+			s.fallback(shard, classify(err)+": "+err.Error())
+			continue
+		}
+		s.stats.bytes += len(data)
+		t0 = time.Now()
+		res, err := result.Decode(data)
+		s.stats.decode += time.Since(t0)
+		if err == nil && res.Fingerprint != s.fp {
+			s.fallback(shard, "fingerprint mismatch: in the result")
+			continue
+		}
+		if err == nil && len(res.Groups) != len(shard) {
+			err = fmt.Errorf("%d results for %d functions", len(res.Groups), len(shard))
+		}
+		if err != nil {
+			s.fallback(shard, "bad result: "+err.Error())
+			continue
+		}
+		for j, g := range res.Groups {
+			fn := shard[j]
+			if g.Name != result.FuncKey(fn.LSym) {
+				s.fallback(shard[j:], "bad result: out of order")
+				break
+			}
+			if g.Reason != "" {
+				s.fallback([]*ir.Func{fn}, g.Reason)
+				continue
+			}
+			t0 := time.Now()
+			err := res.Replay(g, fn)
+			s.stats.replay += time.Since(t0)
+			if err != nil {
+				s.fallback([]*ir.Func{fn}, "bad result: "+err.Error())
+				continue
+			}
+			s.stats.remote++
+			s.stats.remoteCt += cost(fn)
+		}
+	}
+	if base.Debug.DistSSAStats != 0 {
+		s.stats.print()
+	}
+	return s
+}
+
+// summary is the split's STATS for the agent; nil for no split.
+func (s *split) summary() *agentclient.Stats {
+	if s == nil {
+		return nil
+	}
+	st := &s.stats
+	return &agentclient.Stats{
+		PkgPath:     base.Ctxt.Pkgpath,
+		Funcs:       uint64(st.funcs),
+		Remote:      uint64(st.remote),
+		Cost:        uint64(st.cost),
+		RemoteCost:  uint64(st.remoteCt),
+		ResultBytes: uint64(st.bytes),
+	}
+}
+
+// classify names the category of a worker's failure.
+func classify(err error) string {
+	if strings.Contains(err.Error(), "fingerprint") {
+		return "fingerprint mismatch" // the worker refused the job
+	}
+	return "worker failed"
+}
+
+// fallback compiles functions here, in this goroutine.
+func (s *split) fallback(fns []*ir.Func, reason string) {
+	if len(fns) == 0 {
+		return
+	}
+	t0 := time.Now()
+	s.stats.keepLocal(reason, len(fns))
+	for _, fn := range fns {
+		compileGroup(fn)
+	}
+	s.stats.fallback += time.Since(t0)
+}
+
+func (st *stats) print() {
+	var reasons []string
+	for r, n := range st.local {
+		reasons = append(reasons, fmt.Sprintf("%s=%d", r, n))
+	}
+	sort.Strings(reasons)
+	share := 0.0
+	if st.cost > 0 {
+		share = 100 * float64(st.remoteCt) / float64(st.cost)
+	}
+	fmt.Fprintf(os.Stderr, "distssa: %s: %d/%d functions remote, %.1f%% of estimated cost (%d/%d), %d result bytes, wait %v, decode %v, replay %v, local compile %v; local: %s\n",
+		base.Ctxt.Pkgpath, st.remote, st.funcs, share, st.remoteCt, st.cost, st.bytes,
+		st.wait.Round(time.Millisecond), st.decode.Round(time.Microsecond), st.replay.Round(time.Microsecond), st.fallback.Round(time.Millisecond),
+		strings.Join(reasons, ", "))
+	if base.Debug.DistSSAStats > 1 {
+		for _, d := range st.details {
+			fmt.Fprintf(os.Stderr, "distssa: %s: local: %s\n", base.Ctxt.Pkgpath, d)
+		}
+	}
+}

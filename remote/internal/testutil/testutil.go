@@ -75,7 +75,7 @@ func GOROOT(compile string) string {
 }
 
 // FormatVersion is the compiler's result and job format version
-// (FormatVersion in cmd/compile/internal/distssa/wire.go); the two must
+// (FormatVersion in cmd/compile/internal/distssa/result/frame.go); the two must
 // move together.
 const FormatVersion = 2
 

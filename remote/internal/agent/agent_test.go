@@ -28,7 +28,7 @@ import (
 // startWorker runs a worker daemon on an ephemeral loopback port.
 func startWorker(t *testing.T, compile string, token []byte) (*worker.Server, string) {
 	t.Helper()
-	s, err := worker.New(worker.Config{Slots: 4, CacheDir: t.TempDir(), CacheMax: 64 << 20, Token: token,
+	s, err := worker.New(worker.Options{Slots: 4, CacheDir: t.TempDir(), CacheMax: 64 << 20, Token: token,
 		Compile: compile, JobTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -340,7 +340,7 @@ func TestPooledConnectionClosed(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	s.ws.Shutdown(ctx) // closes the idle pooled connection
 	cancel()
-	ws, err := worker.New(worker.Config{Slots: 4, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: s.compile})
+	ws, err := worker.New(worker.Options{Slots: 4, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: s.compile})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ func TestTLS(t *testing.T) {
 	compile := testutil.Compile(t)
 	cert, pemFile := selfSigned(t)
 	_, otherPEM := selfSigned(t)
-	ws, err := worker.New(worker.Config{Slots: 2, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile})
+	ws, err := worker.New(worker.Options{Slots: 2, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestMutualTLS(t *testing.T) {
 	_, clientCert, clientKey := ca.issue(t, "agent", false)
 	_, strangerCert, strangerKey := other.issue(t, "stranger", false)
 	token := []byte("s3cret-s3cret-s3cret")
-	ws, err := worker.New(worker.Config{Slots: 2, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile, Token: token})
+	ws, err := worker.New(worker.Options{Slots: 2, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile, Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}

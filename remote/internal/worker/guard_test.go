@@ -113,7 +113,7 @@ func fdChild() {
 		fail(err)
 	}
 	defer os.RemoveAll(dir)
-	s, err := New(Config{Slots: 1, CacheDir: dir, CacheMax: 1 << 20, Token: testToken, Compile: exe,
+	s, err := New(Options{Slots: 1, CacheDir: dir, CacheMax: 1 << 20, Token: testToken, Compile: exe,
 		HandshakeTimeout: time.Second, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err != nil {
 		fail(err)
@@ -150,7 +150,7 @@ func fdChild() {
 // counted; when one closes, a client is served again.
 func TestMaxConns(t *testing.T) {
 	exe, _ := os.Executable()
-	s, addr := startServerConfig(t, Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: exe,
+	s, addr := startServerOptions(t, Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: exe,
 		MaxConns: 3, HandshakeTimeout: time.Minute})
 	var idle []net.Conn
 	for i := 0; i < 3; i++ {
@@ -203,7 +203,7 @@ func TestMaxConns(t *testing.T) {
 // HandshakeTimeout has passed since it connected.
 func TestHandshakeTimeout(t *testing.T) {
 	exe, _ := os.Executable()
-	s, addr := startServerConfig(t, Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: exe,
+	s, addr := startServerOptions(t, Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: exe,
 		Token: testToken, HandshakeTimeout: time.Second})
 	for _, hello := range []bool{false, true} {
 		t0 := time.Now()
@@ -267,7 +267,7 @@ func dialFrom(t *testing.T, local, addr string, token, toolchain []byte) any {
 // minute; another source is served meanwhile.
 func TestAuthThrottle(t *testing.T) {
 	exe, _ := os.Executable()
-	s, addr := startServerConfig(t, Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: exe,
+	s, addr := startServerOptions(t, Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: exe,
 		Token: testToken, AuthFailLimit: 3})
 	clock := &fakeClock{t: time.Now()}
 	s.auth.mu.Lock()

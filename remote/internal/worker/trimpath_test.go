@@ -92,7 +92,7 @@ func TestWholeCompileCacheDirLink(t *testing.T) {
 	if err := os.Symlink(t.TempDir(), link); err != nil {
 		t.Fatal(err)
 	}
-	s, addr := startServerConfig(t, Config{Slots: 1, CacheDir: link, CacheMax: 64 << 20, Compile: compile, JobTimeout: time.Minute})
+	s, addr := startServerOptions(t, Options{Slots: 1, CacheDir: link, CacheMax: 64 << 20, Compile: compile, JobTimeout: time.Minute})
 	dir := t.TempDir()
 	cwd, args := testutil.Package(t, compile, dir)
 	env := []string{"GOROOT=" + testutil.GOROOT(compile)}

@@ -31,8 +31,8 @@ import (
 	"distssa/remote/internal/wire"
 )
 
-// Config configures a Server.
-type Config struct {
+// Options configures a Server.
+type Options struct {
 	// What a peer that has no token can take (guard.go); 0 for defaults.
 	MaxConns         int           // open connections; more are closed at once (256)
 	HandshakeTimeout time.Duration // bound of a connection's whole handshake (10 s)
@@ -60,7 +60,7 @@ type Config struct {
 
 // Server is a worker daemon.
 type Server struct {
-	cfg       Config
+	cfg       Options
 	store     *store.Store
 	toolchain []byte
 	sem       chan struct{}
@@ -87,7 +87,7 @@ type Server struct {
 	}
 }
 
-// defaultJobFiles is the default of Config.JobFiles: more than any
+// defaultJobFiles is the default of Options.JobFiles: more than any
 // package's compile reads (a big one reads a few thousand files).
 const defaultJobFiles = 1 << 16
 
@@ -107,7 +107,7 @@ func HashFile(name string) ([]byte, error) {
 
 // New checks the configuration, hashes the compile binary and opens the
 // store.
-func New(cfg Config) (*Server, error) {
+func New(cfg Options) (*Server, error) {
 	if cfg.Replay < 0 || cfg.Replay != cfg.Replay {
 		return nil, fmt.Errorf("replay scale %v is not a positive number", cfg.Replay)
 	}

@@ -28,13 +28,13 @@ import (
 // startServer runs a worker on an ephemeral loopback port.
 func startServer(t *testing.T, compile string, token []byte) (*Server, string) {
 	t.Helper()
-	return startServerConfig(t, Config{Slots: 2, CacheDir: t.TempDir(), CacheMax: 64 << 20, Token: token, Compile: compile,
+	return startServerOptions(t, Options{Slots: 2, CacheDir: t.TempDir(), CacheMax: 64 << 20, Token: token, Compile: compile,
 		Name: "test", JobTimeout: time.Minute})
 }
 
-// startServerConfig runs a worker with the given configuration on an
+// startServerOptions runs a worker with the given configuration on an
 // ephemeral loopback port.
-func startServerConfig(t *testing.T, cfg Config) (*Server, string) {
+func startServerOptions(t *testing.T, cfg Options) (*Server, string) {
 	t.Helper()
 	s, err := New(cfg)
 	if err != nil {
@@ -313,12 +313,12 @@ func TestJobRefusals(t *testing.T) {
 func TestBadConfig(t *testing.T) {
 	compile := testutil.Compile(t)
 	for _, tc := range []struct {
-		cfg  Config
+		cfg  Options
 		want string
 	}{
-		{Config{Slots: 0, CacheMax: 1 << 20, Compile: compile}, "slots must be at least 1"},
-		{Config{Slots: 1, CacheMax: 10, Compile: compile}, "cache size 10 is below 1 MiB"},
-		{Config{Slots: 1, CacheMax: 1 << 20, Compile: "/nonexistent/compile"}, "compile binary: open /nonexistent/compile"},
+		{Options{Slots: 0, CacheMax: 1 << 20, Compile: compile}, "slots must be at least 1"},
+		{Options{Slots: 1, CacheMax: 10, Compile: compile}, "cache size 10 is below 1 MiB"},
+		{Options{Slots: 1, CacheMax: 1 << 20, Compile: "/nonexistent/compile"}, "compile binary: open /nonexistent/compile"},
 	} {
 		tc.cfg.CacheDir = t.TempDir()
 		if _, err := New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -329,7 +329,7 @@ func TestBadConfig(t *testing.T) {
 
 func TestNoTokenOnlyLoopback(t *testing.T) {
 	compile := testutil.Compile(t)
-	s, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile})
+	s, err := New(Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -607,12 +607,12 @@ esac
 // worker, its address and the directory of the sleeping compiles' pids.
 func startFake(t *testing.T, jobTimeout time.Duration) (*Server, string, string) {
 	t.Helper()
-	return startFakeConfig(t, Config{Slots: 2, JobTimeout: jobTimeout})
+	return startFakeOptions(t, Options{Slots: 2, JobTimeout: jobTimeout})
 }
 
-// startFakeConfig is startFake with more of the configuration: cfg's
+// startFakeOptions is startFake with more of the configuration: cfg's
 // compile, cache and sandbox fields are set here.
-func startFakeConfig(t *testing.T, cfg Config) (*Server, string, string) {
+func startFakeOptions(t *testing.T, cfg Options) (*Server, string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	pids := filepath.Join(dir, "pids")
@@ -623,7 +623,7 @@ func startFakeConfig(t *testing.T, cfg Config) (*Server, string, string) {
 	}
 	// Unconfined: the fake needs /bin/sh and writes pids outside its job.
 	cfg.CacheDir, cfg.CacheMax, cfg.Compile, cfg.Name, cfg.NoSandbox = t.TempDir(), 64<<20, compile, "fake", true
-	s, addr := startServerConfig(t, cfg)
+	s, addr := startServerOptions(t, cfg)
 	return s, addr, pids
 }
 
@@ -719,7 +719,7 @@ func TestWholeOutcomes(t *testing.T) {
 // TestHeartbeat checks that a worker sends Working while a RunWhole waits
 // for a slot and while its compile runs, and nothing after Whole.
 func TestHeartbeat(t *testing.T) {
-	s, addr, pids := startFakeConfig(t, Config{Slots: 1, JobTimeout: 1500 * time.Millisecond, Heartbeat: 100 * time.Millisecond})
+	s, addr, pids := startFakeOptions(t, Options{Slots: 1, JobTimeout: 1500 * time.Millisecond, Heartbeat: 100 * time.Millisecond})
 	// The first RunWhole holds the only slot for 1.5 s (its job timeout); the
 	// second waits for it, then runs 1.5 s itself.
 	c1, _ := dial(t, addr, nil, s.Toolchain())
@@ -928,7 +928,7 @@ func TestRunRefusals(t *testing.T) {
 // that its job directories are the daemon's user's alone.
 func TestCacheDirLock(t *testing.T) {
 	compile := testutil.Compile(t)
-	cfg := Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile}
+	cfg := Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile}
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -74,7 +74,7 @@ func main() {
 		if *tlsCert != "" && *tlsCA == "" {
 			fatal(fmt.Errorf("-status: -tls-cert needs -tls-ca (the certificates that verify the worker)"))
 		}
-		st, err := auth.FetchStatus(context.Background(), hosts.Host{Addr: *status, TLSFile: *tlsCA, CertFile: *tlsCert, KeyFile: *tlsKey}, token)
+		st, err := auth.FetchStats(context.Background(), hosts.Host{Addr: *status, TLSFile: *tlsCA, CertFile: *tlsCert, KeyFile: *tlsKey}, token)
 		if err != nil {
 			fatal(err)
 		}

@@ -98,7 +98,7 @@ func TestTLS(t *testing.T) {
 			checkFailed(t, r, addr, tc.want)
 		})
 	}
-	if st, err := auth.FetchStatus(context.Background(), hosts.Host{Addr: addr, TLSFile: pemFile}, nil); err != nil || st.JobsOK != 1 {
+	if st, err := auth.FetchStats(context.Background(), hosts.Host{Addr: addr, TLSFile: pemFile}, nil); err != nil || st.JobsOK != 1 {
 		t.Errorf("status over TLS: %+v %v", st, err)
 	}
 	if _, err := New(Config{Hosts: []hosts.Host{{Addr: addr, TLSFile: "/nonexistent.pem", Line: 3}}, HostsFile: "hosts.txt"}); err == nil ||
@@ -234,11 +234,11 @@ func TestMutualTLS(t *testing.T) {
 			}
 		})
 	}
-	st, err := auth.FetchStatus(context.Background(), hosts.Host{Addr: addr, TLSFile: ca.file, CertFile: clientCert, KeyFile: clientKey}, token)
+	st, err := auth.FetchStats(context.Background(), hosts.Host{Addr: addr, TLSFile: ca.file, CertFile: clientCert, KeyFile: clientKey}, token)
 	if err != nil || st.JobsOK != 1 {
 		t.Errorf("status over mutual TLS: %+v %v", st, err)
 	}
-	if _, err := auth.FetchStatus(context.Background(), hosts.Host{Addr: addr, TLSFile: ca.file}, token); err == nil ||
+	if _, err := auth.FetchStats(context.Background(), hosts.Host{Addr: addr, TLSFile: ca.file}, token); err == nil ||
 		!strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "certificate required") {
 		t.Errorf("status without a client certificate: %v", err)
 	}

@@ -234,7 +234,7 @@ func (d *Dialer) handshake(c *Conn, id Identity) error {
 	c.Caps = ch.Caps
 	var lack []string
 	for _, x := range NeedCaps {
-		if !c.Has(x) && len(id.Hash) > 0 { // a status connection needs none
+		if !c.Has(x) && len(id.Hash) > 0 { // a statistics connection needs none
 			lack = append(lack, x)
 		}
 	}

@@ -43,8 +43,8 @@ const (
 	TStarted   = 10
 	TJob       = 11
 	TResult    = 12
-	TStatusReq = 13
-	TStatus    = 14
+	TStatsReq  = 13
+	TStats     = 14
 	TRunWhole  = 15
 	TWhole     = 16
 	TWorking   = 17
@@ -208,13 +208,13 @@ type Working struct {
 	_msgpack struct{} `msgpack:",as_array"`
 }
 
-// StatusReq asks for the worker's statistics.
-type StatusReq struct {
+// StatsReq asks for the worker's statistics.
+type StatsReq struct {
 	_msgpack struct{} `msgpack:",as_array"`
 }
 
-// Status carries the worker's statistics.
-type Status struct {
+// Stats carries the worker's statistics.
+type Stats struct {
 	_msgpack     struct{} `msgpack:",as_array"`
 	Name         string
 	Slots        uint64
@@ -265,10 +265,10 @@ func typeOf(m any) (byte, error) {
 		return TJob, nil
 	case *Result:
 		return TResult, nil
-	case *StatusReq:
-		return TStatusReq, nil
-	case *Status:
-		return TStatus, nil
+	case *StatsReq:
+		return TStatsReq, nil
+	case *Stats:
+		return TStats, nil
 	case *RunWhole:
 		return TRunWhole, nil
 	case *Whole:
@@ -305,10 +305,10 @@ func newMsg(t byte) any {
 		return new(Job)
 	case TResult:
 		return new(Result)
-	case TStatusReq:
-		return new(StatusReq)
-	case TStatus:
-		return new(Status)
+	case TStatsReq:
+		return new(StatsReq)
+	case TStats:
+		return new(Stats)
 	case TRunWhole:
 		return new(RunWhole)
 	case TWhole:

@@ -78,8 +78,8 @@ func TestAcceptFDShortage(t *testing.T) {
 	if _, ok := m.(*wire.Welcome); !ok {
 		t.Fatalf("handshake after %d idle connections: %#v\nworker's log:\n%s", idle, m, stop())
 	}
-	c.send(&wire.StatusReq{})
-	if st, ok := c.recv().(*wire.Status); !ok || st.Slots != 1 {
+	c.send(&wire.StatsReq{})
+	if st, ok := c.recv().(*wire.Stats); !ok || st.Slots != 1 {
 		t.Fatalf("status: %#v", st)
 	}
 	select {

@@ -297,9 +297,9 @@ func (s *Server) setBusy(c *conn, busy bool) bool {
 }
 
 // Stats returns the worker's statistics.
-func (s *Server) Stats() *wire.Status {
+func (s *Server) Stats() *wire.Stats {
 	b, f, ev := s.store.Stats()
-	return &wire.Status{
+	return &wire.Stats{
 		Name: s.cfg.Name, Slots: uint64(s.cfg.Slots),
 		Running: s.st.running.Load(), Queued: s.st.queued.Load(),
 		Jobs: s.st.jobs.Load(), JobsOK: s.st.ok.Load(), JobsFailed: s.st.failed.Load(),
@@ -336,17 +336,17 @@ func (c *countWriter) Write(p []byte) (int, error) {
 
 // conn is one agent connection.
 type conn struct {
-	s          *Server
-	nc         net.Conn
-	r          io.Reader
-	w          io.Writer
-	log        *slog.Logger
-	goos       string
-	goarch     string
-	uploadErr  error // a bad upload, reported by the next Start
-	statusOnly bool  // the handshake named no toolchain
-	mem        memHold
-	msgCost    uint64 // what the last message read holds of the memory budget
+	s         *Server
+	nc        net.Conn
+	r         io.Reader
+	w         io.Writer
+	log       *slog.Logger
+	goos      string
+	goarch    string
+	uploadErr error // a bad upload, reported by the next Start
+	statsOnly bool  // the handshake named no toolchain
+	mem       memHold
+	msgCost   uint64 // what the last message read holds of the memory budget
 
 	proofKey []byte  // wire.ProofKey of the handshake
 	proven   blobSet // the blobs the connection uploaded or proved it holds (proof.go)
@@ -489,8 +489,8 @@ func (c *conn) handshake(deadline time.Time) error {
 	}
 	c.proofKey = wire.ProofKey(c.s.cfg.Token, h.Nonce, nonce)
 	if len(h.Toolchain) == 0 {
-		// A status client (distssa-worker -status) needs no toolchain.
-		c.statusOnly = true
+		// A statistics client (distssa-worker -status) needs no toolchain.
+		c.statsOnly = true
 		return c.sendBy(&wire.Welcome{MAC: proof, Slots: uint64(c.s.cfg.Slots), Name: c.s.cfg.Name}, deadline)
 	}
 	if !bytes.Equal(h.Toolchain, c.s.toolchain) {
@@ -519,10 +519,10 @@ func validTarget(s string) bool {
 
 // handle serves one request; an error closes the connection.
 func (c *conn) handle(m any) error {
-	if _, ok := m.(*wire.StatusReq); ok {
+	if _, ok := m.(*wire.StatsReq); ok {
 		return c.send(c.s.Stats())
 	}
-	if c.statusOnly {
+	if c.statsOnly {
 		return c.send(&wire.Error{Msg: "this connection named no toolchain: status requests only"})
 	}
 	switch m := m.(type) {

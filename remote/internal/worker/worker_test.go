@@ -741,12 +741,12 @@ func TestHeartbeat(t *testing.T) {
 	if wait := time.Since(t0); c1.beats < 5 || c2.beats < int(wait/(200*time.Millisecond)) {
 		t.Errorf("Working messages: %d for the first Run, %d for the second in %v", c1.beats, c2.beats, wait)
 	}
-	// Nothing follows Whole: a status request's answer comes next.
-	c2.send(&wire.StatusReq{})
+	// Nothing follows Whole: a StatsReq's answer comes next.
+	c2.send(&wire.StatsReq{})
 	c2.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if m, _, err := wire.Read(c2.nc); err != nil {
 		t.Fatal(err)
-	} else if _, ok := m.(*wire.Status); !ok {
+	} else if _, ok := m.(*wire.Stats); !ok {
 		t.Errorf("after Done: %T, want the Status", m)
 	}
 }
@@ -789,7 +789,7 @@ func TestWholeCacheNoSlot(t *testing.T) {
 	// in the middle of its RunWhole. Both compiles are killed, both
 	// connections closed.
 	sleepers[0].nc.Close()
-	sleepers[1].send(&wire.StatusReq{})
+	sleepers[1].send(&wire.StatsReq{})
 	for _, pid := range running {
 		waitGone(t, pid)
 	}
@@ -816,7 +816,7 @@ func fakeStart(c *client, p string) *wire.Start {
 
 // waitStat waits (boundedly) until what reads the worker's statistics
 // says so.
-func waitStat(t *testing.T, s *Server, what string, ok func(*wire.Status) bool) {
+func waitStat(t *testing.T, s *Server, what string, ok func(*wire.Stats) bool) {
 	t.Helper()
 	for i := 0; !ok(s.Stats()); i++ {
 		if i == 500 {
@@ -855,9 +855,9 @@ func TestSplitConnClosed(t *testing.T) {
 		} else {
 			c.send(fakeRun(c, "ok"))
 		}
-		waitStat(t, s, "one queued", func(st *wire.Status) bool { return st.Queued == 1 })
+		waitStat(t, s, "one queued", func(st *wire.Stats) bool { return st.Queued == 1 })
 		c.nc.Close()
-		waitStat(t, s, "none queued", func(st *wire.Status) bool { return st.Queued == 0 && st.Running == 2 })
+		waitStat(t, s, "none queued", func(st *wire.Stats) bool { return st.Queued == 0 && st.Running == 2 })
 	}
 
 	// The sleepers' connections close: their compiles die at once, long
@@ -866,7 +866,7 @@ func TestSplitConnClosed(t *testing.T) {
 		c.nc.Close()
 		waitGone(t, running[i])
 	}
-	waitStat(t, s, "no job running", func(st *wire.Status) bool { return st.Running == 0 && st.Queued == 0 })
+	waitStat(t, s, "no job running", func(st *wire.Stats) bool { return st.Running == 0 && st.Queued == 0 })
 	if st := s.Stats(); st.Jobs != 2 || st.JobsFailed != 2 {
 		t.Errorf("stats: jobs %d failed %d, want 2 and 2", st.Jobs, st.JobsFailed)
 	}

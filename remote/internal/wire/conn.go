@@ -6,7 +6,8 @@ package wire
 
 // The connection: the agent's side of a connection to a worker, its
 // handshake (version, capabilities, the challenge-response on the token
-// and the toolchain identity) and its round trips.
+// and the toolchain identity) and its round trips. The worker's side of
+// the handshake is in accept.go.
 
 import (
 	"context"

@@ -6,8 +6,9 @@
 // in three layers as gopls' jsonrpc2_v2 splits its own: the messages
 // (messages.go: the msgpack types), the framing (frame.go:
 // length-prefixed, checksummed frames and zstd-compressed payloads) and
-// the connection (conn.go: the handshake with its HMACs and proofs, and
-// the round trip of a request with its Working keep-alives).
+// the connection (conn.go: the agent's side of the handshake with its
+// HMACs and proofs, and the round trip of a request with its Working
+// keep-alives; accept.go: the worker's side of the handshake).
 package wire
 
 import (

@@ -13,7 +13,6 @@ package worker
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -437,72 +436,57 @@ func (c *conn) serve() {
 	}
 }
 
-var errAuth = errors.New("authentication failed: wrong token")
-
+// handshake runs the worker's side of the handshake (wire.Acceptor)
+// with this worker's throttle of sources, toolchain and target checks.
 func (c *conn) handshake(deadline time.Time) error {
-	m, err := c.recvSmall(deadline)
-	if err != nil {
-		return err
-	}
-	h, ok := m.(*wire.Hello)
-	if !ok {
-		return fmt.Errorf("expected hello, got %T", m)
-	}
-	if h.Version != wire.Version {
-		return fmt.Errorf("protocol version %d not supported (worker speaks %d)", h.Version, wire.Version)
-	}
 	src := source(c.nc.RemoteAddr())
-	if d := c.s.auth.refused(src); d > 0 {
-		c.s.st.refused.Add(1)
-		return errors.New(wire.ThrottleMsg(src, d))
-	}
-	nonce := make([]byte, 32)
-	rand.Read(nonce)
-	auth := len(c.s.cfg.Token) > 0
-	if err := c.sendBy(&wire.Challenge{Version: wire.Version, Caps: wire.Caps, Nonce: nonce, Auth: auth}, deadline); err != nil {
-		return err
-	}
-	if m, err = c.recvSmall(deadline); err != nil {
-		return err
-	}
-	a, ok := m.(*wire.Auth)
-	if !ok {
-		return fmt.Errorf("expected auth, got %T", m)
-	}
-	var proof []byte
-	if auth {
-		var err error
-		if len(a.MAC) == 0 {
-			err = errors.New("authentication failed: this worker requires a token")
-		} else if !wire.CheckMAC(a.MAC, wire.ClientMAC(c.s.cfg.Token, h.Nonce, nonce)) {
-			err = errAuth
-		}
-		if err != nil {
+	a := &wire.Acceptor{
+		Token: c.s.cfg.Token,
+		Recv:  func() (any, error) { return c.recvSmall(deadline) },
+		Send:  func(m any) error { return c.sendBy(m, deadline) },
+		Admit: func(*wire.Hello) error {
+			if d := c.s.auth.refused(src); d > 0 {
+				c.s.st.refused.Add(1)
+				return errors.New(wire.ThrottleMsg(src, d))
+			}
+			return nil
+		},
+		Authed: func(ok bool) {
+			if ok {
+				c.s.auth.ok(src)
+				return
+			}
 			c.s.st.authFails.Add(1)
 			if c.s.auth.fail(src, c.s.cfg.AuthFailLimit) {
 				c.log.Warn("refusing a source for too many failed authentications", "source", src, "for", authWindow)
 			}
-			return err
-		}
-		c.s.auth.ok(src)
-		proof = wire.ServerMAC(c.s.cfg.Token, h.Nonce, nonce)
+		},
+		Welcome: c.welcome,
 	}
-	c.proofKey = wire.ProofKey(c.s.cfg.Token, h.Nonce, nonce)
+	key, err := a.Accept()
+	c.proofKey = key
+	return err
+}
+
+// welcome answers an authenticated Hello: a statistics client
+// (distssa-worker -status) needs no toolchain, any other must name this
+// worker's and a valid target.
+func (c *conn) welcome(h *wire.Hello) (*wire.Welcome, error) {
+	w := &wire.Welcome{Slots: uint64(c.s.cfg.Slots), Name: c.s.cfg.Name}
 	if len(h.Toolchain) == 0 {
-		// A statistics client (distssa-worker -status) needs no toolchain.
 		c.statsOnly = true
-		return c.sendBy(&wire.Welcome{MAC: proof, Slots: uint64(c.s.cfg.Slots), Name: c.s.cfg.Name}, deadline)
+		return w, nil
 	}
 	if !bytes.Equal(h.Toolchain, c.s.toolchain) {
-		return fmt.Errorf("toolchain mismatch: the client's compile is sha256 %.16x…, this worker's (%s) is %.16x…; install the same toolchain on both",
+		return nil, fmt.Errorf("toolchain mismatch: the client's compile is sha256 %.16x…, this worker's (%s) is %.16x…; install the same toolchain on both",
 			h.Toolchain, c.s.cfg.Compile, c.s.toolchain)
 	}
 	if !validTarget(h.GOOS) || !validTarget(h.GOARCH) {
-		return fmt.Errorf("bad target %q/%q", h.GOOS, h.GOARCH)
+		return nil, fmt.Errorf("bad target %q/%q", h.GOOS, h.GOARCH)
 	}
 	c.goos, c.goarch = h.GOOS, h.GOARCH
 	c.log = c.log.With("target", h.GOOS+"/"+h.GOARCH)
-	return c.sendBy(&wire.Welcome{MAC: proof, Slots: uint64(c.s.cfg.Slots), Name: c.s.cfg.Name}, deadline)
+	return w, nil
 }
 
 func validTarget(s string) bool {

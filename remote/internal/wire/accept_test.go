@@ -7,6 +7,7 @@ package wire
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -17,14 +18,16 @@ import (
 // TestAccept: the agent's side of the handshake (Dialer.Dial) meets the
 // worker's (Acceptor.Accept). With the right token both get one proof
 // key and the worker's Welcome; a wrong or missing token, and a refusal
-// of Admit or Welcome, reach the agent as the worker's refusal, and
-// Authed hears of the token check only when there is a token.
+// of Admit or Welcome, reach the agent as the worker's refusal (a
+// throttle as a Throttled), and Authed hears of the token check only
+// when there is a token.
 func TestAccept(t *testing.T) {
 	id := Identity{Hash: []byte{1}, GOOS: "linux", GOARCH: "amd64"}
 	for _, tc := range []struct {
 		name          string
 		worker, agent []byte // tokens
-		admit, refuse string // errors of Admit and Welcome, if any
+		admit         error  // of Admit, if any
+		refuse        string // Welcome's error, if any
 		authed        string // what Authed heard
 		want          string // the agent's error, if any
 	}{
@@ -33,7 +36,8 @@ func TestAccept(t *testing.T) {
 		{name: "wrong token", worker: []byte("s3cret"), agent: []byte("guess"), authed: "failed", want: "authentication failed: wrong token"},
 		{name: "missing token", worker: []byte("s3cret"), agent: []byte{}, authed: "",
 			want: "worker requires a token"}, // the agent refuses before it sends Auth
-		{name: "admit", admit: "source refused", want: "source refused"},
+		{name: "admit", admit: Refusal("source refused"), want: "source refused"},
+		{name: "throttle", admit: ThrottleOf("127.0.0.1", 5*time.Second), want: "too many failed authentications from 127.0.0.1: refused for 5s more"},
 		{name: "welcome", worker: []byte("s3cret"), agent: []byte("s3cret"), refuse: "toolchain mismatch", authed: "ok", want: "toolchain mismatch"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -68,10 +72,7 @@ func TestAccept(t *testing.T) {
 					Send: func(m any) error { _, err := Write(nc, m); return err },
 					Admit: func(h *Hello) error {
 						r.hello = h
-						if tc.admit != "" {
-							return Refusal(tc.admit)
-						}
-						return nil
+						return tc.admit
 					},
 					Authed: func(ok bool) {
 						r.authed = map[bool]string{true: "ok", false: "failed"}[ok]
@@ -85,7 +86,7 @@ func TestAccept(t *testing.T) {
 				}
 				r.key, r.err = a.Accept()
 				if r.err != nil {
-					Write(nc, &Error{Msg: r.err.Error()})
+					Write(nc, Refuse(r.err))
 				}
 			}()
 			d := &Dialer{Addr: ln.Addr().String(), Token: tc.agent, DialTimeout: 5 * time.Second, HandshakeTimeout: 10 * time.Second}
@@ -100,6 +101,10 @@ func TestAccept(t *testing.T) {
 			if tc.want != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.want) {
 					t.Fatalf("Dial: %v, want an error with %q", err, tc.want)
+				}
+				var th *Throttled
+				if _, want := tc.admit.(*Throttled); errors.As(err, &th) != want || want && th.For != 5*time.Second {
+					t.Errorf("Dial: %#v, want a throttle: %v", err, want)
 				}
 				return
 			}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"strings"
@@ -34,10 +35,13 @@ type Refusal string
 func (e Refusal) Error() string { return string(e) }
 
 // Unexpected is the error of an answer of the wrong type: the worker's
-// Error is a Refusal.
+// Error is a Refusal, its Throttle a Throttled.
 func Unexpected(m any) error {
-	if e, ok := m.(*Error); ok {
-		return Refusal(e.Msg)
+	switch m := m.(type) {
+	case *Error:
+		return Refusal(m.Msg)
+	case *Throttle:
+		return &Throttled{Msg: m.Msg, For: time.Duration(min(m.ForNs, math.MaxInt64))}
 	}
 	return fmt.Errorf("unexpected message %T", m)
 }

@@ -49,6 +49,7 @@ const (
 	TRunWhole  = 15
 	TWhole     = 16
 	TWorking   = 17
+	TThrottle  = 18
 )
 
 // Hello opens a connection (agent → worker).
@@ -209,6 +210,16 @@ type Working struct {
 	_msgpack struct{} `msgpack:",as_array"`
 }
 
+// Throttle answers the Hello of a source that failed to authenticate
+// too often, instead of a Challenge: the worker refuses the source's
+// handshakes for ForNs more, whatever their token (worker → agent; the
+// connection closes). Msg says so for people.
+type Throttle struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Msg      string
+	ForNs    uint64
+}
+
 // StatsReq asks for the worker's statistics.
 type StatsReq struct {
 	_msgpack struct{} `msgpack:",as_array"`
@@ -276,6 +287,8 @@ func typeOf(m any) (byte, error) {
 		return TWhole, nil
 	case *Working:
 		return TWorking, nil
+	case *Throttle:
+		return TThrottle, nil
 	}
 	return 0, fmt.Errorf("wire: unknown message %T", m)
 }
@@ -316,6 +329,8 @@ func newMsg(t byte) any {
 		return new(Whole)
 	case TWorking:
 		return new(Working)
+	case TThrottle:
+		return new(Throttle)
 	}
 	return nil
 }

@@ -24,6 +24,7 @@ var messages = []any{
 	&RunWhole{Cwd: "/w", Args: []string{"a.go"}, Env: nil, Files: []File{{Path: "/w/a.go", Hash: []byte{7}}}, Work: "/t"},
 	&Whole{Status: 0, Exit: 2, Output: []byte("e\n"), Outputs: []Output{{Name: "o", Size: 1, Data: []byte{8}}}, Msg: "", QueueNs: 5, RunNs: 300, Cached: true},
 	&Working{},
+	&Throttle{Msg: "x", ForNs: 2e9},
 }
 
 // golden are the frames of messages, in order (PROTOCOL.md §3). Their
@@ -46,5 +47,6 @@ var golden = []string{
 	"000000280edc0015a177020000cd012c00000000cf00000100000000000000000000000000030102566efa8b", // Stats
 	"000000200f95a22f7791a4612e676fc09192a72f772f612e676fc40107a22f7498a38914",                 // RunWhole
 	"0000001a10980002c402650a9193a16f01c40108a005cd012cc337264ccb",                             // Whole
-	"0000000611904faee233", // Working
+	"0000000611904faee233",               // Working
+	"0000000d1292a178ce773594002a5dcd0b", // Throttle
 }

@@ -264,7 +264,8 @@ func dialFrom(t *testing.T, local, addr string, token, toolchain []byte) any {
 
 // TestAuthThrottle: after AuthFailLimit failed authentications within a
 // minute, a source's handshakes are refused, the right token too, for a
-// minute; another source is served meanwhile.
+// minute, by a Throttle that names the time left; another source is
+// served meanwhile.
 func TestAuthThrottle(t *testing.T) {
 	exe, _ := os.Executable()
 	s, addr := startServerOptions(t, Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: exe,
@@ -277,6 +278,12 @@ func TestAuthThrottle(t *testing.T) {
 		t.Helper()
 		if e, ok := m.(*wire.Error); !ok || !strings.Contains(e.Msg, want) {
 			t.Fatalf("got %#v, want an error with %q", m, want)
+		}
+	}
+	wantThrottle := func(m any, want time.Duration) {
+		t.Helper()
+		if th, ok := m.(*wire.Throttle); !ok || th.ForNs != uint64(want) || th.Msg != fmt.Sprintf("too many failed authentications from 127.0.0.1: refused for %v more", want) {
+			t.Fatalf("got %#v, want a throttle for %v", m, want)
 		}
 	}
 	wantWelcome := func(m any) {
@@ -298,10 +305,10 @@ func TestAuthThrottle(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		wantErr(dialFrom(t, "127.0.0.1", addr, nil, nil), "requires a token")
 	}
-	wantErr(dialFrom(t, "127.0.0.1", addr, testToken, nil), "too many failed authentications from 127.0.0.1")
+	wantThrottle(dialFrom(t, "127.0.0.1", addr, testToken, nil), time.Minute)
 	wantWelcome(dialFrom(t, "127.0.0.2", addr, testToken, nil))
 	clock.add(59 * time.Second)
-	wantErr(dialFrom(t, "127.0.0.1", addr, testToken, nil), "too many failed authentications from 127.0.0.1")
+	wantThrottle(dialFrom(t, "127.0.0.1", addr, testToken, nil), time.Second)
 	clock.add(2 * time.Second)
 	wantWelcome(dialFrom(t, "127.0.0.1", addr, testToken, nil))
 	if st := s.Stats(); st.AuthFails != 7 || st.Refused != 2 {

@@ -407,7 +407,7 @@ func (c *conn) serve() {
 		if d := time.Now().Add(time.Second); d.After(deadline) {
 			deadline = d
 		}
-		c.sendBy(&wire.Error{Msg: err.Error()}, deadline)
+		c.sendBy(wire.Refuse(err), deadline)
 		return
 	}
 	for {
@@ -447,7 +447,7 @@ func (c *conn) handshake(deadline time.Time) error {
 		Admit: func(*wire.Hello) error {
 			if d := c.s.auth.refused(src); d > 0 {
 				c.s.st.refused.Add(1)
-				return errors.New(wire.ThrottleMsg(src, d))
+				return wire.ThrottleOf(src, d)
 			}
 			return nil
 		},

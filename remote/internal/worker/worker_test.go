@@ -97,9 +97,11 @@ func handshake(t *testing.T, nc net.Conn, token, toolchain []byte) (*client, any
 	c.send(&wire.Hello{Version: wire.Version, Nonce: nonce, Toolchain: toolchain, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH})
 	m := c.recv()
 	ch, ok := m.(*wire.Challenge)
-	if _, refused := m.(*wire.Error); refused {
+	switch m.(type) {
+	case *wire.Error, *wire.Throttle:
 		return c, m
-	} else if !ok {
+	}
+	if !ok {
 		t.Fatalf("no challenge: %#v", m)
 	}
 	var mac []byte

@@ -92,7 +92,7 @@ func TestKillWorkerMidJob(t *testing.T) {
 	c.SetDeadline(time.Now().Add(time.Minute))
 	r := bufio.NewReader(c)
 	localproto.Write(c, &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args,
-		Env: []string{"GOROOT=" + testutil.GOROOT(compile)}})
+		Env: testutil.Env(compile)})
 	if m, err := localproto.Read(r); err != nil || m.(*localproto.Grant).N != 1 {
 		t.Fatalf("grant: %#v %v", m, err)
 	}

@@ -125,9 +125,8 @@ func newSetup(t *testing.T, workerToken []byte, tokenFile string) *setup {
 	compile := testutil.Compile(t)
 	s := &setup{compile: compile}
 	dir := t.TempDir()
-	cwd, args := testutil.Package(t, compile, dir)
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
-	s.fp = testutil.Fingerprint(t, compile, cwd, env, args...)
+	cwd, args, env, fp := testutil.ClientPackage(t, compile, dir)
+	s.fp = fp
 	s.hello = &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args, Env: env}
 	s.ws, s.addr = startWorker(t, compile, workerToken)
 	s.a, s.sock = startAgent(t, Config{Hosts: []hosts.Host{{Addr: s.addr, Slots: 2, TokenFile: tokenFile}},

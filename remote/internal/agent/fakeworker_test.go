@@ -210,7 +210,7 @@ func splitHello(t *testing.T) *localproto.Hello {
 	compile := testutil.Compile(t)
 	cwd, args := testutil.Package(t, compile, t.TempDir())
 	return &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args,
-		Env: []string{"GOROOT=" + testutil.GOROOT(compile)}}
+		Env: testutil.Env(compile)}
 }
 
 func backoffs(h *host) uint64 {

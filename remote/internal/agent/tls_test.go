@@ -70,9 +70,7 @@ func TestTLS(t *testing.T) {
 	addr := ln.Addr().String()
 
 	dir := t.TempDir()
-	cwd, args := testutil.Package(t, compile, dir)
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
-	fp := testutil.Fingerprint(t, compile, cwd, env, args...)
+	cwd, args, env, fp := testutil.ClientPackage(t, compile, dir)
 	hello := &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args, Env: env}
 	for _, tc := range []struct {
 		name, tlsFile, want string
@@ -196,9 +194,7 @@ func TestMutualTLS(t *testing.T) {
 	os.WriteFile(tokFile, token, 0o600)
 
 	dir := t.TempDir()
-	cwd, args := testutil.Package(t, compile, dir)
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
-	fp := testutil.Fingerprint(t, compile, cwd, env, args...)
+	cwd, args, env, fp := testutil.ClientPackage(t, compile, dir)
 	hello := &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args, Env: env}
 	for _, tc := range []struct {
 		name      string

@@ -266,9 +266,7 @@ func TestMemBudgetGivenBack(t *testing.T) {
 	compile := testutil.Compile(t)
 	s, addr := startServer(t, compile, nil)
 	dir := t.TempDir()
-	cwd, args := testutil.Package(t, compile, dir)
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
-	fp := testutil.Fingerprint(t, compile, cwd, env, args...)
+	cwd, args, env, fp := testutil.ClientPackage(t, compile, dir)
 
 	c, _ := dial(t, addr, nil, s.Toolchain())
 	c.send(c.upload(cwd, append([]string{"-d=distssafingerprint=1"}, args...), env))

@@ -168,9 +168,7 @@ func TestWorkerJobs(t *testing.T) {
 	compile := testutil.Compile(t)
 	s, addr := startServer(t, compile, nil)
 	dir := t.TempDir()
-	cwd, args := testutil.Package(t, compile, dir)
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
-	fp := testutil.Fingerprint(t, compile, cwd, env, args...)
+	cwd, args, env, fp := testutil.ClientPackage(t, compile, dir)
 
 	for _, tc := range []struct {
 		name   string
@@ -364,9 +362,7 @@ func TestCheckPath(t *testing.T) {
 func TestShutdown(t *testing.T) {
 	compile := testutil.Compile(t)
 	dir := t.TempDir()
-	cwd, args := testutil.Package(t, compile, dir)
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
-	fp := testutil.Fingerprint(t, compile, cwd, env, args...)
+	cwd, args, env, fp := testutil.ClientPackage(t, compile, dir)
 	job := testutil.Job(fp, "p.Gcd<ABIInternal>")
 	for _, graceful := range []bool{true, false} {
 		s, addr := startServer(t, compile, nil)
@@ -475,7 +471,7 @@ func TestWholeCompile(t *testing.T) {
 	cwd, args := testutil.Package(t, compile, dir)
 	src := args[len(args)-1]
 	args = append(args[:len(args)-1:len(args)-1], "-linkobj", filepath.Join(dir, "p.o"), "-asmhdr", filepath.Join(dir, "go_asm.h"), src)
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
+	env := testutil.Env(compile)
 
 	local := func() map[string][]byte {
 		if exit, out := localCompile(t, compile, cwd, env, args); exit != 0 || len(out) != 0 {
@@ -557,7 +553,7 @@ func TestWholeCompileError(t *testing.T) {
 	os.WriteFile(filepath.Join(pkg, "b.go"), []byte("package e\n\nfunc G() int { return y }\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "importcfg"), []byte("# import config\n"), 0o644)
 	args := []string{"-p=e", "-pack", "-importcfg", filepath.Join(dir, "importcfg"), "-o", filepath.Join(dir, "e.a"), "./a.go", filepath.Join(pkg, "b.go")}
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
+	env := testutil.Env(compile)
 	exit, want := localCompile(t, compile, pkg, env, args)
 	if exit != 2 || !bytes.Contains(want, []byte(filepath.Join(pkg, "b.go")+":3:")) {
 		t.Fatalf("local compile: exit %d, output\n%s", exit, want)

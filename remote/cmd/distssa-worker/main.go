@@ -74,7 +74,7 @@ func main() {
 		if *tlsCert != "" && *tlsCA == "" {
 			fatal(fmt.Errorf("-status: -tls-cert needs -tls-ca (the certificates that verify the worker)"))
 		}
-		st, err := auth.FetchStatus(context.Background(), hosts.Host{Addr: *status, TLSFile: *tlsCA, CertFile: *tlsCert, KeyFile: *tlsKey}, token)
+		st, err := auth.FetchStats(context.Background(), hosts.Host{Addr: *status, TLSFile: *tlsCA, CertFile: *tlsCert, KeyFile: *tlsKey}, token)
 		if err != nil {
 			fatal(err)
 		}
@@ -101,7 +101,7 @@ func main() {
 		log.Info("sandbox: -sandbox=require by default: the worker listens beyond loopback", "listen", *listen)
 	}
 	host, _ := os.Hostname()
-	s, err := worker.New(worker.Config{MaxConns: *maxConns, Slots: *slots, CacheDir: *cache, CacheMax: *cacheSize, Token: token,
+	s, err := worker.New(worker.Options{MaxConns: *maxConns, Slots: *slots, CacheDir: *cache, CacheMax: *cacheSize, Token: token,
 		Compile: *compile, Name: host, JobTimeout: *jobTimeout, NoSandbox: mode == sandboxOff, NeedSandbox: mode == sandboxRequire, CompileMem: *compileMem, Replay: *replay, Log: log,
 		MemBudget: *memBudget})
 	if err != nil {

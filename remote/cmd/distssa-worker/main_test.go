@@ -92,13 +92,13 @@ func TestKillWorkerMidJob(t *testing.T) {
 	c.SetDeadline(time.Now().Add(time.Minute))
 	r := bufio.NewReader(c)
 	localproto.Write(c, &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args,
-		Env: []string{"GOROOT=" + testutil.GOROOT(compile)}})
+		Env: testutil.Env(compile)})
 	if m, err := localproto.Read(r); err != nil || m.(*localproto.Grant).N != 1 {
 		t.Fatalf("grant: %#v %v", m, err)
 	}
 	// Wait (boundedly) until the worker runs the compile.
 	for {
-		st, err := auth.FetchStatus(ctx, hosts.Host{Addr: addr}, nil)
+		st, err := auth.FetchStats(ctx, hosts.Host{Addr: addr}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +123,7 @@ func TestKillWorkerMidJob(t *testing.T) {
 	t.Logf("failed RESULT %.1fs after the kill: %s", time.Since(t0).Seconds(), res.Data)
 }
 
-// TestSIGTERM: the daemon answers a status request, then stops cleanly.
+// TestSIGTERM: the daemon answers a StatsReq, then stops cleanly.
 func TestSIGTERM(t *testing.T) {
 	compile := testutil.Compile(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -28,7 +28,7 @@ import (
 // startWorker runs a worker daemon on an ephemeral loopback port.
 func startWorker(t *testing.T, compile string, token []byte) (*worker.Server, string) {
 	t.Helper()
-	s, err := worker.New(worker.Config{Slots: 4, CacheDir: t.TempDir(), CacheMax: 64 << 20, Token: token,
+	s, err := worker.New(worker.Options{Slots: 4, CacheDir: t.TempDir(), CacheMax: 64 << 20, Token: token,
 		Compile: compile, JobTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -125,9 +125,8 @@ func newSetup(t *testing.T, workerToken []byte, tokenFile string) *setup {
 	compile := testutil.Compile(t)
 	s := &setup{compile: compile}
 	dir := t.TempDir()
-	cwd, args := testutil.Package(t, compile, dir)
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
-	s.fp = testutil.Fingerprint(t, compile, cwd, env, args...)
+	cwd, args, env, fp := testutil.ClientPackage(t, compile, dir)
+	s.fp = fp
 	s.hello = &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args, Env: env}
 	s.ws, s.addr = startWorker(t, compile, workerToken)
 	s.a, s.sock = startAgent(t, Config{Hosts: []hosts.Host{{Addr: s.addr, Slots: 2, TokenFile: tokenFile}},
@@ -340,7 +339,7 @@ func TestPooledConnectionClosed(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	s.ws.Shutdown(ctx) // closes the idle pooled connection
 	cancel()
-	ws, err := worker.New(worker.Config{Slots: 4, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: s.compile})
+	ws, err := worker.New(worker.Options{Slots: 4, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: s.compile})
 	if err != nil {
 		t.Fatal(err)
 	}

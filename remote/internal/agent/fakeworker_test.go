@@ -38,6 +38,10 @@ type fakeWorker struct {
 	// Before throttleUntil, a Hello gets the worker's throttle refusal
 	// for the time left.
 	throttleUntil time.Time
+	// helloError, if set, is the Error that answers a Hello; helloThrottle
+	// a Throttle.
+	helloError    string
+	helloThrottle *wire.Throttle
 }
 
 // fakeConn is what a fake worker saw on one connection.
@@ -125,8 +129,16 @@ func (fw fakeWorker) serve(nc net.Conn, done chan<- fakeConn, job chan<- struct{
 		var answer any
 		switch m := m.(type) {
 		case *wire.Hello:
+			if fw.helloError != "" {
+				wire.Write(nc, &wire.Error{Msg: fw.helloError})
+				return
+			}
+			if fw.helloThrottle != nil {
+				wire.Write(nc, fw.helloThrottle)
+				return
+			}
 			if d := time.Until(fw.throttleUntil); d > 0 {
-				wire.Write(nc, &wire.Error{Msg: wire.ThrottleMsg("127.0.0.1", d)})
+				wire.Write(nc, wire.Refuse(wire.ThrottleOf("127.0.0.1", d)))
 				return
 			}
 			hello = m
@@ -198,7 +210,7 @@ func splitHello(t *testing.T) *localproto.Hello {
 	compile := testutil.Compile(t)
 	cwd, args := testutil.Package(t, compile, t.TempDir())
 	return &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args,
-		Env: []string{"GOROOT=" + testutil.GOROOT(compile)}}
+		Env: testutil.Env(compile)}
 }
 
 func backoffs(h *host) uint64 {
@@ -563,6 +575,58 @@ func TestThrottleBacksOff(t *testing.T) {
 	}
 	if throttled != 1 {
 		t.Errorf("%d throttled handshakes, want 1", throttled)
+	}
+}
+
+// TestThrottleByType: what makes a worker's answer to a Hello a
+// throttle is its type. A Throttle whose text says nothing readable
+// backs the host off for the time it names; an Error is a refusal of the
+// host for the build, whatever its text: one that reads as a throttle,
+// or speaks of one, backs nothing off.
+func TestThrottleByType(t *testing.T) {
+	hello := splitHello(t)
+	for _, tc := range []struct {
+		name string
+		fw   fakeWorker
+		want string // in the compile's failure
+	}{
+		{"garbled throttle", fakeWorker{helloThrottle: &wire.Throttle{Msg: "ǝlʇʇoɹɥʇ", ForNs: uint64(time.Hour)}}, "ǝlʇʇoɹɥʇ"},
+		{"error as throttle", fakeWorker{helloError: "too many failed authentications from 127.0.0.1: refused for 2s more"}, "too many failed"},
+		{"error of throttle", fakeWorker{helloError: "throttle: refused for 2s more"}, "throttle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, _, _ := tc.fw.start(t)
+			a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, HedgeAfter: -1})
+			f, g := dialAgent(t, sock, hello)
+			if g.N != 1 {
+				t.Fatalf("grant %d %q", g.N, g.Reason)
+			}
+			f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+			checkFailed(t, f.result(), addr, tc.want)
+			_, g = dialAgent(t, sock, hello)
+			var sum strings.Builder
+			a.Summary(&sum)
+			if tc.fw.helloThrottle != nil {
+				// Backed off for the time the worker named (an hour:
+				// the agent's bound, 10 minutes), not refused.
+				a.mu.Lock()
+				left := time.Until(a.hosts[0].downUntil)
+				a.mu.Unlock()
+				if n := backoffs(a.hosts[0]); n != 1 || left < 9*time.Minute || left > maxThrottle {
+					t.Errorf("%d backoffs, %v left; want 1, for 10m", n, left)
+				}
+				if g.N != 0 || !strings.Contains(g.Reason, "backing off") || strings.Contains(sum.String(), "refused: ") {
+					t.Errorf("after the throttle: grant %d %q, summary:\n%s", g.N, g.Reason, sum.String())
+				}
+				return
+			}
+			if n := backoffs(a.hosts[0]); n != 0 {
+				t.Errorf("%d backoffs, want 0 (a refusal)", n)
+			}
+			if g.N != 0 || !strings.Contains(g.Reason, "refused") || !strings.Contains(sum.String(), "refused: ") {
+				t.Errorf("after the Error: grant %d %q, want refused; summary:\n%s", g.N, g.Reason, sum.String())
+			}
+		})
 	}
 }
 

@@ -141,7 +141,7 @@ func (a *Agent) hostFailed(h *host) {
 	a.mu.Unlock()
 }
 
-// backOff skips h for d, as its worker's throttle asks (wire.ParseThrottle):
+// backOff skips h for d, as its worker's throttle asks (wire.Throttled):
 // the refusal is of the agent's address, for a while, not of the host.
 func (a *Agent) backOff(h *host, d time.Duration) {
 	d = throttle(d)

@@ -154,15 +154,16 @@ func (c *compile) connect(ctx context.Context, h *host, kind task) (*wconn, erro
 		var pooled bool
 		var err error
 		wc, pooled, err = a.get(ctx, h, in.id)
+		var th *wire.Throttled
+		if errors.As(err, &th) {
+			// The worker refuses this address for a while (too many
+			// failed authentications, perhaps another client's): wait
+			// as long as it says.
+			a.backOff(h, th.For)
+			return nil, err
+		}
 		var we wire.Refusal
 		if errors.As(err, &we) {
-			if d, ok := wire.ParseThrottle(we.Error()); ok {
-				// The worker refuses this address for a while (too
-				// many failed authentications, perhaps another
-				// client's): wait as long as it says.
-				a.backOff(h, d)
-				return nil, err
-			}
 			// Refused in the handshake: not again in this build.
 			a.refuse(h, in.target(), we.Error())
 			return nil, err

@@ -57,7 +57,7 @@ func TestTLS(t *testing.T) {
 	compile := testutil.Compile(t)
 	cert, pemFile := selfSigned(t)
 	_, otherPEM := selfSigned(t)
-	ws, err := worker.New(worker.Config{Slots: 2, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile})
+	ws, err := worker.New(worker.Options{Slots: 2, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,9 +70,7 @@ func TestTLS(t *testing.T) {
 	addr := ln.Addr().String()
 
 	dir := t.TempDir()
-	cwd, args := testutil.Package(t, compile, dir)
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
-	fp := testutil.Fingerprint(t, compile, cwd, env, args...)
+	cwd, args, env, fp := testutil.ClientPackage(t, compile, dir)
 	hello := &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args, Env: env}
 	for _, tc := range []struct {
 		name, tlsFile, want string
@@ -98,7 +96,7 @@ func TestTLS(t *testing.T) {
 			checkFailed(t, r, addr, tc.want)
 		})
 	}
-	if st, err := auth.FetchStatus(context.Background(), hosts.Host{Addr: addr, TLSFile: pemFile}, nil); err != nil || st.JobsOK != 1 {
+	if st, err := auth.FetchStats(context.Background(), hosts.Host{Addr: addr, TLSFile: pemFile}, nil); err != nil || st.JobsOK != 1 {
 		t.Errorf("status over TLS: %+v %v", st, err)
 	}
 	if _, err := New(Config{Hosts: []hosts.Host{{Addr: addr, TLSFile: "/nonexistent.pem", Line: 3}}, HostsFile: "hosts.txt"}); err == nil ||
@@ -178,7 +176,7 @@ func TestMutualTLS(t *testing.T) {
 	_, clientCert, clientKey := ca.issue(t, "agent", false)
 	_, strangerCert, strangerKey := other.issue(t, "stranger", false)
 	token := []byte("s3cret-s3cret-s3cret")
-	ws, err := worker.New(worker.Config{Slots: 2, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile, Token: token})
+	ws, err := worker.New(worker.Options{Slots: 2, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile, Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,9 +194,7 @@ func TestMutualTLS(t *testing.T) {
 	os.WriteFile(tokFile, token, 0o600)
 
 	dir := t.TempDir()
-	cwd, args := testutil.Package(t, compile, dir)
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
-	fp := testutil.Fingerprint(t, compile, cwd, env, args...)
+	cwd, args, env, fp := testutil.ClientPackage(t, compile, dir)
 	hello := &localproto.Hello{Version: localproto.Version, Caps: localproto.CanSplit, Compile: compile, Cwd: cwd, Args: args, Env: env}
 	for _, tc := range []struct {
 		name      string
@@ -234,11 +230,11 @@ func TestMutualTLS(t *testing.T) {
 			}
 		})
 	}
-	st, err := auth.FetchStatus(context.Background(), hosts.Host{Addr: addr, TLSFile: ca.file, CertFile: clientCert, KeyFile: clientKey}, token)
+	st, err := auth.FetchStats(context.Background(), hosts.Host{Addr: addr, TLSFile: ca.file, CertFile: clientCert, KeyFile: clientKey}, token)
 	if err != nil || st.JobsOK != 1 {
 		t.Errorf("status over mutual TLS: %+v %v", st, err)
 	}
-	if _, err := auth.FetchStatus(context.Background(), hosts.Host{Addr: addr, TLSFile: ca.file}, token); err == nil ||
+	if _, err := auth.FetchStats(context.Background(), hosts.Host{Addr: addr, TLSFile: ca.file}, token); err == nil ||
 		!strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "certificate required") {
 		t.Errorf("status without a client certificate: %v", err)
 	}

@@ -65,11 +65,11 @@ func EnvToken() ([]byte, error) {
 	return []byte(t), nil
 }
 
-// FetchStatus asks the worker h for its statistics (wire.Status), over a connection that
-// names no toolchain (which allows only status requests). h's TLS files
+// FetchStats asks the worker h for its statistics (wire.Stats), over a connection that
+// names no toolchain (which allows only StatsReq). h's TLS files
 // are used as in a hosts file: with TLSFile, it speaks TLS and verifies
 // the worker against it, showing the client certificate CertFile if set.
-func FetchStatus(ctx context.Context, h hosts.Host, token []byte) (*wire.Status, error) {
+func FetchStats(ctx context.Context, h hosts.Host, token []byte) (*wire.Stats, error) {
 	d := &wire.Dialer{Addr: h.Addr, Token: token, TLSFile: h.TLSFile, CertFile: h.CertFile,
 		DialTimeout: 3 * time.Second, HandshakeTimeout: 10 * time.Second, Stall: 20 * time.Second}
 	if h.TLSFile != "" {
@@ -84,11 +84,11 @@ func FetchStatus(ctx context.Context, h hosts.Host, token []byte) (*wire.Status,
 		return nil, fmt.Errorf("%s: %v", h.Addr, err)
 	}
 	defer c.NC.Close()
-	m, err := c.RoundTrip(&wire.StatusReq{}, 2*time.Minute)
+	m, err := c.RoundTrip(&wire.StatsReq{}, 2*time.Minute)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", h.Addr, err)
 	}
-	st, ok := m.(*wire.Status)
+	st, ok := m.(*wire.Stats)
 	if !ok {
 		return nil, fmt.Errorf("%s: %v", h.Addr, wire.Unexpected(m))
 	}

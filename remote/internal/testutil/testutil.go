@@ -74,6 +74,11 @@ func GOROOT(compile string) string {
 	return filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(compile))))
 }
 
+// Env is the environment of a client compile of compile: its GOROOT.
+func Env(compile string) []string {
+	return []string{"GOROOT=" + GOROOT(compile)}
+}
+
 // FormatVersion is the compiler's result and job format version
 // (FormatVersion in cmd/compile/internal/distssa/result/frame.go); the two must
 // move together.
@@ -160,6 +165,16 @@ func Package(t testing.TB, compile, dir string) (cwd string, args []string) {
 	cfg := filepath.Join(dir, "importcfg")
 	write(cfg, "# import config\npackagefile q="+qa+"\n")
 	return cwd, []string{"-p=p", "-dwarf=false", "-pack", "-importcfg", cfg, "-trimpath=" + dir + "=>/x", "-o", filepath.Join(dir, "p.a"), "./p.go"}
+}
+
+// ClientPackage writes the package of Package in dir and returns its
+// client compile: working directory, arguments, environment (Env) and
+// front-end fingerprint.
+func ClientPackage(t testing.TB, compile, dir string) (cwd string, args, env []string, fp []byte) {
+	t.Helper()
+	cwd, args = Package(t, compile, dir)
+	env = Env(compile)
+	return cwd, args, env, Fingerprint(t, compile, cwd, env, args...)
 }
 
 // GoCmd returns the go command of the toolchain of compile.

@@ -6,7 +6,8 @@ package wire
 
 // The connection: the agent's side of a connection to a worker, its
 // handshake (version, capabilities, the challenge-response on the token
-// and the toolchain identity) and its round trips.
+// and the toolchain identity) and its round trips. The worker's side of
+// the handshake is in accept.go.
 
 import (
 	"context"
@@ -16,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"strings"
@@ -33,10 +35,13 @@ type Refusal string
 func (e Refusal) Error() string { return string(e) }
 
 // Unexpected is the error of an answer of the wrong type: the worker's
-// Error is a Refusal.
+// Error is a Refusal, its Throttle a Throttled.
 func Unexpected(m any) error {
-	if e, ok := m.(*Error); ok {
-		return Refusal(e.Msg)
+	switch m := m.(type) {
+	case *Error:
+		return Refusal(m.Msg)
+	case *Throttle:
+		return &Throttled{Msg: m.Msg, For: time.Duration(min(m.ForNs, math.MaxInt64))}
 	}
 	return fmt.Errorf("unexpected message %T", m)
 }
@@ -234,7 +239,7 @@ func (d *Dialer) handshake(c *Conn, id Identity) error {
 	c.Caps = ch.Caps
 	var lack []string
 	for _, x := range NeedCaps {
-		if !c.Has(x) && len(id.Hash) > 0 { // a status connection needs none
+		if !c.Has(x) && len(id.Hash) > 0 { // a statistics connection needs none
 			lack = append(lack, x)
 		}
 	}

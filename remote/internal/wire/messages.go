@@ -6,8 +6,9 @@
 // in three layers as gopls' jsonrpc2_v2 splits its own: the messages
 // (messages.go: the msgpack types), the framing (frame.go:
 // length-prefixed, checksummed frames and zstd-compressed payloads) and
-// the connection (conn.go: the handshake with its HMACs and proofs, and
-// the round trip of a request with its Working keep-alives).
+// the connection (conn.go: the agent's side of the handshake with its
+// HMACs and proofs, and the round trip of a request with its Working
+// keep-alives; accept.go: the worker's side of the handshake).
 package wire
 
 import (
@@ -43,11 +44,12 @@ const (
 	TStarted   = 10
 	TJob       = 11
 	TResult    = 12
-	TStatusReq = 13
-	TStatus    = 14
+	TStatsReq  = 13
+	TStats     = 14
 	TRunWhole  = 15
 	TWhole     = 16
 	TWorking   = 17
+	TThrottle  = 18
 )
 
 // Hello opens a connection (agent → worker).
@@ -208,13 +210,23 @@ type Working struct {
 	_msgpack struct{} `msgpack:",as_array"`
 }
 
-// StatusReq asks for the worker's statistics.
-type StatusReq struct {
+// Throttle answers the Hello of a source that failed to authenticate
+// too often, instead of a Challenge: the worker refuses the source's
+// handshakes for ForNs more, whatever their token (worker → agent; the
+// connection closes). Msg says so for people.
+type Throttle struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Msg      string
+	ForNs    uint64
+}
+
+// StatsReq asks for the worker's statistics.
+type StatsReq struct {
 	_msgpack struct{} `msgpack:",as_array"`
 }
 
-// Status carries the worker's statistics.
-type Status struct {
+// Stats carries the worker's statistics.
+type Stats struct {
 	_msgpack     struct{} `msgpack:",as_array"`
 	Name         string
 	Slots        uint64
@@ -265,16 +277,18 @@ func typeOf(m any) (byte, error) {
 		return TJob, nil
 	case *Result:
 		return TResult, nil
-	case *StatusReq:
-		return TStatusReq, nil
-	case *Status:
-		return TStatus, nil
+	case *StatsReq:
+		return TStatsReq, nil
+	case *Stats:
+		return TStats, nil
 	case *RunWhole:
 		return TRunWhole, nil
 	case *Whole:
 		return TWhole, nil
 	case *Working:
 		return TWorking, nil
+	case *Throttle:
+		return TThrottle, nil
 	}
 	return 0, fmt.Errorf("wire: unknown message %T", m)
 }
@@ -305,16 +319,18 @@ func newMsg(t byte) any {
 		return new(Job)
 	case TResult:
 		return new(Result)
-	case TStatusReq:
-		return new(StatusReq)
-	case TStatus:
-		return new(Status)
+	case TStatsReq:
+		return new(StatsReq)
+	case TStats:
+		return new(Stats)
 	case TRunWhole:
 		return new(RunWhole)
 	case TWhole:
 		return new(Whole)
 	case TWorking:
 		return new(Working)
+	case TThrottle:
+		return new(Throttle)
 	}
 	return nil
 }

@@ -19,11 +19,12 @@ var messages = []any{
 	&Started{QueueNs: 1000},
 	&Job{Size: 2, Data: []byte{0, 1}},
 	&Result{Status: 1, Size: 0, Data: nil, Msg: "bad", RunNs: 70000},
-	&StatusReq{},
-	&Status{Name: "w", Slots: 2, Jobs: 300, BytesIn: 1 << 40, Runs: 3, ResultHits: 1, ResultMisses: 2},
+	&StatsReq{},
+	&Stats{Name: "w", Slots: 2, Jobs: 300, BytesIn: 1 << 40, Runs: 3, ResultHits: 1, ResultMisses: 2},
 	&RunWhole{Cwd: "/w", Args: []string{"a.go"}, Env: nil, Files: []File{{Path: "/w/a.go", Hash: []byte{7}}}, Work: "/t"},
 	&Whole{Status: 0, Exit: 2, Output: []byte("e\n"), Outputs: []Output{{Name: "o", Size: 1, Data: []byte{8}}}, Msg: "", QueueNs: 5, RunNs: 300, Cached: true},
 	&Working{},
+	&Throttle{Msg: "x", ForNs: 2e9},
 }
 
 // golden are the frames of messages, in order (PROTOCOL.md §3). Their
@@ -42,9 +43,10 @@ var golden = []string{
 	"000000090a91cd03e88434d731",                   // Started
 	"0000000b0b9202c4020001059c6c30",               // Job
 	"000000120c950100c0a3626164ce000111702423a56f", // Result
-	"000000060d90a3f5b1d6",                         // StatusReq
-	"000000280edc0015a177020000cd012c00000000cf00000100000000000000000000000000030102566efa8b", // Status
+	"000000060d90a3f5b1d6",                         // StatsReq
+	"000000280edc0015a177020000cd012c00000000cf00000100000000000000000000000000030102566efa8b", // Stats
 	"000000200f95a22f7791a4612e676fc09192a72f772f612e676fc40107a22f7498a38914",                 // RunWhole
 	"0000001a10980002c402650a9193a16f01c40108a005cd012cc337264ccb",                             // Whole
-	"0000000611904faee233", // Working
+	"0000000611904faee233",               // Working
+	"0000000d1292a178ce773594002a5dcd0b", // Throttle
 }

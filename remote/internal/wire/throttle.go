@@ -5,42 +5,44 @@
 package wire
 
 import (
+	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
 // A worker refuses the handshakes of a source that failed to
-// authenticate too often for a while (PROTOCOL.md §3, Handshake), with
-// an Error that ThrottleMsg makes and ParseThrottle reads: an agent
-// backs off for the time it names, since the refusal is of its address,
-// which other clients may share, not of its token.
-const (
-	throttlePrefix = "too many failed authentications from "
-	throttleFor    = ": refused for "
-	throttleMore   = " more"
-)
+// authenticate too often for a while (PROTOCOL.md §3, Handshake), with a
+// Throttle message, not an Error: an agent backs off for the time it
+// names, since the refusal is of its address, which other clients may
+// share, not of its token. The message says so by its type; its text is
+// for people only.
 
-// ThrottleMsg is the worker's refusal of source src for d more, rounded
-// up to the second.
-func ThrottleMsg(src string, d time.Duration) string {
-	d = (d + time.Second - 1).Truncate(time.Second)
-	return throttlePrefix + src + throttleFor + fmt.Sprint(d) + throttleMore
+// Throttled is a worker's refusal of a source for a while: the error
+// that the worker's Acceptor.Admit returns and Refuse sends as a
+// Throttle, and that the agent's Dial returns for one. It is a Refusal
+// too (errors.As), since nothing in a build changes it.
+type Throttled struct {
+	Msg string
+	For time.Duration // 0 if the worker did not say
 }
 
-// ParseThrottle tells whether msg is a worker's throttle refusal and
-// how long it lasts; the time is 0 if msg does not say it readably.
-func ParseThrottle(msg string) (time.Duration, bool) {
-	if !strings.HasPrefix(msg, throttlePrefix) {
-		return 0, false
+func (e *Throttled) Error() string { return e.Msg }
+
+// Unwrap makes a throttle a Refusal.
+func (e *Throttled) Unwrap() error { return Refusal(e.Msg) }
+
+// ThrottleOf refuses src for d more, rounded up to the second.
+func ThrottleOf(src string, d time.Duration) *Throttled {
+	d = (d + time.Second - 1).Truncate(time.Second)
+	return &Throttled{Msg: fmt.Sprintf("too many failed authentications from %s: refused for %v more", src, d), For: d}
+}
+
+// Refuse is the message that refuses a peer for err: a Throttle for a
+// Throttled, else an Error.
+func Refuse(err error) any {
+	var t *Throttled
+	if errors.As(err, &t) {
+		return &Throttle{Msg: t.Msg, ForNs: uint64(t.For)}
 	}
-	i := strings.LastIndex(msg, throttleFor)
-	if i < 0 || !strings.HasSuffix(msg, throttleMore) || i+len(throttleFor) > len(msg)-len(throttleMore) {
-		return 0, true
-	}
-	d, err := time.ParseDuration(msg[i+len(throttleFor) : len(msg)-len(throttleMore)])
-	if err != nil || d < 0 {
-		return 0, true
-	}
-	return d, true
+	return &Error{Msg: err.Error()}
 }

@@ -5,46 +5,70 @@
 package wire
 
 import (
+	"bytes"
+	"errors"
 	"testing"
 	"time"
 )
 
-// TestThrottleMsg: the worker's throttle refusal reads back as a
-// throttle of the time it names, rounded up to the second; other
-// refusals are not throttles, and a throttle whose time does not read
-// is one of unknown length.
-func TestThrottleMsg(t *testing.T) {
+// TestThrottle: the worker's throttle refusal is a Throttle message that
+// reads back as a Throttled of the time it names, rounded up to the
+// second, and a Refusal too. What makes it a throttle is the message's
+// type: a Throttle with any text is one, and an Error is none, even one
+// whose text reads as a throttle.
+func TestThrottle(t *testing.T) {
 	for _, tc := range []struct {
-		src  string
-		d    time.Duration
-		want time.Duration
+		src      string
+		d        time.Duration
+		want     time.Duration
+		wantText string
 	}{
-		{"127.0.0.1", 54 * time.Second, 54 * time.Second},
-		{"127.0.0.1", 53*time.Second + 400*time.Millisecond, 54 * time.Second},
-		{"127.0.0.1", 300 * time.Millisecond, time.Second},
-		{"2001:db8:1:2::/64", time.Minute, time.Minute},
-		{"a: refused for 1h more", 5 * time.Second, 5 * time.Second},
+		{"127.0.0.1", 54 * time.Second, 54 * time.Second, "too many failed authentications from 127.0.0.1: refused for 54s more"},
+		{"127.0.0.1", 53*time.Second + 400*time.Millisecond, 54 * time.Second, "too many failed authentications from 127.0.0.1: refused for 54s more"},
+		{"127.0.0.1", 300 * time.Millisecond, time.Second, "too many failed authentications from 127.0.0.1: refused for 1s more"},
+		{"2001:db8:1:2::/64", time.Minute, time.Minute, "too many failed authentications from 2001:db8:1:2::/64: refused for 1m0s more"},
 	} {
-		msg := ThrottleMsg(tc.src, tc.d)
-		if d, ok := ParseThrottle(msg); !ok || d != tc.want {
-			t.Errorf("ParseThrottle(%q) = %v, %v; want %v, true", msg, d, ok, tc.want)
+		m := roundTrip(t, Refuse(ThrottleOf(tc.src, tc.d)))
+		err := Unexpected(m)
+		var th *Throttled
+		var r Refusal
+		if !errors.As(err, &th) || th.For != tc.want || err.Error() != tc.wantText || !errors.As(err, &r) || string(r) != tc.wantText {
+			t.Errorf("throttle of %s for %v: %T %v, want a throttle for %v, %q", tc.src, tc.d, err, err, tc.want, tc.wantText)
 		}
 	}
 	for _, tc := range []struct {
-		msg  string
-		ok   bool
-		want time.Duration
+		m    any
+		want time.Duration // -1: not a throttle
 	}{
-		{"authentication failed: wrong token", false, 0},
-		{"toolchain mismatch: too many failed authentications from x: refused for 5s more", false, 0},
-		{"too many failed authentications from 127.0.0.1: refused for ever", true, 0},
-		{"too many failed authentications from 127.0.0.1: refused for -5s more", true, 0},
-		{"too many failed authentications from 127.0.0.1: refused for x more", true, 0},
-		{"too many failed authentications from 127.0.0.1", true, 0},
-		{"too many failed authentications from 127.0.0.1: refused for 1m0s more", true, time.Minute},
+		{&Throttle{Msg: "ǝlʇʇoɹɥʇ: refused for ever", ForNs: uint64(5 * time.Second)}, 5 * time.Second},
+		{&Throttle{}, 0},
+		{&Throttle{Msg: "x", ForNs: 1 << 63}, 1<<63 - 1},
+		{&Error{Msg: "too many failed authentications from 127.0.0.1: refused for 1m0s more"}, -1},
+		{&Error{Msg: "throttle: refused for 5s more"}, -1},
+		{&Welcome{}, -1},
 	} {
-		if d, ok := ParseThrottle(tc.msg); ok != tc.ok || d != tc.want {
-			t.Errorf("ParseThrottle(%q) = %v, %v; want %v, %v", tc.msg, d, ok, tc.want, tc.ok)
+		err := Unexpected(roundTrip(t, tc.m))
+		var th *Throttled
+		if got := errors.As(err, &th); got != (tc.want >= 0) || got && th.For != tc.want {
+			t.Errorf("%#v: %T %v, want throttle %v", tc.m, err, err, tc.want >= 0)
 		}
 	}
+	// Another refusal is sent as an Error of its text.
+	if m, ok := Refuse(errors.New("toolchain mismatch")).(*Error); !ok || m.Msg != "toolchain mismatch" {
+		t.Errorf("Refuse of another error: %#v", m)
+	}
+}
+
+// roundTrip encodes m as a frame and reads it back.
+func roundTrip(t *testing.T, m any) any {
+	t.Helper()
+	b, err := Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := Read(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }

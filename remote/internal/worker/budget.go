@@ -4,13 +4,13 @@
 
 package worker
 
-// The worker's memory budget (Config.MemBudget): what peers' requests
+// The worker's memory budget (Options.MemBudget): what peers' requests
 // may take at once of the worker's memory while it reads and decodes
 // their frames and decompresses their payloads (blobs and jobs). A
 // request takes its bytes before they are allocated and gives them back
 // once it is done with them (a blob is stored, a job written to its
 // compile). Past the budget a request waits, first come first served,
-// for at most Config.MemWait, and is refused after; a request that would
+// for at most Options.MemWait, and is refused after; a request that would
 // need more than the whole budget is refused at once. However many
 // connections ask, the worker's decoding holds at most the budget.
 

@@ -82,7 +82,7 @@ func heapPeak() (stop func() uint64) {
 // budgetServer starts a worker with a memory budget of 64 MiB.
 func budgetServer(t *testing.T) (*Server, string) {
 	exe, _ := os.Executable() // any file: only its hash is taken
-	return startServerConfig(t, Config{Slots: 2, CacheDir: t.TempDir(), CacheMax: 256 << 20, Compile: exe, Name: "test",
+	return startServerOptions(t, Options{Slots: 2, CacheDir: t.TempDir(), CacheMax: 256 << 20, Compile: exe, Name: "test",
 		JobTimeout: time.Minute, MemBudget: 64 << 20, MemWait: 20 * time.Second})
 }
 
@@ -252,7 +252,7 @@ func TestMemBudgetWait(t *testing.T) {
 		t.Errorf("a request larger than the budget: %v, want a refusal at once", err)
 	}
 	exe, _ := os.Executable()
-	if _, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: exe, MemBudget: 1 << 20}); err == nil ||
+	if _, err := New(Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: exe, MemBudget: 1 << 20}); err == nil ||
 		!strings.Contains(err.Error(), "-mem-budget") {
 		t.Errorf("a budget of 1 MiB: %v, want an error naming -mem-budget", err)
 	}
@@ -266,9 +266,7 @@ func TestMemBudgetGivenBack(t *testing.T) {
 	compile := testutil.Compile(t)
 	s, addr := startServer(t, compile, nil)
 	dir := t.TempDir()
-	cwd, args := testutil.Package(t, compile, dir)
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
-	fp := testutil.Fingerprint(t, compile, cwd, env, args...)
+	cwd, args, env, fp := testutil.ClientPackage(t, compile, dir)
 
 	c, _ := dial(t, addr, nil, s.Toolchain())
 	c.send(c.upload(cwd, append([]string{"-d=distssafingerprint=1"}, args...), env))

@@ -18,7 +18,7 @@ import (
 	"time"
 )
 
-// Defaults of the connection limits of Config.
+// Defaults of the connection limits of Options.
 const (
 	defaultMaxConns         = 256
 	defaultHandshakeTimeout = 10 * time.Second
@@ -29,7 +29,7 @@ const (
 
 // connDefaults checks the connection limits of a configuration and fills
 // in their defaults.
-func (cfg *Config) connDefaults() error {
+func (cfg *Options) connDefaults() error {
 	switch {
 	case cfg.MaxConns < 0:
 		return fmt.Errorf("max conns must be at least 1, not %d", cfg.MaxConns)

@@ -78,8 +78,8 @@ func TestAcceptFDShortage(t *testing.T) {
 	if _, ok := m.(*wire.Welcome); !ok {
 		t.Fatalf("handshake after %d idle connections: %#v\nworker's log:\n%s", idle, m, stop())
 	}
-	c.send(&wire.StatusReq{})
-	if st, ok := c.recv().(*wire.Status); !ok || st.Slots != 1 {
+	c.send(&wire.StatsReq{})
+	if st, ok := c.recv().(*wire.Stats); !ok || st.Slots != 1 {
 		t.Fatalf("status: %#v", st)
 	}
 	select {
@@ -113,7 +113,7 @@ func fdChild() {
 		fail(err)
 	}
 	defer os.RemoveAll(dir)
-	s, err := New(Config{Slots: 1, CacheDir: dir, CacheMax: 1 << 20, Token: testToken, Compile: exe,
+	s, err := New(Options{Slots: 1, CacheDir: dir, CacheMax: 1 << 20, Token: testToken, Compile: exe,
 		HandshakeTimeout: time.Second, Log: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err != nil {
 		fail(err)
@@ -150,7 +150,7 @@ func fdChild() {
 // counted; when one closes, a client is served again.
 func TestMaxConns(t *testing.T) {
 	exe, _ := os.Executable()
-	s, addr := startServerConfig(t, Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: exe,
+	s, addr := startServerOptions(t, Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: exe,
 		MaxConns: 3, HandshakeTimeout: time.Minute})
 	var idle []net.Conn
 	for i := 0; i < 3; i++ {
@@ -203,7 +203,7 @@ func TestMaxConns(t *testing.T) {
 // HandshakeTimeout has passed since it connected.
 func TestHandshakeTimeout(t *testing.T) {
 	exe, _ := os.Executable()
-	s, addr := startServerConfig(t, Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: exe,
+	s, addr := startServerOptions(t, Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: exe,
 		Token: testToken, HandshakeTimeout: time.Second})
 	for _, hello := range []bool{false, true} {
 		t0 := time.Now()
@@ -264,10 +264,11 @@ func dialFrom(t *testing.T, local, addr string, token, toolchain []byte) any {
 
 // TestAuthThrottle: after AuthFailLimit failed authentications within a
 // minute, a source's handshakes are refused, the right token too, for a
-// minute; another source is served meanwhile.
+// minute, by a Throttle that names the time left; another source is
+// served meanwhile.
 func TestAuthThrottle(t *testing.T) {
 	exe, _ := os.Executable()
-	s, addr := startServerConfig(t, Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: exe,
+	s, addr := startServerOptions(t, Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: exe,
 		Token: testToken, AuthFailLimit: 3})
 	clock := &fakeClock{t: time.Now()}
 	s.auth.mu.Lock()
@@ -277,6 +278,12 @@ func TestAuthThrottle(t *testing.T) {
 		t.Helper()
 		if e, ok := m.(*wire.Error); !ok || !strings.Contains(e.Msg, want) {
 			t.Fatalf("got %#v, want an error with %q", m, want)
+		}
+	}
+	wantThrottle := func(m any, want time.Duration) {
+		t.Helper()
+		if th, ok := m.(*wire.Throttle); !ok || th.ForNs != uint64(want) || th.Msg != fmt.Sprintf("too many failed authentications from 127.0.0.1: refused for %v more", want) {
+			t.Fatalf("got %#v, want a throttle for %v", m, want)
 		}
 	}
 	wantWelcome := func(m any) {
@@ -298,10 +305,10 @@ func TestAuthThrottle(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		wantErr(dialFrom(t, "127.0.0.1", addr, nil, nil), "requires a token")
 	}
-	wantErr(dialFrom(t, "127.0.0.1", addr, testToken, nil), "too many failed authentications from 127.0.0.1")
+	wantThrottle(dialFrom(t, "127.0.0.1", addr, testToken, nil), time.Minute)
 	wantWelcome(dialFrom(t, "127.0.0.2", addr, testToken, nil))
 	clock.add(59 * time.Second)
-	wantErr(dialFrom(t, "127.0.0.1", addr, testToken, nil), "too many failed authentications from 127.0.0.1")
+	wantThrottle(dialFrom(t, "127.0.0.1", addr, testToken, nil), time.Second)
 	clock.add(2 * time.Second)
 	wantWelcome(dialFrom(t, "127.0.0.1", addr, testToken, nil))
 	if st := s.Stats(); st.AuthFails != 7 || st.Refused != 2 {

@@ -313,8 +313,8 @@ func (c *conn) materialize(t *task) (*workdir, error) {
 
 // checkJobSize refuses a job whose materialization would pass the
 // worker's bounds, before anything is written: the files and the
-// directories it creates (Config.JobFiles), and the bytes of its
-// distinct blobs (Config.JobBytes; a blob listed under several paths is
+// directories it creates (Options.JobFiles), and the bytes of its
+// distinct blobs (Options.JobBytes; a blob listed under several paths is
 // materialized once). A blob the store lacks counts nothing here; the
 // materialization refuses the job for it.
 func (s *Server) checkJobSize(hashes map[string][]byte, paths []string, cwd string) error {

@@ -21,7 +21,7 @@ import (
 
 // newJobServer returns a server that is not listening, for tests that
 // materialize jobs, and a connection to it.
-func newJobServer(t *testing.T, cfg Config) (*Server, *conn) {
+func newJobServer(t *testing.T, cfg Options) (*Server, *conn) {
 	t.Helper()
 	exe, _ := os.Executable() // any file: only its hash is taken
 	cfg.Slots, cfg.CacheDir, cfg.Compile = 1, t.TempDir(), exe
@@ -76,7 +76,7 @@ func putBlob(t *testing.T, s *Server, data []byte) []byte {
 // must hold the blob's bytes once (its paths share one checked copy),
 // and that copy must not be the store's file.
 func TestMaterializeShared(t *testing.T) {
-	s, c := newJobServer(t, Config{CacheMax: 64 << 20})
+	s, c := newJobServer(t, Options{CacheMax: 64 << 20})
 	big := make([]byte, 32<<20)
 	rand.Read(big) // not zeros: nothing may store it sparse
 	bh := putBlob(t, s, big)
@@ -127,7 +127,7 @@ func TestMaterializeShared(t *testing.T) {
 // anything is written, with an error that names the bound; one at the
 // bounds is materialized.
 func TestJobBounds(t *testing.T) {
-	s, c := newJobServer(t, Config{CacheMax: 64 << 20, JobFiles: 10, JobBytes: 1 << 20})
+	s, c := newJobServer(t, Options{CacheMax: 64 << 20, JobFiles: 10, JobBytes: 1 << 20})
 	cfg := putBlob(t, s, []byte("# import config\n"))
 	small := putBlob(t, s, []byte("package p\n"))
 	a := make([]byte, 600<<10)
@@ -176,7 +176,7 @@ func TestJobBounds(t *testing.T) {
 			t.Errorf("%s: a refused job left %d job directories, %d before", tc.what, len(after), len(before))
 		}
 	}
-	if _, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: s.cfg.Compile, JobFiles: -1}); err == nil ||
+	if _, err := New(Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: s.cfg.Compile, JobFiles: -1}); err == nil ||
 		!strings.Contains(err.Error(), "job files") {
 		t.Errorf("a negative bound of job files: %v", err)
 	}

@@ -55,7 +55,7 @@ func TestWholePoison(t *testing.T) {
 	compile := testutil.Compile(t)
 	dir := t.TempDir()
 	cwd := filepath.Join(dir, "src", "p")
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
+	env := testutil.Env(compile)
 	const w, w2 = "/tmp/go-build111", "/tmp/go-build222"
 	const plain = "package p\n\nfunc F(a, b int) int { return a*b + 1 }\n"
 	const ldflag = "package p\n\n//go:cgo_ldflag \"-evil\"\n\nfunc F() int { return 1 }\n"

@@ -17,7 +17,7 @@ import (
 // with (PROTOCOL.md §1, "What the worker runs"), without running it.
 func TestPrepareArgs(t *testing.T) {
 	exe, _ := os.Executable() // any file: only its hash is taken
-	s, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: exe})
+	s, err := New(Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: exe})
 	if err != nil {
 		t.Fatal(err)
 	}

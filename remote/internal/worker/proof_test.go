@@ -96,7 +96,7 @@ func TestProofOfPossession(t *testing.T) {
 	if d := victim.whole(run); d.Status != 0 || d.Exit != 0 || d.Cached {
 		t.Fatalf("victim's run: %+v", d)
 	}
-	victim.send(&wire.StatusReq{}) // answered once the result is cached
+	victim.send(&wire.StatsReq{}) // answered once the result is cached
 	victim.recv()
 
 	// The attacker holds every file but the secret, and knows its hash.

@@ -4,7 +4,7 @@
 
 package worker
 
-// Replay mode (Config.Replay), for the emulated farm of bench/farm.sh
+// Replay mode (Options.Replay), for the emulated farm of bench/farm.sh
 // only: the worker runs no compile. It answers a whole compile from its
 // result cache, as a worker recorded it during a real build, after
 // holding a slot for the compile's recorded run time times the scale, so

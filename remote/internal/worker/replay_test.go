@@ -41,7 +41,7 @@ func TestReplay(t *testing.T) {
 
 	cfg := rec.cfg
 	cfg.Replay = 2
-	s, addr := startServerConfig(t, cfg)
+	s, addr := startServerOptions(t, cfg)
 	c, _ = dial(t, addr, nil, s.Toolchain())
 	c.nc.SetDeadline(time.Now().Add(30 * time.Second))
 	for _, p := range []string{"ok", "slow"} {
@@ -69,7 +69,7 @@ func TestReplay(t *testing.T) {
 		t.Errorf("stats: hits %d misses %d jobs %d, want 2, 1, 2", st.ResultHits, st.ResultMisses, st.Jobs)
 	}
 
-	bad, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: cfg.Compile, Replay: 1, Token: []byte("0123456789abcdef")})
+	bad, err := New(Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: cfg.Compile, Replay: 1, Token: []byte("0123456789abcdef")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestReplay(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "replay mode serves loopback addresses only") {
 		t.Fatalf("replay on a non-loopback address: %v", err)
 	}
-	if _, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: cfg.Compile, Replay: -1}); err == nil {
+	if _, err := New(Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: cfg.Compile, Replay: -1}); err == nil {
 		t.Error("a negative replay scale was accepted")
 	}
 }

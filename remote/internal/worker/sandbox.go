@@ -59,7 +59,7 @@ var errSandboxMissing = errors.New("sandbox required (-sandbox=require)")
 
 // checkSandbox checks the sandbox's configuration: with NeedSandbox,
 // the kernel must have Landlock and the seccomp filter.
-func checkSandbox(cfg *Config) error {
+func checkSandbox(cfg *Options) error {
 	if !cfg.NeedSandbox {
 		return nil
 	}

@@ -60,7 +60,7 @@ func TestSandboxCompile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, off := range []bool{false, true} {
-		s, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile, NoSandbox: off})
+		s, err := New(Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile, NoSandbox: off})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +104,7 @@ func TestSandboxSetupFailure(t *testing.T) {
 	if err := os.WriteFile(compile, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s, addr := startServerConfig(t, Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile,
+	s, addr := startServerOptions(t, Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile,
 		JobTimeout: time.Minute})
 	c, _ := dial(t, addr, nil, s.Toolchain())
 	d := c.whole(fakeRun(c, "ok"))
@@ -120,7 +120,7 @@ func startSandboxFake(t *testing.T) (string, *client) {
 	t.Helper()
 	fake := testutil.FakeCompile(t)
 	t.Cleanup(func() { testutil.KillProcs(fake) })
-	s, addr := startServerConfig(t, Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: fake, JobTimeout: time.Minute})
+	s, addr := startServerOptions(t, Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: fake, JobTimeout: time.Minute})
 	c, _ := dial(t, addr, nil, s.Toolchain())
 	return fake, c
 }
@@ -192,7 +192,7 @@ func TestSandboxMissing(t *testing.T) {
 		landlockAvailable = func() (int, error) { return 7, tc.landlock }
 		seccompAvailable = func() error { return tc.seccomp }
 		var log bytes.Buffer
-		s, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile,
+		s, err := New(Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile,
 			Log: slog.New(slog.NewTextHandler(&log, nil))})
 		if err != nil {
 			t.Fatal(err)
@@ -204,17 +204,17 @@ func TestSandboxMissing(t *testing.T) {
 		if p.Landlock != (tc.landlock == nil) || p.Seccomp != (tc.seccomp == nil) || p.NoFile != 1024 || p.AS != 8<<30 {
 			t.Errorf("policy %+v, want Landlock %v, Seccomp %v, the limits", p, tc.landlock == nil, tc.seccomp == nil)
 		}
-		_, err = New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile, NeedSandbox: true})
+		_, err = New(Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile, NeedSandbox: true})
 		if err == nil || err.Error() != tc.refusal || !errors.Is(err, errSandboxMissing) {
 			t.Errorf("NeedSandbox: %v, want %q", err, tc.refusal)
 		}
 	}
 	landlockAvailable = func() (int, error) { return 7, nil }
 	seccompAvailable = func() error { return nil }
-	if _, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile, NeedSandbox: true}); err != nil {
+	if _, err := New(Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile, NeedSandbox: true}); err != nil {
 		t.Errorf("NeedSandbox with Landlock and seccomp: %v", err)
 	}
-	_, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile, NeedSandbox: true, NoSandbox: true})
+	_, err := New(Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile, NeedSandbox: true, NoSandbox: true})
 	if want := "the sandbox cannot be both required and off"; err == nil || err.Error() != want {
 		t.Errorf("NeedSandbox and NoSandbox: %v, want %q", err, want)
 	}
@@ -224,7 +224,7 @@ func TestSandboxMissing(t *testing.T) {
 // naming the field.
 func TestSandboxConfig(t *testing.T) {
 	compile := testutil.Compile(t)
-	_, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile, CompileMem: 1 << 20})
+	_, err := New(Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile, CompileMem: 1 << 20})
 	if err == nil || !strings.Contains(err.Error(), "compile memory bound 1048576 is below 512 MiB") {
 		t.Fatalf("New: %v", err)
 	}
@@ -239,7 +239,7 @@ func BenchmarkSandbox(b *testing.B) {
 	var servers [2]*Server
 	var times [2][]time.Duration
 	for i, off := range []bool{false, true} {
-		s, err := New(Config{Slots: 1, CacheDir: b.TempDir(), CacheMax: 1 << 20, Compile: compile, NoSandbox: off})
+		s, err := New(Options{Slots: 1, CacheDir: b.TempDir(), CacheMax: 1 << 20, Compile: compile, NoSandbox: off})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -42,7 +42,7 @@ func (b *syncBuffer) String() string {
 // worker's log keeps them.
 func TestMessagesNoWorkerPaths(t *testing.T) {
 	var log syncBuffer
-	s, addr, _ := startFakeConfig(t, Config{Slots: 2, JobTimeout: time.Minute, Log: slog.New(slog.NewTextHandler(&log, nil))})
+	s, addr, _ := startFakeOptions(t, Options{Slots: 2, JobTimeout: time.Minute, Log: slog.New(slog.NewTextHandler(&log, nil))})
 	c, _ := dial(t, addr, nil, s.Toolchain())
 	check := func(what, msg, want string) {
 		t.Helper()
@@ -131,7 +131,7 @@ func TestMessagesNoWorkerPaths(t *testing.T) {
 // TestScrub: worker paths go where a path starts and ends, whatever
 // surrounds them; a path that merely begins like one stays.
 func TestScrub(t *testing.T) {
-	s := &Server{cfg: Config{CacheDir: "/var/cache/w", Compile: "/opt/go/pkg/tool/linux_amd64/compile"}}
+	s := &Server{cfg: Options{CacheDir: "/var/cache/w", Compile: "/opt/go/pkg/tool/linux_amd64/compile"}}
 	for _, tc := range []struct{ in, want string }{
 		{"input /w/a: mkdir /var/cache/w/jobs/3-123/root/w/a: not a directory", "input /w/a: mkdir /w/a: not a directory"},
 		{"-trimpath=/var/cache/w/jobs/3-123/root/w=>x;/var/cache/w/jobs/3-123/root", "-trimpath=/w=>x;/"},

@@ -46,7 +46,7 @@ func TestStdPackage(t *testing.T) {
 	os.WriteFile(cfg, []byte("# import config\n"+cfgText+"\n"), 0o644)
 	args := append([]string{"-o", filepath.Join(work, "b001", "_pkg_.a"), "-trimpath", work + "/b001=>", "-p", "strconv",
 		"-std", "-complete", "-dwarf=false", "-c=1", "-nolocalimports", "-importcfg", cfg, "-pack"}, files...)
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
+	env := testutil.Env(compile)
 	fp := testutil.Fingerprint(t, compile, pkgDir, env, args...)
 
 	s, addr := startServer(t, compile, nil)
@@ -111,7 +111,7 @@ func Len() int { return len(Hello) + 1 }
 	ecfg := filepath.Join(dir, "embedcfg")
 	os.WriteFile(ecfg, []byte(`{"Patterns":{"hello.txt":["hello.txt"]},"Files":{"hello.txt":"`+filepath.Join(pkg, "hello.txt")+`"}}`), 0o644)
 	args := []string{"-o", filepath.Join(dir, "e.a"), "-p", "m/e", "-dwarf=false", "-importcfg", cfg, "-embedcfg", ecfg, "-pack", "./e.go"}
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
+	env := testutil.Env(compile)
 	fp := testutil.Fingerprint(t, compile, pkg, env, args...)
 
 	s, addr := startServer(t, compile, nil)

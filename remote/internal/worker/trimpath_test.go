@@ -26,7 +26,7 @@ func TestWholeTrimpathRules(t *testing.T) {
 	c, _ := dial(t, addr, nil, s.Toolchain())
 	dir := t.TempDir()
 	cwd, args := testutil.Package(t, compile, dir)
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
+	env := testutil.Env(compile)
 	// The cache dir is above every job root, and not above the sources.
 	for i, trim := range []string{"", ";", "=>/x", "/nowhere=>/y;", s.cfg.CacheDir + "=>/c"} {
 		a := append([]string(nil), args...)
@@ -92,10 +92,10 @@ func TestWholeCompileCacheDirLink(t *testing.T) {
 	if err := os.Symlink(t.TempDir(), link); err != nil {
 		t.Fatal(err)
 	}
-	s, addr := startServerConfig(t, Config{Slots: 1, CacheDir: link, CacheMax: 64 << 20, Compile: compile, JobTimeout: time.Minute})
+	s, addr := startServerOptions(t, Options{Slots: 1, CacheDir: link, CacheMax: 64 << 20, Compile: compile, JobTimeout: time.Minute})
 	dir := t.TempDir()
 	cwd, args := testutil.Package(t, compile, dir)
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
+	env := testutil.Env(compile)
 	if exit, out := localCompile(t, compile, cwd, env, args); exit != 0 {
 		t.Fatalf("local compile: exit %d\n%s", exit, out)
 	}

@@ -18,7 +18,7 @@ import (
 // compile. A read that returns means the peer closed the connection (or
 // broke the protocol), and the job is for nobody: gone is closed then,
 // so that the job stops and frees its slot at once. Meanwhile it sends a
-// Working message every Config.Heartbeat, by which the agent tells a long
+// Working message every Options.Heartbeat, by which the agent tells a long
 // wait from a stalled worker.
 type peerWatch struct {
 	c     *conn

@@ -13,7 +13,6 @@ package worker
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -31,8 +30,8 @@ import (
 	"distssa/remote/internal/wire"
 )
 
-// Config configures a Server.
-type Config struct {
+// Options configures a Server.
+type Options struct {
 	// What a peer that has no token can take (guard.go); 0 for defaults.
 	MaxConns         int           // open connections; more are closed at once (256)
 	HandshakeTimeout time.Duration // bound of a connection's whole handshake (10 s)
@@ -60,7 +59,7 @@ type Config struct {
 
 // Server is a worker daemon.
 type Server struct {
-	cfg       Config
+	cfg       Options
 	store     *store.Store
 	toolchain []byte
 	sem       chan struct{}
@@ -87,7 +86,7 @@ type Server struct {
 	}
 }
 
-// defaultJobFiles is the default of Config.JobFiles: more than any
+// defaultJobFiles is the default of Options.JobFiles: more than any
 // package's compile reads (a big one reads a few thousand files).
 const defaultJobFiles = 1 << 16
 
@@ -107,7 +106,7 @@ func HashFile(name string) ([]byte, error) {
 
 // New checks the configuration, hashes the compile binary and opens the
 // store.
-func New(cfg Config) (*Server, error) {
+func New(cfg Options) (*Server, error) {
 	if cfg.Replay < 0 || cfg.Replay != cfg.Replay {
 		return nil, fmt.Errorf("replay scale %v is not a positive number", cfg.Replay)
 	}
@@ -297,9 +296,9 @@ func (s *Server) setBusy(c *conn, busy bool) bool {
 }
 
 // Stats returns the worker's statistics.
-func (s *Server) Stats() *wire.Status {
+func (s *Server) Stats() *wire.Stats {
 	b, f, ev := s.store.Stats()
-	return &wire.Status{
+	return &wire.Stats{
 		Name: s.cfg.Name, Slots: uint64(s.cfg.Slots),
 		Running: s.st.running.Load(), Queued: s.st.queued.Load(),
 		Jobs: s.st.jobs.Load(), JobsOK: s.st.ok.Load(), JobsFailed: s.st.failed.Load(),
@@ -336,17 +335,17 @@ func (c *countWriter) Write(p []byte) (int, error) {
 
 // conn is one agent connection.
 type conn struct {
-	s          *Server
-	nc         net.Conn
-	r          io.Reader
-	w          io.Writer
-	log        *slog.Logger
-	goos       string
-	goarch     string
-	uploadErr  error // a bad upload, reported by the next Start
-	statusOnly bool  // the handshake named no toolchain
-	mem        memHold
-	msgCost    uint64 // what the last message read holds of the memory budget
+	s         *Server
+	nc        net.Conn
+	r         io.Reader
+	w         io.Writer
+	log       *slog.Logger
+	goos      string
+	goarch    string
+	uploadErr error // a bad upload, reported by the next Start
+	statsOnly bool  // the handshake named no toolchain
+	mem       memHold
+	msgCost   uint64 // what the last message read holds of the memory budget
 
 	proofKey []byte  // wire.ProofKey of the handshake
 	proven   blobSet // the blobs the connection uploaded or proved it holds (proof.go)
@@ -408,7 +407,7 @@ func (c *conn) serve() {
 		if d := time.Now().Add(time.Second); d.After(deadline) {
 			deadline = d
 		}
-		c.sendBy(&wire.Error{Msg: err.Error()}, deadline)
+		c.sendBy(wire.Refuse(err), deadline)
 		return
 	}
 	for {
@@ -437,72 +436,57 @@ func (c *conn) serve() {
 	}
 }
 
-var errAuth = errors.New("authentication failed: wrong token")
-
+// handshake runs the worker's side of the handshake (wire.Acceptor)
+// with this worker's throttle of sources, toolchain and target checks.
 func (c *conn) handshake(deadline time.Time) error {
-	m, err := c.recvSmall(deadline)
-	if err != nil {
-		return err
-	}
-	h, ok := m.(*wire.Hello)
-	if !ok {
-		return fmt.Errorf("expected hello, got %T", m)
-	}
-	if h.Version != wire.Version {
-		return fmt.Errorf("protocol version %d not supported (worker speaks %d)", h.Version, wire.Version)
-	}
 	src := source(c.nc.RemoteAddr())
-	if d := c.s.auth.refused(src); d > 0 {
-		c.s.st.refused.Add(1)
-		return errors.New(wire.ThrottleMsg(src, d))
-	}
-	nonce := make([]byte, 32)
-	rand.Read(nonce)
-	auth := len(c.s.cfg.Token) > 0
-	if err := c.sendBy(&wire.Challenge{Version: wire.Version, Caps: wire.Caps, Nonce: nonce, Auth: auth}, deadline); err != nil {
-		return err
-	}
-	if m, err = c.recvSmall(deadline); err != nil {
-		return err
-	}
-	a, ok := m.(*wire.Auth)
-	if !ok {
-		return fmt.Errorf("expected auth, got %T", m)
-	}
-	var proof []byte
-	if auth {
-		var err error
-		if len(a.MAC) == 0 {
-			err = errors.New("authentication failed: this worker requires a token")
-		} else if !wire.CheckMAC(a.MAC, wire.ClientMAC(c.s.cfg.Token, h.Nonce, nonce)) {
-			err = errAuth
-		}
-		if err != nil {
+	a := &wire.Acceptor{
+		Token: c.s.cfg.Token,
+		Recv:  func() (any, error) { return c.recvSmall(deadline) },
+		Send:  func(m any) error { return c.sendBy(m, deadline) },
+		Admit: func(*wire.Hello) error {
+			if d := c.s.auth.refused(src); d > 0 {
+				c.s.st.refused.Add(1)
+				return wire.ThrottleOf(src, d)
+			}
+			return nil
+		},
+		Authed: func(ok bool) {
+			if ok {
+				c.s.auth.ok(src)
+				return
+			}
 			c.s.st.authFails.Add(1)
 			if c.s.auth.fail(src, c.s.cfg.AuthFailLimit) {
 				c.log.Warn("refusing a source for too many failed authentications", "source", src, "for", authWindow)
 			}
-			return err
-		}
-		c.s.auth.ok(src)
-		proof = wire.ServerMAC(c.s.cfg.Token, h.Nonce, nonce)
+		},
+		Welcome: c.welcome,
 	}
-	c.proofKey = wire.ProofKey(c.s.cfg.Token, h.Nonce, nonce)
+	key, err := a.Accept()
+	c.proofKey = key
+	return err
+}
+
+// welcome answers an authenticated Hello: a statistics client
+// (distssa-worker -status) needs no toolchain, any other must name this
+// worker's and a valid target.
+func (c *conn) welcome(h *wire.Hello) (*wire.Welcome, error) {
+	w := &wire.Welcome{Slots: uint64(c.s.cfg.Slots), Name: c.s.cfg.Name}
 	if len(h.Toolchain) == 0 {
-		// A status client (distssa-worker -status) needs no toolchain.
-		c.statusOnly = true
-		return c.sendBy(&wire.Welcome{MAC: proof, Slots: uint64(c.s.cfg.Slots), Name: c.s.cfg.Name}, deadline)
+		c.statsOnly = true
+		return w, nil
 	}
 	if !bytes.Equal(h.Toolchain, c.s.toolchain) {
-		return fmt.Errorf("toolchain mismatch: the client's compile is sha256 %.16x…, this worker's (%s) is %.16x…; install the same toolchain on both",
+		return nil, fmt.Errorf("toolchain mismatch: the client's compile is sha256 %.16x…, this worker's (%s) is %.16x…; install the same toolchain on both",
 			h.Toolchain, c.s.cfg.Compile, c.s.toolchain)
 	}
 	if !validTarget(h.GOOS) || !validTarget(h.GOARCH) {
-		return fmt.Errorf("bad target %q/%q", h.GOOS, h.GOARCH)
+		return nil, fmt.Errorf("bad target %q/%q", h.GOOS, h.GOARCH)
 	}
 	c.goos, c.goarch = h.GOOS, h.GOARCH
 	c.log = c.log.With("target", h.GOOS+"/"+h.GOARCH)
-	return c.sendBy(&wire.Welcome{MAC: proof, Slots: uint64(c.s.cfg.Slots), Name: c.s.cfg.Name}, deadline)
+	return w, nil
 }
 
 func validTarget(s string) bool {
@@ -519,10 +503,10 @@ func validTarget(s string) bool {
 
 // handle serves one request; an error closes the connection.
 func (c *conn) handle(m any) error {
-	if _, ok := m.(*wire.StatusReq); ok {
+	if _, ok := m.(*wire.StatsReq); ok {
 		return c.send(c.s.Stats())
 	}
-	if c.statusOnly {
+	if c.statsOnly {
 		return c.send(&wire.Error{Msg: "this connection named no toolchain: status requests only"})
 	}
 	switch m := m.(type) {

@@ -28,13 +28,13 @@ import (
 // startServer runs a worker on an ephemeral loopback port.
 func startServer(t *testing.T, compile string, token []byte) (*Server, string) {
 	t.Helper()
-	return startServerConfig(t, Config{Slots: 2, CacheDir: t.TempDir(), CacheMax: 64 << 20, Token: token, Compile: compile,
+	return startServerOptions(t, Options{Slots: 2, CacheDir: t.TempDir(), CacheMax: 64 << 20, Token: token, Compile: compile,
 		Name: "test", JobTimeout: time.Minute})
 }
 
-// startServerConfig runs a worker with the given configuration on an
+// startServerOptions runs a worker with the given configuration on an
 // ephemeral loopback port.
-func startServerConfig(t *testing.T, cfg Config) (*Server, string) {
+func startServerOptions(t *testing.T, cfg Options) (*Server, string) {
 	t.Helper()
 	s, err := New(cfg)
 	if err != nil {
@@ -97,9 +97,11 @@ func handshake(t *testing.T, nc net.Conn, token, toolchain []byte) (*client, any
 	c.send(&wire.Hello{Version: wire.Version, Nonce: nonce, Toolchain: toolchain, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH})
 	m := c.recv()
 	ch, ok := m.(*wire.Challenge)
-	if _, refused := m.(*wire.Error); refused {
+	switch m.(type) {
+	case *wire.Error, *wire.Throttle:
 		return c, m
-	} else if !ok {
+	}
+	if !ok {
 		t.Fatalf("no challenge: %#v", m)
 	}
 	var mac []byte
@@ -166,9 +168,7 @@ func TestWorkerJobs(t *testing.T) {
 	compile := testutil.Compile(t)
 	s, addr := startServer(t, compile, nil)
 	dir := t.TempDir()
-	cwd, args := testutil.Package(t, compile, dir)
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
-	fp := testutil.Fingerprint(t, compile, cwd, env, args...)
+	cwd, args, env, fp := testutil.ClientPackage(t, compile, dir)
 
 	for _, tc := range []struct {
 		name   string
@@ -313,12 +313,12 @@ func TestJobRefusals(t *testing.T) {
 func TestBadConfig(t *testing.T) {
 	compile := testutil.Compile(t)
 	for _, tc := range []struct {
-		cfg  Config
+		cfg  Options
 		want string
 	}{
-		{Config{Slots: 0, CacheMax: 1 << 20, Compile: compile}, "slots must be at least 1"},
-		{Config{Slots: 1, CacheMax: 10, Compile: compile}, "cache size 10 is below 1 MiB"},
-		{Config{Slots: 1, CacheMax: 1 << 20, Compile: "/nonexistent/compile"}, "compile binary: open /nonexistent/compile"},
+		{Options{Slots: 0, CacheMax: 1 << 20, Compile: compile}, "slots must be at least 1"},
+		{Options{Slots: 1, CacheMax: 10, Compile: compile}, "cache size 10 is below 1 MiB"},
+		{Options{Slots: 1, CacheMax: 1 << 20, Compile: "/nonexistent/compile"}, "compile binary: open /nonexistent/compile"},
 	} {
 		tc.cfg.CacheDir = t.TempDir()
 		if _, err := New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -329,7 +329,7 @@ func TestBadConfig(t *testing.T) {
 
 func TestNoTokenOnlyLoopback(t *testing.T) {
 	compile := testutil.Compile(t)
-	s, err := New(Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile})
+	s, err := New(Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 1 << 20, Compile: compile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,9 +362,7 @@ func TestCheckPath(t *testing.T) {
 func TestShutdown(t *testing.T) {
 	compile := testutil.Compile(t)
 	dir := t.TempDir()
-	cwd, args := testutil.Package(t, compile, dir)
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
-	fp := testutil.Fingerprint(t, compile, cwd, env, args...)
+	cwd, args, env, fp := testutil.ClientPackage(t, compile, dir)
 	job := testutil.Job(fp, "p.Gcd<ABIInternal>")
 	for _, graceful := range []bool{true, false} {
 		s, addr := startServer(t, compile, nil)
@@ -473,7 +471,7 @@ func TestWholeCompile(t *testing.T) {
 	cwd, args := testutil.Package(t, compile, dir)
 	src := args[len(args)-1]
 	args = append(args[:len(args)-1:len(args)-1], "-linkobj", filepath.Join(dir, "p.o"), "-asmhdr", filepath.Join(dir, "go_asm.h"), src)
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
+	env := testutil.Env(compile)
 
 	local := func() map[string][]byte {
 		if exit, out := localCompile(t, compile, cwd, env, args); exit != 0 || len(out) != 0 {
@@ -555,7 +553,7 @@ func TestWholeCompileError(t *testing.T) {
 	os.WriteFile(filepath.Join(pkg, "b.go"), []byte("package e\n\nfunc G() int { return y }\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "importcfg"), []byte("# import config\n"), 0o644)
 	args := []string{"-p=e", "-pack", "-importcfg", filepath.Join(dir, "importcfg"), "-o", filepath.Join(dir, "e.a"), "./a.go", filepath.Join(pkg, "b.go")}
-	env := []string{"GOROOT=" + testutil.GOROOT(compile)}
+	env := testutil.Env(compile)
 	exit, want := localCompile(t, compile, pkg, env, args)
 	if exit != 2 || !bytes.Contains(want, []byte(filepath.Join(pkg, "b.go")+":3:")) {
 		t.Fatalf("local compile: exit %d, output\n%s", exit, want)
@@ -607,12 +605,12 @@ esac
 // worker, its address and the directory of the sleeping compiles' pids.
 func startFake(t *testing.T, jobTimeout time.Duration) (*Server, string, string) {
 	t.Helper()
-	return startFakeConfig(t, Config{Slots: 2, JobTimeout: jobTimeout})
+	return startFakeOptions(t, Options{Slots: 2, JobTimeout: jobTimeout})
 }
 
-// startFakeConfig is startFake with more of the configuration: cfg's
+// startFakeOptions is startFake with more of the configuration: cfg's
 // compile, cache and sandbox fields are set here.
-func startFakeConfig(t *testing.T, cfg Config) (*Server, string, string) {
+func startFakeOptions(t *testing.T, cfg Options) (*Server, string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	pids := filepath.Join(dir, "pids")
@@ -623,7 +621,7 @@ func startFakeConfig(t *testing.T, cfg Config) (*Server, string, string) {
 	}
 	// Unconfined: the fake needs /bin/sh and writes pids outside its job.
 	cfg.CacheDir, cfg.CacheMax, cfg.Compile, cfg.Name, cfg.NoSandbox = t.TempDir(), 64<<20, compile, "fake", true
-	s, addr := startServerConfig(t, cfg)
+	s, addr := startServerOptions(t, cfg)
 	return s, addr, pids
 }
 
@@ -719,7 +717,7 @@ func TestWholeOutcomes(t *testing.T) {
 // TestHeartbeat checks that a worker sends Working while a RunWhole waits
 // for a slot and while its compile runs, and nothing after Whole.
 func TestHeartbeat(t *testing.T) {
-	s, addr, pids := startFakeConfig(t, Config{Slots: 1, JobTimeout: 1500 * time.Millisecond, Heartbeat: 100 * time.Millisecond})
+	s, addr, pids := startFakeOptions(t, Options{Slots: 1, JobTimeout: 1500 * time.Millisecond, Heartbeat: 100 * time.Millisecond})
 	// The first RunWhole holds the only slot for 1.5 s (its job timeout); the
 	// second waits for it, then runs 1.5 s itself.
 	c1, _ := dial(t, addr, nil, s.Toolchain())
@@ -741,12 +739,12 @@ func TestHeartbeat(t *testing.T) {
 	if wait := time.Since(t0); c1.beats < 5 || c2.beats < int(wait/(200*time.Millisecond)) {
 		t.Errorf("Working messages: %d for the first Run, %d for the second in %v", c1.beats, c2.beats, wait)
 	}
-	// Nothing follows Whole: a status request's answer comes next.
-	c2.send(&wire.StatusReq{})
+	// Nothing follows Whole: a StatsReq's answer comes next.
+	c2.send(&wire.StatsReq{})
 	c2.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if m, _, err := wire.Read(c2.nc); err != nil {
 		t.Fatal(err)
-	} else if _, ok := m.(*wire.Status); !ok {
+	} else if _, ok := m.(*wire.Stats); !ok {
 		t.Errorf("after Done: %T, want the Status", m)
 	}
 }
@@ -789,7 +787,7 @@ func TestWholeCacheNoSlot(t *testing.T) {
 	// in the middle of its RunWhole. Both compiles are killed, both
 	// connections closed.
 	sleepers[0].nc.Close()
-	sleepers[1].send(&wire.StatusReq{})
+	sleepers[1].send(&wire.StatsReq{})
 	for _, pid := range running {
 		waitGone(t, pid)
 	}
@@ -816,7 +814,7 @@ func fakeStart(c *client, p string) *wire.Start {
 
 // waitStat waits (boundedly) until what reads the worker's statistics
 // says so.
-func waitStat(t *testing.T, s *Server, what string, ok func(*wire.Status) bool) {
+func waitStat(t *testing.T, s *Server, what string, ok func(*wire.Stats) bool) {
 	t.Helper()
 	for i := 0; !ok(s.Stats()); i++ {
 		if i == 500 {
@@ -855,9 +853,9 @@ func TestSplitConnClosed(t *testing.T) {
 		} else {
 			c.send(fakeRun(c, "ok"))
 		}
-		waitStat(t, s, "one queued", func(st *wire.Status) bool { return st.Queued == 1 })
+		waitStat(t, s, "one queued", func(st *wire.Stats) bool { return st.Queued == 1 })
 		c.nc.Close()
-		waitStat(t, s, "none queued", func(st *wire.Status) bool { return st.Queued == 0 && st.Running == 2 })
+		waitStat(t, s, "none queued", func(st *wire.Stats) bool { return st.Queued == 0 && st.Running == 2 })
 	}
 
 	// The sleepers' connections close: their compiles die at once, long
@@ -866,7 +864,7 @@ func TestSplitConnClosed(t *testing.T) {
 		c.nc.Close()
 		waitGone(t, running[i])
 	}
-	waitStat(t, s, "no job running", func(st *wire.Status) bool { return st.Running == 0 && st.Queued == 0 })
+	waitStat(t, s, "no job running", func(st *wire.Stats) bool { return st.Running == 0 && st.Queued == 0 })
 	if st := s.Stats(); st.Jobs != 2 || st.JobsFailed != 2 {
 		t.Errorf("stats: jobs %d failed %d, want 2 and 2", st.Jobs, st.JobsFailed)
 	}
@@ -928,7 +926,7 @@ func TestRunRefusals(t *testing.T) {
 // that its job directories are the daemon's user's alone.
 func TestCacheDirLock(t *testing.T) {
 	compile := testutil.Compile(t)
-	cfg := Config{Slots: 1, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile}
+	cfg := Options{Slots: 1, CacheDir: t.TempDir(), CacheMax: 64 << 20, Compile: compile}
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,8 @@
 #   kinds       go-redis's test binary with every compile forced whole
 #               (through one worker), and forced split (DISTSSA_KIND),
 #               identical
+#   verify      the forced whole build verifies every remote compile here
+#               (DISTSSA_VERIFY=1): all identical
 #   cache       a second client's build through that worker is answered
 #               from its result cache (all whole compiles hit); a changed
 #               flag misses for its package only
@@ -24,17 +26,19 @@
 #   kill        a worker killed with SIGKILL in the middle of a build (of
 #               go-redis's test binary, as the ones below): the build
 #               succeeds and its output is identical
-#   token       a wrong token: the agent names the failure, the build falls
-#               back to local compiles, identical output
-#   toolchain   a worker whose compile binary differs: refused, identical
+#   token       one build through two hosts that refuse it: a wrong token
+#   toolchain   and a worker whose compile binary differs. The agent names
+#               both failures, the build falls back to local compiles,
+#               identical output
 #   hosts       a malformed hosts.txt stops the build before any compile,
 #               naming file and line; a missing one names the file
 #
-# Every build uses a fresh build cache and a time bound, but for the local
-# reference build when DISTSSA_LOCAL_GOCACHE names a build cache that
-# holds a local build's objects already (scripts/test.sh passes the one
-# of its identity step): it compiles only what that one lacks. Servers
-# listen on loopback only.
+# Every build uses a fresh build cache and a time bound, but when
+# DISTSSA_LOCAL_GOCACHE names a build cache that holds a local build's
+# objects already (scripts/test.sh passes the one of its identity step):
+# then the local reference build compiles only what that one lacks, and
+# the errors builds start from a copy of it. Servers listen on loopback
+# only.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 gobin=$repo/bin/go
@@ -141,28 +145,29 @@ else
 fi
 
 # Forced whole compiles go to worker b alone, whose result cache the
-# second client's build below then finds full.
+# second client's build below then finds full. The forced whole build
+# verifies at rate 1 (DISTSSA_VERIFY=1): every remote compile is compiled
+# here too and compared; all are identical, and the objects are the local
+# ones.
 printf '%s/2,token=%s\n' "$b" "$tmp/token" >"$tmp/hosts-b.txt"
-for kind in whole split; do
-	hosts=$tmp/hosts.txt
-	[[ $kind == whole ]] && hosts=$tmp/hosts-b.txt
-	if DISTSSA_KIND=$kind build "$kind" "$hosts" && same "$kind" redis && [[ $(remote "$kind") -gt 0 ]]; then
-		pass "kinds: every compile that can go $kind did: $(grep -m1 '^distssa-agent' "$tmp/$kind.out" | cut -c16-110)"
+if DISTSSA_KIND=whole DISTSSA_VERIFY=1 build whole "$tmp/hosts-b.txt" && same whole redis && [[ $(remote whole) -gt 0 ]]; then
+	pass "kinds: every compile that can go whole did: $(grep -m1 '^distssa-agent' "$tmp/whole.out" | cut -c16-110)"
+	n=$(remote whole)
+	if grep -q "^  verify: $n remote compiles chosen for local verification: $n identical, 0 differ" "$tmp/whole.out"; then
+		pass "verify: DISTSSA_VERIFY=1: $(grep -m1 '^  verify: ' "$tmp/whole.out" | sed 's/^  verify: //')"
 	else
-		fail "kinds: forced $kind: failed, differs or sent nothing"
-		tail -20 "$tmp/$kind.out"
+		fail "verify: DISTSSA_VERIFY=1: not every one of $n remote compiles verified identical"
+		grep '^distssa-agent\|^  ' "$tmp/whole.out" | head -12
 	fi
-done
-
-# Sampled verification at rate 1: every remote compile is compiled here
-# too and compared; all identical, and the objects are the local ones.
-if DISTSSA_VERIFY=1 build verify "$tmp/hosts.txt" && same verify redis &&
-	n=$(remote verify) && [[ $n -gt 0 ]] &&
-	grep -q "^  verify: $n remote compiles chosen for local verification: $n identical, 0 differ" "$tmp/verify.out"; then
-	pass "verify: DISTSSA_VERIFY=1: $(grep -m1 '^  verify: ' "$tmp/verify.out" | sed 's/^  verify: //')"
 else
-	fail "verify: DISTSSA_VERIFY=1: failed, differs or not every remote compile verified"
-	grep '^distssa-agent\|^  ' "$tmp/verify.out" | head -12
+	fail "kinds: forced whole: failed, differs or sent nothing"
+	tail -20 "$tmp/whole.out"
+fi
+if DISTSSA_KIND=split build split "$tmp/hosts.txt" && same split redis && [[ $(remote split) -gt 0 ]]; then
+	pass "kinds: every compile that can go split did: $(grep -m1 '^distssa-agent' "$tmp/split.out" | cut -c16-110)"
+else
+	fail "kinds: forced split: failed, differs or sent nothing"
+	tail -20 "$tmp/split.out"
 fi
 
 # The result cache: the forced whole build above, through worker b, again.
@@ -199,6 +204,11 @@ gobuild() {
 	local dir=$1 name=$2 hosts=$3
 	shift 3
 	local st=0
+	# A copy of the local build's cache, when there is one: only the
+	# package in DIR compiles.
+	if [[ -n ${DISTSSA_LOCAL_GOCACHE:-} && -d $DISTSSA_LOCAL_GOCACHE ]]; then
+		cp -al "$DISTSSA_LOCAL_GOCACHE" "$tmp/cache-$name"
+	fi
 	(cd "$dir" && GOCACHE=$tmp/cache-$name GOFLAGS=${hosts:+-distssa=$hosts} DISTSSA_KIND=whole timeout 300 "$gobin" build -o /dev/null "$@" .) >"$tmp/$name.out" 2>&1 || st=$?
 	echo "$st" >"$tmp/$name.rc"
 }
@@ -298,26 +308,28 @@ kill "$killer" 2>/dev/null || true
 nrefused() { grep -c 'handshake failed' "$1" || true; } # grep -c prints 0, but fails
 refusals() { echo $(($(nrefused "$1") - $2)); }
 maxrefusals=$((2 * $(nproc)))
-printf '%s/2,token=%s\n' "$b" "$tmp/badtoken" >"$tmp/hosts-badtoken.txt"
-r0=$(nrefused "$tmp/b.log")
-if build wrongtoken "$tmp/hosts-badtoken.txt" && same wrongtoken redis && grep -q 'token\|auth' "$tmp/wrongtoken.out" && [[ $(remote wrongtoken) == 0 ]] &&
-	[[ $(refusals "$tmp/b.log" "$r0") -le $maxrefusals ]]; then
-	pass "token: wrong token named, local fallback, identical output, $(refusals "$tmp/b.log" "$r0") refused handshakes"
-else
-	fail "token: wrong token not handled as expected"
-	tail -20 "$tmp/wrongtoken.out"
-fi
-
+# One build through two hosts that both refuse: worker b, named with a
+# wrong token, and worker c, which runs another compile binary.
 cp "$tooldir/compile" "$tmp/other-compile"
 printf '\n' >>"$tmp/other-compile" # a different binary that still runs
 worker c -compile="$tmp/other-compile"
-printf '%s/2,token=%s\n' "$addr" "$tmp/token" >"$tmp/hosts-other.txt"
-if build othertool "$tmp/hosts-other.txt" && same othertool redis && grep -q 'toolchain mismatch' "$tmp/othertool.out" && [[ $(remote othertool) == 0 ]] &&
-	[[ $(refusals "$tmp/c.log" 0) -le $maxrefusals ]]; then
-	pass "toolchain: a worker with another compile binary refused, identical output, $(refusals "$tmp/c.log" 0) refused handshakes"
+printf '%s/2,token=%s\n%s/2,token=%s\n' "$b" "$tmp/badtoken" "$addr" "$tmp/token" >"$tmp/hosts-refused.txt"
+r0=$(nrefused "$tmp/b.log")
+if build refused "$tmp/hosts-refused.txt" && same refused redis && [[ $(remote refused) == 0 ]]; then
+	if grep -q 'token\|auth' "$tmp/refused.out" && [[ $(refusals "$tmp/b.log" "$r0") -le $maxrefusals ]]; then
+		pass "token: wrong token named, local fallback, identical output, $(refusals "$tmp/b.log" "$r0") refused handshakes"
+	else
+		fail "token: wrong token not named, or refused $(refusals "$tmp/b.log" "$r0") times (at most $maxrefusals)"
+		grep -i 'token\|auth' "$tmp/refused.out" | head -5
+	fi
+	if grep -q 'toolchain mismatch' "$tmp/refused.out" && [[ $(refusals "$tmp/c.log" 0) -le $maxrefusals ]]; then
+		pass "toolchain: a worker with another compile binary refused, identical output, $(refusals "$tmp/c.log" 0) refused handshakes"
+	else
+		fail "toolchain: mismatch not named, or refused $(refusals "$tmp/c.log" 0) times (at most $maxrefusals)"
+	fi
 else
-	fail "toolchain: mismatch not refused as expected"
-	tail -20 "$tmp/othertool.out"
+	fail "token, toolchain: a build through refusing hosts failed, differs or sent work"
+	tail -20 "$tmp/refused.out"
 fi
 
 printf 'ok.example:7070/2\nbad:port:x\n' >"$tmp/bad-hosts.txt"

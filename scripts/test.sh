@@ -16,15 +16,18 @@
 #               its build cache is the local build that remote and faults
 #               compare with, and its stock compiles serve the identity
 #               steps below that make the same ones
-#   roundtrip   std + go-redis with every function's Progs sent through the
-#               distssa result encoding before assembly (-d=distssaroundtrip=1)
-#   split       std, go-redis and caddy compiled with -distssa=exec:2 (two
-#               worker processes) and -d=distssaforce=1 (no client share)
+#   split       std, cmd, go-redis and caddy compiled with -distssa=exec:2
+#               (two worker processes) and -d=distssaforce=1 (no client
+#               share): every function's Progs go through the result
+#               encoding, so the in-process check of that encoding
+#               (-d=distssaroundtrip=1) is not a step of its own
 #   split-shared  std + go-redis with exec:2 and the client's own share
-#   split-nodwarf std forced, with -dwarf=false on both sides
-#   split-cmd   cmd/... forced
+#   split-nodwarf net/http and its dependencies forced, with -dwarf=false on
+#               both sides
 #   gotest      scripts/gotest-split.sh: go test of std packages and
-#               go-redis unit tests, everything compiled split and verified
+#               go-redis unit tests, the packages under test compiled split
+#               and verified; their dependencies come from the identity
+#               step's cache, whose split objects the split step checked
 #   deploy      scripts/test-deploy.sh: remote/deploy's systemd unit and
 #               Containerfile checked (systemd-analyze, flags, paths) and
 #               their worker command lines run on loopback
@@ -32,8 +35,8 @@
 #               caddy and go-redis through two worker daemons on loopback,
 #               identical to local builds; a worker killed mid-build, a wrong
 #               token, another toolchain, a malformed hosts.txt
-#   faults      scripts/faults.sh -rounds 3: go-redis's test binary built
-#               three times through two workers that crash, stall and
+#   faults      scripts/faults.sh -rounds 2 -noclean: go-redis's test binary
+#               built twice through two workers that crash, stall and
 #               corrupt, identical to the local build
 #
 # The fuzz campaign (scripts/fuzz.sh) is not a step: module and compiler
@@ -108,15 +111,13 @@ step module gotest_module
 step compiler gotest_overlay
 step gocmd scripts/test-gocmd.sh
 step identity scripts/identity.sh -cache "$DISTSSA_LOCAL_GOCACHE"
-step roundtrip scripts/identity.sh -args -d=distssaroundtrip=1 std github.com/redis/go-redis/v9/...
-step split scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1"
+step split scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1" std cmd/... github.com/redis/go-redis/v9/... github.com/caddyserver/caddy/v2/cmd/caddy
 step split-shared scripts/identity.sh -args -distssa=exec:2 std github.com/redis/go-redis/v9/...
-step split-nodwarf scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1" -gcflags -dwarf=false std
-step split-cmd scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1" cmd/...
+step split-nodwarf scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1" -gcflags -dwarf=false net/http
 step gotest scripts/gotest-split.sh
 step deploy scripts/test-deploy.sh
 step remote scripts/test-remote.sh
-step faults scripts/faults.sh -rounds 3
+step faults scripts/faults.sh -rounds 2 -noclean
 
 echo "=== total $((SECONDS - start))s${failures[*]:+; failed: ${failures[*]}}"
 echo "$passed passed, $failed failed"

@@ -64,8 +64,9 @@ status=0
 		"$gobin" test -count=1 -short -timeout 20m "-gcflags=$flags" "${others[@]}" || status=$?
 	fi
 } >"$tmp/log" 2>&1
-# The compiles print a statistics line each, under a "# package" header.
-grep -v -e '^distssa: .* functions remote' -e '^# ' "$tmp/log" || true
+# The compiles print statistics lines each (their phases too), under a
+# "# package" header.
+grep -v -e '^distssa: .* functions remote' -e '^distssa: .*: phases: ' -e '^distssa: .*: worker [0-9]*: ' -e '^# ' "$tmp/log" || true
 if [[ $status != 0 ]]; then
 	echo "gotest-split: go test failed (exit $status); its output without statistics is above"
 	exit 1

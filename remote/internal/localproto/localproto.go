@@ -18,8 +18,8 @@ import (
 
 // Version is the protocol version the agent speaks. Version 3 added
 // sampled verification: GRANT's and WHOLE's Verify, WHOLE's Host and
-// VERDICT.
-const Version = 3
+// VERDICT; version 4 STATS's phases.
+const Version = 4
 
 // MaxFrame bounds a frame's body.
 const MaxFrame = 512 << 20
@@ -134,7 +134,7 @@ type Result struct {
 	Data   []byte // the result file, or a one-line error naming the host
 }
 
-// Stats is the compiler's summary of the compile.
+// Stats is the compiler's summary of the compile, sent at its exit.
 type Stats struct {
 	PkgPath     string
 	Funcs       uint64
@@ -142,6 +142,16 @@ type Stats struct {
 	Cost        uint64
 	RemoteCost  uint64
 	ResultBytes uint64
+	Phases      []Phase // where the split's time went, for the trace
+}
+
+// Phase is a span of a split compile's time: on the compile itself
+// (Worker 0) or on the worker of JOB k−1 (Worker k).
+type Phase struct {
+	Worker uint64
+	Name   string
+	Start  uint64 // nanoseconds since the Unix epoch, by the clock of the process measured
+	Dur    uint64 // nanoseconds
 }
 
 // Msg is any of the message types above.
@@ -194,6 +204,13 @@ func Encode(m Msg) []byte {
 		u(m.Cost)
 		u(m.RemoteCost)
 		u(m.ResultBytes)
+		u(uint64(len(m.Phases)))
+		for _, p := range m.Phases {
+			u(p.Worker)
+			s(p.Name)
+			u(p.Start)
+			u(p.Dur)
+		}
 	case *Hold:
 		s(m.What)
 	case *Whole:
@@ -291,7 +308,16 @@ func Decode(body []byte) (Msg, error) {
 	case TResult:
 		m = &Result{Worker: d.uint(), Status: d.uint(), Data: d.bytes()}
 	case TStats:
-		m = &Stats{PkgPath: d.str(), Funcs: d.uint(), Remote: d.uint(), Cost: d.uint(), RemoteCost: d.uint(), ResultBytes: d.uint()}
+		st := &Stats{PkgPath: d.str(), Funcs: d.uint(), Remote: d.uint(), Cost: d.uint(), RemoteCost: d.uint(), ResultBytes: d.uint()}
+		n := d.uint()
+		// Each phase takes at least four bytes.
+		if d.err == nil && n > uint64(len(d.b))/4 {
+			d.err = fmt.Errorf("%d phases, %d bytes left in frame", n, len(d.b))
+		}
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			st.Phases = append(st.Phases, Phase{Worker: d.uint(), Name: d.str(), Start: d.uint(), Dur: d.uint()})
+		}
+		m = st
 	case THold:
 		m = &Hold{What: d.str()}
 	case TWhole:

@@ -22,8 +22,8 @@ var golden = []struct {
 	m     Msg
 	frame string // hex
 }{
-	{&Hello{Version: 3, Compile: "/c", Cwd: "/w", Args: []string{"-p=p", "a.go"}, Env: []string{"GOOS=linux"}, Caps: CanWhole | CanSplit},
-		"20" + "01" + "03" + "022f63" + "022f77" + "02" + "042d703d70" + "04612e676f" + "01" + "0a474f4f533d6c696e7578" + "03"},
+	{&Hello{Version: 4, Compile: "/c", Cwd: "/w", Args: []string{"-p=p", "a.go"}, Env: []string{"GOOS=linux"}, Caps: CanWhole | CanSplit},
+		"20" + "01" + "04" + "022f63" + "022f77" + "02" + "042d703d70" + "04612e676f" + "01" + "0a474f4f533d6c696e7578" + "03"},
 	{&Grant{N: 2}, "05" + "02" + "02" + "00" + "00" + "00"},
 	{&Grant{N: 0, Reason: "small"}, "0a" + "02" + "00" + "05736d616c6c" + "00" + "00"},
 	{&Grant{Kind: KindWhole}, "05" + "02" + "00" + "00" + "01" + "00"},
@@ -31,7 +31,10 @@ var golden = []struct {
 	{&Job{Worker: 1, Data: []byte{0xff}}, "04" + "03" + "01" + "01ff"},
 	{&Job{Worker: 0}, "03" + "03" + "00" + "00"},
 	{&Result{Worker: 300, Status: 1, Data: []byte("x")}, "06" + "04" + "ac02" + "01" + "0178"},
-	{&Stats{PkgPath: "p", Funcs: 3, Remote: 2, Cost: 200, RemoteCost: 150, ResultBytes: 1}, "0a" + "05" + "0170" + "03" + "02" + "c801" + "9601" + "01"},
+	{&Stats{PkgPath: "p", Funcs: 3, Remote: 2, Cost: 200, RemoteCost: 150, ResultBytes: 1}, "0b" + "05" + "0170" + "03" + "02" + "c801" + "9601" + "01" + "00"},
+	{&Stats{PkgPath: "p", Funcs: 3, Remote: 2, Cost: 200, RemoteCost: 150, ResultBytes: 1,
+		Phases: []Phase{{Worker: 0, Name: "fe", Start: 5, Dur: 2}, {Worker: 1, Name: "x", Start: 300, Dur: 1}}},
+		"17" + "05" + "0170" + "03" + "02" + "c801" + "9601" + "01" + "02" + "00" + "026665" + "05" + "02" + "01" + "0178" + "ac02" + "01"},
 	{&Hold{What: "link"}, "06" + "06" + "046c696e6b"},
 	{&Whole{Status: 0, Exit: 2, Output: []byte("e\n"), Files: []File{{Name: "o", Data: []byte{1, 2}}}, Msg: ""},
 		"0f" + "07" + "00" + "02" + "02650a" + "01" + "016f" + "020102" + "00" + "00" + "00"},
@@ -72,6 +75,7 @@ func TestBadFrames(t *testing.T) {
 		{"0403007f00", "string of 127 bytes"},
 		{"070101012f012f05", "list of 5 strings"},
 		{"06070000000900", "9 files"},
+		{"0b0501700302c801960101" + "09", "9 phases"},
 	} {
 		b, _ := hex.DecodeString(tc.frame)
 		_, err := Read(bufio.NewReader(bytes.NewReader(b)))

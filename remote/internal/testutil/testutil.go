@@ -82,7 +82,7 @@ func Env(compile string) []string {
 // FormatVersion is the compiler's result and job format version
 // (FormatVersion in cmd/compile/internal/distssa/result/frame.go); the two must
 // move together.
-const FormatVersion = 2
+const FormatVersion = 3
 
 // Job encodes a worker job (the compiler's sealed frame): the front-end
 // fingerprint and the functions to compile.

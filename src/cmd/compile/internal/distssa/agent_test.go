@@ -417,6 +417,23 @@ func TestAgent(t *testing.T) {
 		if st.PkgPath != "p" || int(st.Remote) != remote || st.Funcs < st.Remote || st.Cost < st.RemoteCost || st.RemoteCost == 0 || st.ResultBytes == 0 {
 			t.Errorf("STATS %+v, want package p with %d functions remote", st, remote)
 		}
+		// The phases: the compile's own, each of its names, and those of
+		// a worker, which came with its result.
+		names := map[uint64]map[string]bool{}
+		for _, p := range st.Phases {
+			if names[p.Worker] == nil {
+				names[p.Worker] = map[string]bool{}
+			}
+			names[p.Worker][p.Name] = true
+		}
+		for _, n := range clientPhases {
+			if !names[0][n] {
+				t.Errorf("STATS has no phase %q of the compile: %+v", n, st.Phases)
+			}
+		}
+		if w := names[1]; len(w) != len(workerPhases) {
+			t.Errorf("STATS has worker 1's phases %v, want %q", w, workerPhases)
+		}
 	})
 
 	for _, tc := range []struct {

@@ -84,7 +84,15 @@ func testSplit(t *testing.T, flags []string) {
 		if m == nil {
 			t.Fatalf("fault %q: no statistics line in:\n%s", fault, msg)
 		}
-		if strings.TrimSpace(statsLine.ReplaceAllString(msg, "")) != "" {
+		rest := statsLine.ReplaceAllString(msg, "")
+		rest = phasesLine.ReplaceAllString(rest, "")
+		if fault != "" {
+			// A worker that failed sent no phases.
+			if w := workerLine.FindString(rest); w != "" {
+				t.Errorf("fault %q: %s", fault, w)
+			}
+		}
+		if strings.TrimSpace(workerLine.ReplaceAllString(rest, "")) != "" {
 			t.Errorf("fault %q: unexpected output:\n%s", fault, msg)
 		}
 		n, _ := strconv.Atoi(m[1])

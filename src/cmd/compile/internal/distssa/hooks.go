@@ -15,7 +15,8 @@
 //     mode, compile the job's functions and exit (worker.go); otherwise
 //     plan the split and send the workers their jobs (split.go).
 //   - AfterCompileFunctions (deferred in gc.compileFunctions): replay and
-//     assemble what the workers compiled, compile the rest (split.go).
+//     assemble what the workers compiled, compile the rest (split.go);
+//     at exit, report the split's statistics and phases (phases.go).
 //
 // Below them: the front-end fingerprint (fingerprint.go), verification
 // (verify.go), the compile's outputs (outputs.go), and two packages:
@@ -31,6 +32,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"time"
 
 	"cmd/compile/internal/base"
 	"cmd/compile/internal/distssa/result"
@@ -58,6 +60,7 @@ func ParseFlag() {
 	} else {
 		startWorkers()
 	}
+	placed = time.Now()
 	initVerify()
 	if base.Debug.DistSSARoundTrip != 0 {
 		ssagen.BeforeFlush = result.RoundTrip
@@ -82,8 +85,16 @@ func BeforeCompileFunctions(queue []*ir.Func) []*ir.Func {
 // AfterCompileFunctions is called by gc.compileFunctions once the local
 // share is compiled, before it tears down the backend's state. It
 // assembles the workers' functions and compiles locally those they did
-// not deliver.
+// not deliver. At exit, once the object is written, it prints the
+// statistics and sends them to the agent (STATS).
 func AfterCompileFunctions() {
 	s := finishSplit()
-	finishAgent(s.summary())
+	if s == nil {
+		return
+	}
+	// The connection stays open until the compile exits: it holds the
+	// compile's local token.
+	c := agent
+	agent = nil
+	base.AtExit(func() { s.finish(c) })
 }

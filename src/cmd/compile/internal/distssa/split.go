@@ -28,7 +28,9 @@ type split struct {
 	fp      [32]byte
 	pending []Worker
 	shards  [][]*ir.Func // each pending worker's shard: the functions of its job
+	ids     []int        // each pending worker's number in the phases (phases.go)
 	stats   stats
+	clock   clock
 }
 
 type stats struct {
@@ -36,8 +38,7 @@ type stats struct {
 	cost, remoteCt int64
 	local          map[string]int
 	bytes          int
-	decode, replay time.Duration
-	wait           time.Duration
+	assembly       time.Duration // of the workers' functions
 	fallback       time.Duration
 	details        []string
 }
@@ -67,6 +68,7 @@ var calls int
 // planSplit decides which functions go to workers, starts the jobs and
 // returns the functions to compile here.
 func planSplit(queue []*ir.Func) []*ir.Func {
+	t0 := time.Now()
 	calls++
 	ws := workers
 	workers = nil
@@ -94,6 +96,9 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 		s.stats.keepLocal(reason, len(queue))
 		return queue
 	}
+	s.clock.last = started
+	s.clock.mark("start", placed)
+	s.clock.mark("front end", t0)
 	s.fp = Fingerprint(queue)
 	result.InstallDwarfHook()
 
@@ -160,6 +165,7 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 		splitUsed = true
 		s.shards = append(s.shards, shard)
 		s.pending = append(s.pending, w)
+		s.ids = append(s.ids, i+1)
 	}
 	// Keep the compile order of the local share as the queue had it.
 	inLocal := make(map[*ir.Func]bool, len(local))
@@ -172,6 +178,7 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 			out = append(out, fn)
 		}
 	}
+	s.clock.mark("plan", time.Now())
 	return out
 }
 
@@ -201,55 +208,81 @@ func finishSplit() *split {
 	}(types.CalcSizeDisabled, base.Ctxt.InParallel)
 	types.CalcSizeDisabled = true
 	base.Ctxt.InParallel = true
+	if len(s.clock.phases) > 0 {
+		s.clock.mark("backend", time.Now())
+	}
 	for i, p := range s.pending {
-		t0 := time.Now()
-		data, err := p.Wait()
-		s.stats.wait += time.Since(t0)
-		shard := s.shards[i]
-		if err != nil {
-			s.fallback(shard, classify(err)+": "+err.Error())
+		asm, fb := s.stats.assembly, s.stats.fallback
+		s.collect(i, p)
+		// What followed the decoding, function by function.
+		d := time.Since(s.clock.last)
+		asm, fb = s.stats.assembly-asm, s.stats.fallback-fb
+		s.clock.add("replay", d-asm-fb)
+		s.clock.add("assembly", asm)
+		s.clock.add("local compile", fb)
+	}
+	return s
+}
+
+// collect takes the result of the ith pending worker, p, and replays it,
+// compiling here what it does not deliver.
+func (s *split) collect(i int, p Worker) {
+	data, arrived, err := p.Wait()
+	s.clock.mark("wait", time.Now())
+	shard := s.shards[i]
+	if err != nil {
+		s.fallback(shard, classify(err)+": "+err.Error())
+		return
+	}
+	s.stats.bytes += len(data)
+	res, err := result.Decode(data)
+	s.clock.mark("decode", time.Now())
+	if err == nil && res.Fingerprint != s.fp {
+		s.fallback(shard, "fingerprint mismatch: in the result")
+		return
+	}
+	if err == nil && len(res.Groups) != len(shard) {
+		err = fmt.Errorf("%d results for %d functions", len(res.Groups), len(shard))
+	}
+	if err != nil {
+		s.fallback(shard, "bad result: "+err.Error())
+		return
+	}
+	s.clock.worker(s.ids[i], res.Phases, arrived)
+	defer func() { s.stats.assembly += res.Assembly }()
+	for j, g := range res.Groups {
+		fn := shard[j]
+		if g.Name != result.FuncKey(fn.LSym) {
+			s.fallback(shard[j:], "bad result: out of order")
+			break
+		}
+		if g.Reason != "" {
+			s.fallback([]*ir.Func{fn}, g.Reason)
 			continue
 		}
-		s.stats.bytes += len(data)
-		t0 = time.Now()
-		res, err := result.Decode(data)
-		s.stats.decode += time.Since(t0)
-		if err == nil && res.Fingerprint != s.fp {
-			s.fallback(shard, "fingerprint mismatch: in the result")
+		if err := res.Replay(g, fn); err != nil {
+			s.fallback([]*ir.Func{fn}, "bad result: "+err.Error())
 			continue
 		}
-		if err == nil && len(res.Groups) != len(shard) {
-			err = fmt.Errorf("%d results for %d functions", len(res.Groups), len(shard))
-		}
-		if err != nil {
-			s.fallback(shard, "bad result: "+err.Error())
-			continue
-		}
-		for j, g := range res.Groups {
-			fn := shard[j]
-			if g.Name != result.FuncKey(fn.LSym) {
-				s.fallback(shard[j:], "bad result: out of order")
-				break
-			}
-			if g.Reason != "" {
-				s.fallback([]*ir.Func{fn}, g.Reason)
-				continue
-			}
-			t0 := time.Now()
-			err := res.Replay(g, fn)
-			s.stats.replay += time.Since(t0)
-			if err != nil {
-				s.fallback([]*ir.Func{fn}, "bad result: "+err.Error())
-				continue
-			}
-			s.stats.remote++
-			s.stats.remoteCt += cost(fn)
-		}
+		s.stats.remote++
+		s.stats.remoteCt += cost(fn)
+	}
+}
+
+// finish ends a split compile at its exit: it prints the statistics
+// (-d=distssastats) and sends them to the agent, if the compile has one,
+// c.
+func (s *split) finish(c *agentclient.Conn) {
+	if len(s.clock.phases) > 0 {
+		s.clock.mark("dumpobj", time.Now())
 	}
 	if base.Debug.DistSSAStats != 0 {
 		s.stats.print()
+		s.clock.print()
 	}
-	return s
+	if c != nil {
+		c.Finish(s.summary())
+	}
 }
 
 // summary is the split's STATS for the agent; nil for no split.
@@ -265,6 +298,7 @@ func (s *split) summary() *agentclient.Stats {
 		Cost:        uint64(st.cost),
 		RemoteCost:  uint64(st.remoteCt),
 		ResultBytes: uint64(st.bytes),
+		Phases:      s.clock.stats(),
 	}
 }
 
@@ -299,9 +333,8 @@ func (st *stats) print() {
 	if st.cost > 0 {
 		share = 100 * float64(st.remoteCt) / float64(st.cost)
 	}
-	fmt.Fprintf(os.Stderr, "distssa: %s: %d/%d functions remote, %.1f%% of estimated cost (%d/%d), %d result bytes, wait %v, decode %v, replay %v, local compile %v; local: %s\n",
+	fmt.Fprintf(os.Stderr, "distssa: %s: %d/%d functions remote, %.1f%% of estimated cost (%d/%d), %d result bytes; local: %s\n",
 		base.Ctxt.Pkgpath, st.remote, st.funcs, share, st.remoteCt, st.cost, st.bytes,
-		st.wait.Round(time.Millisecond), st.decode.Round(time.Microsecond), st.replay.Round(time.Microsecond), st.fallback.Round(time.Millisecond),
 		strings.Join(reasons, ", "))
 	if base.Debug.DistSSAStats > 1 {
 		for _, d := range st.details {

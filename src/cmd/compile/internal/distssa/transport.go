@@ -39,8 +39,10 @@ type Worker interface {
 	Send(job []byte)
 	// Close ends the job stream.
 	Close()
-	// Wait returns the job's result, or an error if the worker failed.
-	Wait() ([]byte, error)
+	// Wait returns the job's result and when it arrived here (for the
+	// phases: the transfer ends there), or an error if the worker
+	// failed.
+	Wait() ([]byte, time.Time, error)
 }
 
 // execTimeout bounds a worker process of the exec transport.
@@ -57,6 +59,7 @@ type execWorker struct {
 	stdin io.WriteCloser
 	out   bytes.Buffer
 	err   error
+	ended time.Time // when the process's exit was seen: its result is complete
 	done  chan struct{}
 }
 
@@ -86,6 +89,7 @@ func (execTransport) Start() Worker {
 	go func() {
 		timer := time.AfterFunc(execTimeout, func() { w.cmd.Process.Kill() })
 		w.err = w.cmd.Wait()
+		w.ended = time.Now()
 		timer.Stop()
 		close(w.done)
 	}()
@@ -105,15 +109,16 @@ func (w *execWorker) Close() {
 	}
 }
 
-func (w *execWorker) Wait() ([]byte, error) {
+func (w *execWorker) Wait() ([]byte, time.Time, error) {
 	<-w.done
 	if w.dir != "" {
 		defer os.RemoveAll(w.dir)
 	}
 	if w.err != nil {
-		return nil, fmt.Errorf("worker: %v: %s", w.err, lastLine(w.out.String()))
+		return nil, time.Time{}, fmt.Errorf("worker: %v: %s", w.err, lastLine(w.out.String()))
 	}
-	return os.ReadFile(filepath.Join(w.dir, resultFile))
+	data, err := os.ReadFile(filepath.Join(w.dir, resultFile))
+	return data, w.ended, err
 }
 
 // workers are the workers started for this compile, if any.
@@ -226,16 +231,4 @@ func closeAgent() {
 	}
 	agent = nil
 	c.Release()
-}
-
-// finishAgent sends STATS, st, once a split with the agent's workers is
-// finished. The connection stays open until the compile exits: it holds
-// the compile's local token.
-func finishAgent(st *agentclient.Stats) {
-	c := agent
-	if c == nil {
-		return
-	}
-	agent = nil
-	c.Finish(st)
 }

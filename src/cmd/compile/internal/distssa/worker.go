@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"cmd/compile/internal/base"
 	"cmd/compile/internal/distssa/result"
@@ -85,6 +86,7 @@ func initWorker() {
 // workerMain is worker mode: it does the worker's job and exits the
 // process.
 func workerMain(queue []*ir.Func) {
+	ph := result.Phases{Start: started, FrontEnd: time.Since(started)}
 	if testFault == "frontend" {
 		os.Exit(2)
 	}
@@ -109,6 +111,7 @@ func workerMain(queue []*ir.Func) {
 	if err != nil {
 		fail(fmt.Errorf("reading job: %v", err))
 	}
+	ph.Job = time.Since(started) - ph.FrontEnd
 	if testFault == "fingerprint" {
 		fp[0] ^= 1
 	}
@@ -148,7 +151,7 @@ func workerMain(queue []*ir.Func) {
 		compileGroup(fn)
 		enc.End(name, unreplayable(before, snapshot()))
 	}
-	out := enc.Finish(fp)
+	out := enc.Finish(fp, ph)
 	switch testFault {
 	case "result":
 		out = out[:len(out)/2]

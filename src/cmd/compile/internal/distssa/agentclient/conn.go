@@ -8,8 +8,8 @@ package agentclient
 // and sends HELLO; the agent places it (GRANT): here, with n workers for
 // a split, whose front ends it starts, or as a whole on a worker (WHOLE
 // follows). Once its own front end is done, a split compile sends one
-// JOB per worker, takes one RESULT per non-empty JOB, and ends with
-// STATS.
+// JOB per worker, takes one RESULT per non-empty JOB, and sends STATS at
+// its exit.
 //
 // Nothing here can fail the compile or hold it for long: a socket that
 // does not answer, a GRANT that does not come in time, a broken frame, a
@@ -62,11 +62,11 @@ type Conn struct {
 	whole   chan Whole // receives the WHOLE of a whole placement
 
 	mu      sync.Mutex
-	err     error         // why the connection is dead
-	dead    chan struct{} // closed when err is set
-	results []chan Result // per granted worker
-	split   bool          // Workers handed the granted workers to a split: STATS follows
-	dl      time.Time     // deadline for the RESULTs
+	err     error           // why the connection is dead
+	dead    chan struct{}   // closed when err is set
+	results []chan received // per granted worker
+	split   bool            // Workers handed the granted workers to a split: STATS follows
+	dl      time.Time       // deadline for the RESULTs
 }
 
 // socket is a connection to the agent (dial_linux.go).
@@ -172,9 +172,9 @@ func (c *Conn) run(path string, caps uint64) {
 		return
 	}
 	c.mu.Lock()
-	c.results = make([]chan Result, n)
+	c.results = make([]chan received, n)
 	for i := range c.results {
-		c.results[i] = make(chan Result, 1)
+		c.results[i] = make(chan received, 1)
 	}
 	c.mu.Unlock()
 	c.granted <- *g
@@ -206,7 +206,7 @@ func (c *Conn) run(path string, caps uint64) {
 			return
 		}
 		select {
-		case c.results[res.Worker] <- *res:
+		case c.results[res.Worker] <- received{*res, time.Now()}:
 		default:
 			c.fail(fmt.Errorf("agent sent two RESULTs for worker %d", res.Worker))
 			return
@@ -343,6 +343,12 @@ func (c *Conn) Workers() (ws []*Worker, verify bool, reason string) {
 	return ws, g.Verify != 0, ""
 }
 
+// received is a RESULT and when it arrived.
+type received struct {
+	Result
+	at time.Time
+}
+
 // Worker is a granted worker: its JOB and RESULT go over the compile's
 // one connection.
 type Worker struct {
@@ -367,20 +373,21 @@ func (w *Worker) Close() {
 	w.c.send(&Job{Worker: w.id, Data: w.job}) // a failure shows in Wait
 }
 
-// Wait returns the worker's result. A worker with an empty job has
-// none. A failed RESULT, a dead connection or the result timeout is an
-// error, and the client compiles the worker's functions itself.
-func (w *Worker) Wait() ([]byte, error) {
+// Wait returns the worker's result and when its RESULT arrived. A
+// worker with an empty job has none. A failed RESULT, a dead connection
+// or the result timeout is an error, and the client compiles the
+// worker's functions itself.
+func (w *Worker) Wait() ([]byte, time.Time, error) {
 	w.Close()
 	if len(w.job) == 0 {
-		return nil, nil
+		return nil, time.Time{}, nil
 	}
 	c := w.c
 	c.mu.Lock()
 	ch := c.results[w.id]
 	dl := c.dl
 	c.mu.Unlock()
-	var res Result
+	var res received
 	select {
 	case res = <-ch:
 	default:
@@ -392,19 +399,19 @@ func (w *Worker) Wait() ([]byte, error) {
 			select {
 			case res = <-ch: // it came just before the end
 			default:
-				return nil, fmt.Errorf("agent: %v", c.failure())
+				return nil, time.Time{}, fmt.Errorf("agent: %v", c.failure())
 			}
 		case <-timer.C:
-			return nil, fmt.Errorf("agent: no result within %v", resultTimeout)
+			return nil, time.Time{}, fmt.Errorf("agent: no result within %v", resultTimeout)
 		}
 	}
 	switch res.Status {
 	case StatusOK:
-		return res.Data, nil
+		return res.Data, res.at, nil
 	case StatusFailed:
-		return nil, errors.New(failureMessage(res.Data))
+		return nil, time.Time{}, errors.New(failureMessage(res.Data))
 	}
-	return nil, fmt.Errorf("agent: RESULT status %d", res.Status)
+	return nil, time.Time{}, fmt.Errorf("agent: RESULT status %d", res.Status)
 }
 
 // failureMessage returns the message of a failed RESULT: the last line
@@ -434,8 +441,8 @@ func (c *Conn) Release() {
 	}
 }
 
-// Finish sends STATS once a split that took the granted workers is
-// finished; st sums it up. The connection stays open until the compile
+// Finish sends STATS, st, at the exit of a compile whose split took the
+// granted workers. The connection stays open until the compile
 // exits: it holds the compile's local token.
 func (c *Conn) Finish(st *Stats) {
 	c.mu.Lock()

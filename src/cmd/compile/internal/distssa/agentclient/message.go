@@ -25,7 +25,7 @@ import (
 
 // Message types and version of the local protocol.
 const (
-	Version = 3
+	Version = 4 // 4: STATS carries the split's phases
 
 	msgHello   = 1
 	msgGrant   = 2
@@ -201,6 +201,15 @@ type Result struct {
 type Stats struct {
 	PkgPath                                      string
 	Funcs, Remote, Cost, RemoteCost, ResultBytes uint64
+	Phases                                       []Phase
+}
+
+// Phase is a span of a split compile's time, for the agent's trace.
+type Phase struct {
+	Worker uint64 // 0: the compile itself; k: the worker of JOB k−1
+	Name   string
+	Start  uint64 // nanoseconds since the Unix epoch, by the clock of the process measured
+	Dur    uint64 // nanoseconds
 }
 
 func (m *Hello) encode() []byte {
@@ -277,6 +286,13 @@ func (m *Stats) encode() []byte {
 	w.uvarint(m.Cost)
 	w.uvarint(m.RemoteCost)
 	w.uvarint(m.ResultBytes)
+	w.uvarint(uint64(len(m.Phases)))
+	for _, p := range m.Phases {
+		w.uvarint(p.Worker)
+		w.str(p.Name)
+		w.uvarint(p.Start)
+		w.uvarint(p.Dur)
+	}
 	return w.buf
 }
 
@@ -315,7 +331,12 @@ func decodeMsg(body []byte) (Msg, error) {
 	case msgResult:
 		m = &Result{Worker: r.uvarint(), Status: r.uvarint(), Data: r.bytes()}
 	case msgStats:
-		m = &Stats{PkgPath: r.str(), Funcs: r.uvarint(), Remote: r.uvarint(), Cost: r.uvarint(), RemoteCost: r.uvarint(), ResultBytes: r.uvarint()}
+		st := &Stats{PkgPath: r.str(), Funcs: r.uvarint(), Remote: r.uvarint(), Cost: r.uvarint(), RemoteCost: r.uvarint(), ResultBytes: r.uvarint()}
+		n := r.count(4) // each phase takes at least four bytes
+		for i := 0; i < n && r.err == nil; i++ {
+			st.Phases = append(st.Phases, Phase{Worker: r.uvarint(), Name: r.str(), Start: r.uvarint(), Dur: r.uvarint()})
+		}
+		m = st
 	default:
 		return nil, fmt.Errorf("unknown message type %d", body[0])
 	}

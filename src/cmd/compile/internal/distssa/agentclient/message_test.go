@@ -31,14 +31,15 @@ var testMsgs = []Msg{
 	&Job{Worker: 0},
 	&Result{Worker: 1, Status: StatusOK, Data: bytes.Repeat([]byte{0, 0xff, 0x80}, 1000)},
 	&Result{Worker: 0, Status: StatusFailed, Data: []byte("host h1:7000: connection refused")},
-	&Stats{PkgPath: "net/http", Funcs: 1000, Remote: 900, Cost: 1 << 40, RemoteCost: 1<<40 - 1, ResultBytes: 12345678},
+	&Stats{PkgPath: "net/http", Funcs: 1000, Remote: 900, Cost: 1 << 40, RemoteCost: 1<<40 - 1, ResultBytes: 12345678,
+		Phases: []Phase{{Worker: 0, Name: "front end", Start: 1 << 60, Dur: 1 << 33}, {Worker: 2, Name: "transfer", Start: 1<<60 + 7, Dur: 0}}},
 }
 
 // goldenMsgs are the messages of testdata/localproto.golden, in order,
 // in this side's types; nil where the compiler has no type (HOLD, which
 // the go command sends).
 var goldenMsgs = []Msg{
-	&Hello{Version: 3, Compile: "/c", Cwd: "/w", Args: []string{"-p=p", "a.go"}, Env: []string{"GOOS=linux"}, Caps: CanWhole | CanSplit},
+	&Hello{Version: 4, Compile: "/c", Cwd: "/w", Args: []string{"-p=p", "a.go"}, Env: []string{"GOOS=linux"}, Caps: CanWhole | CanSplit},
 	&Grant{N: 2},
 	&Grant{Reason: "small"},
 	&Grant{Kind: KindWhole},
@@ -47,6 +48,8 @@ var goldenMsgs = []Msg{
 	&Job{Worker: 0},
 	&Result{Worker: 300, Status: StatusFailed, Data: []byte("x")},
 	&Stats{PkgPath: "p", Funcs: 3, Remote: 2, Cost: 200, RemoteCost: 150, ResultBytes: 1},
+	&Stats{PkgPath: "p", Funcs: 3, Remote: 2, Cost: 200, RemoteCost: 150, ResultBytes: 1,
+		Phases: []Phase{{Worker: 0, Name: "fe", Start: 5, Dur: 2}, {Worker: 1, Name: "x", Start: 300, Dur: 1}}},
 	nil,
 	&Whole{Status: StatusOK, Exit: 2, Output: []byte("e\n"), Files: []File{{Name: "o", Data: []byte{1, 2}}}},
 	&Whole{Status: StatusFailed, Msg: "w"},
@@ -174,6 +177,12 @@ func TestFramesCorrupt(t *testing.T) {
 	w.uvarint(1 << 60)
 	if _, err := decodeMsg(w.buf); err == nil {
 		t.Errorf("HELLO with 2^60 args decoded")
+	}
+	st := writer{buf: (&Stats{PkgPath: "p"}).encode()}
+	st.buf = st.buf[:len(st.buf)-1] // its count of phases, 0
+	st.uvarint(1 << 60)
+	if _, err := decodeMsg(st.buf); err == nil || !strings.Contains(err.Error(), "count") {
+		t.Errorf("STATS with 2^60 phases: %v, want a count error", err)
 	}
 	// Oversize frames: the limit itself, and lengths that overflow.
 	var big writer

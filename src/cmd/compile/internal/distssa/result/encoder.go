@@ -9,6 +9,7 @@ package result
 
 import (
 	"strings"
+	"time"
 
 	"cmd/compile/internal/base"
 	"cmd/compile/internal/ir"
@@ -32,6 +33,8 @@ type Encoder struct {
 	attrs     []obj.Attribute
 	index     func() *typeIndex
 	fn        *ir.Func
+
+	took time.Duration // in Func and End so far
 }
 
 // NewEncoder returns an Encoder whose first group starts from the
@@ -58,6 +61,7 @@ func (e *Encoder) Begin(fn *ir.Func) {
 // Func encodes fn, a function of the current group whose Progs start at
 // text, with its DWARF. A failure shows in End.
 func (e *Encoder) Func(fn *ir.Func, text *obj.Prog) {
+	defer e.count(time.Now())
 	var d *dwarfFunc
 	if base.Ctxt.DebugInfo != nil && e.dwarfErr == nil {
 		d, e.dwarfErr = collectDwarf(fn, text, e.preDcl[fn])
@@ -73,6 +77,7 @@ func (e *Encoder) Func(fn *ir.Func, text *obj.Prog) {
 // compiled, unless reason, or what the encoding found, says why the
 // client must compile it itself.
 func (e *Encoder) End(name, reason string) {
+	defer e.count(time.Now())
 	var tw writer
 	if err := e.te.collect(&tw, e.index); err != nil && reason == "" {
 		reason = "runtime types: " + err.Error()
@@ -98,9 +103,23 @@ func (e *Encoder) End(name, reason string) {
 	}
 }
 
-// Finish returns the result, for the client's fingerprint fp.
-func (e *Encoder) Finish(fp [32]byte) []byte {
-	return e.enc.finish(fp)
+// count adds the time since t0 to the encoding's.
+func (e *Encoder) count(t0 time.Time) {
+	e.took += time.Since(t0)
+}
+
+// Finish returns the result, for the client's fingerprint fp, with the
+// worker's phases: ph's Start, FrontEnd and Job, as the worker measured
+// them; Finish measures the others, the backend being the time since
+// the job came less the encoding's.
+func (e *Encoder) Finish(fp [32]byte, ph Phases) []byte {
+	t0 := time.Now()
+	return e.enc.finish(fp, func(p *Phases) {
+		now := time.Now()
+		*p = ph
+		p.Encode = e.took + now.Sub(t0)
+		p.Backend = now.Sub(ph.Start.Add(ph.FrontEnd+ph.Job)) - p.Encode
+	})
 }
 
 // groupAttrs returns the attribute words of a group's function symbols,

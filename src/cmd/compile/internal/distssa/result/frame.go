@@ -26,7 +26,7 @@ const (
 	// FormatVersion is the version of the result encoding. Bump it on
 	// any change to what is written or how, and with it FormatVersion in
 	// distssa's remote/internal/testutil, whose tests write jobs.
-	FormatVersion = 2
+	FormatVersion = 3 // 3: the worker's phases end a result
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)

@@ -12,6 +12,7 @@ package result
 import (
 	"bytes"
 	"fmt"
+	"time"
 
 	"cmd/compile/internal/base"
 	"cmd/compile/internal/ir"
@@ -111,9 +112,11 @@ func (res *Result) Replay(g *Group, fn *ir.Func) error {
 			d.dwarf.resolve(rv)
 			expectDwarf(f, d.dwarf, d.progs)
 		}
+		t0 := time.Now()
 		plist := &obj.Plist{Firstpc: d.progs[0], Curfn: f}
 		obj.Flushplist(base.Ctxt, plist, newProg, base.Ctxt.Pkgpath)
 		ssagen.AfterFlush(f)
+		res.Assembly += time.Since(t0)
 	}
 	return nil
 }

@@ -22,7 +22,7 @@ package result
 // Jobs and results of the split backend.
 //
 //	job    = frame(fingerprint:str n:uvarint name:str*n)
-//	result = frame(fingerprint:str syms groups)
+//	result = frame(fingerprint:str syms groups phases)
 //	groups = n:uvarint group*n
 //	group  = name:str status:uvarint (reason:str | types:str nfuncs:uvarint func*nfuncs)
 //	func   = name:str progs funcrefs spills csyms attr:uvarint dwarf wb relocs
@@ -38,10 +38,12 @@ package result
 // backend compiles them; types holds the runtime types and GC bitmaps its
 // backend asked for (see types.go); dwarf is in dwarf.go. Its status
 // says whether the worker compiled it (groupOK) or leaves it to the
-// client (groupLocal, with a reason).
+// client (groupLocal, with a reason). phases are the worker's times
+// (phases.go).
 
 import (
 	"fmt"
+	"time"
 
 	"cmd/compile/internal/base"
 	"cmd/compile/internal/ir"
@@ -132,12 +134,17 @@ func (e *resultEncoder) okGroup(name string, types []byte, funcs [][]byte) {
 	}
 }
 
-func (e *resultEncoder) finish(fp [32]byte) []byte {
+// finish returns the result. The worker's phases go at its end, as fill
+// sets them once everything else is encoded.
+func (e *resultEncoder) finish(fp [32]byte, fill func(*Phases)) []byte {
 	var w writer
 	w.str(string(fp[:]))
 	e.syms.encode(&w)
 	w.uvarint(uint64(e.groups))
 	w.buf = append(w.buf, e.body.buf...)
+	var ph Phases
+	fill(&ph)
+	ph.encode(&w)
 	return seal(w.buf)
 }
 
@@ -326,7 +333,11 @@ type Group struct {
 type Result struct {
 	Fingerprint [32]byte // the front-end fingerprint of the worker
 	Groups      []*Group // in the order of the job's names
+	Phases      Phases   // the worker's times
 	rv          *resolver
+
+	// Assembly is the time that Replay spent in the assembler, so far.
+	Assembly time.Duration
 }
 
 // newProg allocates a Prog for a decoded or assembled function.
@@ -375,6 +386,7 @@ func Decode(b []byte) (*Result, error) {
 		}
 		res.Groups = append(res.Groups, g)
 	}
+	res.Phases = decodePhases(r)
 	if err := r.done(); err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"cmd/compile/internal/base"
 	"cmd/internal/obj"
@@ -193,8 +194,8 @@ func TestVersionSkew(t *testing.T) {
 	w.buf = append(w.buf, payload...)
 	w.uint32(crc32c(w.buf))
 	_, err = decodeFunc(w.buf, func() *obj.Prog { return new(obj.Prog) })
-	if !errors.Is(err, ErrVersionSkw) || !strings.Contains(err.Error(), "version 2") {
-		t.Errorf("got %v, want a version mismatch naming version 2", err)
+	if want := fmt.Sprintf("version %d", FormatVersion); !errors.Is(err, ErrVersionSkw) || !strings.Contains(err.Error(), want) {
+		t.Errorf("got %v, want a version mismatch naming %s", err, want)
 	}
 }
 
@@ -319,8 +320,12 @@ func testResult(t testing.TB) ([]byte, [32]byte) {
 	enc.localGroup("p.G<ABIInternal>", "runtime types: example")
 	var fp [32]byte
 	fp[3] = 7
-	return enc.finish(fp), fp
+	return enc.finish(fp, func(p *Phases) { *p = testPhases }), fp
 }
+
+// testPhases are the phases of testResult.
+var testPhases = Phases{Start: time.Unix(1700000000, 123), FrontEnd: 800 * time.Millisecond, Job: 2 * time.Millisecond,
+	Backend: 1500 * time.Millisecond, Encode: 40 * time.Millisecond}
 
 func TestResultRoundTrip(t *testing.T) {
 	data, fp := testResult(t)
@@ -331,6 +336,10 @@ func TestResultRoundTrip(t *testing.T) {
 	groups, rv := res.Groups, res.rv
 	if res.Fingerprint != fp || len(groups) != 2 {
 		t.Fatalf("fingerprint %x, %d groups", res.Fingerprint[:4], len(groups))
+	}
+	if ph := res.Phases; !ph.Start.Equal(testPhases.Start) || ph.FrontEnd != testPhases.FrontEnd || ph.Job != testPhases.Job ||
+		ph.Backend != testPhases.Backend || ph.Encode != testPhases.Encode {
+		t.Errorf("phases decoded as %+v, want %+v", ph, testPhases)
 	}
 	if g := groups[1]; g.Name != "p.G<ABIInternal>" || g.Reason != "runtime types: example" {
 		t.Errorf("local group decoded as %+v", g)
@@ -376,6 +385,53 @@ func TestResultCorruption(t *testing.T) {
 		b = append([]byte(nil), payload[:i]...)
 		if _, err := Decode(seal(b)); err == nil {
 			t.Fatalf("payload cut to %d bytes: decoded without error", i)
+		}
+	}
+}
+
+// TestBadPhases checks that a result whose phase record is malformed
+// does not decode: a start before the Unix epoch, a duration out of
+// bounds, a record cut short or followed by more.
+func TestBadPhases(t *testing.T) {
+	var enc resultEncoder
+	enc.localGroup("p.G<ABIInternal>", "example")
+	var fp [32]byte
+	good := Phases{Start: time.Unix(1, 0), FrontEnd: time.Second, Job: time.Second, Backend: time.Second, Encode: time.Second}
+	if _, err := Decode(enc.finish(fp, func(p *Phases) { *p = good })); err != nil {
+		t.Fatalf("good phases: %v", err)
+	}
+	payload, err := unseal(enc.finish(fp, func(p *Phases) { *p = good }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gw writer
+	good.encode(&gw)
+	head := payload[:len(payload)-len(gw.buf)] // everything before the phases
+	// rec writes a phase record: a start, then durations.
+	rec := func(start int64, ds ...uint64) func(*writer) {
+		return func(w *writer) {
+			w.varint(start)
+			for _, d := range ds {
+				w.uvarint(d)
+			}
+		}
+	}
+	for name, tc := range map[string]struct {
+		rec  func(w *writer)
+		want string
+	}{
+		"zero start":     {rec(0, 1, 1, 1, 1), "phases: start 0"},
+		"negative start": {rec(-5, 1, 1, 1, 1), "phases: start -5"},
+		"huge backend":   {rec(1, 1, 1, 1<<63, 1), "phases: backend of"},
+		"huge encode":    {rec(1, 1, 1, 1, uint64(maxPhase)+1), "phases: encode of"},
+		"cut":            {rec(1, 1, 1), "bad uvarint"},
+		"trailing":       {rec(1, 1, 1, 1, 1, 0), "trailing data"},
+		"missing":        {func(*writer) {}, "bad varint"},
+	} {
+		w := writer{buf: append([]byte(nil), head...)}
+		tc.rec(&w)
+		if _, err := Decode(seal(w.buf)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got error %v, want one with %q", name, err, tc.want)
 		}
 	}
 }

@@ -283,6 +283,11 @@ type compile struct {
 	verifyHosts []*host       // the hosts of a compile chosen for verification, until its VERDICT
 	costKey     string        // the compile's key in the cost history ("" if its inputs failed)
 	est         time.Duration // its estimated cost (request.cost)
+
+	// The trace of a split: where each share ran, and the phases of
+	// its STATS (report.go).
+	shares []shareSpan
+	phases []localproto.Phase
 }
 
 func (c *compile) send(m localproto.Msg) error {
@@ -379,7 +384,9 @@ func (c *compile) run(p placement, cancel context.CancelFunc, msgs <-chan localp
 	defer a.releaseLocal()
 	l, start := a.tr.take("local tokens"), time.Now()
 	defer func() {
-		a.tr.span(l, c.pkg(), start, time.Now(), map[string]any{"placement": "local", "workers": len(p.hosts), "reason": p.reason})
+		end := time.Now()
+		a.tr.span(l, c.pkg(), start, end, map[string]any{"placement": "local", "workers": len(p.hosts), "reason": p.reason})
+		c.tracePhases(l, start, end)
 		a.tr.release(l)
 	}()
 	a.st.ranHere(&p)
@@ -429,6 +436,7 @@ func (c *compile) runSplit(cancel context.CancelFunc, msgs <-chan localproto.Msg
 	a, ctx := c.a, c.ctx
 	var workers sync.WaitGroup
 	c.jobs = make([]chan []byte, len(hs))
+	c.shares = make([]shareSpan, len(hs))
 	for i, h := range hs {
 		c.jobs[i] = make(chan []byte, 1)
 		workers.Add(1)
@@ -458,6 +466,7 @@ func (c *compile) runSplit(cancel context.CancelFunc, msgs <-chan localproto.Msg
 			c.jobs[m.Worker] <- m.Data
 		case *localproto.Stats:
 			a.st.compiler(m)
+			c.phases = m.Phases
 		case *localproto.Verdict:
 			a.verdict(c, m)
 		default:

@@ -34,7 +34,9 @@ func (c *compile) runShare(i int, h *host) {
 	defer release()
 	l, t0 := a.tr.take(h.Addr), time.Now()
 	defer func() {
-		a.tr.span(l, c.pkg(), t0, time.Now(), map[string]any{"placement": "split share"})
+		end := time.Now()
+		a.tr.span(l, c.pkg(), t0, end, map[string]any{"placement": "split share"})
+		c.shares[i] = shareSpan{l, t0, end}
 		a.tr.release(l)
 	}()
 

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -315,4 +316,42 @@ func (t *tracer) write(name string) error {
 		err = cerr
 	}
 	return err
+}
+
+// shareSpan is where and when a split's share ran, for its phases.
+type shareSpan struct {
+	l          lane
+	start, end time.Time
+}
+
+// tracePhases adds the phases of a split compile's STATS to the trace:
+// the compile's own on its lane l, within its span from start to end;
+// each worker's on the lane of its share, within the share's span. A
+// phase is cut to its span, where clocks disagree (a worker's phases
+// are by its host's clock); an empty one is left out.
+func (c *compile) tracePhases(l lane, start, end time.Time) {
+	for _, p := range c.phases {
+		in := shareSpan{l, start, end}
+		if p.Worker > 0 {
+			k := p.Worker - 1
+			if k >= uint64(len(c.shares)) || c.shares[k].start.IsZero() {
+				continue
+			}
+			in = c.shares[k]
+		}
+		if p.Start > math.MaxInt64 || p.Dur > math.MaxInt64 {
+			continue
+		}
+		s := time.Unix(0, int64(p.Start))
+		e := s.Add(time.Duration(p.Dur))
+		if s.Before(in.start) {
+			s = in.start
+		}
+		if e.After(in.end) {
+			e = in.end
+		}
+		if e.After(s) {
+			c.a.tr.span(in.l, p.Name, s, e, map[string]any{"worker": p.Worker})
+		}
+	}
 }

@@ -20,9 +20,15 @@
 // -d=distssastats=1, the remote share of estimated cost, the result bytes
 // and the decode and replay times.
 //
+// With -phases it prints instead where the time goes, as two markdown
+// tables of medians over -n interleaved rounds: stock's wall time and its
+// -bench phases (the front end, the "fe" phases; compilefuncs; dumpobj)
+// beside the split's wall time and the client's phases of
+// -d=distssastats=1; and worker 1's phases.
+//
 // Usage (from the repository root, after src/make.bash):
 //
-//	bin/go run ./bench/splitbench [-n 5] [-workers 1] [-flags FLAGS] [packages]
+//	bin/go run ./bench/splitbench [-n 5] [-workers 1] [-flags FLAGS] [-phases] [packages]
 package main
 
 import (
@@ -46,6 +52,7 @@ var (
 	workers = flag.Int("workers", 1, "worker processes (exec:N)")
 	extra   = flag.String("flags", "", "compiler flags for both compilers")
 	stockV  = flag.String("stock", "go1.21.6", "stock toolchain, run through GOTOOLCHAIN with the go on PATH")
+	phases  = flag.Bool("phases", false, "print the phases of stock's and the split's compiles, as markdown tables")
 )
 
 var defaultPkgs = []string{"cmd/compile/internal/ssa", "github.com/jackc/pgtype", "net/http", "runtime", "go/types"}
@@ -71,6 +78,10 @@ func main() {
 	}
 	stockGo := strings.TrimSpace(output([]string{"GOTOOLCHAIN=" + *stockV, "GOFLAGS="}, "go", "env", "GOROOT"))
 	stockGo = filepath.Join(stockGo, "bin", "go")
+	if *phases {
+		printPhases(pkgs, stockGo, forkGo)
+		return
+	}
 
 	fmt.Printf("splitbench: %d runs, exec:%d, flags %q, GOMAXPROCS %d\n\n", *runs, *workers, *extra, runtime.NumCPU())
 	fmt.Printf("stock: taskset -c %s; split: taskset -c %s, workers on CPU %s\n\n", stockPin.cpus, splitPin.cpus, splitPin.workerCPUs)
@@ -160,15 +171,21 @@ func measure(c compileCmd, p pin, flags ...string) (time.Duration, time.Duration
 	return median(walls), median(cpus)
 }
 
-var statsRE = regexp.MustCompile(`, ([\d.]+)% of estimated cost \(\d+/\d+\), (\d+) result bytes, wait \S+, decode (\S+), replay (\S+),`)
+var (
+	statsRE  = regexp.MustCompile(`, ([\d.]+)% of estimated cost \(\d+/\d+\), (\d+) result bytes;`)
+	decodeRE = regexp.MustCompile(`: phases: .*, decode (\S+), replay (\S+),`)
+)
 
 func stats(c compileCmd, split string) map[string]string {
 	_, _, out := c.run(splitPin, "-c=1", split, "-d=distssastats=1")
-	m := statsRE.FindStringSubmatch(out)
-	if m == nil {
-		return map[string]string{"share": "-", "bytes": "-", "decode": "-", "replay": "-"}
+	st := map[string]string{"share": "-", "bytes": "-", "decode": "-", "replay": "-"}
+	if m := statsRE.FindStringSubmatch(out); m != nil {
+		st["share"], st["bytes"] = m[1]+"%", m[2]
 	}
-	return map[string]string{"share": m[1] + "%", "bytes": m[2], "decode": m[3], "replay": m[4]}
+	if m := decodeRE.FindStringSubmatch(out); m != nil {
+		st["decode"], st["replay"] = m[1], m[2]
+	}
+	return st
 }
 
 func median(d []time.Duration) time.Duration {

@@ -99,6 +99,23 @@ func Job(fp []byte, names ...string) []byte {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
 }
 
+// WithoutPhases returns a worker result without its checksum and the
+// worker's phases that end its payload (five varints: its times, which
+// differ from one run to the next; result/phases.go in the compiler), so
+// that two results of the same job compare equal. Each varint's last
+// byte is the only one without its high bit set, so they are found from
+// the end.
+func WithoutPhases(result []byte) []byte {
+	b := result[:max(len(result)-4, 0)]
+	for i := 0; i < 5 && len(b) > 0; i++ {
+		b = b[:len(b)-1]
+		for len(b) > 0 && b[len(b)-1]&0x80 != 0 {
+			b = b[:len(b)-1]
+		}
+	}
+	return b
+}
+
 var fpLine = regexp.MustCompile(`fingerprint ([0-9a-f]{64}), ([1-9][0-9]*) functions`)
 
 // Fingerprint runs the compile as a client with the given arguments in

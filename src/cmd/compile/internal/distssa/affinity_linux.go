@@ -6,6 +6,7 @@ package distssa
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +15,11 @@ import (
 
 // setAffinity pins this process to the CPUs in list, a comma-separated
 // list of CPU numbers (for example "1" or "1,3").
+//
+// sched_setaffinity pins one thread, and the runtime has started several
+// already, any of which may run the compile: each is pinned, in turn, as
+// /proc/self/task lists them, until a pass finds no new one (a thread
+// made meanwhile inherits the mask of its maker, pinned or not).
 func setAffinity(list string) error {
 	var mask [16]uint64 // 1024 CPUs, the size of glibc's cpu_set_t
 	for _, f := range strings.Split(list, ",") {
@@ -23,9 +29,36 @@ func setAffinity(list string) error {
 		}
 		mask[n/64] |= 1 << (uint(n) % 64)
 	}
-	_, _, e := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, 0, unsafe.Sizeof(mask), uintptr(unsafe.Pointer(&mask)))
-	if e != 0 {
-		return fmt.Errorf("sched_setaffinity(%s): %v", list, e)
+	pin := func(tid int) error {
+		_, _, e := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, uintptr(tid), unsafe.Sizeof(mask), uintptr(unsafe.Pointer(&mask)))
+		if e != 0 && e != syscall.ESRCH { // a thread that has exited
+			return fmt.Errorf("sched_setaffinity(%s): %v", list, e)
+		}
+		return nil
 	}
-	return nil
+	if err := pin(0); err != nil {
+		return err
+	}
+	pinned := make(map[int]bool)
+	for {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil || pinned[tid] {
+				continue
+			}
+			if err := pin(tid); err != nil {
+				return err
+			}
+			pinned[tid] = true
+			found = true
+		}
+		if !found {
+			return nil
+		}
+	}
 }

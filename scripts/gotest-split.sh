@@ -19,9 +19,10 @@
 # from a copy of it and compiles only the packages under test. Otherwise
 # it starts from an empty cache.
 #
-# runtime's tests run in part (-run "$runtimetests" below): most of the
-# rest build and run helper programs with the plain compiler, which takes
-# minutes and tests nothing of the split.
+# runtime's tests run in part (-run "$runtimetests" below, about 90 of
+# its 500): the whole set takes minutes, mostly spent building and
+# running helper programs with the plain compiler, which tests nothing of
+# the split.
 #
 # Usage: scripts/gotest-split.sh [PACKAGES...]
 set -euo pipefail

@@ -35,8 +35,8 @@
 #               caddy and go-redis through two worker daemons on loopback,
 #               identical to local builds; a worker killed mid-build, a wrong
 #               token, another toolchain, a malformed hosts.txt
-#   faults      scripts/faults.sh -rounds 2 -noclean: go-redis's test binary
-#               built twice through two workers that crash, stall and
+#   faults      scripts/faults.sh -rounds 1 -noclean: go-redis's test binary
+#               built once through two workers that crash, stall and
 #               corrupt, identical to the local build
 #
 # The fuzz campaign (scripts/fuzz.sh) is not a step: module and compiler
@@ -117,7 +117,7 @@ step split-nodwarf scripts/identity.sh -args "-distssa=exec:2 -d=distssaforce=1"
 step gotest scripts/gotest-split.sh
 step deploy scripts/test-deploy.sh
 step remote scripts/test-remote.sh
-step faults scripts/faults.sh -rounds 2 -noclean
+step faults scripts/faults.sh -rounds 1 -noclean
 
 echo "=== total $((SECONDS - start))s${failures[*]:+; failed: ${failures[*]}}"
 echo "$passed passed, $failed failed"

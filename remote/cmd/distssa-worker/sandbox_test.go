@@ -172,14 +172,22 @@ func TestKillWorkerGrandchild(t *testing.T) {
 	}
 	nc := runFake(t, addr, tc, "spawn-block")
 	defer nc.Close()
+	// The worker's first answer; Working, its heartbeat while the
+	// compile runs, is none (a loaded machine may start the fake compile
+	// after the first one).
 	answer := make(chan any, 1)
 	go func() {
-		m, _, err := wire.Read(nc)
-		if err != nil {
-			answer <- err
-			return
+		for {
+			m, _, err := wire.Read(nc)
+			if err != nil {
+				answer <- err
+				return
+			}
+			if _, ok := m.(*wire.Working); !ok {
+				answer <- m
+				return
+			}
 		}
-		answer <- m
 	}()
 	for i := 0; len(testutil.Ready(fake)) == 0; i++ {
 		select {

@@ -243,11 +243,7 @@ func TestImpostorWorker(t *testing.T) {
 			addr, conns, jobs := tc.fw.start(t)
 			a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1, TokenFile: tokenFile(t, "s3cret-s3cret-s3cret")}},
 				MinCost: 1, ResultTimeout: 500 * time.Millisecond, HedgeAfter: -1})
-			f, g := dialAgent(t, sock, hello)
-			if g.N != 1 {
-				t.Fatalf("grant %d %q", g.N, g.Reason)
-			}
-			f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+			f := sendJob(t, sock, hello)
 			checkFailed(t, f.result(), addr, strings.ReplaceAll(tc.want, "HOST", addr))
 			c := awaitConn(t, conns)
 			if n := c.count(&wire.Auth{}); n != 0 && !tc.fw.auth {
@@ -260,7 +256,7 @@ func TestImpostorWorker(t *testing.T) {
 			}
 			// Refused, not backed off: the next compiles stay local.
 			for i := 0; i < 2; i++ {
-				_, g = dialAgent(t, sock, hello)
+				_, g := dialAgent(t, sock, hello)
 				if g.N != 0 || !strings.Contains(g.Reason, "refused") {
 					t.Fatalf("compile %d after the refusal: grant %d %q", i, g.N, g.Reason)
 				}
@@ -283,11 +279,7 @@ func TestNoTokenAuthWorker(t *testing.T) {
 	hello := splitHello(t)
 	addr, conns, jobs := fakeWorker{auth: false}.start(t)
 	_, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, HedgeAfter: -1})
-	f, g := dialAgent(t, sock, hello)
-	if g.N != 1 {
-		t.Fatalf("grant %d %q", g.N, g.Reason)
-	}
-	f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+	f := sendJob(t, sock, hello)
 	select {
 	case <-jobs:
 	case <-time.After(10 * time.Second):
@@ -309,16 +301,12 @@ func TestStallBacksOff(t *testing.T) {
 		addr, _, _ := fakeWorker{}.start(t)
 		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1,
 			ResultTimeout: 300 * time.Millisecond, HedgeAfter: -1})
-		f, g := dialAgent(t, sock, hello)
-		if g.N != 1 {
-			t.Fatalf("grant %d %q", g.N, g.Reason)
-		}
-		f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+		f := sendJob(t, sock, hello)
 		checkFailed(t, f.result(), addr, "i/o timeout")
 		if n := backoffs(a.hosts[0]); n != 1 {
 			t.Errorf("%d backoffs after a stall, want 1", n)
 		}
-		_, g = dialAgent(t, sock, hello)
+		_, g := dialAgent(t, sock, hello)
 		if g.N != 0 || !strings.Contains(g.Reason, "backing off") {
 			t.Errorf("next compile: grant %d %q, want none, backing off", g.N, g.Reason)
 		}
@@ -393,11 +381,7 @@ func TestStallBacksOff(t *testing.T) {
 		addr, _, jobs := fakeWorker{}.start(t)
 		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1,
 			ResultTimeout: time.Minute, HedgeAfter: -1})
-		f, g := dialAgent(t, sock, hello)
-		if g.N != 1 {
-			t.Fatalf("grant %d %q", g.N, g.Reason)
-		}
-		f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+		f := sendJob(t, sock, hello)
 		select {
 		case <-jobs:
 		case <-time.After(10 * time.Second):
@@ -597,13 +581,9 @@ func TestThrottleByType(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, _, _ := tc.fw.start(t)
 			a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, HedgeAfter: -1})
-			f, g := dialAgent(t, sock, hello)
-			if g.N != 1 {
-				t.Fatalf("grant %d %q", g.N, g.Reason)
-			}
-			f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+			f := sendJob(t, sock, hello)
 			checkFailed(t, f.result(), addr, tc.want)
-			_, g = dialAgent(t, sock, hello)
+			_, g := dialAgent(t, sock, hello)
 			var sum strings.Builder
 			a.Summary(&sum)
 			if tc.fw.helloThrottle != nil {
@@ -653,11 +633,7 @@ func TestWorkerVersionCaps(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, conns, _ := tc.fw.start(t)
 			a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, HedgeAfter: -1})
-			f, g := dialAgent(t, sock, hello)
-			if g.N != 1 {
-				t.Fatalf("grant %d %q", g.N, g.Reason)
-			}
-			f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+			f := sendJob(t, sock, hello)
 			checkFailed(t, f.result(), addr, strings.ReplaceAll(tc.want, "HOST", addr))
 			c := awaitConn(t, conns)
 			for _, m := range []any{&wire.Auth{}, &wire.Query{}, &wire.Upload{}, &wire.Start{}, &wire.Job{}, &wire.RunWhole{}} {
@@ -665,7 +641,7 @@ func TestWorkerVersionCaps(t *testing.T) {
 					t.Errorf("the agent sent %d %T", n, m)
 				}
 			}
-			_, g = dialAgent(t, sock, hello)
+			_, g := dialAgent(t, sock, hello)
 			if g.N != 0 || !strings.Contains(g.Reason, "refused") {
 				t.Errorf("after the refusal: grant %d %q", g.N, g.Reason)
 			}
@@ -766,4 +742,16 @@ func TestUnused(t *testing.T) {
 	if w := a.Unused(); w != want {
 		t.Errorf("warning %q\nwant    %q", w, want)
 	}
+}
+
+// sendJob connects a compile with hello to the agent at sock, which must
+// grant it one worker, and sends that worker its job.
+func sendJob(t *testing.T, sock string, hello *localproto.Hello) *fakeCompile {
+	t.Helper()
+	f, g := dialAgent(t, sock, hello)
+	if g.N != 1 {
+		t.Fatalf("grant %d %q", g.N, g.Reason)
+	}
+	f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+	return f
 }

@@ -35,11 +35,16 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
 	"unsafe"
 )
+
+// main runs on the main thread, whose name is /proc/PID/comm: PR_SET_NAME
+// names the calling thread only.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	if len(os.Args) == 2 && os.Args[1] == "sleep" {

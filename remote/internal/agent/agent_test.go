@@ -146,7 +146,7 @@ func TestRemoteCompile(t *testing.T) {
 		}
 		f.send(&localproto.Job{Worker: 0, Data: s.job()})
 		r := f.result()
-		if r.Status != 0 || !bytes.HasPrefix(r.Data, []byte("distssa\x00")) {
+		if r.Status != 0 || !testutil.IsResult(r.Data) {
 			t.Fatalf("compile %d: status %d, data %q", i, r.Status, r.Data)
 		}
 		f.send(&localproto.Stats{PkgPath: "p", Funcs: 1, Remote: 1, ResultBytes: uint64(len(r.Data))})
@@ -481,7 +481,7 @@ func TestHedge(t *testing.T) {
 		t.Fatalf("grant %d %q", g.N, g.Reason)
 	}
 	f.send(&localproto.Job{Worker: 0, Data: s.job()})
-	if r := f.result(); r.Status != 0 || !bytes.HasPrefix(r.Data, []byte("distssa\x00")) {
+	if r := f.result(); r.Status != 0 || !testutil.IsResult(r.Data) {
 		t.Fatalf("hedged result: status %d %q", r.Status, r.Data)
 	}
 	var buf bytes.Buffer

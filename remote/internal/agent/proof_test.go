@@ -5,7 +5,6 @@
 package agent
 
 import (
-	"bytes"
 	"os/exec"
 	"strings"
 	"testing"
@@ -42,7 +41,7 @@ func TestProofsAcrossAgents(t *testing.T) {
 					t.Fatalf("agent %d: grant %d (%q), want 1", i, g.N, g.Reason)
 				}
 				f.send(&localproto.Job{Worker: 0, Data: s.job()})
-				if r := f.result(); r.Status != 0 || !bytes.HasPrefix(r.Data, []byte("distssa\x00")) {
+				if r := f.result(); r.Status != 0 || !testutil.IsResult(r.Data) {
 					t.Fatalf("agent %d: status %d, data %q", i, r.Status, r.Data)
 				}
 				h := a.hosts[0]

@@ -82,7 +82,7 @@ func Env(compile string) []string {
 // FormatVersion is the compiler's result and job format version
 // (FormatVersion in cmd/compile/internal/distssa/result/frame.go); the two must
 // move together.
-const FormatVersion = 3
+const FormatVersion = 4
 
 // Job encodes a worker job (the compiler's sealed frame): the front-end
 // fingerprint and the functions to compile.
@@ -99,14 +99,24 @@ func Job(fp []byte, names ...string) []byte {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
 }
 
-// WithoutPhases returns a worker result without its checksum and the
-// worker's phases that end its payload (five varints: its times, which
-// differ from one run to the next; result/phases.go in the compiler), so
-// that two results of the same job compare equal. Each varint's last
-// byte is the only one without its high bit set, so they are found from
-// the end.
+// IsResult reports whether b starts as a worker result does: the size
+// of its first chunk, then a frame's magic (result/frame.go in the
+// compiler).
+func IsResult(b []byte) bool {
+	return len(b) > 4 && bytes.HasPrefix(b[4:], []byte("distssa\x00"))
+}
+
+// WithoutPhases returns a worker result of one chunk without its size,
+// its checksum and the worker's phases that end its payload (five
+// varints: its times, which differ from one run to the next, and so may
+// the size; result/phases.go in the compiler), so that two results of
+// the same job compare equal. Each varint's last byte is the only one
+// without its high bit set, so they are found from the end.
 func WithoutPhases(result []byte) []byte {
-	b := result[:max(len(result)-4, 0)]
+	if len(result) < 4 {
+		return nil
+	}
+	b := result[4:max(len(result)-4, 4)]
 	for i := 0; i < 5 && len(b) > 0; i++ {
 		b = b[:len(b)-1]
 		for len(b) > 0 && b[len(b)-1]&0x80 != 0 {

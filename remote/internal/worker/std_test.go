@@ -63,7 +63,7 @@ func TestStdPackage(t *testing.T) {
 	t2 := time.Now()
 	t.Logf("strconv: hash+query+upload+start %v, job to result (front end, backend of 2 functions) %v", t1.Sub(t0), t2.Sub(t1))
 	data, err := wire.Decompress(r.Data, r.Size)
-	if err != nil || r.Status != 0 || !bytes.HasPrefix(data, []byte("distssa\x00")) {
+	if err != nil || r.Status != 0 || !testutil.IsResult(data) {
 		t.Fatalf("status %d %q, %d bytes, %v", r.Status, r.Msg, len(data), err)
 	}
 	// The same job in a local worker process (what the exec transport

@@ -365,7 +365,9 @@ func TestAgent(t *testing.T) {
 		t0 := time.Now()
 		// compileSrc names the object after the flags: keep the
 		// socket's slashes out of it.
-		got, msg, err := compileAgentSrc(t, dir, socket, append(flags, "-d=distssastats=2")...)
+		// Under distssaforce the compile takes no share and takes none
+		// back, so that every function goes to a worker.
+		got, msg, err := compileAgentSrc(t, dir, socket, append(flags, "-d=distssaforce=1,distssastats=2")...)
 		if err != nil {
 			t.Fatalf("%s: compile failed: %v\n%s", name, err, msg)
 		}

@@ -73,7 +73,9 @@ func testSplit(t *testing.T, flags []string) {
 		t.Helper()
 		os.Setenv("DISTSSA_TEST_FAULT", fault)
 		defer os.Unsetenv("DISTSSA_TEST_FAULT")
-		got, msg, err := compileSrc(t, dir, splitSrc, append(flags, "-distssa=exec:2", "-d=distssastats=1")...)
+		// Under distssaforce the compile takes no share and takes none
+		// back, so that every function goes to a worker.
+		got, msg, err := compileSrc(t, dir, splitSrc, append(flags, "-distssa=exec:2", "-d=distssaforce=1,distssastats=1")...)
 		if err != nil {
 			t.Fatalf("fault %q: compile failed: %v\n%s", fault, err, msg)
 		}
@@ -111,6 +113,52 @@ func testSplit(t *testing.T, flags []string) {
 		remote, local := split(fault)
 		if remote != 0 || !strings.Contains(local, reason+"=") {
 			t.Errorf("fault %q: %d remote, local: %s; want 0 remote and %q", fault, remote, local, reason)
+		}
+	}
+}
+
+// TestTakeBack checks that a compile whose worker falls behind takes
+// the worker's functions back rather than wait: its worker streams its
+// first group, then stalls for a minute. The compile ends with the rest
+// compiled here ("taken back"), its object the local compile's, and no
+// phases of the stalled worker, which it stopped.
+func TestTakeBack(t *testing.T) {
+	testenv.MustHaveGoBuild(t)
+	t.Setenv("DISTSSA_TEST_FAULT", "slow")
+	for _, flags := range [][]string{{"-dwarf=false"}, {}} {
+		dir := t.TempDir()
+		want, msg, err := compileSrc(t, dir, splitSrc, flags...)
+		if err != nil {
+			t.Fatalf("local compile: %v\n%s", err, msg)
+		}
+		got, msg, err := compileSrc(t, dir, splitSrc, append(flags, "-distssa=exec:1", "-d=distssastats=1")...)
+		if err != nil {
+			t.Fatalf("%v: split compile: %v\n%s", flags, err, msg)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%v: object differs from the local compile", flags)
+		}
+		m := statsLine.FindStringSubmatch(msg)
+		if m == nil {
+			t.Fatalf("%v: no statistics line in:\n%s", flags, msg)
+		}
+		remote, _ := strconv.Atoi(m[1])
+		total, _ := strconv.Atoi(m[2])
+		count := func(reason string) int {
+			c := regexp.MustCompile(regexp.QuoteMeta(reason) + `=(\d+)`).FindStringSubmatch(m[3])
+			if c == nil {
+				return 0
+			}
+			n, _ := strconv.Atoi(c[1])
+			return n
+		}
+		back, share := count("taken back"), count("client share")
+		if back == 0 || remote+back+share != total {
+			t.Errorf("%v: %d remote, %d taken back and %d in the client's share of %d functions, want some taken back and the sum\n%s",
+				flags, remote, back, share, total, msg)
+		}
+		if w := workerLine.FindString(msg); w != "" {
+			t.Errorf("%v: the stalled worker reported its phases: %s", flags, w)
 		}
 	}
 }

@@ -6,8 +6,11 @@ package distssa
 
 // The split, on the client: plan it (each worker's shard of the
 // functions), send the workers their jobs, compile the local share, then
-// take the workers' results, replay them and assemble them. Any fault
-// sends the affected functions back to the local backend.
+// take the workers' results as they arrive, replay them and assemble
+// them. While no result is there to replay, the client takes back the
+// last function of the shard with the most left and compiles it itself,
+// rather than wait (not under -d=distssaforce). Any fault sends the
+// affected functions back to the local backend.
 
 import (
 	"fmt"
@@ -25,12 +28,30 @@ import (
 
 // split is the state of one compileFunctions call on the client.
 type split struct {
-	fp      [32]byte
-	pending []Worker
-	shards  [][]*ir.Func // each pending worker's shard: the functions of its job
-	ids     []int        // each pending worker's number in the phases (phases.go)
-	stats   stats
-	clock   clock
+	fp     [32]byte
+	shards []*shard // of the workers that got a job
+	stats  stats
+	clock  clock
+	times  afterBackend
+}
+
+// A shard is a worker's part of the split, as its result comes in.
+type shard struct {
+	w      Worker
+	id     int        // its worker's number in the phases (phases.go)
+	fns    []*ir.Func // the functions of its job, in the job's order
+	dec    *result.Decoder
+	groups []*result.Group // decoded, not yet replayed
+	next   int             // fns[:next] are replayed, or compiled here
+	end    int             // fns[end:] were taken back and compiled here
+	over   bool            // nothing more to take from the worker
+	timed  bool            // its worker's phases are in the clock
+}
+
+// afterBackend sums the client's work after its own share, which
+// interleaves as results arrive: the phases lay the sums end to end.
+type afterBackend struct {
+	wait, decode, replay time.Duration
 }
 
 type stats struct {
@@ -150,22 +171,20 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 	if len(bins[0]) > 0 {
 		s.stats.keepLocal("client share", len(bins[0]))
 	}
-	for i, shard := range bins[1:] {
+	for i, fns := range bins[1:] {
 		w := ws[i]
-		if len(shard) == 0 {
+		if len(fns) == 0 {
 			closeWorkers([]Worker{w})
 			continue
 		}
-		names := make([]string, len(shard))
-		for i, fn := range shard {
+		names := make([]string, len(fns))
+		for i, fn := range fns {
 			names[i] = result.FuncKey(fn.LSym)
 		}
 		w.Send(result.EncodeJob(s.fp, names))
 		w.Close()
 		splitUsed = true
-		s.shards = append(s.shards, shard)
-		s.pending = append(s.pending, w)
-		s.ids = append(s.ids, i+1)
+		s.shards = append(s.shards, &shard{w: w, id: i + 1, fns: fns, dec: result.NewDecoder(), end: len(fns)})
 	}
 	// Keep the compile order of the local share as the queue had it.
 	inLocal := make(map[*ir.Func]bool, len(local))
@@ -211,51 +230,122 @@ func finishSplit() *split {
 	if len(s.clock.phases) > 0 {
 		s.clock.mark("backend", time.Now())
 	}
-	for i, p := range s.pending {
-		asm, fb := s.stats.assembly, s.stats.fallback
-		s.collect(i, p)
-		// What followed the decoding, function by function.
-		d := time.Since(s.clock.last)
-		asm, fb = s.stats.assembly-asm, s.stats.fallback-fb
-		s.clock.add("replay", d-asm-fb)
-		s.clock.add("assembly", asm)
-		s.clock.add("local compile", fb)
+	takeBack := base.Debug.DistSSAForce == 0
+	for {
+		var open []*shard
+		progress := false
+		for _, sh := range s.shards {
+			if !sh.over && s.take(sh, false) {
+				progress = true
+			}
+			if !sh.over {
+				open = append(open, sh)
+			}
+		}
+		if len(open) == 0 {
+			break
+		}
+		if progress {
+			continue
+		}
+		// Nothing to replay: compile here the last function of the shard
+		// with the most left, rather than wait for it.
+		sh := open[0]
+		for _, o := range open[1:] {
+			if o.end-o.next > sh.end-sh.next {
+				sh = o
+			}
+		}
+		if !takeBack || sh.next == sh.end {
+			s.take(open[0], true)
+			continue
+		}
+		sh.end--
+		s.fallback(sh.fns[sh.end:sh.end+1], "taken back")
+		s.settle(sh, false)
 	}
+	var asm time.Duration
+	for _, sh := range s.shards {
+		asm += sh.dec.Result().Assembly
+	}
+	s.stats.assembly += asm
+	t := s.times
+	s.clock.add("wait", t.wait)
+	s.clock.add("decode", t.decode)
+	s.clock.add("replay", t.replay-asm)
+	s.clock.add("assembly", asm)
+	s.clock.add("local compile", s.stats.fallback)
 	return s
 }
 
-// collect takes the result of the ith pending worker, p, and replays it,
-// compiling here what it does not deliver.
-func (s *split) collect(i int, p Worker) {
-	data, arrived, err := p.Wait()
-	s.clock.mark("wait", time.Now())
-	shard := s.shards[i]
-	if err != nil {
-		s.fallback(shard, classify(err)+": "+err.Error())
-		return
-	}
+// take takes what arrived of sh's result, waiting for it if wait, and
+// replays it. It reports whether anything arrived.
+func (s *split) take(sh *shard, wait bool) bool {
+	t0 := time.Now()
+	data, end, at, err := sh.w.Recv(wait)
+	t1 := time.Now()
+	s.times.wait += t1.Sub(t0)
 	s.stats.bytes += len(data)
-	res, err := result.Decode(data)
-	s.clock.mark("decode", time.Now())
-	if err == nil && res.Fingerprint != s.fp {
-		s.fallback(shard, "fingerprint mismatch: in the result")
-		return
-	}
-	if err == nil && len(res.Groups) != len(shard) {
-		err = fmt.Errorf("%d results for %d functions", len(res.Groups), len(shard))
-	}
-	if err != nil {
-		s.fallback(shard, "bad result: "+err.Error())
-		return
-	}
-	s.clock.worker(s.ids[i], res.Phases, arrived)
-	defer func() { s.stats.assembly += res.Assembly }()
-	for j, g := range res.Groups {
-		fn := shard[j]
-		if g.Name != result.FuncKey(fn.LSym) {
-			s.fallback(shard[j:], "bad result: out of order")
+	arrived := len(data) > 0 || end
+	fb := s.stats.fallback
+	for len(data) > 0 && !sh.over {
+		frame, rest, cerr := result.NextChunk(data)
+		var groups []*result.Group
+		if cerr == nil {
+			groups, cerr = sh.dec.Chunk(frame)
+		}
+		if cerr == nil && sh.dec.Result().Fingerprint != s.fp {
+			s.drop(sh, "fingerprint mismatch: in the result")
 			break
 		}
+		if cerr == nil && len(sh.dec.Result().Groups) > len(sh.fns) {
+			cerr = fmt.Errorf("%d results for %d functions", len(sh.dec.Result().Groups), len(sh.fns))
+		}
+		if cerr != nil {
+			s.drop(sh, "bad result: "+cerr.Error())
+			break
+		}
+		sh.groups = append(sh.groups, groups...)
+		data = rest
+	}
+	s.times.decode += time.Since(t1) - (s.stats.fallback - fb)
+	if !sh.over {
+		s.replay(sh)
+	}
+	if end && !sh.over {
+		switch {
+		case err != nil:
+			s.drop(sh, classify(err)+": "+err.Error())
+		case !sh.dec.Ended():
+			s.drop(sh, "bad result: "+result.ErrTruncated.Error())
+		case sh.next < sh.end:
+			s.drop(sh, fmt.Sprintf("bad result: %d results for %d functions", len(sh.dec.Result().Groups), len(sh.fns)))
+		}
+	}
+	if sh.dec.Ended() && !sh.timed {
+		sh.timed = true
+		s.clock.worker(sh.id, sh.dec.Result().Phases, at)
+	}
+	s.settle(sh, end)
+	return arrived
+}
+
+// replay replays the groups of sh that arrived, in the job's order, up
+// to those taken back.
+func (s *split) replay(sh *shard) {
+	t0 := time.Now()
+	fb := s.stats.fallback
+	defer func() { s.times.replay += time.Since(t0) - (s.stats.fallback - fb) }()
+	res := sh.dec.Result()
+	for len(sh.groups) > 0 && sh.next < sh.end {
+		g := sh.groups[0]
+		sh.groups = sh.groups[1:]
+		fn := sh.fns[sh.next]
+		if g.Name != result.FuncKey(fn.LSym) {
+			s.drop(sh, "bad result: out of order")
+			return
+		}
+		sh.next++
 		if g.Reason != "" {
 			s.fallback([]*ir.Func{fn}, g.Reason)
 			continue
@@ -266,6 +356,32 @@ func (s *split) collect(i int, p Worker) {
 		}
 		s.stats.remote++
 		s.stats.remoteCt += cost(fn)
+	}
+}
+
+// drop compiles here what is left of sh, for reason, and gives up its
+// worker.
+func (s *split) drop(sh *shard, reason string) {
+	s.fallback(sh.fns[sh.next:sh.end], reason)
+	sh.next = sh.end
+	sh.groups = nil
+	if !sh.over {
+		sh.over = true
+		sh.w.Cancel()
+	}
+}
+
+// settle ends sh once its result ended, or once every function of it
+// is replayed or compiled here and some were taken back: a worker still
+// at work is cancelled. A worker that delivered every function is left
+// to send the end of its result, its phases.
+func (s *split) settle(sh *shard, end bool) {
+	if sh.over || !end && (sh.next < sh.end || sh.end == len(sh.fns)) {
+		return
+	}
+	sh.over = true
+	if !end {
+		sh.w.Cancel()
 	}
 }
 

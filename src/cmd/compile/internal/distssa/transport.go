@@ -16,12 +16,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"cmd/compile/internal/base"
 	"cmd/compile/internal/distssa/agentclient"
+	"cmd/compile/internal/distssa/result"
 )
 
 // A Transport provides workers. A worker starts as the compile starts,
@@ -34,15 +35,21 @@ type Transport interface {
 
 // Worker is a worker that a Transport started.
 type Worker interface {
-	// Send hands the worker its job. A worker that gets no job before
-	// Close exits without compiling anything.
+	// Send records the worker's job; Close sends it.
 	Send(job []byte)
-	// Close ends the job stream.
+	// Close sends the job, if any, and ends the job stream, without
+	// waiting for the worker to take it. A worker that gets no job exits
+	// without compiling anything.
 	Close()
-	// Wait returns the job's result and when it arrived here (for the
-	// phases: the transfer ends there), or an error if the worker
-	// failed.
-	Wait() ([]byte, time.Time, error)
+	// Recv returns the part of the result that arrived since its last
+	// call: whole chunks (result.NextChunk), perhaps none. Unless wait,
+	// it does not block; with wait, it blocks until something arrives or
+	// the result ends. end reports that nothing more will come: then err
+	// says why the worker failed, if it did, and at is when the last of
+	// the result arrived here (for the phases: the transfer ends there).
+	Recv(wait bool) (data []byte, end bool, at time.Time, err error)
+	// Cancel stops a worker whose result the compile no longer needs.
+	Cancel()
 }
 
 // execTimeout bounds a worker process of the exec transport.
@@ -50,21 +57,29 @@ const execTimeout = 10 * time.Minute
 
 // execTransport runs each worker as a child process of this compiler,
 // which reruns this compile's command line in worker mode. The job goes
-// to the child's standard input; the result comes back in a file.
+// to the child's standard input; the result comes back as it is made,
+// chunk by chunk, on a pipe (worker.go, resultFDEnv).
 type execTransport struct{}
 
 type execWorker struct {
 	dir   string
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
-	out   bytes.Buffer
-	err   error
-	ended time.Time // when the process's exit was seen: its result is complete
-	done  chan struct{}
+	job   []byte
+	out   bytes.Buffer // the worker's output, for its failure's message
+
+	mu      sync.Mutex
+	data    []byte        // chunks that arrived and Recv did not return yet
+	last    time.Time     // when the last chunk arrived
+	readErr error         // reading the stream failed
+	arrived chan struct{} // a signal that data grew
+
+	err  error         // the process failed
+	done chan struct{} // closed once the process exited and its stream is read
 }
 
 func (execTransport) Start() Worker {
-	w := &execWorker{done: make(chan struct{})}
+	w := &execWorker{arrived: make(chan struct{}, 1), done: make(chan struct{})}
 	fail := func(err error) Worker {
 		w.err = err
 		close(w.done)
@@ -83,42 +98,114 @@ func (execTransport) Start() Worker {
 	if w.stdin, err = w.cmd.StdinPipe(); err != nil {
 		return fail(err)
 	}
-	if err := w.cmd.Start(); err != nil {
+	pr, pw, err := os.Pipe()
+	if err != nil {
 		return fail(err)
 	}
+	w.cmd.ExtraFiles = []*os.File{pw} // descriptor 3
+	w.cmd.Env = append(os.Environ(), resultFDEnv+"=3")
+	err = w.cmd.Start()
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		return fail(err)
+	}
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		defer pr.Close()
+		for {
+			c, err := result.ReadChunk(pr)
+			w.mu.Lock()
+			if err == nil {
+				w.data = append(w.data, c...)
+				w.last = time.Now()
+			} else if err != io.EOF {
+				w.readErr = err
+			}
+			w.mu.Unlock()
+			if err != nil {
+				return
+			}
+			select {
+			case w.arrived <- struct{}{}:
+			default:
+			}
+		}
+	}()
 	go func() {
 		timer := time.AfterFunc(execTimeout, func() { w.cmd.Process.Kill() })
 		w.err = w.cmd.Wait()
-		w.ended = time.Now()
 		timer.Stop()
+		<-read
 		close(w.done)
 	}()
 	return w
 }
 
-func (w *execWorker) Send(job []byte) {
-	if w.stdin != nil {
-		// A worker that died already shows up in Wait.
-		w.stdin.Write(job)
-	}
-}
+func (w *execWorker) Send(job []byte) { w.job = job }
 
 func (w *execWorker) Close() {
-	if w.stdin != nil {
-		w.stdin.Close()
+	if w.stdin == nil {
+		return
+	}
+	// The worker reads its job once its front end is done, which may be
+	// after this compile's: write it in the background. A worker that
+	// died shows in Recv.
+	go func(stdin io.WriteCloser, job []byte) {
+		stdin.Write(job)
+		stdin.Close()
+	}(w.stdin, w.job)
+	w.stdin = nil
+}
+
+func (w *execWorker) Recv(wait bool) ([]byte, bool, time.Time, error) {
+	for {
+		end := false
+		select {
+		case <-w.done:
+			end = true
+		default:
+		}
+		w.mu.Lock()
+		data, last, readErr := w.data, w.last, w.readErr
+		w.data = nil
+		w.mu.Unlock()
+		if end {
+			if w.dir != "" {
+				os.RemoveAll(w.dir)
+			}
+			if w.err != nil {
+				return data, true, last, fmt.Errorf("worker: %v: %s", w.err, lastLine(w.out.String()))
+			}
+			if readErr != nil {
+				return data, true, last, fmt.Errorf("worker: reading its result: %v", readErr)
+			}
+			return data, true, last, nil
+		}
+		if len(data) > 0 || !wait {
+			return data, false, last, nil
+		}
+		select {
+		case <-w.arrived:
+		case <-w.done:
+		}
 	}
 }
 
-func (w *execWorker) Wait() ([]byte, time.Time, error) {
-	<-w.done
+func (w *execWorker) Cancel() {
+	w.Close()
+	select {
+	case <-w.done:
+	default:
+		if w.cmd != nil && w.cmd.Process != nil {
+			w.cmd.Process.Kill()
+		}
+		<-w.done
+	}
 	if w.dir != "" {
-		defer os.RemoveAll(w.dir)
+		os.RemoveAll(w.dir)
 	}
-	if w.err != nil {
-		return nil, time.Time{}, fmt.Errorf("worker: %v: %s", w.err, lastLine(w.out.String()))
-	}
-	data, err := os.ReadFile(filepath.Join(w.dir, resultFile))
-	return data, w.ended, err
 }
 
 // workers are the workers started for this compile, if any.
@@ -164,7 +251,11 @@ func closeWorkers(ws []Worker) {
 		w.Close()
 	}
 	for _, w := range ws {
-		w.Wait()
+		for {
+			if _, end, _, _ := w.Recv(true); end {
+				break
+			}
+		}
 	}
 }
 

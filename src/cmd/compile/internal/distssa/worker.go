@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"cmd/compile/internal/base"
@@ -24,8 +25,13 @@ import (
 	"cmd/internal/obj"
 )
 
-// The file in a worker's directory that receives its result.
-const resultFile = "result"
+// The file in a worker's directory that receives its result, unless
+// the environment variable resultFDEnv names a file descriptor to stream
+// it on.
+const (
+	resultFile  = "result"
+	resultFDEnv = "DISTSSA_RESULT_FD"
+)
 
 // effects counts the global state that a function's backend may change
 // and that the result does not carry yet. The worker compiles one group
@@ -66,6 +72,8 @@ func unreplayable(a, b effects) string {
 //	fingerprint  compute another fingerprint, as another compiler would
 //	skew         change an instruction's constant operand in the first function, which
 //	             decodes fine and makes the object differ (for verify)
+//	slow         stream the first group, then wait a minute before the others, so
+//	             that the client compiles them itself
 var testFault string
 
 func initWorker() {
@@ -141,7 +149,29 @@ func workerMain(queue []*ir.Func) {
 		enc.Func(fn, pp.Text)
 		return false // the client assembles
 	}
-	for _, name := range names {
+	// With the exec transport, the result streams to the client, a chunk
+	// per group, on the file descriptor that $DISTSSA_RESULT_FD names;
+	// otherwise it goes to the result file once complete.
+	var stream *os.File
+	if fd := os.Getenv(resultFDEnv); fd != "" {
+		n, err := strconv.Atoi(fd)
+		if err != nil || n < 3 {
+			fail(fmt.Errorf("$%s=%q is not a file descriptor above 2", resultFDEnv, fd))
+		}
+		stream = os.NewFile(uintptr(n), "result stream")
+	}
+	// put sends a chunk down the stream. A client that stopped reading
+	// (it compiled the rest itself) ends this worker.
+	put := func(chunk []byte) {
+		chunk = testResultFault(chunk)
+		if _, err := stream.Write(chunk); err != nil {
+			fail(fmt.Errorf("streaming the result: %v", err))
+		}
+	}
+	for i, name := range names {
+		if testFault == "slow" && i == 1 {
+			time.Sleep(time.Minute)
+		}
 		fn := byName[name]
 		if fn == nil {
 			fail(fmt.Errorf("job names %q, which is not in the compile queue", name))
@@ -150,14 +180,16 @@ func workerMain(queue []*ir.Func) {
 		before := snapshot()
 		compileGroup(fn)
 		enc.End(name, unreplayable(before, snapshot()))
+		if stream != nil {
+			put(enc.Chunk(fp))
+		}
 	}
 	out := enc.Finish(fp, ph)
-	switch testFault {
-	case "result":
-		out = out[:len(out)/2]
-	case "garble":
-		out[len(out)/2] ^= 0x40
+	if stream != nil {
+		put(out)
+		os.Exit(0)
 	}
+	out = testResultFault(out)
 	tmp := filepath.Join(dir, resultFile+".tmp")
 	if err := os.WriteFile(tmp, out, 0o666); err != nil {
 		fail(err)
@@ -166,6 +198,21 @@ func workerMain(queue []*ir.Func) {
 		fail(err)
 	}
 	os.Exit(0)
+}
+
+// testResultFault applies the "result" and "garble" faults to the
+// first chunk that the worker sends, or to its whole result.
+func testResultFault(out []byte) []byte {
+	switch testFault {
+	case "result":
+		out = out[:len(out)/2]
+	case "garble":
+		out[len(out)/2] ^= 0x40
+	default:
+		return out
+	}
+	testFault = ""
+	return out
 }
 
 // compileGroup runs the backend on fn and its closures, in that order, in

@@ -352,10 +352,11 @@ type received struct {
 // Worker is a granted worker: its JOB and RESULT go over the compile's
 // one connection.
 type Worker struct {
-	c    *Conn
-	id   uint64
-	job  []byte
-	sent bool // a JOB went out (or could not)
+	c     *Conn
+	id    uint64
+	job   []byte
+	sent  bool // a JOB went out (or could not)
+	ended bool // Recv returned the end, or Cancel gave it up
 }
 
 // Send records the job; Close sends it.
@@ -373,14 +374,16 @@ func (w *Worker) Close() {
 	w.c.send(&Job{Worker: w.id, Data: w.job}) // a failure shows in Wait
 }
 
-// Wait returns the worker's result and when its RESULT arrived. A
-// worker with an empty job has none. A failed RESULT, a dead connection
-// or the result timeout is an error, and the client compiles the
-// worker's functions itself.
-func (w *Worker) Wait() ([]byte, time.Time, error) {
+// Recv returns the worker's result and when its RESULT arrived, all at
+// once: the result does not stream through the agent. Unless wait, it
+// returns nothing until the RESULT is here. A worker with an empty job
+// has no result. A failed RESULT, a dead connection or the result
+// timeout is an error, and the client compiles the worker's functions
+// itself.
+func (w *Worker) Recv(wait bool) (data []byte, end bool, at time.Time, err error) {
 	w.Close()
-	if len(w.job) == 0 {
-		return nil, time.Time{}, nil
+	if len(w.job) == 0 || w.ended {
+		return nil, true, time.Time{}, nil
 	}
 	c := w.c
 	c.mu.Lock()
@@ -391,6 +394,13 @@ func (w *Worker) Wait() ([]byte, time.Time, error) {
 	select {
 	case res = <-ch:
 	default:
+		if !wait {
+			select {
+			case <-c.dead:
+			default:
+				return nil, false, time.Time{}, nil
+			}
+		}
 		timer := time.NewTimer(time.Until(dl))
 		defer timer.Stop()
 		select {
@@ -399,19 +409,29 @@ func (w *Worker) Wait() ([]byte, time.Time, error) {
 			select {
 			case res = <-ch: // it came just before the end
 			default:
-				return nil, time.Time{}, fmt.Errorf("agent: %v", c.failure())
+				w.ended = true
+				return nil, true, time.Time{}, fmt.Errorf("agent: %v", c.failure())
 			}
 		case <-timer.C:
-			return nil, time.Time{}, fmt.Errorf("agent: no result within %v", resultTimeout)
+			w.ended = true
+			return nil, true, time.Time{}, fmt.Errorf("agent: no result within %v", resultTimeout)
 		}
 	}
+	w.ended = true
 	switch res.Status {
 	case StatusOK:
-		return res.Data, res.at, nil
+		return res.Data, true, res.at, nil
 	case StatusFailed:
-		return nil, time.Time{}, errors.New(failureMessage(res.Data))
+		return nil, true, time.Time{}, errors.New(failureMessage(res.Data))
 	}
-	return nil, time.Time{}, fmt.Errorf("agent: RESULT status %d", res.Status)
+	return nil, true, time.Time{}, fmt.Errorf("agent: RESULT status %d", res.Status)
+}
+
+// Cancel gives up the worker's result: a RESULT that comes later is
+// dropped. The worker's slot stays the agent's to free.
+func (w *Worker) Cancel() {
+	w.Close()
+	w.ended = true
 }
 
 // failureMessage returns the message of a failed RESULT: the last line

@@ -19,7 +19,8 @@ import (
 // An Encoder writes a worker's result. For each group, the worker calls
 // Begin before the group's backend runs, Func for each of its functions
 // as the backend hands it to Flush (ssagen.BeforeFlush), and End once the
-// group is compiled; Finish returns the result.
+// group is compiled, and Chunk after End to stream it; Finish returns
+// the rest of the result.
 type Encoder struct {
 	enc resultEncoder
 	te  *typeEffects
@@ -103,12 +104,20 @@ func (e *Encoder) End(name, reason string) {
 	}
 }
 
+// Chunk returns a chunk of the groups ended since the last chunk, for a
+// worker that streams its result; Finish returns the last one.
+func (e *Encoder) Chunk(fp [32]byte) []byte {
+	defer e.count(time.Now())
+	return e.enc.chunk(fp)
+}
+
 // count adds the time since t0 to the encoding's.
 func (e *Encoder) count(t0 time.Time) {
 	e.took += time.Since(t0)
 }
 
-// Finish returns the result, for the client's fingerprint fp, with the
+// Finish returns the last chunk of the result (all of it, if the worker
+// took no chunks), for the client's fingerprint fp, with the
 // worker's phases: ph's Start, FrontEnd and Job, as the worker measured
 // them; Finish measures the others, the backend being the time since
 // the job came less the encoding's.

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 )
 
@@ -26,7 +27,11 @@ const (
 	// FormatVersion is the version of the result encoding. Bump it on
 	// any change to what is written or how, and with it FormatVersion in
 	// distssa's remote/internal/testutil, whose tests write jobs.
-	FormatVersion = 3 // 3: the worker's phases end a result
+	FormatVersion = 4 // 4: a result is chunks, which may stream
+
+	// maxChunk bounds a chunk's size, so that a corrupt size cannot make
+	// a reader allocate much.
+	maxChunk = 1 << 30
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -76,6 +81,56 @@ func seal(payload []byte) []byte {
 	w.buf = append(w.buf, payload...)
 	w.uint32(crc32c(w.buf))
 	return w.buf
+}
+
+// sealChunk frames payload as a result's chunk: its size, then its frame.
+func sealChunk(payload []byte) []byte {
+	f := seal(payload)
+	var size [4]byte
+	binary.LittleEndian.PutUint32(size[:], uint32(len(f)))
+	return append(size[:], f...)
+}
+
+// NextChunk splits the first chunk off a result, b: it returns the
+// chunk's frame, for Decoder.Chunk, and the rest of b.
+func NextChunk(b []byte) (frame, rest []byte, err error) {
+	if len(b) < 4 {
+		return nil, nil, ErrTruncated
+	}
+	n := binary.LittleEndian.Uint32(b)
+	if n > maxChunk {
+		return nil, nil, fmt.Errorf("result chunk of %d bytes exceeds %d", n, maxChunk)
+	}
+	if uint64(len(b)-4) < uint64(n) {
+		return nil, nil, ErrTruncated
+	}
+	return b[4 : 4+n], b[4+n:], nil
+}
+
+// ReadChunk reads the next chunk of a result from r, as a worker
+// streams it, and returns the chunk whole (its size and its frame, for
+// NextChunk). At the end of r between chunks, it returns io.EOF.
+func ReadChunk(r io.Reader) ([]byte, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(r, size[:]); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			err = ErrTruncated
+		}
+		return nil, err
+	}
+	n := binary.LittleEndian.Uint32(size[:])
+	if n > maxChunk {
+		return nil, fmt.Errorf("result chunk of %d bytes exceeds %d", n, maxChunk)
+	}
+	b := make([]byte, 4+n)
+	copy(b, size[:])
+	if _, err := io.ReadFull(r, b[4:]); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			err = ErrTruncated
+		}
+		return nil, err
+	}
+	return b, nil
 }
 
 // Errors from unseal that callers may want to tell apart.

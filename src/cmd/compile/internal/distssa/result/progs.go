@@ -36,6 +36,7 @@ import (
 type symTable struct {
 	list  []*obj.LSym
 	index map[*obj.LSym]int
+	sent  int // the symbols that encode wrote so far
 }
 
 // ref returns the reference for s: 0 for nil, else its index + 1.
@@ -57,14 +58,16 @@ func (t *symTable) ref(s *obj.LSym) (uint64, error) {
 	return uint64(len(t.list)), nil
 }
 
-// encode writes the table: n (name abi pkg)*n.
+// encode writes the symbols added since its last call (all of them,
+// the first time): n (name abi pkg)*n.
 func (t *symTable) encode(w *writer) {
-	w.uvarint(uint64(len(t.list)))
-	for _, s := range t.list {
+	w.uvarint(uint64(len(t.list) - t.sent))
+	for _, s := range t.list[t.sent:] {
 		w.str(s.Name)
 		w.uvarint(uint64(s.ABI()))
 		w.str(s.Pkg)
 	}
+	t.sent = len(t.list)
 }
 
 // decodeSyms reads a symbol table and gives each entry to resolve.

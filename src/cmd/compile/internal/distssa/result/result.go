@@ -22,7 +22,8 @@ package result
 // Jobs and results of the split backend.
 //
 //	job    = frame(fingerprint:str n:uvarint name:str*n)
-//	result = frame(fingerprint:str syms groups phases)
+//	result = chunk* (the last one ends with the worker's phases)
+//	chunk  = size:uint32le frame(fingerprint:str syms groups last:uvarint [phases])
 //	groups = n:uvarint group*n
 //	group  = name:str status:uvarint (reason:str | types:str nfuncs:uvarint func*nfuncs)
 //	func   = name:str progs funcrefs spills csyms attr:uvarint dwarf wb relocs
@@ -40,8 +41,16 @@ package result
 // says whether the worker compiled it (groupOK) or leaves it to the
 // client (groupLocal, with a reason). phases are the worker's times
 // (phases.go).
+//
+// A worker may send its result as it goes, a chunk per group, so that
+// the client replays what came while the worker compiles the rest
+// (ReadChunk). A chunk's syms are those its groups refer to first; a
+// reference counts in the symbols of every chunk so far. size counts the
+// frame's bytes. last is 1 in the last chunk only, which carries the
+// phases.
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -106,10 +115,10 @@ func DecodeJob(b []byte) (fp [32]byte, names []string, err error) {
 	return fp, names, r.done()
 }
 
-// resultEncoder accumulates a worker's result.
+// resultEncoder accumulates a worker's result, chunk by chunk.
 type resultEncoder struct {
 	syms   symTable
-	body   writer
+	body   writer // the groups since the last chunk
 	groups int
 }
 
@@ -134,18 +143,34 @@ func (e *resultEncoder) okGroup(name string, types []byte, funcs [][]byte) {
 	}
 }
 
-// finish returns the result. The worker's phases go at its end, as fill
-// sets them once everything else is encoded.
+// chunk returns a chunk of the groups recorded since the last one, with
+// the symbols they refer to first.
+func (e *resultEncoder) chunk(fp [32]byte) []byte {
+	var w writer
+	e.head(&w, fp)
+	w.uvarint(0)
+	return sealChunk(w.buf)
+}
+
+// finish returns the last chunk. The worker's phases go at its end, as
+// fill sets them once everything else is encoded.
 func (e *resultEncoder) finish(fp [32]byte, fill func(*Phases)) []byte {
 	var w writer
-	w.str(string(fp[:]))
-	e.syms.encode(&w)
-	w.uvarint(uint64(e.groups))
-	w.buf = append(w.buf, e.body.buf...)
+	e.head(&w, fp)
+	w.uvarint(1)
 	var ph Phases
 	fill(&ph)
 	ph.encode(&w)
-	return seal(w.buf)
+	return sealChunk(w.buf)
+}
+
+// head writes what a chunk starts with, and starts the next chunk.
+func (e *resultEncoder) head(w *writer, fp [32]byte) {
+	w.str(string(fp[:]))
+	e.syms.encode(w)
+	w.uvarint(uint64(e.groups))
+	w.buf = append(w.buf, e.body.buf...)
+	e.body.buf, e.groups = e.body.buf[:0], 0
 }
 
 // encodeFuncRecord encodes one compiled function: its Progs (which start
@@ -343,26 +368,86 @@ type Result struct {
 // newProg allocates a Prog for a decoded or assembled function.
 func newProg() *obj.Prog { return &obj.Prog{Ctxt: base.Ctxt} }
 
-// Decode decodes a worker's result. Its symbols are placeholders, made
-// real only for the groups that the client replays (see resolver):
-// looking a symbol up creates it, and a content-addressed symbol such as
-// gclocals·… created empty would stay empty when the local backend makes
-// it later.
+// Decode decodes a worker's whole result: every chunk, the last one
+// included.
 func Decode(b []byte) (*Result, error) {
-	payload, err := unseal(b)
+	d := NewDecoder()
+	for len(b) > 0 {
+		frame, rest, err := NextChunk(b)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := d.Chunk(frame); err != nil {
+			return nil, err
+		}
+		b = rest
+	}
+	if !d.Ended() {
+		return nil, fmt.Errorf("%w: no last chunk", ErrTruncated)
+	}
+	return d.Result(), nil
+}
+
+// A Decoder decodes a result chunk by chunk, as it arrives. Its
+// symbols are placeholders, made real only for the groups that the
+// client replays (see resolver): looking a symbol up creates it, and a
+// content-addressed symbol such as gclocals·… created empty would stay
+// empty when the local backend makes it later.
+type Decoder struct {
+	res   *Result
+	syms  []*obj.LSym // of every chunk so far
+	fp    bool        // the first chunk set res.Fingerprint
+	ended bool
+	err   error
+}
+
+// NewDecoder returns a Decoder for one result.
+func NewDecoder() *Decoder {
+	rv := &resolver{placeholder: make(map[*obj.LSym]bool), real: make(map[*obj.LSym]*obj.LSym)}
+	return &Decoder{res: &Result{rv: rv}}
+}
+
+// Result is the result decoded so far. Its Phases are set once the last
+// chunk is decoded.
+func (d *Decoder) Result() *Result { return d.res }
+
+// Ended reports whether the last chunk was decoded.
+func (d *Decoder) Ended() bool { return d.ended }
+
+// Chunk decodes a chunk's frame (NextChunk, ReadChunk) and returns its
+// groups, which it also appends to the Result's. After an error, or
+// after the last chunk, every call fails.
+func (d *Decoder) Chunk(frame []byte) ([]*Group, error) {
+	if d.err == nil && d.ended {
+		d.err = errors.New("a chunk after the last one")
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	groups, err := d.chunk(frame)
+	d.err = err
+	return groups, err
+}
+
+func (d *Decoder) chunk(frame []byte) ([]*Group, error) {
+	payload, err := unseal(frame)
 	if err != nil {
 		return nil, err
 	}
 	r := &reader{buf: payload}
-	res := &Result{}
+	res := d.res
 	s := r.str()
 	if r.err == nil && len(s) != len(res.Fingerprint) {
 		r.fail("fingerprint of %d bytes", len(s))
 	}
+	if r.err == nil && d.fp && s != string(res.Fingerprint[:]) {
+		r.fail("fingerprint differs from the first chunk's")
+	}
 	copy(res.Fingerprint[:], s)
-	rv := &resolver{placeholder: make(map[*obj.LSym]bool), real: make(map[*obj.LSym]*obj.LSym)}
-	res.rv = rv
-	syms := decodeSyms(r, rv.placeholderSym)
+	d.fp = true
+	d.syms = append(d.syms, decodeSyms(r, res.rv.placeholderSym)...)
+	syms := d.syms
+	var groups []*Group
 	n := r.count(2)
 	for i := 0; i < n && r.err == nil; i++ {
 		g := &Group{Name: r.str()}
@@ -384,13 +469,21 @@ func Decode(b []byte) (*Result, error) {
 		default:
 			r.fail("group %q: bad status %d", g.Name, st)
 		}
-		res.Groups = append(res.Groups, g)
+		groups = append(groups, g)
 	}
-	res.Phases = decodePhases(r)
+	switch last := r.uvarint(); {
+	case r.err != nil:
+	case last == 1:
+		res.Phases = decodePhases(r)
+		d.ended = true
+	case last != 0:
+		r.fail("bad last-chunk mark %d", last)
+	}
 	if err := r.done(); err != nil {
 		return nil, err
 	}
-	return res, nil
+	res.Groups = append(res.Groups, groups...)
+	return groups, nil
 }
 
 // resolver maps a result's placeholder symbols to real ones.

@@ -5,8 +5,10 @@
 package result
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"reflect"
@@ -365,6 +367,93 @@ func TestResultRoundTrip(t *testing.T) {
 	}
 }
 
+// TestResultChunks streams a result of two groups, a chunk each, and
+// checks that it decodes the same chunk by chunk as whole; that the
+// second chunk refers to symbols that only the first one names; and
+// that a result without its last chunk, or with a chunk after it, does
+// not decode.
+func TestResultChunks(t *testing.T) {
+	var enc resultEncoder
+	var fp [32]byte
+	fp[0] = 5
+	var chunks [][]byte
+	var names []string
+	for i := 0; i < 2; i++ {
+		text := testFunc(t)
+		rec, err := enc.encodeFuncRecord(text, nil, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tw writer
+		tw.uvarint(0)
+		tw.uvarint(0)
+		tw.uvarint(0)
+		names = append(names, FuncKey(text.From.Sym))
+		enc.okGroup(names[i], tw.buf, [][]byte{rec})
+		chunks = append(chunks, enc.chunk(fp))
+	}
+	chunks = append(chunks, enc.finish(fp, func(p *Phases) { *p = testPhases }))
+	whole := bytes.Join(chunks, nil)
+
+	res, err := Decode(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Groups) != 2 || res.Groups[0].Name != names[0] || res.Groups[1].Name != names[1] || res.Fingerprint != fp ||
+		!res.Phases.Start.Equal(testPhases.Start) {
+		t.Fatalf("whole result decoded as %d groups, fingerprint %x, phases %+v", len(res.Groups), res.Fingerprint[:1], res.Phases)
+	}
+
+	r := bytes.NewReader(whole)
+	d := NewDecoder()
+	var counts []int
+	for {
+		c, err := ReadChunk(r)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		frame, rest, err := NextChunk(c)
+		if err != nil || len(rest) != 0 {
+			t.Fatalf("NextChunk: %v, %d bytes left", err, len(rest))
+		}
+		if d.Ended() {
+			t.Fatalf("ended before chunk %d", len(counts))
+		}
+		gs, err := d.Chunk(frame)
+		if err != nil {
+			t.Fatalf("chunk %d: %v", len(counts), err)
+		}
+		counts = append(counts, len(gs))
+	}
+	if !reflect.DeepEqual(counts, []int{1, 1, 0}) || !d.Ended() || len(d.Result().Groups) != 2 {
+		t.Fatalf("streamed: groups per chunk %v, ended %v, %d groups", counts, d.Ended(), len(d.Result().Groups))
+	}
+	if d.Result().Groups[1].funcs[0].name != res.Groups[1].funcs[0].name {
+		t.Errorf("the second group's function differs streamed and whole")
+	}
+
+	second, _, _ := NextChunk(chunks[1])
+	if _, err := NewDecoder().Chunk(second); err == nil {
+		t.Errorf("the second chunk decoded without the symbols of the first")
+	}
+	if _, err := Decode(bytes.Join(chunks[:2], nil)); !errors.Is(err, ErrTruncated) {
+		t.Errorf("a result without its last chunk: %v, want %v", err, ErrTruncated)
+	}
+	if _, err := Decode(append(whole, chunks[2]...)); err == nil {
+		t.Errorf("a result with a chunk after the last decoded")
+	}
+	if _, err := ReadChunk(bytes.NewReader(whole[:len(whole)-1])); err != nil {
+		t.Errorf("ReadChunk of a whole first chunk: %v", err)
+	}
+	r = bytes.NewReader(chunks[0][:len(chunks[0])-1])
+	if _, err := ReadChunk(r); !errors.Is(err, ErrTruncated) {
+		t.Errorf("ReadChunk of a cut chunk: %v, want %v", err, ErrTruncated)
+	}
+}
+
 // TestResultCorruption cuts and garbles a worker result, and checks
 // payloads behind a valid checksum: errors, never panics.
 func TestResultCorruption(t *testing.T) {
@@ -374,16 +463,16 @@ func TestResultCorruption(t *testing.T) {
 			t.Fatalf("truncated to %d bytes: decoded without error", n)
 		}
 	}
-	payload, err := unseal(data)
+	payload, err := unseal(data[4:])
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range payload {
 		b := append([]byte(nil), payload...)
 		b[i] ^= 0xff
-		Decode(seal(b)) // must not panic
+		Decode(sealChunk(b)) // must not panic
 		b = append([]byte(nil), payload[:i]...)
-		if _, err := Decode(seal(b)); err == nil {
+		if _, err := Decode(sealChunk(b)); err == nil {
 			t.Fatalf("payload cut to %d bytes: decoded without error", i)
 		}
 	}
@@ -400,7 +489,7 @@ func TestBadPhases(t *testing.T) {
 	if _, err := Decode(enc.finish(fp, func(p *Phases) { *p = good })); err != nil {
 		t.Fatalf("good phases: %v", err)
 	}
-	payload, err := unseal(enc.finish(fp, func(p *Phases) { *p = good }))
+	payload, err := unseal(enc.finish(fp, func(p *Phases) { *p = good })[4:])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,7 +519,7 @@ func TestBadPhases(t *testing.T) {
 	} {
 		w := writer{buf: append([]byte(nil), head...)}
 		tc.rec(&w)
-		if _, err := Decode(seal(w.buf)); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := Decode(sealChunk(w.buf)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got error %v, want one with %q", name, err, tc.want)
 		}
 	}
@@ -438,13 +527,13 @@ func TestBadPhases(t *testing.T) {
 
 func FuzzDecodeResult(f *testing.F) {
 	data, _ := testResult(f)
-	payload, err := unseal(data)
+	payload, err := unseal(data[4:])
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(payload)
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		res, err := Decode(seal(payload))
+		res, err := Decode(sealChunk(payload))
 		if err != nil {
 			return
 		}

@@ -21,7 +21,8 @@
 #               share): every function's Progs go through the result
 #               encoding, so the in-process check of that encoding
 #               (-d=distssaroundtrip=1) is not a step of its own
-#   split-shared  std + go-redis with exec:2 and the client's own share
+#   split-shared  std + go-redis with exec:2, the client's own share, and the
+#               functions it takes back from workers that lag
 #   split-nodwarf net/http and its dependencies forced, with -dwarf=false on
 #               both sides
 #   gotest      scripts/gotest-split.sh: go test of std packages and

@@ -15,23 +15,25 @@ package distssa
 //	               and the queueing of the functions
 //	plan           the fingerprint, the shards, the jobs sent
 //	backend        the client's own share, assembled (compileFunctions)
-//	wait           then, worker by worker: waiting for its result,
-//	decode         decoding it,
-//	replay         installing its functions,
+//	wait           then, as the workers' results come: waiting for them,
+//	decode         decoding them,
+//	replay         installing their functions,
 //	assembly       assembling them, and
-//	local compile  compiling here what it did not deliver
+//	local compile  compiling here what they did not deliver, or what the
+//	               client took back (split.go)
 //	dumpobj        from the end of compileFunctions to the exit:
 //	               upstream's "be:dumpobj" and the DWARF fixups before it
 //
-// replay, assembly and local compile alternate function by function;
-// each worker's three are counted apart and laid end to end. A worker's
-// phases are its front end, job, backend and encode (result.Phases,
-// measured in its process and sent with its result), then transfer: from
-// the end of its encoding, by its clock, to the arrival of its result
-// here, by this one (for exec workers, until the process's exit is
-// seen; for the agent's, until the RESULT is read). Across hosts the
-// transfer includes the clocks' offset; one that comes out negative
-// counts as zero.
+// wait, decode, replay, assembly and local compile interleave as the
+// results arrive: each is summed, and the sums are laid end to end. A
+// worker's phases are its front end, job, backend and encode
+// (result.Phases, measured in its process and sent with the last chunk
+// of its result), then transfer: from the end of its encoding, by its
+// clock, to the arrival of its last chunk here, by this one (for exec
+// workers, when it is read from the pipe; for the agent's, when the
+// RESULT is read). Across hosts the transfer includes the clocks'
+// offset; one that comes out negative counts as zero. A worker that the
+// client stopped sends no phases.
 
 import (
 	"fmt"

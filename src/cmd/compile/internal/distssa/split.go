@@ -29,7 +29,8 @@ import (
 // split is the state of one compileFunctions call on the client.
 type split struct {
 	fp     [32]byte
-	shards []*shard // of the workers that got a job
+	costs  map[*ir.Func]int64 // each function's estimated cost
+	shards []*shard           // of the workers that got a job
 	stats  stats
 	clock  clock
 	times  afterBackend
@@ -101,8 +102,11 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 	s := &split{}
 	current = s
 	s.stats.funcs = len(queue)
+	s.costs = make(map[*ir.Func]int64, len(queue))
 	for _, fn := range queue {
-		s.stats.cost += cost(fn)
+		c := cost(fn)
+		s.costs[fn] = c
+		s.stats.cost += c
 	}
 	reason := compileReason() // then startWorkers started none
 	if reason == "" && len(queue) < 2 {
@@ -135,12 +139,7 @@ func planSplit(queue []*ir.Func) []*ir.Func {
 	}
 	bins := make([][]*ir.Func, n+1)
 	load := make([]int64, n+1)
-	costs := make(map[*ir.Func]int64, len(remote))
-	var total int64
-	for _, fn := range remote {
-		costs[fn] = cost(fn)
-		total += costs[fn]
-	}
+	costs, total := s.costs, s.stats.cost
 	// The client also decodes, replays and assembles the workers'
 	// functions: start its share with some load for that. (Measured on
 	// net/http with exec:1: a fifth of the cost made the client wait for
@@ -355,7 +354,7 @@ func (s *split) replay(sh *shard) {
 			continue
 		}
 		s.stats.remote++
-		s.stats.remoteCt += cost(fn)
+		s.stats.remoteCt += s.costs[fn]
 	}
 }
 

@@ -310,6 +310,16 @@ func testResult(t testing.TB) ([]byte, [32]byte) {
 	fi.StackObjects.P = make([]byte, 16)
 	fi.StackObjects.R = []obj.Reloc{{Off: 8, Siz: 4, Type: 1, Add: 2, Sym: base.Ctxt.Lookup("runtime.gcbits.01")}}
 	var enc resultEncoder
+	addGroup(t, &enc, text)
+	enc.localGroup("p.G<ABIInternal>", "runtime types: example")
+	var fp [32]byte
+	fp[3] = 7
+	return enc.finish(fp, func(p *Phases) { *p = testPhases }), fp
+}
+
+// addGroup adds to enc a compiled group of the one function whose Progs
+// start at text, with no type side effects, and returns its name.
+func addGroup(t testing.TB, enc *resultEncoder, text *obj.Prog) string {
 	rec, err := enc.encodeFuncRecord(text, nil, nil, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -318,11 +328,9 @@ func testResult(t testing.TB) ([]byte, [32]byte) {
 	tw.uvarint(0)
 	tw.uvarint(0)
 	tw.uvarint(0)
-	enc.okGroup(FuncKey(text.From.Sym), tw.buf, [][]byte{rec})
-	enc.localGroup("p.G<ABIInternal>", "runtime types: example")
-	var fp [32]byte
-	fp[3] = 7
-	return enc.finish(fp, func(p *Phases) { *p = testPhases }), fp
+	name := FuncKey(text.From.Sym)
+	enc.okGroup(name, tw.buf, [][]byte{rec})
+	return name
 }
 
 // testPhases are the phases of testResult.
@@ -379,17 +387,7 @@ func TestResultChunks(t *testing.T) {
 	var chunks [][]byte
 	var names []string
 	for i := 0; i < 2; i++ {
-		text := testFunc(t)
-		rec, err := enc.encodeFuncRecord(text, nil, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var tw writer
-		tw.uvarint(0)
-		tw.uvarint(0)
-		tw.uvarint(0)
-		names = append(names, FuncKey(text.From.Sym))
-		enc.okGroup(names[i], tw.buf, [][]byte{rec})
+		names = append(names, addGroup(t, &enc, testFunc(t)))
 		chunks = append(chunks, enc.chunk(fp))
 	}
 	chunks = append(chunks, enc.finish(fp, func(p *Phases) { *p = testPhases }))

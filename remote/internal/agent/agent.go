@@ -114,8 +114,10 @@ type Agent struct {
 	localFree int // free local tokens
 	waiters   []*waiter
 	occ       occupancy
-	start     time.Time
-	rng       *rand.Rand // sampled verification
+	// The build's paces, for the policy's predictions (policy.go).
+	herePace, wholePace paceMeter
+	start               time.Time
+	rng                 *rand.Rand // sampled verification
 }
 
 // New makes an agent for the hosts; it reads their token files (or takes
@@ -283,6 +285,7 @@ type compile struct {
 	verifyHosts []*host       // the hosts of a compile chosen for verification, until its VERDICT
 	costKey     string        // the compile's key in the cost history ("" if its inputs failed)
 	est         time.Duration // its estimated cost (request.cost)
+	why         string        // the rule that placed it, with its predictions (decision.why)
 
 	// The trace of a split: where each share ran, and the phases of
 	// its STATS (report.go).
@@ -344,19 +347,20 @@ func (a *Agent) serveCompile(conn net.Conn) {
 	if err != nil {
 		return
 	}
-	a.reportPlaced(c, &req, t0)
+	a.reportPlaced(c, &req, &p, t0)
 	c.run(p, cancel, msgs, &exited)
 }
 
 // reportPlaced traces how long a compile waited for its placement, and
-// counts it.
-func (a *Agent) reportPlaced(c *compile, req *request, t0 time.Time) {
+// counts it and the rule that placed it.
+func (a *Agent) reportPlaced(c *compile, req *request, p *placement, t0 time.Time) {
 	if placed := time.Now(); placed.Sub(t0) > time.Millisecond {
 		l := a.tr.take("waiting for a token or slot")
 		a.tr.span(l, c.pkg(), t0, placed, nil)
 		a.tr.release(l)
 	}
-	a.st.placed(req)
+	c.why = p.why
+	a.st.placed(req, p)
 }
 
 // run runs a placed compile: whole on a worker (wholecompile.go), or here with
@@ -385,7 +389,7 @@ func (c *compile) run(p placement, cancel context.CancelFunc, msgs <-chan localp
 	l, start := a.tr.take("local tokens"), time.Now()
 	defer func() {
 		end := time.Now()
-		a.tr.span(l, c.pkg(), start, end, map[string]any{"placement": "local", "workers": len(p.hosts), "reason": p.reason})
+		a.tr.span(l, c.pkg(), start, end, map[string]any{"placement": "local", "workers": len(p.hosts), "reason": p.reason, "why": c.why})
 		c.tracePhases(l, start, end)
 		a.tr.release(l)
 	}()
@@ -394,8 +398,29 @@ func (c *compile) run(p placement, cancel context.CancelFunc, msgs <-chan localp
 	if exited.Load() && p.reason != reasonVerify {
 		// The compile ran here to its exit, which closed the
 		// connection (a verification ran it twice, once remotely).
-		c.learn(time.Since(start))
+		// A split measures its front-end share, not the package's
+		// cost: its time is not the compile's time here.
+		d := time.Since(start)
+		if len(p.hosts) > 0 {
+			c.learnSplit(d, len(p.hosts))
+			return
+		}
+		c.learn(d)
+		a.addPace(&a.herePace, d, c.est)
 	}
+}
+
+// learnSplit records the front-end share that a split over k workers
+// that took d implies (policy.go), for the package's next splits.
+func (c *compile) learnSplit(d time.Duration, k int) {
+	a := c.a
+	if c.costKey == "" || c.est <= 0 {
+		return
+	}
+	a.mu.Lock()
+	here := float64(c.est) * pace(a.herePace.value())
+	a.mu.Unlock()
+	a.costs.recordFront(c.costKey, frontOf(float64(d)/here, k))
 }
 
 // learnWhole records a whole compile's time on the worker (from its
@@ -540,6 +565,7 @@ func (a *Agent) plan(c *compile) request {
 	c.costKey = compileKey(in.id.GOOS+"/"+in.id.GOARCH, pkg)
 	req.inGraph = n != nil
 	req.cost, req.historic = a.costs.estimate(c.costKey, in.cost)
+	req.front = a.costs.front(c.costKey)
 	c.est = req.cost
 	// GOSSAFUNC, GOSSADIR and GOCOMPILEDEBUG keep a compile here
 	// (cmdline.LocalEnv): it writes files where it runs. Flags off the

@@ -71,6 +71,7 @@ func TestCostsCorrupt(t *testing.T) {
 		{"fields", costsMagic + "\n1 2 3\n"},
 		{"number", costsMagic + "\n1 x 3 4 k\n"},
 		{"negative", costsMagic + "\n-5 2 3 4 k\n"},
+		{"front", costsMagic + "\n5 2 3 4 1.5 k\n"},
 		{"torn", costsMagic + "\n100 2 1 4 linux/amd64 a\n100 2"},
 		{"empty", ""},
 	} {
@@ -193,5 +194,56 @@ func TestDefaultCostsPath(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", "/cache")
 	if p := DefaultCostsPath(); p != "/cache/distssa/costs" {
 		t.Errorf("XDG_CACHE_HOME=/cache: %q", p)
+	}
+}
+
+// TestCostsFront: the front-end share of a package's splits is kept
+// beside its cost, follows the same mean, survives a save, and a
+// package that only ever split has a share but no cost, so that its
+// compile is still estimated from its source. A file of version 1 is
+// read as never split.
+func TestCostsFront(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "costs")
+	c, err := loadCosts(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmtKey, ssaKey := compileKey("linux/amd64", "fmt"), compileKey("linux/amd64", "ssa")
+	c.record(fmtKey, 100*time.Millisecond, 1000)
+	c.recordFront(fmtKey, 0.2)
+	c.recordFront(fmtKey, 0.4)
+	c.recordFront(ssaKey, 0.5)
+	if err := c.save(); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := loadCosts(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := c2.front(fmtKey); f < 0.299 || f > 0.301 {
+		t.Errorf("fmt's front-end share %.3f, want 0.3", f)
+	}
+	if d, ok := c2.estimate(fmtKey, 1000); !ok || d != 100*time.Millisecond {
+		t.Errorf("fmt's cost %v %v, want 100ms from the history", d, ok)
+	}
+	if f := c2.front(ssaKey); f != 0.5 {
+		t.Errorf("ssa's front-end share %.3f, want 0.5", f)
+	}
+	if d, ok := c2.estimate(ssaKey, 1000); ok || d != srcCost(1000) {
+		t.Errorf("ssa, never compiled but split: %v %v, want %v from its source", d, ok, srcCost(1000))
+	}
+	c2.record(ssaKey, time.Second, 1000)
+	if d, ok := c2.estimate(ssaKey, 1000); !ok || d != time.Second || c2.front(ssaKey) != 0.5 {
+		t.Errorf("ssa, compiled once: %v %v front %.3f, want 1s from the history and 0.5", d, ok, c2.front(ssaKey))
+	}
+
+	old := filepath.Join(t.TempDir(), "costs")
+	os.WriteFile(old, []byte(costsMagicV1+"\n5000000 2000 3 4 linux/amd64 a b\n"), 0o644)
+	c3, err := loadCosts(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := c3.estimate(compileKey("linux/amd64", "a b"), 2000); !ok || d != 5*time.Millisecond || c3.front(compileKey("linux/amd64", "a b")) != 0 {
+		t.Errorf("version 1: %v %v, want 5ms from the history and no front-end share", d, ok)
 	}
 }

@@ -10,13 +10,16 @@ package agent
 // takes $DISTSSA_COSTS or os.UserCacheDir()/distssa/costs) holds an
 // entry per package and target:
 //
-//	distssa-costs 1
-//	NS BYTES RUNS UNIX KEY
+//	distssa-costs 2
+//	NS BYTES RUNS UNIX FRONT KEY
 //
 // KEY (the rest of the line) is "GOOS/GOARCH import-path" for a compile
 // and "hold NAME" for a local process of the go command (a link); NS is
-// the estimate in nanoseconds for BYTES of .go source, RUNS how many
-// builds measured it, UNIX when the last did. The file is read when the
+// the estimate in nanoseconds for BYTES of .go source (0: not measured,
+// as for a package that only ever split), RUNS how many builds measured
+// it, UNIX when the last did, and FRONT the front end's share of the
+// package's splits (policy.go; 0: never split). A file of version 1,
+// without FRONT, is read as never split. The file is read when the
 // agent starts and written when it closes, through a temporary file and
 // a rename: concurrent agents never leave a torn file, and the last to
 // close wins, having first merged the entries that others wrote since it
@@ -52,9 +55,10 @@ import (
 )
 
 const (
-	costsMagic = "distssa-costs 1"
-	maxCosts   = 20000
-	costWeight = 0.5
+	costsMagic   = "distssa-costs 2"
+	costsMagicV1 = "distssa-costs 1"
+	maxCosts     = 20000
+	costWeight   = 0.5
 	// A compile that the history does not know is estimated as
 	// CompileFixed plus NsPerByte per byte of its .go source. The
 	// defaults fit (least squares) the 128 compiles of a cold
@@ -77,6 +81,7 @@ type costEntry struct {
 	bytes int64
 	runs  int
 	unix  int64
+	front float64
 }
 
 // costs is the history of one agent.
@@ -119,6 +124,7 @@ func readCosts(path string) (map[string]costEntry, error) {
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	line := 0
+	fields := 6 // of a line of version 2
 	bad := func(msg string) (map[string]costEntry, error) {
 		return map[string]costEntry{}, fmt.Errorf("cost history %s:%d: %s; ignored, it is rewritten at exit", path, line, msg)
 	}
@@ -126,24 +132,36 @@ func readCosts(path string) (map[string]costEntry, error) {
 		line++
 		t := s.Text()
 		if line == 1 {
-			if t != costsMagic {
+			switch t {
+			case costsMagic:
+			case costsMagicV1:
+				fields = 5
+			default:
 				return bad(fmt.Sprintf("first line %q, want %q", t, costsMagic))
 			}
 			continue
 		}
-		f := strings.SplitN(t, " ", 5)
-		if len(f) != 5 || f[4] == "" {
-			return bad("want NS BYTES RUNS UNIX KEY")
+		f := strings.SplitN(t, " ", fields)
+		if len(f) != fields || f[fields-1] == "" {
+			if fields == 5 {
+				return bad("want NS BYTES RUNS UNIX KEY")
+			}
+			return bad("want NS BYTES RUNS UNIX FRONT KEY")
 		}
 		ns, err1 := strconv.ParseFloat(f[0], 64)
 		bytes, err2 := strconv.ParseInt(f[1], 10, 64)
 		runs, err3 := strconv.Atoi(f[2])
 		unix, err4 := strconv.ParseInt(f[3], 10, 64)
-		if err1 != nil || err2 != nil || err3 != nil || err4 != nil ||
-			math.IsNaN(ns) || math.IsInf(ns, 0) || ns < 0 || bytes < 0 || runs < 1 {
+		front, err5 := 0.0, error(nil)
+		if fields == 6 {
+			front, err5 = strconv.ParseFloat(f[4], 64)
+		}
+		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || err5 != nil ||
+			math.IsNaN(ns) || math.IsInf(ns, 0) || ns < 0 || bytes < 0 || runs < 1 ||
+			!(front >= 0 && front <= 1) {
 			return bad("malformed entry")
 		}
-		m[f[4]] = costEntry{ns, bytes, runs, unix}
+		m[f[fields-1]] = costEntry{ns, bytes, runs, unix, front}
 	}
 	if err := s.Err(); err != nil {
 		return bad(err.Error())
@@ -161,7 +179,7 @@ func learnedRate(m map[string]costEntry) float64 {
 	var ns, bytes float64
 	n := 0
 	for k, e := range m {
-		if e.bytes > 0 && !strings.HasPrefix(k, "hold ") {
+		if e.ns > 0 && e.bytes > 0 && !strings.HasPrefix(k, "hold ") {
 			ns += e.ns - float64(CompileFixed)
 			bytes += float64(e.bytes)
 			n++
@@ -171,6 +189,46 @@ func learnedRate(m map[string]costEntry) float64 {
 		return DefaultNsPerByte
 	}
 	return ns / bytes
+}
+
+// paceMeter measures a pace of this build: the wall time of compiles
+// over their estimates, recent compiles weighing most (each older one
+// paceDecay of the next), so that it follows the load of the machine
+// through the build. Agent.mu guards it.
+type paceMeter struct {
+	wall, est float64
+	n         int
+}
+
+const (
+	paceDecay = 0.8
+	// minPace is how many compiles measure a pace before the policy
+	// uses it.
+	minPace = 3
+)
+
+func (m *paceMeter) add(wall, est time.Duration) {
+	m.wall = m.wall*paceDecay + float64(wall)
+	m.est = m.est*paceDecay + float64(est)
+	m.n++
+}
+
+// value is the pace, or 0 while too few compiles measured it.
+func (m *paceMeter) value() float64 {
+	if m.n < minPace || m.est <= 0 {
+		return 0
+	}
+	return m.wall / m.est
+}
+
+// addPace adds a compile of estimate est that took wall to m.
+func (a *Agent) addPace(m *paceMeter, wall, est time.Duration) {
+	if wall <= 0 || est <= 0 {
+		return
+	}
+	a.mu.Lock()
+	m.add(wall, est)
+	a.mu.Unlock()
 }
 
 // compileKey is the history's key of a compile of pkg for target
@@ -197,7 +255,7 @@ func (c *costs) estimate(key string, bytes int64) (time.Duration, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[key]
-	if !ok {
+	if !ok || e.ns == 0 {
 		return c.bytesCostLocked(bytes), false
 	}
 	ns := e.ns
@@ -216,14 +274,40 @@ func (c *costs) record(key string, d time.Duration, bytes int64) {
 	defer c.mu.Unlock()
 	e, ok := c.m[key]
 	switch {
-	case !ok:
-		e = costEntry{ns: float64(d), bytes: bytes}
+	case !ok || e.ns == 0:
+		e.ns, e.bytes = float64(d), bytes
 	default:
 		if bytes > 0 && e.bytes > 0 {
 			e.ns *= float64(bytes) / float64(e.bytes) // the old measure at today's size
 		}
 		e.ns += costWeight * (float64(d) - e.ns)
 		e.bytes = bytes
+	}
+	e.runs++
+	e.unix = c.now().Unix()
+	c.m[key] = e
+}
+
+// front returns the front end's share of key's splits (0: unknown).
+func (c *costs) front(key string) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[key].front
+}
+
+// recordFront adds a measure of the front end's share of a split of
+// key: an entry of a package that only ever split has no NS.
+func (c *costs) recordFront(key string, front float64) {
+	if c.path == "" || math.IsNaN(front) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || e.front == 0 {
+		e.front = front
+	} else {
+		e.front += costWeight * (front - e.front)
 	}
 	e.runs++
 	e.unix = c.now().Unix()
@@ -270,7 +354,7 @@ func (c *costs) save() error {
 	b.WriteString(costsMagic + "\n")
 	for _, k := range keys {
 		e := disk[k]
-		fmt.Fprintf(&b, "%.0f %d %d %d %s\n", e.ns, e.bytes, e.runs, e.unix, k)
+		fmt.Fprintf(&b, "%.0f %d %d %d %.3f %s\n", e.ns, e.bytes, e.runs, e.unix, e.front, k)
 	}
 	dir := filepath.Dir(c.path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

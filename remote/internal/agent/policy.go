@@ -129,6 +129,11 @@ type view struct {
 	refused     int  // refused the target
 
 	minCost, splitCost time.Duration // the byte thresholds at the current rate (estimate.go)
+
+	// The paces of this build: the wall time of a compile placed here,
+	// and of a whole compile on a worker from its placement to its
+	// answer, over its estimate (pace; 1 until measured).
+	herePace, wholePace float64
 }
 
 // choice is where the policy places a request.
@@ -141,69 +146,199 @@ const (
 	chooseSplit               // a local token and worker slots for a split
 )
 
-// choose places req given v: the rule told in sched.go. A local choice
-// comes with the reason the compile got no worker, for the summary.
-func (p *Policy) choose(req *request, v *view) (choice, string) {
+// decision is the policy's answer: the choice, the reason a compile
+// placed here got no worker (for the summary and the compiler's GRANT),
+// and why, the rule that chose, with the predicted latencies it
+// compared when it compared them (for the trace and the summary).
+type decision struct {
+	choice choice
+	reason string
+	why    string
+}
+
+// The rules that choose, as the summary counts them.
+const (
+	whyForced   = "forced"
+	whySmall    = "small package"
+	whySplit    = "split predicted fastest"
+	whyCritical = "critical path, here predicted fastest"
+	whyWholeCP  = "critical path, whole predicted fastest"
+	whyWhole    = "off the critical path"
+	whyNoWhole  = "no whole compile"
+)
+
+// The split's latency model. A split of a compile whose front end takes
+// the share front of its time, over k workers, takes
+//
+//	front + (1−front)·(1/(k+1) + replayShare·k/(k+1))
+//
+// of the compile's time here, plus splitOverhead: every side runs the
+// front end, the backend is shared k+1 ways, and the client assembles
+// and replays the workers' functions, at replayShare of their backend
+// (stats of one split of cmd/compile/internal/ssa: 1.2 s of decode,
+// replay and assembly for 5.8 s of its worker's backend). The front
+// share learned from a package's earlier splits (estimate.go) absorbs
+// whatever else its splits cost; a package without one gets
+// defaultFront (stock -bench of the packages in bench/README: 23–41%,
+// and the split's front end includes walk).
+const (
+	defaultFront  = 0.4
+	replayShare   = 0.2
+	splitOverhead = 50 * time.Millisecond
+	// A split uses k more cores than the compile here for a shorter
+	// wait: it is chosen only when predicted at most splitMargin of the
+	// best other placement.
+	splitMargin = 0.9
+)
+
+// splitShare is the share of its time here that a split of a compile
+// whose front end takes the share front takes over k workers.
+func splitShare(front float64, k int) float64 {
+	back := 1/float64(k+1) + replayShare*float64(k)/float64(k+1)
+	return front + (1-front)*back
+}
+
+// frontOf inverts splitShare: the front-end share that a split over k
+// workers, measured at share of the compile's time here, implies,
+// within [minFront, 1] (a split slower than the compile here implies 1;
+// 0 means unknown in the history).
+func frontOf(share float64, k int) float64 {
+	back := splitShare(0, k)
+	return min(max((share-back)/(1-back), minFront), 1)
+}
+
+const minFront = 0.01
+
+// predictions are the latencies that the policy compares for a compile.
+type predictions struct {
+	here, whole, split time.Duration // 0: not a possible placement
+	k                  int           // the split's workers
+}
+
+// predict is what each placement of req would take, by its estimate,
+// the paces of v and its front-end share.
+func predict(req *request, v *view) predictions {
+	est := float64(req.cost)
+	pr := predictions{here: time.Duration(est * pace(v.herePace))}
+	if req.whole && v.remoteWhole {
+		pr.whole = time.Duration(est * pace(v.wholePace))
+	}
+	if req.split > 0 && v.freeSplit > 0 {
+		pr.k = min(req.split, v.freeSplit)
+		front := req.front
+		if front == 0 {
+			front = defaultFront
+		}
+		pr.split = time.Duration(float64(pr.here)*splitShare(front, pr.k)) + splitOverhead
+	}
+	return pr
+}
+
+// pace is a measured pace, 1 if unmeasured.
+func pace(p float64) float64 {
+	if p <= 0 {
+		return 1
+	}
+	return p
+}
+
+// splitPays tells whether the split beats every other placement by the
+// margin.
+func (pr *predictions) splitPays() bool {
+	if pr.split == 0 {
+		return false
+	}
+	best := pr.here
+	if pr.whole > 0 {
+		best = min(best, pr.whole)
+	}
+	return float64(pr.split) <= splitMargin*float64(best)
+}
+
+func (pr *predictions) String() string {
+	s := fmt.Sprintf("here %s", ms(pr.here))
+	if pr.whole > 0 {
+		s += fmt.Sprintf(", whole %s", ms(pr.whole))
+	}
+	if pr.split > 0 {
+		s += fmt.Sprintf(", split over %d %s", pr.k, ms(pr.split))
+	}
+	return s
+}
+
+// ms formats d in milliseconds.
+func ms(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
+
+// choose places req given v: the rule told in sched.go.
+func (p *Policy) choose(req *request, v *view) decision {
 	ok := req.reason == ""
 	remote := ok && v.remote
 	remoteWhole := ok && v.remoteWhole
 	if req.hold {
 		if v.local {
-			return chooseLocal, ""
+			return decision{choice: chooseLocal}
 		}
-		return wait, ""
+		return decision{}
 	}
 	switch p.Force {
 	case "local":
 		if v.local {
-			return chooseLocal, "forced local"
+			return decision{chooseLocal, "forced local", whyForced}
 		}
-		return wait, ""
+		return decision{}
 	case "whole":
 		if req.whole && ok && v.usableWhole {
 			if remoteWhole {
-				return chooseWhole, ""
+				return decision{chooseWhole, "", whyForced}
 			}
-			return wait, ""
+			return decision{}
 		}
 	case "split":
 		if req.split > 0 && ok && v.usable {
 			if v.local && remote {
-				return chooseSplit, ""
+				return decision{chooseSplit, "", whyForced}
 			}
-			return wait, ""
+			return decision{}
 		}
 	default:
-		// A split pays a front end on every side and the replay here:
-		// worth it for a large compile with at least two idle slots and
-		// nothing else to do.
-		big := req.split > 0 && req.cost >= v.splitCost && v.waiters <= 1 && v.freeSplit >= 2
-		switch {
-		case v.local && ok && req.cost < v.minCost && v.waiters <= 1:
+		if v.local && ok && req.cost < v.minCost && v.waiters <= 1 {
 			// A small compile costs less here than its round trips,
 			// when nothing else waits for the token: with a backlog,
 			// the local CPU is the bottleneck and a free slot is
 			// better.
-			return chooseLocal, "small package"
-		case v.local && remote && big:
-			return chooseSplit, ""
-		case v.local && req.critical && ok:
-			// The build waits for this compile: here it saves the
-			// round trips, and the local core is at least as fast
-			// as a worker's.
-			return chooseLocal, reasonCritical
+			return decision{chooseLocal, whySmall, whySmall}
+		}
+		pr := predict(req, v)
+		// A split takes a local token and idle slots, when nothing
+		// else waits for them: for a compile the build waits for,
+		// or a large one when two slots are idle.
+		if v.local && remote && v.waiters <= 1 && pr.splitPays() &&
+			(req.critical || req.cost >= v.splitCost && v.freeSplit >= 2) {
+			return decision{chooseSplit, "", whySplit + ": " + pr.String()}
+		}
+		if v.local && req.critical && ok {
+			// The build waits for this compile: it runs where it is
+			// predicted to end first. Here it pays no round trips,
+			// but the local cores may be the busier.
+			if remoteWhole && req.whole && pr.whole < pr.here {
+				return decision{chooseWhole, "", whyWholeCP + ": " + pr.String()}
+			}
+			return decision{chooseLocal, reasonCritical, whyCritical + ": " + pr.String()}
+		}
+		switch {
 		case remoteWhole && req.whole:
-			return chooseWhole, ""
+			return decision{chooseWhole, "", whyWhole}
 		case v.local && remote && req.split > 0:
 			// No whole compile here: the hosts with free slots take
 			// no whole compiles, or the compile may not run whole.
-			return chooseSplit, ""
+			return decision{chooseSplit, "", whyNoWhole}
 		}
 	}
 	if v.local {
-		return chooseLocal, whyLocal(req, v)
+		r := whyLocal(req, v)
+		return decision{chooseLocal, r, r}
 	}
-	return wait, ""
+	return decision{}
 }
 
 // whyLocal says why a compile placed here got no worker.

@@ -5,6 +5,7 @@
 package agent
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -104,7 +105,8 @@ func TestPolicyChoose(t *testing.T) {
 	} {
 		p := testPolicy()
 		p.Force = tc.force
-		got, reason := p.choose(&tc.req, &tc.v)
+		d := p.choose(&tc.req, &tc.v)
+		got, reason := d.choice, d.reason
 		if got != tc.want || reason != tc.reason {
 			t.Errorf("%s: choice %d %q, want %d %q", tc.name, got, reason, tc.want, tc.reason)
 		}
@@ -267,5 +269,75 @@ func TestPolicySample(t *testing.T) {
 func TestActions(t *testing.T) {
 	if n := Actions(3, 2); n != 10 {
 		t.Errorf("Actions(3, 2) = %d, want 10", n)
+	}
+}
+
+// TestPolicySplitModel: the split's share of the compile's time falls
+// with its workers towards the front end plus the replay, and the
+// front-end share that a measured split implies predicts that split
+// again.
+func TestPolicySplitModel(t *testing.T) {
+	if got := splitShare(0.4, 1); got < 0.759 || got > 0.761 {
+		t.Errorf("one worker, front end 0.4: %.3f, want 0.76", got)
+	}
+	for k := 1; k < 8; k++ {
+		if splitShare(0.4, k+1) >= splitShare(0.4, k) {
+			t.Errorf("%d workers are no faster than %d", k+1, k)
+		}
+	}
+	if splitShare(1, 4) != 1 {
+		t.Error("a compile that is all front end gains from a split")
+	}
+	for _, k := range []int{1, 3} {
+		for _, front := range []float64{0.1, 0.4, 0.9} {
+			if got := frontOf(splitShare(front, k), k); got < front-1e-9 || got > front+1e-9 {
+				t.Errorf("k=%d: front %.2f measured back as %.3f", k, front, got)
+			}
+		}
+		if frontOf(1.5, k) != 1 || frontOf(0, k) != minFront {
+			t.Errorf("k=%d: out-of-range shares give %v and %v", k, frontOf(1.5, k), frontOf(0, k))
+		}
+	}
+}
+
+// TestPolicyPredicted: where a compile goes by the predicted latencies
+// of here, whole and split.
+func TestPolicyPredicted(t *testing.T) {
+	min, split := srcCost(DefaultMinCost), srcCost(DefaultSplitCost)
+	idle := view{local: true, remote: true, remoteWhole: true, usable: true, usableWhole: true, freeSplit: 1, hosts: 1,
+		minCost: min, splitCost: split}
+	busyHere := idle
+	busyHere.herePace, busyHere.wholePace = 2.5, 1
+	slowWorker := idle
+	slowWorker.herePace, slowWorker.wholePace = 1, 1.3
+	backlog := idle
+	backlog.waiters = 2
+	big := 2 * time.Second
+	for _, tc := range []struct {
+		name   string
+		req    request
+		v      view
+		want   choice
+		why    string
+		reason string
+	}{
+		{"critical, one idle slot", request{whole: true, split: 4, cost: big, critical: true}, idle, chooseSplit, whySplit, ""},
+		{"critical, short", request{whole: true, split: 4, cost: 200 * time.Millisecond, critical: true}, idle, chooseLocal, whyCritical, reasonCritical},
+		{"critical, split never paid", request{whole: true, split: 4, cost: big, critical: true, front: 0.95}, idle, chooseLocal, whyCritical, reasonCritical},
+		{"critical, a backlog", request{whole: true, split: 4, cost: big, critical: true}, backlog, chooseLocal, whyCritical, reasonCritical},
+		{"critical, busy cores here", request{whole: true, split: 4, cost: big, critical: true}, busyHere, chooseWhole, whyWholeCP, ""},
+		{"critical, slower worker", request{whole: true, cost: big, critical: true}, slowWorker, chooseLocal, whyCritical, reasonCritical},
+		{"large, one idle slot", request{whole: true, split: 4, cost: big}, idle, chooseWhole, whyWhole, ""},
+		{"large, two idle slots", request{whole: true, split: 4, cost: big}, func() view { v := idle; v.freeSplit = 2; return v }(), chooseSplit, whySplit, ""},
+	} {
+		p := testPolicy()
+		d := p.choose(&tc.req, &tc.v)
+		rule, _, _ := strings.Cut(d.why, ":")
+		if d.choice != tc.want || rule != tc.why || d.reason != tc.reason {
+			t.Errorf("%s: choice %d why %q reason %q, want %d %q %q", tc.name, d.choice, d.why, d.reason, tc.want, tc.why, tc.reason)
+		}
+		if strings.Contains(tc.why, "predicted") && !strings.Contains(d.why, "here ") {
+			t.Errorf("%s: why %q does not give the predictions", tc.name, d.why)
+		}
 	}
 }

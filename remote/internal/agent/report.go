@@ -39,17 +39,18 @@ type stats struct {
 	resBytes   uint64
 	failures   []string // failed remote work, for strict mode and -v
 	hedges     int
-	races      int // whole compiles raced here (wholecompile.go)
-	racesWon   int // of which the local run answered
-	verifies   int // remote compiles chosen for verification
-	verified   int // of which a local compile confirmed
-	mismatches int // of which a local compile contradicted
-	historic   int // compiles estimated from the cost history
-	inGraph    int // compiles found in the build graph
-	critical   int // of which on its critical path
+	races      int            // whole compiles raced here (wholecompile.go)
+	racesWon   int            // of which the local run answered
+	verifies   int            // remote compiles chosen for verification
+	verified   int            // of which a local compile confirmed
+	mismatches int            // of which a local compile contradicted
+	historic   int            // compiles estimated from the cost history
+	inGraph    int            // compiles found in the build graph
+	critical   int            // of which on its critical path
+	rules      map[string]int // placements by kind and the rule that chose them
 }
 
-func newStats() *stats { return &stats{reasons: map[string]int{}} }
+func newStats() *stats { return &stats{reasons: map[string]int{}, rules: map[string]int{}} }
 
 // inc adds one to the counter n, a field of s.
 func (s *stats) inc(n *int) {
@@ -58,11 +59,20 @@ func (s *stats) inc(n *int) {
 	s.mu.Unlock()
 }
 
-// placed counts a placed compile.
-func (s *stats) placed(req *request) {
+// placed counts a compile placed at p.
+func (s *stats) placed(req *request, p *placement) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.compiles++
+	kind := "here"
+	switch {
+	case p.kind == localproto.KindWhole:
+		kind = "whole"
+	case len(p.hosts) > 0:
+		kind = "split"
+	}
+	rule, _, _ := strings.Cut(p.why, ":")
+	s.rules[kind+" ("+rule+")"]++
 	if req.historic {
 		s.historic++
 	}
@@ -127,11 +137,25 @@ func (s *stats) snapshot() *stats {
 		fellBack: s.fellBack, holds: s.holds, reasons: map[string]int{}, funcs: s.funcs, remote: s.remote,
 		resBytes: s.resBytes, failures: append([]string(nil), s.failures...), hedges: s.hedges,
 		races: s.races, racesWon: s.racesWon, verifies: s.verifies, verified: s.verified,
-		mismatches: s.mismatches, historic: s.historic, inGraph: s.inGraph, critical: s.critical}
+		mismatches: s.mismatches, historic: s.historic, inGraph: s.inGraph, critical: s.critical,
+		rules: map[string]int{}}
 	for r, n := range s.reasons {
 		c.reasons[r] = n
 	}
+	for r, n := range s.rules {
+		c.rules[r] = n
+	}
 	return c
+}
+
+// counts lists m as "key=n, ...", sorted.
+func counts(m map[string]int) string {
+	var rs []string
+	for r, n := range m {
+		rs = append(rs, fmt.Sprintf("%s=%d", r, n))
+	}
+	sort.Strings(rs)
+	return strings.Join(rs, ", ")
 }
 
 // Summary writes the one-screen summary of the build's remote work.
@@ -168,13 +192,11 @@ func (a *Agent) Summary(w io.Writer) {
 	fmt.Fprintf(w, "  slots: %d local tokens %.0f%% busy, %d worker slots %.0f%% busy over %.1fs; %d placements waited %.1fs in all; %d local processes held a token\n",
 		a.cfg.LocalTokens, pct(a.occ.localNs, a.cfg.LocalTokens), slots, pct(a.occ.remoteNs, slots),
 		time.Duration(wall).Seconds(), a.occ.waits, a.occ.waitNs.Seconds(), st.holds)
-	var rs []string
-	for r, n := range st.reasons {
-		rs = append(rs, fmt.Sprintf("%s=%d", r, n))
+	if s := counts(st.rules); s != "" {
+		fmt.Fprintf(w, "  placed: %s\n", s)
 	}
-	sort.Strings(rs)
-	if len(rs) > 0 {
-		fmt.Fprintf(w, "  local: %s\n", strings.Join(rs, ", "))
+	if s := counts(st.reasons); s != "" {
+		fmt.Fprintf(w, "  local: %s\n", s)
 	}
 	for _, h := range a.hosts {
 		h.mu.Lock()

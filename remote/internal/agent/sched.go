@@ -11,18 +11,28 @@ package agent
 //   - local: a small compile (estimated below what Config.MinCost bytes
 //     of source cost), when a local token is free and nothing else
 //     waits, runs here: its round trips would cost more than it does;
-//   - split: a large compile (estimated at least what Config.SplitCost
-//     bytes cost), when a local token and at least two worker slots are
-//     free and nothing else waits, runs here and shares its backend;
-//   - local: a compile on the build's critical path (estimate.go), when a
-//     local token is free, runs here: the build waits for it, and here
-//     it pays no upload or download and runs on a core at least as fast
-//     as a worker's;
+//   - split: a compile on the build's critical path (estimate.go), or a
+//     large one (estimated at least what Config.SplitCost bytes cost)
+//     when two slots are idle, splits over the idle slots when a local
+//     token is free, nothing else waits, and the split is predicted to
+//     end first by a margin (policy.go: the model of a split's latency,
+//     and the front-end share learned from the package's earlier
+//     splits);
+//   - local: a compile on the critical path, when a local token is
+//     free, runs here, unless the paces of this build predict that a
+//     worker ends it first (the local cores, busy with the client's own
+//     work, may be the slower);
 //   - whole: otherwise a free worker slot runs the whole compile;
 //   - local: otherwise a free local token runs it here.
 //
 // A compile's cost is an estimate in time: its package's history from
 // earlier builds, else its source size at a calibrated rate (estimate.go).
+// The predictions scale it by the build's paces, measured as it runs:
+// the wall time of the compiles placed here and of the whole compiles on
+// workers, each over its estimate. A rule that errs in scale (a cold
+// build's estimates from source size) errs alike for every placement,
+// and the paces correct it. Each placement carries its rule and the
+// latencies it compared, to the trace and the summary.
 //
 // A compile that finds nothing free waits; so does a local process of
 // the go command (link, asm, cgo, vet, a test binary), which needs a
@@ -50,6 +60,7 @@ type request struct {
 	inGraph  bool          // the compile is in the build graph
 	prio     time.Duration // its longest path to the build's end (estimate.go); 0 if not in the graph
 	critical bool          // it is on the build's critical path
+	front    float64       // the front end's share of a split, learned from its earlier splits (0: unknown)
 	target   string
 	reason   string // why it may not go remote at all, for the summary
 }
@@ -92,6 +103,7 @@ type placement struct {
 	kind   uint64  // localproto.KindLocal or KindWhole
 	hosts  []*host // the whole compile's slot, or the split's
 	reason string  // for a local compile without workers: why
+	why    string  // the rule that chose it (decision.why)
 }
 
 // waiter is a request that found nothing free.
@@ -171,20 +183,20 @@ func (a *Agent) placeNow(req request) (placement, bool) {
 // held.
 func (a *Agent) tryPlace(req request, now time.Time) (placement, bool) {
 	v := a.viewLocked(&req, now)
-	c, reason := a.pol.choose(&req, &v)
+	d := a.pol.choose(&req, &v)
 	takeLocal := func(p placement) (placement, bool) {
 		a.account(now)
 		a.localFree--
 		return p, true
 	}
-	switch c {
+	switch d.choice {
 	case chooseLocal:
-		return takeLocal(placement{kind: localproto.KindLocal, reason: reason})
+		return takeLocal(placement{kind: localproto.KindLocal, reason: d.reason, why: d.why})
 	case chooseSplit:
 		hs := a.acquireLocked(req.split, req.target, now, splitTask)
-		return takeLocal(placement{kind: localproto.KindLocal, hosts: hs})
+		return takeLocal(placement{kind: localproto.KindLocal, hosts: hs, why: d.why})
 	case chooseWhole:
-		return placement{kind: localproto.KindWhole, hosts: a.acquireLocked(1, req.target, now, wholeTask)}, true
+		return placement{kind: localproto.KindWhole, hosts: a.acquireLocked(1, req.target, now, wholeTask), why: d.why}, true
 	}
 	return placement{}, false
 }
@@ -202,6 +214,7 @@ func (a *Agent) viewLocked(req *request, now time.Time) view {
 	v.usableWhole = a.usableLocked(req.target, now, wholeTask)
 	v.freeSplit = a.freeSlotsLocked(req.target, now)
 	v.minCost, v.splitCost = a.costs.bytesCost(a.pol.MinCost), a.costs.bytesCost(a.pol.SplitCost)
+	v.herePace, v.wholePace = a.herePace.value(), a.wholePace.value()
 	for _, h := range a.hosts {
 		switch {
 		case h.refused[req.target] != "":

@@ -5,6 +5,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"sync"
@@ -247,5 +248,42 @@ func TestPlacementCritical(t *testing.T) {
 	req.critical = false
 	if p := placeWithin(t, a, req); p.kind != localproto.KindWhole {
 		t.Errorf("off the critical path: %+v, want whole", p)
+	}
+}
+
+// TestPlacementCriticalSplit: a long compile on the critical path with
+// an idle slot splits, and the summary counts the rule; once the
+// package's splits are known not to pay, or while the local cores run
+// slow, it does not.
+func TestPlacementCriticalSplit(t *testing.T) {
+	a := newSched(t, 1, 1, "")
+	req := request{whole: true, split: 4, cost: 2 * time.Second, prio: time.Minute, inGraph: true, critical: true, target: "t"}
+	p := placeWithin(t, a, req)
+	if p.kind != localproto.KindLocal || len(p.hosts) != 1 || !strings.HasPrefix(p.why, whySplit+": here 2000ms, whole 2000ms, split over 1 ") {
+		t.Fatalf("critical and long: %+v, want a split over the idle slot", p)
+	}
+	a.st.placed(&req, &p)
+	var sum bytes.Buffer
+	a.Summary(&sum)
+	if !strings.Contains(sum.String(), "placed: split ("+whySplit+")=1\n") {
+		t.Errorf("summary does not count the split's rule:\n%s", sum.String())
+	}
+	a.unplace(p)
+
+	never := req
+	never.front = 1
+	if p := placeWithin(t, a, never); len(p.hosts) != 0 || p.reason != reasonCritical {
+		t.Errorf("critical, splits never paid: %+v, want here for the critical path", p)
+	} else {
+		a.unplace(p)
+	}
+
+	for i := 0; i < minPace; i++ {
+		a.addPace(&a.herePace, 3*time.Second, time.Second)
+	}
+	if p := placeWithin(t, a, req); p.kind != localproto.KindWhole || !strings.HasPrefix(p.why, whyWholeCP) {
+		t.Errorf("critical, local cores at a third of their speed: %+v, want whole", p)
+	} else {
+		a.unplace(p)
 	}
 }

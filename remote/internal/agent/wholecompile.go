@@ -42,7 +42,7 @@ func (c *compile) runWhole(h *host) string {
 	l, start := a.tr.take(h.Addr), time.Now()
 	o, here := c.raceWhole(h, l)
 	w, err := o.w, o.err
-	a.tr.span(l, c.pkg(), start, time.Now(), map[string]any{"placement": "whole", "cached": o.cached, "won by a local race": here, "error": errString(err)})
+	a.tr.span(l, c.pkg(), start, time.Now(), map[string]any{"placement": "whole", "why": c.why, "cached": o.cached, "won by a local race": here, "error": errString(err)})
 	a.tr.release(l)
 	a.release(h)
 	var exit uint64
@@ -129,7 +129,11 @@ func (c *compile) wholeOnWorker(ctx context.Context, h *host, l lane) (*localpro
 	wc.NC.SetDeadline(time.Time{})
 	h.put(wc)
 	a.hostOK(h)
-	c.learnWhole(d, time.Since(t0))
+	rt := time.Since(t0)
+	c.learnWhole(d, rt)
+	if d.Status == 0 && d.Exit == 0 && !d.Cached {
+		a.addPace(&a.wholePace, rt, c.est)
+	}
 	w, err := wholeAnswer(d)
 	return w, d.Cached, err
 }

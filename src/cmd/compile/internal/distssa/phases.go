@@ -38,6 +38,7 @@ package distssa
 import (
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -128,13 +129,18 @@ func (c *clock) print() {
 		return strings.Join(f, ", ")
 	}
 	fmt.Fprintf(os.Stderr, "distssa: %s: phases: %s; wall %s\n", base.Ctxt.Pkgpath, line(clientPhases, c.sums(0)), ms(c.last.Sub(started)))
+	// The workers in order, whatever the order their results ended in.
+	var ks []int
 	seen := make(map[int]bool)
 	for _, p := range c.phases {
-		if p.worker == 0 || seen[p.worker] {
-			continue
+		if p.worker != 0 && !seen[p.worker] {
+			seen[p.worker] = true
+			ks = append(ks, p.worker)
 		}
-		seen[p.worker] = true
-		fmt.Fprintf(os.Stderr, "distssa: %s: worker %d: %s\n", base.Ctxt.Pkgpath, p.worker, line(workerPhases, c.sums(p.worker)))
+	}
+	sort.Ints(ks)
+	for _, k := range ks {
+		fmt.Fprintf(os.Stderr, "distssa: %s: worker %d: %s\n", base.Ctxt.Pkgpath, k, line(workerPhases, c.sums(k)))
 	}
 }
 

@@ -100,13 +100,40 @@ func (f *fakeCompile) recv() localproto.Msg {
 	return m
 }
 
+// result reads a worker's result: its RESULTs up to the one that ends
+// it, the data of those of status 0 joined.
 func (f *fakeCompile) result() *localproto.Result {
 	f.t.Helper()
-	r, ok := f.recv().(*localproto.Result)
-	if !ok {
-		f.t.Fatal("not a result")
+	r, err := readResult(f.r)
+	if err != nil {
+		f.t.Fatal(err)
 	}
 	return r
+}
+
+// readResult reads the RESULTs of one worker up to the one that ends its
+// result (status 0 without data, or a failure), and returns them as one:
+// the failure, or the data joined.
+func readResult(r *bufio.Reader) (*localproto.Result, error) {
+	var data []byte
+	for {
+		m, err := localproto.Read(r)
+		if err != nil {
+			return nil, err
+		}
+		res, ok := m.(*localproto.Result)
+		if !ok {
+			return nil, fmt.Errorf("%T, not a RESULT", m)
+		}
+		if res.Status != localproto.StatusOK {
+			return res, nil
+		}
+		if len(res.Data) == 0 {
+			res.Data = data
+			return res, nil
+		}
+		data = append(data, res.Data...)
+	}
 }
 
 // setup makes a package, a worker and an agent that grants one worker to
@@ -389,9 +416,8 @@ func TestManyCompiles(t *testing.T) {
 				return
 			}
 			localproto.Write(nc, &localproto.Job{Worker: 0, Data: s.job()})
-			m, err = localproto.Read(r)
-			if res, ok := m.(*localproto.Result); !ok || res.Status != 0 {
-				errs <- fmt.Sprintf("result %#v %v", m, err)
+			if res, err := readResult(r); err != nil || res.Status != 0 {
+				errs <- fmt.Sprintf("result %#v %v", res, err)
 				return
 			}
 			remote.Add(1)

@@ -42,6 +42,10 @@ type fakeWorker struct {
 	// a Throttle.
 	helloError    string
 	helloThrottle *wire.Throttle
+	// stream, if set, answers a Job with a Chunk of each piece, then a
+	// Result; or, with stall, nothing more.
+	stream [][]byte
+	stall  bool
 }
 
 // fakeConn is what a fake worker saw on one connection.
@@ -175,7 +179,15 @@ func (fw fakeWorker) serve(nc net.Conn, done chan<- fakeConn, job chan<- struct{
 			answer = &wire.Whole{Outputs: []wire.Output{{Name: "o", Size: uint64(len(obj)), Data: wire.Compress(obj)}}}
 		case *wire.Job:
 			job <- struct{}{}
-			continue // stall
+			for _, b := range fw.stream {
+				if _, err := wire.Write(nc, &wire.Chunk{Size: uint64(len(b)), Data: wire.Compress(b)}); err != nil {
+					return
+				}
+			}
+			if fw.stream == nil || fw.stall {
+				continue // stall
+			}
+			answer = &wire.Result{}
 		default:
 			continue
 		}
@@ -754,4 +766,54 @@ func sendJob(t *testing.T, sock string, hello *localproto.Hello) *fakeCompile {
 	}
 	f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
 	return f
+}
+
+// TestStreamedResult: a worker's Chunks go on to the compiler as
+// RESULTs, in order, as they come, and an empty RESULT ends them. Once
+// part of a result went on, a late result is not hedged on another host
+// (the pieces of two workers need not be cut alike): its stall fails
+// the result after its first pieces.
+func TestStreamedResult(t *testing.T) {
+	hello := splitHello(t)
+	pieces := [][]byte{[]byte("first piece"), []byte("second")}
+	addr, _, _ := fakeWorker{stream: pieces}.start(t)
+	_, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, HedgeAfter: -1})
+	f, g := dialAgent(t, sock, hello)
+	if g.N != 1 {
+		t.Fatalf("grant %d %q", g.N, g.Reason)
+	}
+	f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+	for i, want := range append(pieces, nil) {
+		r, ok := f.recv().(*localproto.Result)
+		if !ok || r.Status != localproto.StatusOK || string(r.Data) != string(want) {
+			t.Fatalf("RESULT %d: %+v, want status 0 with %q", i, r, want)
+		}
+	}
+
+	stalls, _, jobs := fakeWorker{stream: pieces[:1], stall: true}.start(t)
+	other, _, otherJobs := fakeWorker{stream: pieces}.start(t)
+	a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: stalls, Slots: 1}, {Addr: other, Slots: 1}}, MinCost: 1,
+		MaxPerCompile: 1, HedgeAfter: 100 * time.Millisecond, ResultTimeout: time.Second})
+	f, g = dialAgent(t, sock, hello)
+	if g.N != 1 {
+		t.Fatalf("grant %d %q", g.N, g.Reason)
+	}
+	f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+	if r, ok := f.recv().(*localproto.Result); !ok || r.Status != localproto.StatusOK || string(r.Data) != string(pieces[0]) {
+		t.Fatalf("first RESULT %+v, want the first piece", r)
+	}
+	checkFailed(t, f.result(), stalls, "i/o timeout")
+	select {
+	case <-jobs:
+	default:
+		t.Fatal("the stalling worker got no job")
+	}
+	select {
+	case <-otherJobs:
+		t.Error("a result under way was hedged on the other host")
+	default:
+	}
+	if n := a.st.snapshot().hedges; n != 0 {
+		t.Errorf("%d hedged jobs, want 0", n)
+	}
 }

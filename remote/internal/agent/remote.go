@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"distssa/remote/internal/localproto"
@@ -20,8 +21,10 @@ const uploadBatch = 16 << 20
 
 // runShare runs the share of granted worker i of a compile on host h: it prepares
 // the job on the worker at once (upload, start), waits for the
-// compiler's job, and answers the compiler's RESULT. Any failure becomes
-// a failed RESULT naming the host.
+// compiler's job, and answers the compiler's RESULTs: the result's
+// bytes as they come (in Chunks from a worker that streams, else all at
+// once), then an empty RESULT that ends them. Any failure, also after
+// some bytes, becomes a failed RESULT naming the host.
 func (c *compile) runShare(i int, h *host) {
 	a := c.a
 	released := false
@@ -54,9 +57,11 @@ func (c *compile) runShare(i int, h *host) {
 		}
 		return
 	}
-	var res []byte
+	forward := func(b []byte) {
+		c.send(&localproto.Result{Worker: uint64(i), Status: localproto.StatusOK, Data: b})
+	}
 	if err == nil {
-		res, err = c.hedged(h, wc, job)
+		err = c.hedged(h, wc, job, forward)
 	}
 	release()
 	if len(job) == 0 {
@@ -82,7 +87,7 @@ func (c *compile) runShare(i int, h *host) {
 	h.mu.Lock()
 	h.ok++
 	h.mu.Unlock()
-	c.send(&localproto.Result{Worker: uint64(i), Status: localproto.StatusOK, Data: res})
+	c.send(&localproto.Result{Worker: uint64(i), Status: localproto.StatusOK}) // the end
 }
 
 // broken closes a connection whose exchange failed with err, and backs
@@ -257,62 +262,114 @@ func (c *compile) upload(wc *wconn, missing [][]byte) error {
 	return flush()
 }
 
-// finish forwards the job and waits for the result. The connection goes
-// back to the pool after a clean exchange, and is closed otherwise.
-func (c *compile) finish(ctx context.Context, wc *wconn, job []byte) ([]byte, error) {
+// finish forwards the job and waits for the result, which it hands to
+// forward as it comes: each Chunk's bytes, then the Result's. forward
+// returns false to give up the result (a hedge lost), which ends the
+// exchange with errCancelled. The connection goes back to the pool after
+// a clean exchange, and is closed otherwise.
+func (c *compile) finish(ctx context.Context, wc *wconn, job []byte, forward func([]byte) bool) error {
 	a := c.a
 	// Cancellation of the compile ends the wait below.
 	stop := context.AfterFunc(ctx, wc.Interrupt)
 	defer stop()
+	end := time.Now().Add(a.cfg.ResultTimeout)
 	m, err := wc.RoundTrip(&wire.Job{Size: uint64(len(job)), Data: wire.Compress(job)}, a.cfg.ResultTimeout)
+	for err == nil {
+		ch, ok := m.(*wire.Chunk)
+		if !ok {
+			break
+		}
+		b, derr := wire.Decompress(ch.Data, ch.Size)
+		if derr != nil {
+			wc.NC.Close()
+			return derr
+		}
+		if !forward(b) {
+			wc.NC.Close()
+			return errCancelled
+		}
+		m, err = wc.Next(end)
+	}
 	if err != nil {
 		// A timeout is the worker's fault (it stalls) unless the
 		// compile went away, which interrupts the wait the same way.
-		return nil, a.broken(ctx, wc, fmt.Errorf("waiting for the result: %w", err))
+		return a.broken(ctx, wc, fmt.Errorf("waiting for the result: %w", err))
 	}
 	r, ok := m.(*wire.Result)
 	if !ok {
 		wc.NC.Close()
-		return nil, wire.Unexpected(m)
+		return wire.Unexpected(m)
 	}
 	if ctx.Err() != nil {
 		wc.NC.Close()
-		return nil, errCancelled
+		return errCancelled
 	}
 	a.hostOK(wc.h)
 	if !stop() {
 		wc.NC.Close()
-		return nil, errCancelled
+		return errCancelled
 	}
 	wc.NC.SetDeadline(time.Time{})
 	wc.h.put(wc)
 	if r.Status != 0 {
-		return nil, fmt.Errorf("%w: %s", errCompileFailed, r.Msg)
+		return fmt.Errorf("%w: %s", errCompileFailed, r.Msg)
 	}
-	return wire.Decompress(r.Data, r.Size)
+	if r.Size == 0 {
+		return nil // streamed, or an empty job's
+	}
+	b, err := wire.Decompress(r.Data, r.Size)
+	if err != nil {
+		return err
+	}
+	if !forward(b) {
+		return errCancelled
+	}
+	return nil
 }
 
-// hedged forwards the job to its worker and waits for the result. If the
-// result is late (Config.HedgeAfter) and another host has a free slot,
-// it runs the same job there too, from scratch, and takes whichever
-// result comes first: the results are byte-identical, since both workers
-// run the same compiler on the same inputs. The other is cancelled.
-func (c *compile) hedged(h *host, wc *wconn, job []byte) ([]byte, error) {
+// hedged forwards the job to its worker and hands the result to
+// forward as it comes. If nothing of the result came by
+// Config.HedgeAfter and another host has a free slot, it runs the same
+// job there too, from scratch, and the first of the two to deliver any
+// of the result delivers all of it: the results are byte-identical,
+// since both workers run the same compiler on the same inputs, but their
+// pieces may not be cut alike. The other is cancelled. A failure of the
+// host delivering, once it delivered something, fails the result.
+func (c *compile) hedged(h *host, wc *wconn, job []byte, forward func([]byte)) error {
 	a := c.a
-	type outcome struct {
-		res []byte
-		err error
-	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel() // stops the loser
+	var mu sync.Mutex
+	owner := 0 // the run that delivers: 1 the first host, 2 the hedge
+	deliver := func(run int) func([]byte) bool {
+		return func(b []byte) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if owner == 0 {
+				owner = run
+			}
+			if owner != run {
+				return false
+			}
+			forward(b)
+			return true
+		}
+	}
+	delivering := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return owner
+	}
+	type outcome struct {
+		run int
+		err error
+	}
 	ch := make(chan outcome, 2)
 	go func() {
-		res, err := c.finish(ctx, wc, job)
-		ch <- outcome{res, err}
+		ch <- outcome{1, c.finish(ctx, wc, job, deliver(1))}
 	}()
 	if !a.pol.hedges(len(job)) {
-		o := <-ch
-		return o.res, o.err
+		return (<-ch).err
 	}
 	timer := time.NewTimer(a.pol.HedgeAfter)
 	defer timer.Stop()
@@ -323,16 +380,19 @@ func (c *compile) hedged(h *host, wc *wconn, job []byte) ([]byte, error) {
 		case o := <-ch:
 			pending--
 			if o.err == nil {
-				return o.res, nil
+				return nil
+			}
+			if d := delivering(); d == o.run {
+				return o.err // part of its result went on already
 			}
 			if firstErr == nil {
 				firstErr = o.err
 			}
 			if pending == 0 {
-				return nil, firstErr
+				return firstErr
 			}
 		case <-timer.C:
-			if hedging {
+			if hedging || delivering() != 0 {
 				continue
 			}
 			h2 := a.acquireOther(h, c.in.target())
@@ -344,15 +404,14 @@ func (c *compile) hedged(h *host, wc *wconn, job []byte) ([]byte, error) {
 			a.st.inc(&a.st.hedges)
 			go func() {
 				wc2, err := c.start(ctx, h2)
-				var res []byte
 				if err == nil {
-					res, err = c.finish(ctx, wc2, job)
+					err = c.finish(ctx, wc2, job, deliver(2))
 				}
 				if err != nil {
 					err = fmt.Errorf("hedge on %s: %w", h2.Addr, err)
 				}
 				a.release(h2) // before the outcome: the RESULT follows it
-				ch <- outcome{res, err}
+				ch <- outcome{2, err}
 			}()
 		}
 	}

@@ -18,8 +18,9 @@ import (
 
 // Version is the protocol version the agent speaks. Version 3 added
 // sampled verification: GRANT's and WHOLE's Verify, WHOLE's Host and
-// VERDICT; version 4 STATS's phases.
-const Version = 4
+// VERDICT; version 4 STATS's phases; version 5 a result in several
+// RESULTs.
+const Version = 5
 
 // MaxFrame bounds a frame's body.
 const MaxFrame = 512 << 20

@@ -22,8 +22,8 @@ var golden = []struct {
 	m     Msg
 	frame string // hex
 }{
-	{&Hello{Version: 4, Compile: "/c", Cwd: "/w", Args: []string{"-p=p", "a.go"}, Env: []string{"GOOS=linux"}, Caps: CanWhole | CanSplit},
-		"20" + "01" + "04" + "022f63" + "022f77" + "02" + "042d703d70" + "04612e676f" + "01" + "0a474f4f533d6c696e7578" + "03"},
+	{&Hello{Version: 5, Compile: "/c", Cwd: "/w", Args: []string{"-p=p", "a.go"}, Env: []string{"GOOS=linux"}, Caps: CanWhole | CanSplit},
+		"20" + "01" + "05" + "022f63" + "022f77" + "02" + "042d703d70" + "04612e676f" + "01" + "0a474f4f533d6c696e7578" + "03"},
 	{&Grant{N: 2}, "05" + "02" + "02" + "00" + "00" + "00"},
 	{&Grant{N: 0, Reason: "small"}, "0a" + "02" + "00" + "05736d616c6c" + "00" + "00"},
 	{&Grant{Kind: KindWhole}, "05" + "02" + "00" + "00" + "01" + "00"},

@@ -55,6 +55,10 @@ var NeedCaps = []string{"zstd", "sha256"}
 // CapWhole is the capability of whole compiles (RunWhole).
 const CapWhole = "whole"
 
+// CapStream is the capability of a split job's result in Chunks: a
+// worker streams it to an agent whose Hello has it, when it has it too.
+const CapStream = "stream"
+
 // Identity is a toolchain identity: the compile binary's hash and
 // target. A connection of the zero Identity may ask only for the
 // worker's statistics.
@@ -305,6 +309,13 @@ func (c *Conn) RoundTrip(m any, timeout time.Duration) (any, error) {
 	if err := c.Send(m); err != nil {
 		return nil, err
 	}
+	return c.Next(end)
+}
+
+// Next reads the next answer of a round trip whose answer comes in
+// several messages (a streamed result's Chunks, then its Result), by
+// end, with the same keep-alives and stall timeout as RoundTrip.
+func (c *Conn) Next(end time.Time) (any, error) {
 	c.heard.Store(time.Now().UnixNano())
 	for {
 		d := end

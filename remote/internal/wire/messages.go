@@ -28,7 +28,7 @@ const MaxPayload = 1 << 30
 
 // Capabilities this implementation has; the handshake exchanges them so
 // that later versions can add features without a version bump.
-var Caps = []string{"zstd", "sha256", "whole"}
+var Caps = []string{"zstd", "sha256", "whole", "stream"}
 
 // Message types.
 const (
@@ -50,6 +50,7 @@ const (
 	TWhole     = 16
 	TWorking   = 17
 	TThrottle  = 18
+	TChunk     = 19
 )
 
 // Hello opens a connection (agent → worker).
@@ -160,6 +161,16 @@ type Result struct {
 	Data     []byte // zstd of the result file (status 0)
 	Msg      string // why it failed (status 1)
 	RunNs    uint64 // the compile's wall time
+}
+
+// Chunk carries the next bytes of a split job's result, before its
+// Result (worker → agent), when both sides have CapStream: the worker
+// sends the result as its compile writes it, and the Result that ends
+// the job carries no data.
+type Chunk struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Size     uint64
+	Data     []byte // zstd
 }
 
 // RunWhole asks the worker for a whole compile (task kind "whole"): the same
@@ -289,6 +300,8 @@ func typeOf(m any) (byte, error) {
 		return TWorking, nil
 	case *Throttle:
 		return TThrottle, nil
+	case *Chunk:
+		return TChunk, nil
 	}
 	return 0, fmt.Errorf("wire: unknown message %T", m)
 }
@@ -327,6 +340,8 @@ func newMsg(t byte) any {
 		return new(RunWhole)
 	case TWhole:
 		return new(Whole)
+	case TChunk:
+		return new(Chunk)
 	case TWorking:
 		return new(Working)
 	case TThrottle:

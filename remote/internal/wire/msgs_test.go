@@ -25,6 +25,7 @@ var messages = []any{
 	&Whole{Status: 0, Exit: 2, Output: []byte("e\n"), Outputs: []Output{{Name: "o", Size: 1, Data: []byte{8}}}, Msg: "", QueueNs: 5, RunNs: 300, Cached: true},
 	&Working{},
 	&Throttle{Msg: "x", ForNs: 2e9},
+	&Chunk{Size: 3, Data: []byte("abc")},
 }
 
 // golden are the frames of messages, in order (PROTOCOL.md §3). Their
@@ -49,4 +50,5 @@ var golden = []string{
 	"0000001a10980002c402650a9193a16f01c40108a005cd012cc337264ccb",                             // Whole
 	"0000000611904faee233",               // Working
 	"0000000d1292a178ce773594002a5dcd0b", // Throttle
+	"0000000c139203c403616263d32e4ef9",   // Chunk
 }

@@ -467,12 +467,42 @@ func (c *conn) serveStart(m *wire.Start) error {
 	defer pw.Close()
 	cmd.Stdin = pr
 	cmd.WaitDelay = 5 * time.Second
+	// For an agent with CapStream, the compile writes its result on
+	// descriptor 3 as it compiles, and each read of it goes on at once
+	// as a Chunk (stream).
+	var rp, wp *os.File
+	if c.streams {
+		var err error
+		if rp, wp, err = os.Pipe(); err != nil {
+			c.s.st.failed.Add(1)
+			return c.send(&wire.Error{Msg: "starting compile: " + err.Error()})
+		}
+		cmd.ExtraFiles = []*os.File{wp}
+		cmd.Env = append(cmd.Env, resultFDEnv+"=3")
+	}
 	// Start now, so that the worker's front end overlaps the client's.
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	if wp != nil {
+		wp.Close()
+	}
+	if err != nil {
+		if rp != nil {
+			rp.Close()
+		}
 		c.s.st.failed.Add(1)
 		return c.send(&wire.Error{Msg: "starting compile: " + err.Error()})
 	}
 	defer killRest(cmd)
+	var chunks chan []byte // nil once drained
+	if rp != nil {
+		chunks = stream(rp)
+		defer func() {
+			if chunks != nil {
+				for range chunks { // until the compile's end closes the pipe
+				}
+			}
+		}()
+	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	kill := func() { cancel(); pw.CloseWithError(errors.New("job cancelled")); <-exited }
@@ -510,12 +540,44 @@ func (c *conn) serveStart(m *wire.Start) error {
 	// Until the Result the agent sends nothing: a connection that closes
 	// (a hedged job's loser, an agent that gave up) kills the compile.
 	w := c.watchPeer()
-	select {
-	case err = <-exited:
-	case <-w.gone:
-		kill()
+	var streamed uint64
+	var sendErr error
+	forward := func(b []byte) {
+		if sendErr == nil {
+			sendErr = c.send(&wire.Chunk{Size: uint64(len(b)), Data: wire.Compress(b)})
+		}
+		streamed += uint64(len(b))
 	}
-	if connErr := w.stop(); connErr != nil { // the compile has ended, one way or the other
+wait:
+	for {
+		select {
+		case b, ok := <-chunks:
+			if !ok {
+				chunks = nil // a nil channel: the select waits for the end
+				continue
+			}
+			forward(b)
+			if sendErr != nil {
+				kill()
+				break wait
+			}
+		case err = <-exited:
+			if chunks != nil {
+				for b := range chunks { // what the compile wrote before its end
+					forward(b)
+				}
+				chunks = nil
+			}
+			break wait
+		case <-w.gone:
+			kill()
+			break wait
+		}
+	}
+	if connErr := w.stop(); connErr != nil || sendErr != nil { // the compile has ended, one way or the other
+		if connErr == nil {
+			connErr = sendErr
+		}
 		c.s.st.failed.Add(1)
 		os.RemoveAll(j.dir)
 		c.log.Info("job", "kind", "split", "pkg", j.pkg, "status", 1, "queue", queue, "run", time.Since(t1),
@@ -531,6 +593,10 @@ func (c *conn) serveStart(m *wire.Start) error {
 		res.Msg = fmt.Sprintf("compile: %v: %s", err, cmdline.LastLine(string(errOut.b)))
 	case len(data) == 0:
 		res.Status = 0
+	case c.streams && streamed == 0:
+		res.Msg = "compile streamed no result: " + cmdline.LastLine(string(errOut.b))
+	case c.streams:
+		res.Status, res.Size = 0, 0 // the Chunks carried it
 	default:
 		out, rerr := os.ReadFile(j.out + "/result")
 		if rerr != nil {
@@ -545,6 +611,32 @@ func (c *conn) serveStart(m *wire.Start) error {
 		c.s.st.failed.Add(1)
 	}
 	os.RemoveAll(j.dir) // before the answer: the client may look
-	c.log.Info("job", "kind", "split", "pkg", j.pkg, "status", res.Status, "queue", queue, "run", run, "result", res.Size, "msg", res.Msg)
+	c.log.Info("job", "kind", "split", "pkg", j.pkg, "status", res.Status, "queue", queue, "run", run, "result", res.Size+streamed, "msg", res.Msg)
 	return c.send(res)
+}
+
+// resultFDEnv names the descriptor on which a compile in worker mode
+// streams its result (cmd/compile/internal/distssa).
+const resultFDEnv = "DISTSSA_RESULT_FD"
+
+// stream reads a compile's result from r as it comes, each read a
+// slice on the channel it returns, which closes at the end of the
+// stream (the compile's end). The caller drains it.
+func stream(r *os.File) chan []byte {
+	ch := make(chan []byte, 16)
+	go func() {
+		defer close(ch)
+		defer r.Close()
+		buf := make([]byte, 1<<20)
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				ch <- append([]byte(nil), buf[:n]...)
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ch
 }

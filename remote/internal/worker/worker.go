@@ -22,6 +22,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -342,8 +343,10 @@ type conn struct {
 	log       *slog.Logger
 	goos      string
 	goarch    string
-	uploadErr error // a bad upload, reported by the next Start
-	statsOnly bool  // the handshake named no toolchain
+	uploadErr error      // a bad upload, reported by the next Start
+	statsOnly bool       // the handshake named no toolchain
+	streams   bool       // the agent takes a split's result in Chunks (wire.CapStream)
+	sendMu    sync.Mutex // a job's heartbeat and its Chunks write concurrently
 	mem       memHold
 	msgCost   uint64 // what the last message read holds of the memory budget
 
@@ -354,6 +357,8 @@ type conn struct {
 func (c *conn) send(m any) error { return c.sendBy(m, time.Now().Add(time.Minute)) }
 
 func (c *conn) sendBy(m any, deadline time.Time) error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
 	c.scrubMsg(m)
 	c.nc.SetWriteDeadline(deadline)
 	_, err := wire.Write(c.w, m)
@@ -473,6 +478,7 @@ func (c *conn) handshake(deadline time.Time) error {
 // worker's and a valid target.
 func (c *conn) welcome(h *wire.Hello) (*wire.Welcome, error) {
 	w := &wire.Welcome{Slots: uint64(c.s.cfg.Slots), Name: c.s.cfg.Name}
+	c.streams = slices.Contains(h.Caps, wire.CapStream)
 	if len(h.Toolchain) == 0 {
 		c.statsOnly = true
 		return w, nil

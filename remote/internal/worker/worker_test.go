@@ -89,12 +89,18 @@ func dial(t *testing.T, addr string, token, toolchain []byte) (*client, any) {
 // handshake runs the client's side of the handshake on nc.
 func handshake(t *testing.T, nc net.Conn, token, toolchain []byte) (*client, any) {
 	t.Helper()
+	return handshakeCaps(t, nc, token, toolchain, nil)
+}
+
+// handshakeCaps is handshake with the agent's capabilities caps.
+func handshakeCaps(t *testing.T, nc net.Conn, token, toolchain []byte, caps []string) (*client, any) {
+	t.Helper()
 	nc.SetDeadline(time.Now().Add(time.Minute))
 	t.Cleanup(func() { nc.Close() })
 	c := &client{t: t, nc: nc}
 	nonce := make([]byte, 32)
 	rand.Read(nonce)
-	c.send(&wire.Hello{Version: wire.Version, Nonce: nonce, Toolchain: toolchain, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH})
+	c.send(&wire.Hello{Version: wire.Version, Caps: caps, Nonce: nonce, Toolchain: toolchain, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH})
 	m := c.recv()
 	ch, ok := m.(*wire.Challenge)
 	switch m.(type) {
@@ -218,6 +224,58 @@ func TestWorkerJobs(t *testing.T) {
 	// The job directories are gone.
 	if ents, _ := os.ReadDir(filepath.Join(s.cfg.CacheDir, "jobs")); len(ents) != 0 {
 		t.Errorf("%d job directories left", len(ents))
+	}
+}
+
+// TestWorkerStreams: to an agent with the capability stream, a split
+// job's result comes in Chunks as the compile writes it, and the Result
+// that ends it carries nothing; the Chunks make the result that a
+// worker without streaming sends whole.
+func TestWorkerStreams(t *testing.T) {
+	compile := testutil.Compile(t)
+	s, addr := startServer(t, compile, nil)
+	cwd, args, env, fp := testutil.ClientPackage(t, compile, t.TempDir())
+	job := testutil.Job(fp, "p.Gcd<ABIInternal>")
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, m := handshakeCaps(t, nc, nil, s.Toolchain(), []string{"zstd", "sha256", wire.CapStream})
+	if _, ok := m.(*wire.Welcome); !ok {
+		t.Fatalf("handshake: %#v", m)
+	}
+	c.send(c.upload(cwd, args, env))
+	if _, ok := c.recv().(*wire.Started); !ok {
+		t.Fatal("not started")
+	}
+	c.send(&wire.Job{Size: uint64(len(job)), Data: wire.Compress(job)})
+	var res []byte
+	chunks := 0
+	for {
+		m := c.recv()
+		if ch, ok := m.(*wire.Chunk); ok {
+			b, err := wire.Decompress(ch.Data, ch.Size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res = append(res, b...)
+			chunks++
+			continue
+		}
+		r, ok := m.(*wire.Result)
+		if !ok {
+			t.Fatalf("got %#v, want a Chunk or the Result", m)
+		}
+		if r.Status != 0 || r.Size != 0 || len(r.Data) != 0 {
+			t.Fatalf("Result after %d Chunks: status %d msg %q, %d bytes; want status 0 and no data", chunks, r.Status, r.Msg, r.Size)
+		}
+		break
+	}
+	if chunks == 0 || !testutil.IsResult(res) {
+		t.Fatalf("%d Chunks of %d bytes in all: not a worker result", chunks, len(res))
+	}
+	if st := s.Stats(); st.JobsOK != 1 {
+		t.Errorf("stats: %+v", st)
 	}
 }
 

@@ -306,9 +306,19 @@ func (a *fakeAgent) serve(c net.Conn) error {
 			}
 			if err != nil {
 				res.Status, res.Data = agentclient.StatusFailed, []byte(fmt.Sprintf("localhost: %v: %s", err, lastLine(w.out.String())))
+				if err := send(c, res); err != nil {
+					return err
+				}
+				continue
 			}
-			if err := send(c, res); err != nil {
-				return err
+			// The result in two pieces, cut inside a chunk, as a
+			// streaming worker's may come, then the RESULT that ends it.
+			data, half := res.Data, len(res.Data)/2
+			for _, b := range [][]byte{data[:half], data[half:], nil} {
+				res.Data = b
+				if err := send(c, res); err != nil {
+					return err
+				}
 			}
 		}
 	}

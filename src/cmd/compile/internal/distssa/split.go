@@ -43,6 +43,7 @@ type shard struct {
 	fns    []*ir.Func // the functions of its job, in the job's order
 	dec    *result.Decoder
 	groups []*result.Group // decoded, not yet replayed
+	part   []byte          // the start of a chunk whose rest has not come
 	next   int             // fns[:next] are replayed, or compiled here
 	end    int             // fns[end:] were taken back and compiled here
 	over   bool            // nothing more to take from the worker
@@ -287,8 +288,18 @@ func (s *split) take(sh *shard, wait bool) bool {
 	s.stats.bytes += len(data)
 	arrived := len(data) > 0 || end
 	fb := s.stats.fallback
+	if len(sh.part) > 0 {
+		// Through the agent, the result's bytes come in pieces that
+		// need not end with a chunk.
+		data = append(sh.part, data...)
+		sh.part = nil
+	}
 	for len(data) > 0 && !sh.over {
 		frame, rest, cerr := result.NextChunk(data)
+		if cerr == result.ErrTruncated && !end {
+			sh.part = append([]byte(nil), data...)
+			break
+		}
 		var groups []*result.Group
 		if cerr == nil {
 			groups, cerr = sh.dec.Chunk(frame)

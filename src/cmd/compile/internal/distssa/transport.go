@@ -42,7 +42,8 @@ type Worker interface {
 	// without compiling anything.
 	Close()
 	// Recv returns the part of the result that arrived since its last
-	// call: whole chunks (result.NextChunk), perhaps none. Unless wait,
+	// call, perhaps none, and perhaps ending inside a chunk (the rest
+	// comes with a later call). Unless wait,
 	// it does not block; with wait, it blocks until something arrives or
 	// the result ends. end reports that nothing more will come: then err
 	// says why the worker failed, if it did, and at is when the last of

@@ -8,8 +8,9 @@ package agentclient
 // and sends HELLO; the agent places it (GRANT): here, with n workers for
 // a split, whose front ends it starts, or as a whole on a worker (WHOLE
 // follows). Once its own front end is done, a split compile sends one
-// JOB per worker, takes one RESULT per non-empty JOB, and sends STATS at
-// its exit.
+// JOB per worker, takes the RESULTs of each non-empty JOB (the result's
+// bytes as they come, then an empty one that ends them), and sends STATS
+// at its exit.
 //
 // Nothing here can fail the compile or hold it for long: a socket that
 // does not answer, a GRANT that does not come in time, a broken frame, a
@@ -62,11 +63,11 @@ type Conn struct {
 	whole   chan Whole // receives the WHOLE of a whole placement
 
 	mu      sync.Mutex
-	err     error           // why the connection is dead
-	dead    chan struct{}   // closed when err is set
-	results []chan received // per granted worker
-	split   bool            // Workers handed the granted workers to a split: STATS follows
-	dl      time.Time       // deadline for the RESULTs
+	err     error         // why the connection is dead
+	dead    chan struct{} // closed when err is set
+	results []*inbox      // per granted worker
+	split   bool          // Workers handed the granted workers to a split: STATS follows
+	dl      time.Time     // deadline for the RESULTs
 }
 
 // socket is a connection to the agent (dial_linux.go).
@@ -172,9 +173,9 @@ func (c *Conn) run(path string, caps uint64) {
 		return
 	}
 	c.mu.Lock()
-	c.results = make([]chan received, n)
+	c.results = make([]*inbox, n)
 	for i := range c.results {
-		c.results[i] = make(chan received, 1)
+		c.results[i] = &inbox{came: make(chan struct{}, 1)}
 	}
 	c.mu.Unlock()
 	c.granted <- *g
@@ -205,13 +206,46 @@ func (c *Conn) run(path string, caps uint64) {
 			c.fail(fmt.Errorf("agent sent a RESULT for worker %d of %d", res.Worker, n))
 			return
 		}
-		select {
-		case c.results[res.Worker] <- received{*res, time.Now()}:
-		default:
-			c.fail(fmt.Errorf("agent sent two RESULTs for worker %d", res.Worker))
+		if err := c.put(res); err != nil {
+			c.fail(err)
 			return
 		}
 	}
+}
+
+// inbox holds what came of a worker's result and Recv has not taken.
+// Conn.mu guards it.
+type inbox struct {
+	data  []byte
+	at    time.Time     // when the last RESULT came
+	ended bool          // the RESULT that ends the result came
+	err   error         // a failed RESULT ended it
+	came  chan struct{} // signals a RESULT
+}
+
+// put files a RESULT in its worker's inbox.
+func (c *Conn) put(res *Result) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ib := c.results[res.Worker]
+	if ib.ended {
+		return fmt.Errorf("agent sent a RESULT for worker %d after the end of its result", res.Worker)
+	}
+	ib.at = time.Now()
+	switch res.Status {
+	case StatusOK:
+		ib.data = append(ib.data, res.Data...)
+		ib.ended = len(res.Data) == 0
+	case StatusFailed:
+		ib.ended, ib.err = true, errors.New(failureMessage(res.Data))
+	default:
+		ib.ended, ib.err = true, fmt.Errorf("agent: RESULT status %d", res.Status)
+	}
+	select {
+	case ib.came <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // read reads and decodes one message; an error kills the connection.
@@ -343,12 +377,6 @@ func (c *Conn) Workers() (ws []*Worker, verify bool, reason string) {
 	return ws, g.Verify != 0, ""
 }
 
-// received is a RESULT and when it arrived.
-type received struct {
-	Result
-	at time.Time
-}
-
 // Worker is a granted worker: its JOB and RESULT go over the compile's
 // one connection.
 type Worker struct {
@@ -374,57 +402,55 @@ func (w *Worker) Close() {
 	w.c.send(&Job{Worker: w.id, Data: w.job}) // a failure shows in Wait
 }
 
-// Recv returns the worker's result and when its RESULT arrived, all at
-// once: the result does not stream through the agent. Unless wait, it
-// returns nothing until the RESULT is here. A worker with an empty job
-// has no result. A failed RESULT, a dead connection or the result
-// timeout is an error, and the client compiles the worker's functions
-// itself.
+// Recv returns the bytes of the worker's result that came since the
+// last call, whether the result has ended, and when its last RESULT
+// came. Unless wait, it returns at once, with nothing if nothing came;
+// with wait, it waits for something. A worker with an empty job has no
+// result. A failed RESULT, a dead connection or the result timeout ends
+// the result with an error, and the client compiles itself the
+// functions it did not get.
 func (w *Worker) Recv(wait bool) (data []byte, end bool, at time.Time, err error) {
 	w.Close()
 	if len(w.job) == 0 || w.ended {
 		return nil, true, time.Time{}, nil
 	}
 	c := w.c
-	c.mu.Lock()
-	ch := c.results[w.id]
-	dl := c.dl
-	c.mu.Unlock()
-	var res received
-	select {
-	case res = <-ch:
-	default:
-		if !wait {
-			select {
-			case <-c.dead:
-			default:
-				return nil, false, time.Time{}, nil
-			}
+	var timer *time.Timer
+	for {
+		c.mu.Lock()
+		ib, dl := c.results[w.id], c.dl
+		data, end, at, err = ib.data, ib.ended, ib.at, ib.err
+		ib.data = nil
+		c.mu.Unlock()
+		if end {
+			w.ended = true
+			return data, true, at, err
 		}
-		timer := time.NewTimer(time.Until(dl))
-		defer timer.Stop()
+		dead := false
 		select {
-		case res = <-ch:
 		case <-c.dead:
-			select {
-			case res = <-ch: // it came just before the end
-			default:
-				w.ended = true
-				return nil, true, time.Time{}, fmt.Errorf("agent: %v", c.failure())
-			}
+			dead = true
+		default:
+		}
+		switch {
+		case dead:
+			w.ended = true
+			return data, true, at, fmt.Errorf("agent: %v", c.failure())
+		case len(data) > 0 || !wait:
+			return data, false, at, nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(time.Until(dl))
+			defer timer.Stop()
+		}
+		select {
+		case <-ib.came:
+		case <-c.dead:
 		case <-timer.C:
 			w.ended = true
 			return nil, true, time.Time{}, fmt.Errorf("agent: no result within %v", resultTimeout)
 		}
 	}
-	w.ended = true
-	switch res.Status {
-	case StatusOK:
-		return res.Data, true, res.at, nil
-	case StatusFailed:
-		return nil, true, time.Time{}, errors.New(failureMessage(res.Data))
-	}
-	return nil, true, time.Time{}, fmt.Errorf("agent: RESULT status %d", res.Status)
 }
 
 // Cancel gives up the worker's result: a RESULT that comes later is

@@ -25,7 +25,7 @@ import (
 
 // Message types and version of the local protocol.
 const (
-	Version = 4 // 4: STATS carries the split's phases
+	Version = 5 // 4: STATS carries the split's phases; 5: a result comes in several RESULTs
 
 	msgHello   = 1
 	msgGrant   = 2

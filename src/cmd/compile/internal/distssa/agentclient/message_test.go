@@ -39,7 +39,7 @@ var testMsgs = []Msg{
 // in this side's types; nil where the compiler has no type (HOLD, which
 // the go command sends).
 var goldenMsgs = []Msg{
-	&Hello{Version: 4, Compile: "/c", Cwd: "/w", Args: []string{"-p=p", "a.go"}, Env: []string{"GOOS=linux"}, Caps: CanWhole | CanSplit},
+	&Hello{Version: 5, Compile: "/c", Cwd: "/w", Args: []string{"-p=p", "a.go"}, Env: []string{"GOOS=linux"}, Caps: CanWhole | CanSplit},
 	&Grant{N: 2},
 	&Grant{Reason: "small"},
 	&Grant{Kind: KindWhole},

@@ -17,6 +17,10 @@
 #           talking to a distssa-agent started here (CPU 0, one local
 #           token, DISTSSA_KIND=whole) whose hosts file names one
 #           distssa-worker with one slot on 127.0.0.1, pinned to CPU 1
+#   remote  distssa's compile -c=1 -distssa=unix:SOCK pinned to CPU 0,
+#           split through a second agent (DISTSSA_KIND=split) over the
+#           same worker: the split as a build runs it, its result
+#           streamed through the worker daemon and the agent
 #   fork    (only when asked for with -modes) distssa's compile -c=1
 #           without -distssa, pinned to CPU 0: the fork against stock
 #
@@ -33,9 +37,9 @@
 # worker process. For whole the compile runs on the worker, which is not
 # the compile's child (its user-ns/op is the client's, a few ms): this
 # script adds all-user-ns/op to every line, the user time of every
-# process of the mode (stock and split: user-ns/op; whole: the client
-# compile's plus the agent's and the worker daemon's with its compiles,
-# from /proc/PID/stat, 10 ms ticks).
+# process of the mode (stock and split: user-ns/op; whole and remote:
+# the client compile's plus its agent's and the worker daemon's with its
+# compiles, from /proc/PID/stat, 10 ms ticks).
 #
 # whole is measured with the worker's blob store warm (an untimed
 # warm-up round uploads the inputs) and its result cache emptied before
@@ -54,7 +58,7 @@
 # with one worker: wall ≤ 0.70 on the large packages,
 # cmd/compile/internal/ssa, net/http, go/types).
 #
-# Usage: bench/compilebench.sh [-n ROUNDS] [-modes stock,split,whole] [-o DIR] [BENCH...]
+# Usage: bench/compilebench.sh [-n ROUNDS] [-modes stock,split,whole,remote] [-o DIR] [BENCH...]
 #
 # BENCH is a compilebench benchmark name (BenchmarkGoTypes, -run
 # '^NAME$') or an import path (compilebench -pkg PATH, reported as
@@ -100,8 +104,8 @@ benches=("$@")
 IFS=, read -r -a modelist <<<"$modes"
 for m in "${modelist[@]}"; do
 	case $m in
-	stock | split | whole | fork) ;;
-	*) echo "compilebench.sh: -modes: unknown mode $m (want stock, split, whole or fork)" >&2; exit 2 ;;
+	stock | split | whole | remote | fork) ;;
+	*) echo "compilebench.sh: -modes: unknown mode $m (want stock, split, whole, remote or fork)" >&2; exit 2 ;;
 	esac
 done
 [[ ${modelist[0]} == stock ]] || { echo "compilebench.sh: -modes: the first mode must be stock, the base of the comparison" >&2; exit 2; }
@@ -130,9 +134,11 @@ mkdir -p "$out"
 tmp=$(mktemp -d)
 wpid=
 apid=
+spid=
 cleanup() {
-	exec 3>&- 2>/dev/null || true
+	exec 3>&- 4>&- 2>/dev/null || true
 	[[ -n $apid ]] && kill "$apid" 2>/dev/null && wait "$apid" 2>/dev/null || true
+	[[ -n $spid ]] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null || true
 	[[ -n $wpid ]] && kill "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null || true
 	rm -rf "$tmp"
 }
@@ -140,21 +146,34 @@ trap cleanup EXIT
 for m in "${modelist[@]}"; do : >"$out/$m.txt"; done
 echo '# import config' >"$tmp/empty.importcfg"
 
-# The whole mode's worker and agent, for the whole run.
-if [[ ,$modes, == *,whole,* ]]; then
+# The worker of the whole and remote modes, and an agent for each, for
+# the whole run. startagent KIND SOCKET FD: an agent forcing KIND on
+# SOCKET, pinned to CPU 0, that runs until descriptor FD closes; its
+# pid in agentpid, its log in $out/KIND-agent.log.
+startagent() {
+	mkfifo "$tmp/$1.in"
+	DISTSSA_KIND=$1 DISTSSA_COSTS=off taskset -c 0 "$tooldir/distssa-agent" -hosts="$tmp/hosts.txt" -socket="$2" -local=1 -v \
+		<"$tmp/$1.in" >"$tmp/$1.out" 2>"$out/$1-agent.log" &
+	agentpid=$!
+	eval "exec $3>\"\$tmp/\$1.in\""
+	for _ in $(seq 100); do grep -q '^ready' "$tmp/$1.out" && break; sleep 0.1; done
+	grep -q '^ready' "$tmp/$1.out" || { cat "$out/$1-agent.log" >&2; echo "compilebench.sh: distssa-agent did not start" >&2; exit 1; }
+}
+if [[ ,$modes, == *,whole,* || ,$modes, == *,remote,* ]]; then
 	taskset -c 1 "$tooldir/distssa-worker" -listen=127.0.0.1:0 -slots=1 -cache="$tmp/worker" 2>"$out/worker.log" &
 	wpid=$!
 	for _ in $(seq 100); do grep -q 'msg=listening' "$out/worker.log" && break; sleep 0.1; done
 	waddr=$(sed -n 's/.*msg=listening addr=\([^ ]*\).*/\1/p' "$out/worker.log")
 	[[ -n $waddr ]] || { cat "$out/worker.log" >&2; echo "compilebench.sh: distssa-worker did not start" >&2; exit 1; }
 	echo "$waddr/1" >"$tmp/hosts.txt"
-	mkfifo "$tmp/agent.in"
-	DISTSSA_KIND=whole taskset -c 0 "$tooldir/distssa-agent" -hosts="$tmp/hosts.txt" -socket="$tmp/agent.sock" -local=1 -v \
-		<"$tmp/agent.in" >"$tmp/agent.out" 2>"$out/agent.log" &
-	apid=$!
-	exec 3>"$tmp/agent.in" # the agent runs until this closes
-	for _ in $(seq 100); do grep -q '^ready' "$tmp/agent.out" && break; sleep 0.1; done
-	grep -q '^ready' "$tmp/agent.out" || { cat "$out/agent.log" >&2; echo "compilebench.sh: distssa-agent did not start" >&2; exit 1; }
+fi
+if [[ ,$modes, == *,whole,* ]]; then
+	startagent whole "$tmp/agent.sock" 3
+	apid=$agentpid
+fi
+if [[ ,$modes, == *,remote,* ]]; then
+	startagent split "$tmp/split.sock" 4
+	spid=$agentpid
 fi
 
 # usert PID: user time of PID and its reaped children, in clock ticks.
@@ -170,14 +189,17 @@ bench() {
 	split) flags="-c=1 -distssa=exec:1" env=(DISTSSA_WORKER_CPUS=1) ;;
 	whole) flags="-c=1 -distssa=unix:$tmp/agent.sock"
 		rm -rf "$tmp/worker/store/actions"/* ;;
+	remote) flags="-c=1 -distssa=unix:$tmp/split.sock" ;;
 	esac
 	if [[ $b == Benchmark* ]]; then sel=(-run "^$b\$"); else sel=(-pkg "$b"); fi
 	env+=(COMPILEBENCH_COMPILE="$("$goCmd" tool -n compile)" COMPILEBENCH_EMPTYCFG="$tmp/empty.importcfg")
 	local a0=0 w0=0 a1=0 w1=0
 	if [[ $mode == whole ]]; then a0=$(usert "$apid") w0=$(usert "$wpid"); fi
+	if [[ $mode == remote ]]; then a0=$(usert "$spid") w0=$(usert "$wpid"); fi
 	(cd "$tmp" && env "${env[@]}" taskset -c 0 "$bin/compilebench" -go "$goCmd" -compile "$repo/bench/compilebench-importcfg.sh" \
 		-compileflags "$flags" "${sel[@]}" -count 1) >"$tmp/line" 2>"$tmp/err" || true
 	if [[ $mode == whole ]]; then a1=$(usert "$apid") w1=$(usert "$wpid"); fi
+	if [[ $mode == remote ]]; then a1=$(usert "$spid") w1=$(usert "$wpid"); fi
 	local line
 	if [[ $b == Benchmark* ]]; then
 		line=$(grep "^$b 1 " "$tmp/line" || true)
@@ -213,10 +235,21 @@ if [[ -n $apid ]]; then
 	exec 3>&-
 	wait "$apid" || true
 	apid=
-	sum=$(grep '^distssa-agent: ' "$out/agent.log" | head -1)
+	sum=$(grep '^distssa-agent: ' "$out/whole-agent.log" | head -1)
 	echo "$sum" >&2
 	if ! grep -q ' whole (0 from cache), 0 split, 0 local' <<<"$sum"; then
-		echo "compilebench.sh: the whole mode's compiles were not all compiled whole on the worker (see $out/agent.log)" >&2
+		echo "compilebench.sh: the whole mode's compiles were not all compiled whole on the worker (see $out/whole-agent.log)" >&2
+		exit 1
+	fi
+fi
+if [[ -n $spid ]]; then
+	exec 4>&-
+	wait "$spid" || true
+	spid=
+	sum=$(grep '^distssa-agent: ' "$out/split-agent.log" | head -1)
+	echo "$sum" >&2
+	if ! grep -q ' 0 whole (0 from cache), [0-9]* split, 0 local' <<<"$sum"; then
+		echo "compilebench.sh: the remote mode's compiles were not all split (see $out/split-agent.log)" >&2
 		exit 1
 	fi
 fi

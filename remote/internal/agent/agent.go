@@ -462,18 +462,23 @@ func (c *compile) runSplit(cancel context.CancelFunc, msgs <-chan localproto.Msg
 	var workers sync.WaitGroup
 	c.jobs = make([]chan []byte, len(hs))
 	c.shares = make([]shareSpan, len(hs))
+	stops := make([]context.CancelFunc, len(hs))
 	for i, h := range hs {
 		c.jobs[i] = make(chan []byte, 1)
+		share, stop := context.WithCancel(ctx)
+		stops[i] = stop
+		defer stop()
 		workers.Add(1)
 		go func(i int, h *host) {
 			defer workers.Done()
-			c.runShare(i, h)
+			c.runShare(share, i, h)
 		}(i, h)
 	}
 	// Read the jobs and the statistics until the compiler closes. The
 	// compiler runs its front end first, so no read deadline here: the
 	// compile ends (and closes) or the build ends (and Close cancels).
 	seen := make([]bool, len(hs))
+	gaveUp := make([]bool, len(hs))
 	for ctx.Err() == nil {
 		var m localproto.Msg
 		select {
@@ -483,12 +488,21 @@ func (c *compile) runSplit(cancel context.CancelFunc, msgs <-chan localproto.Msg
 		}
 		switch m := m.(type) {
 		case *localproto.Job:
-			if m.Worker >= uint64(len(hs)) || seen[m.Worker] {
+			switch {
+			case m.Worker >= uint64(len(hs)) || gaveUp[m.Worker]:
 				cancel() // a protocol error: give up on this compile
-				continue
+			case seen[m.Worker] && len(m.Data) == 0:
+				// The compiler gives up the worker's result (it
+				// compiled the rest itself): stop the worker, which
+				// frees its slot.
+				gaveUp[m.Worker] = true
+				stops[m.Worker]()
+			case seen[m.Worker]:
+				cancel()
+			default:
+				seen[m.Worker] = true
+				c.jobs[m.Worker] <- m.Data
 			}
-			seen[m.Worker] = true
-			c.jobs[m.Worker] <- m.Data
 		case *localproto.Stats:
 			a.st.compiler(m)
 			c.phases = m.Phases

@@ -10,6 +10,7 @@ package agent
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -815,5 +816,41 @@ func TestStreamedResult(t *testing.T) {
 	}
 	if n := a.st.snapshot().hedges; n != 0 {
 		t.Errorf("%d hedged jobs, want 0", n)
+	}
+}
+
+// TestGiveUp: an empty JOB after a worker's job gives up its result (the
+// compiler compiled the rest itself): the agent stops the worker at
+// once, which frees its slot, and sends no RESULT for it.
+func TestGiveUp(t *testing.T) {
+	hello := splitHello(t)
+	addr, conns, jobs := fakeWorker{}.start(t) // it stalls on the job
+	a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1, HedgeAfter: -1})
+	f, g := dialAgent(t, sock, hello)
+	if g.N != 1 {
+		t.Fatalf("grant %d %q", g.N, g.Reason)
+	}
+	f.send(&localproto.Job{Worker: 0, Data: []byte("job")})
+	select {
+	case <-jobs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker got no job")
+	}
+	if n := a.FreeSlots(); n != 0 {
+		t.Fatalf("%d free slots while the job runs", n)
+	}
+	f.send(&localproto.Job{Worker: 0})
+	if c := awaitConn(t, conns); c.count(&wire.Job{}) != 1 {
+		t.Errorf("the worker's connection saw %d jobs", c.count(&wire.Job{}))
+	}
+	for end := time.Now().Add(10 * time.Second); a.FreeSlots() != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the slot is still busy")
+		}
+	}
+	// The compile goes on: its connection stays open, and silent.
+	f.nc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if m, err := localproto.Read(f.r); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("after the result was given up, the agent sent %#v, %v; want nothing, the connection open", m, err)
 	}
 }

@@ -25,7 +25,7 @@ const uploadBatch = 16 << 20
 // bytes as they come (in Chunks from a worker that streams, else all at
 // once), then an empty RESULT that ends them. Any failure, also after
 // some bytes, becomes a failed RESULT naming the host.
-func (c *compile) runShare(i int, h *host) {
+func (c *compile) runShare(ctx context.Context, i int, h *host) {
 	a := c.a
 	released := false
 	release := func() {
@@ -43,7 +43,7 @@ func (c *compile) runShare(i int, h *host) {
 		a.tr.release(l)
 	}()
 
-	wc, err := c.start(c.ctx, h)
+	wc, err := c.start(ctx, h)
 	if err != nil {
 		// Free the slot now: no remote work can come of it.
 		release()
@@ -51,7 +51,7 @@ func (c *compile) runShare(i int, h *host) {
 	var job []byte
 	select {
 	case job = <-c.jobs[i]:
-	case <-c.ctx.Done():
+	case <-ctx.Done():
 		if wc != nil {
 			wc.NC.Close()
 		}
@@ -61,7 +61,7 @@ func (c *compile) runShare(i int, h *host) {
 		c.send(&localproto.Result{Worker: uint64(i), Status: localproto.StatusOK, Data: b})
 	}
 	if err == nil {
-		err = c.hedged(h, wc, job, forward)
+		err = c.hedged(ctx, h, wc, job, forward)
 	}
 	release()
 	if len(job) == 0 {
@@ -70,10 +70,11 @@ func (c *compile) runShare(i int, h *host) {
 	h.mu.Lock()
 	h.jobs++
 	h.mu.Unlock()
-	if err != nil && c.ctx.Err() != nil {
-		// The compile closed its connection (it no longer wants the
-		// result, or it died) or the build is ending: no one to answer,
-		// and no failure of the host's.
+	if err != nil && ctx.Err() != nil {
+		// The compile gave up the result (an empty JOB after its job),
+		// closed its connection (it no longer wants the result, or it
+		// died) or the build is ending: no one to answer, and no
+		// failure of the host's.
 		return
 	}
 	if err != nil {
@@ -335,9 +336,9 @@ func (c *compile) finish(ctx context.Context, wc *wconn, job []byte, forward fun
 // since both workers run the same compiler on the same inputs, but their
 // pieces may not be cut alike. The other is cancelled. A failure of the
 // host delivering, once it delivered something, fails the result.
-func (c *compile) hedged(h *host, wc *wconn, job []byte, forward func([]byte)) error {
+func (c *compile) hedged(share context.Context, h *host, wc *wconn, job []byte, forward func([]byte)) error {
 	a := c.a
-	ctx, cancel := context.WithCancel(c.ctx)
+	ctx, cancel := context.WithCancel(share)
 	defer cancel() // stops the loser
 	var mu sync.Mutex
 	owner := 0 // the run that delivers: 1 the first host, 2 the hedge

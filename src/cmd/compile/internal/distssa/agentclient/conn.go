@@ -453,11 +453,22 @@ func (w *Worker) Recv(wait bool) (data []byte, end bool, at time.Time, err error
 	}
 }
 
-// Cancel gives up the worker's result: a RESULT that comes later is
-// dropped. The worker's slot stays the agent's to free.
+// Cancel gives up the worker's result: for a worker whose result has
+// not ended, an empty JOB after its job tells the agent to stop it, which
+// frees its slot. A RESULT that comes later is dropped.
 func (w *Worker) Cancel() {
 	w.Close()
+	if w.ended || len(w.job) == 0 {
+		w.ended = true
+		return
+	}
 	w.ended = true
+	w.c.mu.Lock()
+	ended := w.c.results[w.id].ended
+	w.c.mu.Unlock()
+	if !ended {
+		w.c.send(&Job{Worker: w.id}) // a failure is the connection's: nothing more comes anyway
+	}
 }
 
 // failureMessage returns the message of a failed RESULT: the last line

@@ -98,3 +98,106 @@ func TestConnGolden(t *testing.T) {
 		t.Errorf("agent: %v", err)
 	}
 }
+
+// TestWorkerPieces: a worker's result comes in RESULTs, as the agent
+// forwards the pieces of a streamed result, interleaved with another
+// worker's, and an empty RESULT ends it; a worker whose result the
+// compile gives up before its end is stopped with an empty JOB after
+// its job.
+func TestWorkerPieces(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the agent transport is implemented on linux only")
+	}
+	dir, err := os.MkdirTemp("", "agc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	socket := filepath.Join(dir, "a.sock")
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	sent := make(chan struct{}) // the agent sent the RESULTs
+	done := make(chan error, 1)
+	go func() {
+		done <- func() error {
+			c, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(time.Minute))
+			r := bufio.NewReader(c)
+			if m, err := Read(r); err != nil {
+				return fmt.Errorf("HELLO: %v %v", m, err)
+			}
+			if err := Write(c, &Grant{N: 2}); err != nil {
+				return err
+			}
+			for i := 0; i < 2; i++ {
+				if m, err := Read(r); err != nil || len(m.(*Job).Data) == 0 {
+					return fmt.Errorf("JOB %d: %+v %v", i, m, err)
+				}
+			}
+			for _, res := range []*Result{
+				{Worker: 0, Data: []byte("ab")},
+				{Worker: 1, Data: []byte("x")},
+				{Worker: 0, Data: []byte("cd")},
+				{Worker: 0},
+			} {
+				if err := Write(c, res); err != nil {
+					return err
+				}
+			}
+			close(sent)
+			m, err := Read(r)
+			if j, ok := m.(*Job); err != nil || !ok || j.Worker != 1 || len(j.Data) != 0 {
+				return fmt.Errorf("after the RESULTs: %+v %v; want an empty JOB for worker 1", m, err)
+			}
+			return nil
+		}()
+	}()
+	c := Dial(socket, CanSplit)
+	if g, ok := c.AwaitGrant(); !ok || g.N != 2 {
+		t.Fatalf("GRANT %+v %v (%v)", g, ok, c.failure())
+	}
+	c.PutGrant(Grant{N: 2})
+	ws, _, reason := c.Workers()
+	if len(ws) != 2 {
+		t.Fatalf("%d workers (%s)", len(ws), reason)
+	}
+	for _, w := range ws {
+		w.Send([]byte("job"))
+		w.Close()
+	}
+	select {
+	case <-sent:
+	case err := <-done:
+		t.Fatalf("agent: %v", err)
+	}
+	var got []byte
+	for end := false; !end; {
+		var data []byte
+		var err error
+		data, end, _, err = ws[0].Recv(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, data...)
+	}
+	if string(got) != "abcd" {
+		t.Errorf("worker 0's result %q, want %q", got, "abcd")
+	}
+	if data, end, _, err := ws[1].Recv(true); string(data) != "x" || end || err != nil {
+		t.Errorf("worker 1: %q end %v err %v; want %q and more to come", data, end, err, "x")
+	}
+	ws[1].Cancel()
+	if err := <-done; err != nil {
+		t.Errorf("agent: %v", err)
+	}
+	if data, end, _, _ := ws[1].Recv(true); len(data) != 0 || !end {
+		t.Errorf("worker 1 after Cancel: %q end %v; want nothing, and the end", data, end)
+	}
+}

@@ -246,17 +246,13 @@ func compileReason() string {
 	return ""
 }
 
-// closeWorkers tells workers that got no job to exit, and reaps them.
+// closeWorkers ends workers that get no job: it stops them at once (an
+// exec worker is killed and reaped; an agent's gets its empty JOB),
+// rather than wait for them to finish their front end and read the
+// empty job.
 func closeWorkers(ws []Worker) {
 	for _, w := range ws {
-		w.Close()
-	}
-	for _, w := range ws {
-		for {
-			if _, end, _, _ := w.Recv(true); end {
-				break
-			}
-		}
+		w.Cancel()
 	}
 }
 

@@ -4,11 +4,14 @@
 # license that can be found in distssa's LICENSE file.
 
 # identity.sh checks that the distssa toolchain compiles byte-for-byte like
-# stock go1.21.6. It builds the packages (default: std and the pinned
-# corpus module github.com/redis/go-redis/v9) and all their dependencies
-# with 'go build -a' in a fresh build cache, and distssa-objcmp runs stock
-# go1.21.6's compiler beside every compile with the same arguments and
+# stock Go of the same version. It builds the packages (default: std and the
+# pinned corpus module github.com/redis/go-redis/v9) and all their
+# dependencies with 'go build -a' in a fresh build cache, and distssa-objcmp
+# runs the stock compiler beside every compile with the same arguments and
 # compares objects, assembly headers, stdout, stderr and exit status.
+#
+# DISTSSA_GO=1.27.3 checks the toolchain of that series (goroot-1.27.3/)
+# against stock go1.27.3; the default is versions/default's (goroot/).
 #
 # Usage: scripts/identity.sh [-args "FLAGS"] [-gcflags "FLAGS"] [-cache DIR] [PACKAGES...]
 #   -args     compiler flags for the distssa compile only (e.g. -distssa=exec:2)
@@ -39,16 +42,16 @@ done
 pkgs=("$@")
 [[ ${#pkgs[@]} -gt 0 ]] || pkgs=(std github.com/redis/go-redis/v9/... github.com/caddyserver/caddy/v2/cmd/caddy)
 
-gobin=$repo/bin/go
-[[ -x $gobin ]] || die "no $gobin; run src/make.bash first"
+# shellcheck source=lib/series.sh
+. "$repo/scripts/lib/series.sh"
+[[ -x $gobin ]] || die "no $gobin; run src/make.bash${DISTSSA_GO:+ -go ${series#go}} first"
 export GOTOOLCHAIN=local GOFLAGS=-mod=readonly
 unset GOROOT GOBIN GOOS GOARCH GOEXPERIMENT GOAMD64
 tooldir=$("$gobin" env GOTOOLDIR)
 objcmp=$tooldir/distssa-objcmp
 [[ -x $objcmp ]] || die "no $objcmp; run src/make.bash"
 
-# Stock go1.21.6 (the pinned upstream), through the go on PATH and GOTOOLCHAIN.
-upgo=$(awk '{v = $2; sub(/^v0\.0\.1-/, "", v); sub(/\.[a-z]+-[a-z0-9]+$/, "", v); print v}' "$repo/upstream.sum")
+# Stock Go (the pinned upstream), through the go on PATH and GOTOOLCHAIN.
 stockroot=$(cd / && GOTOOLCHAIN=$upgo GOFLAGS= go env GOROOT) ||
 	die "cannot run stock $upgo with GOTOOLCHAIN=$upgo (need a go >= 1.21 on PATH and the module proxy)"
 stockvers=$(GOFLAGS= "$stockroot/bin/go" env GOVERSION)
@@ -68,7 +71,7 @@ if [[ -n $cache ]]; then
 else
 	cache=$work/cache
 fi
-cd "$repo/bench/corpus"
+cd "$corpus"
 "$gobin" mod download
 # A main package compiles as -p main, which is what distssa-objcmp records;
 # a variant ("p [cmd/compile]", built with cmd/compile's PGO profile) is p.

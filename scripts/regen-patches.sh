@@ -3,22 +3,42 @@
 # Use of this source code is governed by a BSD-style
 # license that can be found in distssa's LICENSE file.
 
-# regen-patches.sh rewrites patches/ from the commits in the staged tree.
+# regen-patches.sh rewrites a series' patches (versions/goX.Y.Z/patches/)
+# from the commits in its staged tree.
 #
-# make.bash stages goroot/ as a git repository: the pristine tree is tagged
-# "pristine" and every patch is one commit on top of it. To change the
-# series, edit files under goroot/, commit (one commit per concern; use
-# 'git commit --fixup' and 'git rebase -i --autosquash pristine' to amend an
-# existing patch), then run this script and commit patches/ in distssa.
-# Overlay files (new files from src/) are excluded in goroot/.git/info/exclude
-# and never enter patches.
+# Usage: scripts/regen-patches.sh [-go VERSION]   (default: versions/default)
+#
+# make.bash stages goroot/ (goroot-X.Y.Z/ for -go X.Y.Z) as a git
+# repository: the pristine tree is tagged "pristine" and every patch is one
+# commit on top of it. To change the series, edit files there, commit (one
+# commit per concern; use 'git commit --fixup' and 'git rebase -i
+# --autosquash pristine' to amend an existing patch), then run this script
+# and commit the patches in distssa. Overlay files (new files from src/ and
+# versions/goX.Y.Z/src/) are excluded in the staged .git/info/exclude and
+# never enter patches.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-goroot=${DISTSSA_GOROOT:-$repo/goroot}
 die() { echo "regen-patches: $*" >&2; exit 2; }
 
+defgov=$(head -n1 "$repo/versions/default")
+gov=$defgov
+case ${1:-} in
+-go) gov=${2:-} ;;
+-go=*) gov=${1#-go=} ;;
+"") ;;
+*) die "unknown argument $1 (usage: scripts/regen-patches.sh [-go VERSION])" ;;
+esac
+gov=go${gov#go}
+vdir=$repo/versions/$gov
+[[ -d $vdir ]] || die "-go ${gov#go}: no versions/$gov"
+if [[ $gov == "$defgov" ]]; then
+	goroot=${DISTSSA_GOROOT:-$repo/goroot}
+else
+	goroot=${DISTSSA_GOROOT:-$repo/goroot-${gov#go}}
+fi
+
 git -C "$goroot" rev-parse -q --verify pristine >/dev/null 2>&1 ||
-	die "$goroot is not a staged tree (run src/make.bash -s first)"
+	die "$goroot is not a staged tree (run src/make.bash -go ${gov#go} -s first)"
 dirty=$(git -C "$goroot" status --porcelain --untracked-files=no)
 [[ -z $dirty ]] || die "uncommitted changes in $goroot; commit them first:
 $dirty"
@@ -26,7 +46,7 @@ n=$(git -C "$goroot" rev-list --count pristine..HEAD)
 merges=$(git -C "$goroot" rev-list --merges pristine..HEAD | wc -l)
 [[ $merges == 0 ]] || die "the series must be linear (found $merges merge commits)"
 if grep -qx VERSION <<<"$(git -C "$goroot" diff --name-only pristine HEAD)"; then
-	die "a commit changes VERSION; the fork's version comes from distssa's VERSION file, not from a patch"
+	die "a commit changes VERSION; the fork's version comes from versions/$gov/VERSION, not from a patch"
 fi
 
 while IFS= read -r -d '' f; do
@@ -40,8 +60,8 @@ trap 'rm -rf "$tmp"' EXIT
 # Minimal context keeps our changes readable and upstream text out of git.
 git -C "$goroot" format-patch -q --no-numbered --unified=1 --zero-commit --no-signature \
 	--full-index -o "$tmp" pristine..HEAD
-rm -f "$repo"/patches/*.patch
-mkdir -p "$repo/patches"
-cp "$tmp"/*.patch "$repo/patches/" 2>/dev/null || true
-echo "regen-patches: wrote $n patches to patches/:"
-ls "$repo/patches" | sed 's/^/    /'
+rm -f "$vdir"/patches/*.patch
+mkdir -p "$vdir/patches"
+cp "$tmp"/*.patch "$vdir/patches/" 2>/dev/null || true
+echo "regen-patches: wrote $n patches to versions/$gov/patches/:"
+ls "$vdir/patches" | sed 's/^/    /'

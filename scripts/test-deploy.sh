@@ -189,9 +189,10 @@ case ${ctrcmd[0]} in
 "$dst/$tool") pass "container: ENTRYPOINT runs $tool of the copied toolchain" ;;
 *) fail "container: ENTRYPOINT runs ${ctrcmd[0]}, not $dst/$tool" ;;
 esac
-upgo=$(awk '{v = $2; sub(/^v0\.0\.1-go/, "", v); sub(/\.linux-.*/, "", v); print v}' "$repo/upstream.sum")
-[[ ${images[0]:-} == */golang:"$upgo"-* ]] && pass "container: builds with golang:$upgo (upstream.sum)" ||
-	fail "container: the build image ${images[0]:-} is not golang:$upgo-… (upstream.sum pins go$upgo)"
+defgov=$(head -n1 "$repo/versions/default")
+upgo=$(awk '{v = $2; sub(/^v0\.0\.1-go/, "", v); sub(/\.linux-.*/, "", v); print v}' "$repo/versions/$defgov/upstream.sum")
+[[ ${images[0]:-} == */golang:"$upgo"-* ]] && pass "container: builds with golang:$upgo (versions/$defgov/upstream.sum)" ||
+	fail "container: the build image ${images[0]:-} is not golang:$upgo-… (versions/$defgov/upstream.sum pins go$upgo)"
 # distssa-worker links libc (cgo, for zstd): one Debian release for both.
 [[ ${images[0]:-} == *-bookworm && ${images[1]:-} == */debian:bookworm-slim ]] &&
 	pass "container: build and runtime on Debian bookworm" ||

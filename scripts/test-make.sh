@@ -16,13 +16,15 @@ fails=0
 copy() {
 	rm -rf "$tmp/r"
 	mkdir -p "$tmp/r"
-	(cd "$repo" && cp -R VERSION upstream.sum go.mod patches src scripts "$tmp/r/")
+	(cd "$repo" && cp -R versions go.mod src scripts "$tmp/r/")
 }
 
-# expect NAME WANT-REGEXP: make.bash -s must fail and print WANT.
+# expect NAME WANT-REGEXP [ARGS...]: make.bash -s ARGS must fail and print
+# WANT.
 expect() {
 	local name=$1 want=$2 out
-	if out=$(DISTSSA_GOROOT=$tmp/goroot "$tmp/r/src/make.bash" -s 2>&1); then
+	shift 2
+	if out=$(DISTSSA_GOROOT=$tmp/goroot "$tmp/r/src/make.bash" -s "$@" 2>&1); then
 		echo "FAIL $name: make.bash succeeded"
 		fails=$((fails + 1))
 	elif ! grep -Eq "$want" <<<"$out"; then
@@ -35,7 +37,7 @@ expect() {
 }
 
 copy
-cat >"$tmp/r/patches/0002-cmd-compile-broken.patch" <<'PATCH'
+cat >"$tmp/r/versions/go1.21.6/patches/0002-cmd-compile-broken.patch" <<'PATCH'
 From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
 From: test <test@localhost>
 Date: Sat, 21 Nov 2026 00:00:00 +0000
@@ -54,7 +56,7 @@ diff --git a/src/cmd/compile/main.go b/src/cmd/compile/main.go
 +added
  nor is this one
 PATCH
-expect "broken patch" 'patch patches/0002-cmd-compile-broken\.patch does not apply'
+expect "broken patch" 'patch versions/go1\.21\.6/patches/0002-cmd-compile-broken\.patch does not apply'
 
 copy
 mkdir -p "$tmp/r/src/cmd/compile"
@@ -62,12 +64,26 @@ echo "package main" >"$tmp/r/src/cmd/compile/main.go"
 expect "overlay over upstream" 'overlay file src/cmd/compile/main\.go already exists upstream'
 
 copy
-sed -i 's/h1:[A-Za-z0-9+\/]*=/h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=/' "$tmp/r/upstream.sum"
+sed -i 's/h1:[A-Za-z0-9+\/]*=/h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=/' "$tmp/r/versions/go1.21.6/upstream.sum"
 expect "checksum pin" 'checksum mismatch for golang\.org/toolchain@v0\.0\.1-go1\.21\.6\.linux-amd64'
 
 copy
-echo "go1.22.0-distssa.1" >"$tmp/r/VERSION"
+echo "go1.22.0-distssa.1" >"$tmp/r/versions/go1.21.6/VERSION"
 expect "version form" "VERSION: 'go1\.22\.0-distssa\.1' must be 'go1\.21\.6-SUFFIX'"
+
+copy
+mkdir -p "$tmp/r/versions/go1.21.6/src/cmd/compile/internal/distssa"
+cp "$tmp/r/src/cmd/compile/internal/distssa/hooks.go" "$tmp/r/versions/go1.21.6/src/cmd/compile/internal/distssa/"
+expect "overlay in two places" 'overlay file versions/go1\.21\.6/src/cmd/compile/internal/distssa/hooks\.go is also in the shared overlay'
+
+copy
+expect "unknown series" 'no versions/go1\.99\.0 \(have: go1\.21\.6\)' -go 1.99.0
+expect "bad -go" 'make\.bash: -go go1\.x: want a version like 1\.27\.3' -go=1.x
+
+copy
+mkdir -p "$tmp/r/versions/go1.21.7"
+cp -R "$tmp/r/versions/go1.21.6/." "$tmp/r/versions/go1.21.7/"
+expect "series and pin differ" 'versions/go1\.21\.7/upstream\.sum: pins go1\.21\.6, but the series is go1\.21\.7' -go go1.21.7
 
 # The built tree: a second run changes nothing.
 if out=$("$repo/src/make.bash" 2>&1) && grep -q 'is up to date' <<<"$out"; then

@@ -3,19 +3,33 @@
 # Use of this source code is governed by a BSD-style
 # license that can be found in distssa's LICENSE file.
 
-# make.bash builds the distssa toolchain: pristine go1.21.6 from the Go
-# module proxy, plus patches/ and the src/ overlay, staged in ../goroot.
+# make.bash builds a distssa toolchain: a pristine upstream Go from the Go
+# module proxy, plus that version's patches, the shared src/ overlay and
+# the version's own overlay files, staged in ../goroot (the default
+# version) or ../goroot-VERSION.
 #
-# Usage: cd src && ./make.bash [-f] [-s]
+# A series is a directory versions/goVERSION holding upstream.sum (the
+# pinned upstream module), VERSION (the fork's version), patches/ (against
+# that upstream) and src/ (overlay files that adapt the shared overlay to
+# that upstream's internals). versions/default names the series built
+# without -go.
 #
+# Usage: cd src && ./make.bash [-go VERSION] [-f] [-s]
+#
+#   -go  the upstream Go version to build, as 1.27.3 or go1.27.3 (default:
+#        the one versions/default names, built into ../goroot and linked
+#        from ../bin; any other goes to ../goroot-VERSION)
 #   -f   rebuild even if nothing changed
 #   -s   stage only (steps 1-5): fetch, patch and overlay the tree, then stop;
 #        for editing upstream files before scripts/regen-patches.sh
 #
 # Environment:
-#   GOROOT_BOOTSTRAP  Go toolchain used to build (default: go1.21.6 via the
-#                     module proxy, or the go on PATH if it is older than 1.21)
-#   DISTSSA_GOROOT    where to stage the toolchain (default: <repo>/goroot)
+#   GOROOT_BOOTSTRAP  Go toolchain used to build (default: the pinned upstream
+#                     Go itself, run through the go on PATH and GOTOOLCHAIN if
+#                     that go is 1.21 or later; else the go on PATH, if it is
+#                     new enough for upstream's make.bash)
+#   DISTSSA_GOROOT    where to stage the toolchain (default: <repo>/goroot,
+#                     or <repo>/goroot-VERSION for a version not the default)
 
 set -euo pipefail
 
@@ -24,41 +38,73 @@ step() { echo "##### $*"; }
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$src")
-goroot=${DISTSSA_GOROOT:-$repo/goroot}
+usage="usage: ./make.bash [-go VERSION] [-f] [-s]"
 force=0
 stageonly=0
-for a in "$@"; do
-	case $a in
+gov=
+while [[ $# -gt 0 ]]; do
+	case $1 in
 	-f) force=1 ;;
 	-s) stageonly=1 force=1 ;;
-	*) die "unknown argument $a (usage: ./make.bash [-f] [-s])" ;;
+	-go)
+		[[ $# -ge 2 && -n $2 ]] || die "-go needs a version, as -go 1.27.3 ($usage)"
+		gov=$2
+		shift
+		;;
+	-go=*) gov=${1#-go=} ;;
+	*) die "unknown argument $1 ($usage)" ;;
 	esac
+	shift
 done
+
+# The series: versions/goX.Y.Z.
+serieslist() { (cd "$repo/versions" && ls -d go[0-9]* 2>/dev/null | paste -sd ' '); }
+defgov=$(head -n1 "$repo/versions/default" 2>/dev/null) ||
+	die "$repo/versions/default: missing; it names the series built without -go"
+[[ -d $repo/versions/$defgov ]] ||
+	die "$repo/versions/default: names $defgov, but there is no versions/$defgov (have: $(serieslist))"
+if [[ -z $gov ]]; then
+	gov=$defgov
+fi
+gov=go${gov#go}
+[[ $gov =~ ^go[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "-go $gov: want a version like 1.27.3"
+vdir=$repo/versions/$gov
+[[ -d $vdir ]] || die "-go ${gov#go}: no versions/$gov (have: $(serieslist))"
+if [[ $gov == "$defgov" ]]; then
+	goroot=${DISTSSA_GOROOT:-$repo/goroot}
+else
+	goroot=${DISTSSA_GOROOT:-$repo/goroot-${gov#go}}
+fi
 
 # One make.bash at a time per tree: a second one would restage the tree
 # under the first one's build.
+mkdir -p "$(dirname "$goroot")"
 exec 9>"$goroot.lock"
 flock -n 9 || die "another make.bash is using $goroot (lock $goroot.lock); wait for it to finish"
 
 # The pinned upstream module and its checksum, in go.sum form.
-read -r upmod upver upsum extra <"$repo/upstream.sum" || true
+upmod= upver= upsum= extra=
+read -r upmod upver upsum extra <"$vdir/upstream.sum" || true
 [[ $upmod == golang.org/toolchain && $upsum == h1:* && -z ${extra:-} ]] ||
-	die "$repo/upstream.sum: want one line 'golang.org/toolchain VERSION h1:SUM'"
+	die "$vdir/upstream.sum: want one line 'golang.org/toolchain VERSION h1:SUM'"
 upgo=${upver#v0.0.1-}; upgo=${upgo%%.linux-*}   # go1.21.6
-version=$(head -n1 "$repo/VERSION")
+[[ $upgo == "$gov" ]] ||
+	die "$vdir/upstream.sum: pins $upgo, but the series is $gov"
+version=$(head -n1 "$vdir/VERSION")
 [[ $version == "$upgo"-* ]] ||
-	die "$repo/VERSION: '$version' must be '$upgo-SUFFIX' so that go version parsing and build-cache keys work"
+	die "$vdir/VERSION: '$version' must be '$upgo-SUFFIX' so that go version parsing and build-cache keys work"
 
-# Stamps: the toolchain depends on VERSION, the pinned sum, the patches
-# and the overlay (make.bash included); the project's commands also on
-# the project module.
+# Stamps: the toolchain depends on the series (VERSION, the pinned sum,
+# the patches, the version's overlay) and the shared overlay (make.bash
+# included); the project's commands also on the project module. Another
+# series' files are not inputs.
 hashfiles() {
 	local p have=()
 	for p in "$@"; do [[ -e $repo/$p ]] && have+=("$p"); done
 	(cd "$repo" && find "${have[@]}" -type f ! -name '*~' ! -name '.*.swp' -print0 2>/dev/null |
 		LC_ALL=C sort -z | xargs -0 -r sha256sum) | sha256sum | cut -c1-32
 }
-tstamp=$(hashfiles VERSION upstream.sum patches src)
+tstamp=$(hashfiles "versions/$gov" src)
 cstamp=$tstamp-$(hashfiles go.mod go.sum remote scripts)
 
 # Find the Go on PATH (used to download, and maybe to bootstrap).
@@ -128,7 +174,7 @@ if [[ $skip_toolchain == 0 ]]; then
 	g tag pristine
 
 	shopt -s nullglob
-	patches=("$repo"/patches/*.patch)
+	patches=("$vdir"/patches/*.patch)
 	step "3/8 applying ${#patches[@]} patches"
 	for p in "${patches[@]}"; do
 		if ! g am -q --whitespace=nowarn "$p" >"$tmp/am.log" 2>&1; then
@@ -139,20 +185,28 @@ if [[ $skip_toolchain == 0 ]]; then
 		echo "    ${p##*/}"
 	done
 
-	step "4/8 overlaying src/"
-	n=0
-	while IFS= read -r -d '' f; do
-		rel=${f#"$src"/}
-		[[ $rel == make.bash ]] && continue
-		if [[ -e $stage/src/$rel ]]; then
-			die "overlay file src/$rel already exists upstream; change upstream files with a patch in patches/"
-		fi
-		mkdir -p "$(dirname "$stage/src/$rel")"
-		cp "$f" "$stage/src/$rel"
-		echo "/src/$rel" >>"$stage/.git/info/exclude"
-		n=$((n + 1))
-	done < <(find "$src" -type f ! -name '*~' ! -name '.*.swp' -print0 | LC_ALL=C sort -z)
-	echo "    $n files"
+	# The shared overlay, then the series' own files, which must not
+	# replace a shared one: a file is in exactly one place.
+	step "4/8 overlaying src/ and versions/$gov/src/"
+	for from in "$src" "$vdir/src"; do
+		[[ -d $from ]] || continue
+		n=0
+		while IFS= read -r -d '' f; do
+			rel=${f#"$from"/}
+			[[ $from == "$src" && $rel == make.bash ]] && continue
+			if [[ -e $stage/src/$rel ]]; then
+				if [[ $from != "$src" && -e $src/$rel ]]; then
+					die "overlay file versions/$gov/src/$rel is also in the shared overlay src/$rel; keep one"
+				fi
+				die "overlay file ${f#"$repo"/} already exists upstream; change upstream files with a patch in versions/$gov/patches/"
+			fi
+			mkdir -p "$(dirname "$stage/src/$rel")"
+			cp "$f" "$stage/src/$rel"
+			echo "/src/$rel" >>"$stage/.git/info/exclude"
+			n=$((n + 1))
+		done < <(find "$from" -type f ! -name '*~' ! -name '.*.swp' -print0 | LC_ALL=C sort -z)
+		echo "    ${from#"$repo"/}: $n files"
+	done
 
 	step "5/8 writing VERSION $version"
 	{ echo "$version"; sed -n '2,$p' "$stage/VERSION"; } >"$stage/VERSION.new"
@@ -162,18 +216,29 @@ if [[ $skip_toolchain == 0 ]]; then
 	rm -rf "$goroot"
 	mv "$stage" "$goroot"
 	if [[ $stageonly == 1 ]]; then
-		echo "distssa: staged $goroot (not built); commit edits there, then run scripts/regen-patches.sh"
+		goflag=
+		[[ $gov == "$defgov" ]] || goflag=" -go ${gov#go}"
+		echo "distssa: staged $goroot (not built); commit edits there, then run scripts/regen-patches.sh$goflag"
 		exit 0
 	fi
 
+	# The oldest Go that upstream's make.bash accepts.
+	bootgo=go$(sed -n 's/^bootgo=//p' "$goroot/src/make.bash" | head -n1)
+	[[ $bootgo != go ]] || die "cannot read bootgo= from upstream $goroot/src/make.bash"
 	if [[ -n ${GOROOT_BOOTSTRAP:-} ]]; then
 		boot=$GOROOT_BOOTSTRAP
+		bootvers=$(GOTOOLCHAIN=local GOFLAGS= "$boot/bin/go" env GOVERSION 2>/dev/null) ||
+			die "GOROOT_BOOTSTRAP=$boot: '$boot/bin/go env GOVERSION' failed"
+		verge "$bootvers" "$bootgo" ||
+			die "GOROOT_BOOTSTRAP=$boot is $bootvers; $upgo needs $bootgo or later"
 	elif verge "$hostgo" go1.21; then
 		# The pinned toolchain itself; GOTOOLCHAIN restores its run bits.
 		boot=$(cd "$tmp" && GOTOOLCHAIN=$upgo GOFLAGS= go env GOROOT) ||
 			die "could not run $upgo from the module cache as the bootstrap toolchain"
-	else
+	elif verge "$hostgo" "$bootgo"; then
 		boot=$(go env GOROOT)
+	else
+		die "the go on PATH is $hostgo; to build $upgo, put Go 1.21 or later on PATH, or set GOROOT_BOOTSTRAP to Go $bootgo or later"
 	fi
 	step "6/8 building the toolchain (upstream make.bash, GOROOT_BOOTSTRAP=$boot)"
 	(
@@ -225,6 +290,12 @@ printf '// Written by distssa'"'"'s src/make.bash: see the comment there.\ngo 1.
 if [[ -d $goroot/.git ]] && ! grep -qx '/go.work' "$goroot/.git/info/exclude" 2>/dev/null; then
 	mkdir -p "$goroot/.git/info"
 	echo '/go.work' >>"$goroot/.git/info/exclude"
+fi
+# ../bin is the default series'; another series' go is $goroot/bin/go.
+if [[ $gov != "$defgov" ]]; then
+	echo "distssa: built $("$goroot/bin/go" version) in $((SECONDS - t0))s"
+	echo "distssa: its go command is $goroot/bin/go"
+	exit 0
 fi
 mkdir -p "$repo/bin"
 for b in go gofmt; do

@@ -27,20 +27,3 @@ func (fi *FuncInfo) Spills() []RegSpill {
 func (tree *InlTree) NumNodes() int {
 	return len(tree.nodes)
 }
-
-// LookupExisting returns the symbol with the given name and ABI, or nil if
-// there is none. Unlike LookupABI, it never creates a symbol.
-func (ctxt *Link) LookupExisting(name string, abi ABI) *LSym {
-	var hash map[string]*LSym
-	switch abi {
-	case ABI0:
-		hash = ctxt.hash
-	case ABIInternal:
-		hash = ctxt.funchash
-	default:
-		return nil
-	}
-	ctxt.hashmu.Lock()
-	defer ctxt.hashmu.Unlock()
-	return hash[name]
-}

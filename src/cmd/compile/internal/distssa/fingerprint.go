@@ -12,7 +12,8 @@ package distssa
 // (see shared/design/backend-state-study.md, section 3):
 //
 //   - the position bases and the inline tree, which Prog positions index;
-//   - the names of Target.Decls;
+//   - the names of the package's declarations (Target.Decls, or what
+//     a version keeps instead: compat.go);
 //   - the compile queue: each function's symbol and its Dcl (name, class,
 //     type, position);
 //   - the names of Ctxt.Text, and the names, sizes and relocation counts
@@ -26,7 +27,6 @@ import (
 	"cmd/compile/internal/base"
 	"cmd/compile/internal/ir"
 	"cmd/compile/internal/reflectdata"
-	"cmd/compile/internal/typecheck"
 	"cmd/internal/src"
 )
 
@@ -89,12 +89,7 @@ func Fingerprint(queue []*ir.Func) [32]byte {
 		}
 	}
 	h.section("decls")
-	for _, n := range typecheck.Target.Decls {
-		h.uvarint(uint64(n.Op()))
-		if s := n.Sym(); s != nil {
-			h.str(s.Name)
-		}
-	}
+	hashDecls(&h)
 	h.section("queue")
 	for _, fn := range queue {
 		h.str(fn.LSym.Name)

@@ -67,11 +67,11 @@ func ParseFlag() {
 	}
 }
 
-// BeforeCompileFunctions is called as gc.compileFunctions begins, with the
-// queue in its original (deterministic) order. It returns the functions
-// to compile in this process. In worker mode it does the worker's job and
-// exits.
-func BeforeCompileFunctions(queue []*ir.Func) []*ir.Func {
+// beforeCompileFunctions is BeforeCompileFunctions (compat.go), called as
+// gc.compileFunctions begins, with the queue in its original
+// (deterministic) order. It returns the functions to compile in this
+// process. In worker mode it does the worker's job and exits.
+func beforeCompileFunctions(queue []*ir.Func) []*ir.Func {
 	if base.Flag.DistSSAWorker != "" {
 		workerMain(queue)
 	}

@@ -219,6 +219,6 @@ func testResultFault(out []byte) []byte {
 // this goroutine.
 func compileGroup(fn *ir.Func) {
 	for _, f := range result.GroupFuncs(fn) {
-		ssagen.Compile(f, 0)
+		compileFunc(f)
 	}
 }

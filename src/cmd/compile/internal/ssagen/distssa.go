@@ -53,7 +53,7 @@ func IsDeferStruct(t *types.Type) bool {
 	if t.NumFields() != d.NumFields() {
 		return false
 	}
-	for i, f := range t.FieldSlice() {
+	for i, f := range distssaFields(t) {
 		g := d.Field(i)
 		if f.Sym == nil || f.Sym.Name != g.Sym.Name || f.Sym.Pkg != g.Sym.Pkg || f.Type != g.Type || f.Offset != g.Offset {
 			return false

@@ -9,8 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-
-	"cmd/internal/traceviewer"
 )
 
 // AddEvents writes trace events that another process recorded, one JSON
@@ -25,7 +23,7 @@ func AddEvents(ctx context.Context, data []byte) error {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		var ev traceviewer.Event
+		var ev distssaEvent
 		if err := json.Unmarshal(line, &ev); err != nil {
 			return fmt.Errorf("line %d: %v", i+1, err)
 		}

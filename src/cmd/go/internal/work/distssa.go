@@ -80,7 +80,7 @@ type distssaAgent struct {
 	waitErr error
 }
 
-var distssaAgents sync.Map // *Builder → *distssaAgent
+var distssaAgents sync.Map // a Builder's distssaKey → *distssaAgent
 
 // distssaFlags returns the compiler flag that points a compile at the
 // build's agent, or nothing without -distssa.
@@ -91,7 +91,7 @@ var distssaAgents sync.Map // *Builder → *distssaAgent
 // only because distssa guarantees that every object is byte-for-byte
 // what a local compile produces, whatever the workers do.
 func (b *Builder) distssaFlags() []string {
-	v, ok := distssaAgents.Load(b)
+	v, ok := distssaAgents.Load(b.distssaKey())
 	if !ok {
 		return nil
 	}
@@ -107,7 +107,7 @@ func (b *Builder) startDistSSA(ctx context.Context, all []*Action) {
 	if cfg.BuildDistSSA == "" || cfg.BuildToolchainName != "gc" {
 		return
 	}
-	if _, ok := distssaAgents.Load(b); ok {
+	if _, ok := distssaAgents.Load(b.distssaKey()); ok {
 		return
 	}
 	compiles := false
@@ -158,10 +158,10 @@ func (b *Builder) startDistSSA(ctx context.Context, all []*Action) {
 		args = append(args, "-v")
 	}
 	if cfg.BuildN || cfg.BuildX {
-		b.Showcmd("", "%s &", joinUnambiguously(args))
+		b.distssaShowCmd("%s &", joinUnambiguously(args))
 	}
 	if cfg.BuildN {
-		distssaAgents.Store(b, ag) // the compiles show the flag
+		distssaAgents.Store(b.distssaKey(), ag) // the compiles show the flag
 		return
 	}
 	fail := func(format string, a ...any) {
@@ -205,7 +205,7 @@ func (b *Builder) startDistSSA(ctx context.Context, all []*Action) {
 	case line := <-ready:
 		if n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(line, "ready "), "\n")); err == nil && n >= 0 && strings.HasSuffix(line, "\n") {
 			ag.slots = n
-			distssaAgents.Store(b, ag)
+			distssaAgents.Store(b.distssaKey(), ag)
 			return
 		}
 		ag.stdin.Close()
@@ -293,7 +293,7 @@ func writeDistSSAGraph(file string, all []*Action) error {
 // but 0 fails the build (the outputs are still correct, compiled
 // locally; the agent's own lines say what failed).
 func (b *Builder) stopDistSSA() {
-	v, ok := distssaAgents.LoadAndDelete(b)
+	v, ok := distssaAgents.LoadAndDelete(b.distssaKey())
 	if !ok {
 		return
 	}
@@ -345,19 +345,20 @@ func (b *Builder) stopDistSSA() {
 // distssaSlots returns the number the agent said in "ready N": the go
 // command runs that many actions at once beyond -p, for the workers.
 func (b *Builder) distssaSlots() int {
-	if v, ok := distssaAgents.Load(b); ok {
+	if v, ok := distssaAgents.Load(b.distssaKey()); ok {
 		return v.(*distssaAgent).slots
 	}
 	return 0
 }
 
-// DistSSARun runs cmd. With -distssa, a process other than the compiler
-// holds one of the agent's local tokens while it runs, so that the extra
-// actions the go command runs for the workers' slots never oversubscribe
-// the local CPUs. An agent that cannot be reached does not stop the
-// build: the process runs without a token.
-func (b *Builder) DistSSARun(cmd *exec.Cmd) error {
-	v, ok := distssaAgents.Load(b)
+// distssaRun runs cmd for the Builder whose distssaKey is key (the
+// version's DistSSARun, in distssa_compat.go, calls it). With -distssa, a
+// process other than the compiler holds one of the agent's local tokens
+// while it runs, so that the extra actions the go command runs for the
+// workers' slots never oversubscribe the local CPUs. An agent that cannot
+// be reached does not stop the build: the process runs without a token.
+func distssaRun(key interface{}, cmd *exec.Cmd) error {
+	v, ok := distssaAgents.Load(key)
 	if !ok || v.(*distssaAgent).cmd == nil {
 		return cmd.Run()
 	}

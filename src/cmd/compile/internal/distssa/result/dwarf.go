@@ -16,19 +16,22 @@ package result
 // variables come out right, and with the function's Text unset for the
 // call its PC half sees no Progs (dwarfgen/scope.go assembleScopes). It ships the variables in
 // the order Info sorted them, each with its scope, the auto types that
-// became R_USETYPE relocations, and each location list in its
-// intermediate form (ssa/debug.go) with a table from the (block, value)
-// IDs the list names to the Progs they mean. The client's DebugInfo hook
-// then does the PC half itself with dwarfgen.AssembleScopes and
-// AssembleInlines, and writes location lists with ssa.FuncDebug's own
+// became R_USETYPE relocations, and each location list in ssa's form
+// before PCs (the type locList of dwarf_compat.go) with a table from the
+// (block, value) IDs the list names to the Progs they mean. The client's
+// DebugInfo hook then does the PC half itself with dwarfgen.AssembleScopes
+// and AssembleInlines, and writes location lists with ssa.FuncDebug's own
 // PutLocationList, whose GetPC reads the rebuilt Progs' PCs.
 //
 //	dwarf  = 0 | 1 nuse:uvarint sym*nuse nvar:uvarint var*nvar
 //	         npc:uvarint (block:varint value:varint pos:uvarint)*npc
 //	         (0 | 1 nopt:uvarint dcl:uvarint*nopt)
-//	var    = name:str abbrev:uvarint flags:uvarint dict:uvarint
+//	var    = name:str kind flags:uvarint dict:uvarint
 //	         offset:varint type:sym file:str line:uvarint col:uvarint
-//	         inl:varint scope:uvarint list:str
+//	         inl:varint scope:uvarint list
+//
+// kind and list are the Go version's (dwarf_compat.go): how a dwarf.Var
+// says what it is, and how ssa keeps a location list.
 //
 // pos is posZero (PC 0: the entry block's start), posEnd (the end of the
 // function) or posProg+i (the PC of Prog i of the function's list). The
@@ -49,7 +52,6 @@ import (
 	"cmd/internal/dwarf"
 	"cmd/internal/obj"
 	"cmd/internal/objabi"
-	"cmd/internal/src"
 )
 
 const (
@@ -69,7 +71,7 @@ const (
 type dwarfVar struct {
 	v     dwarf.Var
 	scope ir.ScopeID
-	list  []byte // the location list in ssa's intermediate form, or nil
+	list  locList // the location list, or nil
 }
 
 type pcKey struct{ b, v ssa.ID }
@@ -88,7 +90,6 @@ type dwarfFunc struct {
 const (
 	pcMarkBase = int64(1) << 40
 	pcMarkEnd  = int64(1) << 50
-	listMark   = 0x7fffffff // a block ID that tags a location list
 )
 
 // collectDwarf runs the variables half of dwarfgen.Info for fn, whose
@@ -105,7 +106,7 @@ func collectDwarf(fn *ir.Func, text *obj.Prog, pre []*ir.Name) (*dwarfFunc, erro
 	// it; Flush would not read it before Info runs).
 	fi := fnsym.Func()
 	fi.Text = nil
-	scopes, _, _ := dwarfgen.Info(fnsym, info, fn)
+	scopes := dwarfInfo(fnsym, info, fn)
 	fi.Text = text
 	// The inlined-call half made abstract function symbols; the client's
 	// AssembleInlines makes them again, and this process writes no object.
@@ -156,7 +157,7 @@ func collectDwarf(fn *ir.Func, text *obj.Prog, pre []*ir.Name) (*dwarfFunc, erro
 				j++
 			}
 		}
-		if d.pcs, err = listPCs(fnsym, text, debug, withList); err != nil {
+		if d.pcs, err = listPCs(fnsym, text, debug, withList, lists); err != nil {
 			return nil, err
 		}
 	}
@@ -184,54 +185,10 @@ func collectDwarf(fn *ir.Func, text *obj.Prog, pre []*ir.Name) (*dwarfFunc, erro
 	return d, nil
 }
 
-// listsOf returns the location list that each of vars writes. A
-// dwarf.Var holds its list in a closure (dwarfgen createComplexVar); to
-// learn which of debug.LocationLists it is, each list's first address is
-// replaced for a moment by a tag that names the list, and the closure is
-// run with a GetPC that reads the tag.
-func listsOf(debug *ssa.FuncDebug, vars []*dwarf.Var) ([][]byte, error) {
-	order := base.Ctxt.Arch.ByteOrder
-	saved := make([]uint64, len(debug.LocationLists))
-	for id, l := range debug.LocationLists {
-		if len(l) >= 8 {
-			saved[id] = order.Uint64(l)
-			order.PutUint64(l, uint64(listMark)<<32|uint64(uint32(id)))
-		}
-	}
-	getPC := debug.GetPC
-	tagged := -1
-	debug.GetPC = func(b, v ssa.ID) int64 {
-		if tagged == -1 && b == listMark {
-			tagged = int(v)
-		}
-		return 0
-	}
-	ids := make([]int, len(vars))
-	for i, v := range vars {
-		tagged = -1
-		v.PutLocationList(&obj.LSym{}, &obj.LSym{})
-		ids[i] = tagged
-	}
-	debug.GetPC = getPC
-	for id, l := range debug.LocationLists {
-		if len(l) >= 8 {
-			order.PutUint64(l, saved[id])
-		}
-	}
-	lists := make([][]byte, len(vars))
-	for i, id := range ids {
-		if id < 0 || id >= len(debug.LocationLists) {
-			return nil, fmt.Errorf("variable %s: cannot find its location list", vars[i].Name)
-		}
-		lists[i] = append([]byte(nil), debug.LocationLists[id]...)
-	}
-	return lists, nil
-}
-
-// listPCs runs the location lists of vars with a GetPC that records what
-// each (block, value) pair they name means: PC 0, the function's end, or
-// the PC of a Prog of the list that starts at text.
-func listPCs(fnsym *obj.LSym, text *obj.Prog, debug *ssa.FuncDebug, vars []*dwarf.Var) (map[pcKey]uint64, error) {
+// listPCs records what each (block, value) pair that the location lists
+// of vars name means: PC 0, the function's end, or the PC of a Prog of the
+// list that starts at text. lists are those of vars, from listsOf.
+func listPCs(fnsym *obj.LSym, text *obj.Prog, debug *ssa.FuncDebug, vars []*dwarf.Var, lists []locList) (map[pcKey]uint64, error) {
 	var progs []*obj.Prog
 	var saved []int64
 	for p := text; p != nil; p = p.Link {
@@ -241,20 +198,19 @@ func listPCs(fnsym *obj.LSym, text *obj.Prog, debug *ssa.FuncDebug, vars []*dwar
 	}
 	size := fnsym.Size
 	fnsym.Size = pcMarkEnd
-	getPC := debug.GetPC
 	defer func() {
-		debug.GetPC = getPC
 		fnsym.Size = size
 		for i, p := range progs {
 			p.Pc = saved[i]
 		}
 	}()
+	getPC := debug.GetPC
 	pcs := make(map[pcKey]uint64)
 	var err error
-	debug.GetPC = func(b, v ssa.ID) int64 {
+	visit := func(b, v ssa.ID) {
 		k := pcKey{b, v}
 		if _, ok := pcs[k]; ok {
-			return 0
+			return
 		}
 		switch pc := getPC(b, v); {
 		case pc == 0:
@@ -268,11 +224,8 @@ func listPCs(fnsym *obj.LSym, text *obj.Prog, debug *ssa.FuncDebug, vars []*dwar
 				err = fmt.Errorf("location list names an instruction that is not in the function (block %d, value %d)", b, v)
 			}
 		}
-		return 0
 	}
-	for _, v := range vars {
-		v.PutLocationList(&obj.LSym{}, &obj.LSym{})
-	}
+	listKeys(debug, vars, lists, visit)
 	return pcs, err
 }
 
@@ -296,7 +249,7 @@ func encodeDwarf(w *writer, syms *symTable, d *dwarfFunc) error {
 		dv := &d.vars[i]
 		v := &dv.v
 		w.str(v.Name)
-		w.uvarint(uint64(v.Abbrev))
+		encodeVarKind(w, v)
 		var flags uint64
 		if v.IsReturnValue {
 			flags |= varIsReturnValue
@@ -317,7 +270,7 @@ func encodeDwarf(w *writer, syms *symTable, d *dwarfFunc) error {
 		w.uvarint(uint64(v.DeclCol))
 		w.varint(int64(v.InlIndex))
 		w.uvarint(uint64(dv.scope))
-		w.str(string(dv.list))
+		encodeList(w, dv.list)
 	}
 	keys := make([]pcKey, 0, len(d.pcs))
 	for k := range d.pcs {
@@ -370,12 +323,7 @@ func decodeDwarf(r *reader, syms []*obj.LSym, nprogs int) *dwarfFunc {
 		var dv dwarfVar
 		v := &dv.v
 		v.Name = r.str()
-		v.Abbrev = int(r.uintN(8))
-		switch v.Abbrev {
-		case dwarf.DW_ABRV_AUTO, dwarf.DW_ABRV_AUTO_LOCLIST, dwarf.DW_ABRV_PARAM, dwarf.DW_ABRV_PARAM_LOCLIST:
-		default:
-			r.fail("variable %q: bad DWARF abbreviation %d", v.Name, v.Abbrev)
-		}
+		decodeVarKind(r, v)
 		flags := r.uintN(2)
 		v.IsReturnValue = flags&varIsReturnValue != 0
 		v.IsInlFormal = flags&varIsInlFormal != 0
@@ -391,9 +339,7 @@ func decodeDwarf(r *reader, syms []*obj.LSym, nprogs int) *dwarfFunc {
 		v.DeclCol = uint(r.uintN(32))
 		v.InlIndex = int32(r.intN(32))
 		dv.scope = ir.ScopeID(r.uintN(31))
-		if l := r.str(); l != "" {
-			dv.list = []byte(l)
-		}
+		dv.list = decodeList(r)
 		v.ChildIndex = -1
 		d.vars = append(d.vars, dv)
 	}
@@ -443,7 +389,7 @@ func (d *dwarfFunc) debugInfo(fnsym *obj.LSym, progs []*obj.Prog) *ssa.FuncDebug
 // check verifies, before the client changes anything, that d fits fn:
 // scopes and Dcl indices in range, and location lists that PutLocationList
 // reads without running off their end and whose every address maps.
-func (d *dwarfFunc) check(fn *ir.Func) (err error) {
+func (d *dwarfFunc) check(fn *ir.Func) error {
 	for i := range d.vars {
 		if int(d.vars[i].scope) > len(fn.Parents) {
 			return fmt.Errorf("variable %s in scope %d of %d", d.vars[i].v.Name, d.vars[i].scope, len(fn.Parents))
@@ -454,46 +400,26 @@ func (d *dwarfFunc) check(fn *ir.Func) (err error) {
 			return fmt.Errorf("optimized-away variable %d of %d", i, len(fn.Dcl))
 		}
 	}
-	defer func() {
-		if e := recover(); e != nil {
-			err = fmt.Errorf("malformed location list: %v", e)
-		}
-	}()
-	fd := &ssa.FuncDebug{GetPC: func(b, v ssa.ID) int64 {
-		if _, ok := d.pcs[pcKey{b, v}]; !ok && err == nil {
-			err = fmt.Errorf("location list names block %d value %d, which the result does not map", b, v)
-		}
-		return 1
-	}}
 	for i := range d.vars {
 		if l := d.vars[i].list; l != nil {
-			fd.PutLocationList(l, base.Ctxt, &obj.LSym{}, &obj.LSym{})
+			if err := checkList(l, d.pcs); err != nil {
+				return err
+			}
 		}
 	}
-	return err
+	return nil
 }
 
 // The client's DebugInfo hook, for the functions it assembles from
-// results.
+// results (installed by InstallDwarfHook, in dwarf_compat.go).
 var dwarfHook struct {
 	sync.Mutex
-	info  func(fnsym, infosym *obj.LSym, curfn interface{}) ([]dwarf.Scope, dwarf.InlCalls, src.XPos)
 	funcs map[*obj.LSym]*remoteDwarf
 }
 
 type remoteDwarf struct {
 	d     *dwarfFunc
 	progs []*obj.Prog
-}
-
-// InstallDwarfHook puts remoteInfo in front of base.Ctxt.DebugInfo.
-func InstallDwarfHook() {
-	if base.Ctxt.DebugInfo == nil || dwarfHook.info != nil {
-		return
-	}
-	dwarfHook.info = base.Ctxt.DebugInfo
-	dwarfHook.funcs = make(map[*obj.LSym]*remoteDwarf)
-	base.Ctxt.DebugInfo = remoteInfo
 }
 
 // expectDwarf registers the shipped DWARF of fn, about to be assembled
@@ -514,10 +440,11 @@ func expectDwarf(fn *ir.Func, d *dwarfFunc, progs []*obj.Prog) {
 	}
 }
 
-// remoteInfo is base.Ctxt.DebugInfo on a client: for a function assembled
-// from a result it does the PC half of dwarfgen.Info with the shipped
-// variables; everything else goes to dwarfgen.Info.
-func remoteInfo(fnsym, infosym *obj.LSym, curfn interface{}) ([]dwarf.Scope, dwarf.InlCalls, src.XPos) {
+// remoteInfo is the client's base.Ctxt.DebugInfo for a function assembled
+// from a result: it does the PC half of dwarfgen.Info with the shipped
+// variables. It reports false for any other function, which goes to
+// dwarfgen.Info.
+func remoteInfo(fnsym, infosym *obj.LSym, fn *ir.Func) ([]dwarf.Scope, dwarf.InlCalls, bool) {
 	var rd *remoteDwarf
 	if infosym.Name == "" { // the function's own DIE, not an abstract one
 		dwarfHook.Lock()
@@ -526,14 +453,11 @@ func remoteInfo(fnsym, infosym *obj.LSym, curfn interface{}) ([]dwarf.Scope, dwa
 		dwarfHook.Unlock()
 	}
 	if rd == nil {
-		return dwarfHook.info(fnsym, infosym, curfn)
+		return nil, dwarf.InlCalls{}, false
 	}
-	fn := curfn.(*ir.Func)
 	d := rd.d
 	for _, s := range d.useTypes {
-		r := obj.Addrel(infosym)
-		r.Sym = s
-		r.Type = objabi.R_USETYPE
+		addUseType(infosym, s)
 	}
 	fnsym.Func().Autot = nil
 	fd := d.debugInfo(fnsym, rd.progs)
@@ -554,5 +478,5 @@ func remoteInfo(fnsym, infosym *obj.LSym, curfn interface{}) ([]dwarf.Scope, dwa
 	if base.Flag.GenDwarfInl > 0 {
 		inlcalls = dwarfgen.AssembleInlines(fnsym, vars)
 	}
-	return dscopes, inlcalls, fn.Pos()
+	return dscopes, inlcalls, true
 }

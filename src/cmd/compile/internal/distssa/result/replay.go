@@ -114,7 +114,7 @@ func (res *Result) Replay(g *Group, fn *ir.Func) error {
 		}
 		t0 := time.Now()
 		plist := &obj.Plist{Firstpc: d.progs[0], Curfn: f}
-		obj.Flushplist(base.Ctxt, plist, newProg, base.Ctxt.Pkgpath)
+		flushplist(plist)
 		ssagen.AfterFlush(f)
 		res.Assembly += time.Since(t0)
 	}
@@ -125,7 +125,7 @@ func (res *Result) Replay(g *Group, fn *ir.Func) error {
 // a worker shipped (content-addressed symbols that local functions made
 // too).
 func sameContent(s *obj.LSym, c *content, rv *resolver) bool {
-	if !bytes.Equal(s.P, c.p) || s.Size != c.size || len(s.R) != len(c.r) {
+	if !bytes.Equal(s.P, c.p) || s.Size != c.size || symAlign(s) != c.align || len(s.R) != len(c.r) {
 		return false
 	}
 	for i, r := range s.R {

@@ -30,10 +30,13 @@ package result
 //	wb     = pos n:uvarint (sym:uvarint pos)*n
 //	relocs = base:uvarint n:uvarint (type:uvarint off:varint siz:uvarint add:varint sym:uvarint)*n
 //	pos    = index:varint lc:uvarint
-//	spills = n:uvarint (addr reg:varint spill:uvarint unspill:uvarint)*n
+//	spills = n:uvarint (addr reg:varint spill:uvarint unspill:uvarint reg2:varint)*n
 //	csyms  = n:uvarint (slot:uvarint sym:uvarint content)*n
-//	content= p:str size:varint type:uvarint attr:uvarint nr:uvarint
+//	content= p:str size:varint type:uvarint attr:uvarint align:varint nr:uvarint
 //	         (type:uvarint off:varint siz:uvarint add:varint sym:uvarint)*nr
+//
+// reg2 (a spill's second register) and align (a symbol's own alignment)
+// are 0 in versions that have neither (compat.go).
 //
 // A group is a top-level function with its closures, in the order the
 // backend compiles them; types holds the runtime types and GC bitmaps its
@@ -200,6 +203,7 @@ func (e *resultEncoder) encodeFuncRecord(text *obj.Prog, d *dwarfFunc, fn *ir.Fu
 		pe.w.varint(int64(spills[i].Reg))
 		pe.w.uvarint(uint64(spills[i].Spill))
 		pe.w.uvarint(uint64(spills[i].Unspill))
+		pe.w.varint(int64(spillReg2(&spills[i])))
 	}
 	var slots []int
 	for i, p := range funcInfoSlots(fi) {
@@ -308,17 +312,19 @@ func encodeContent(w *writer, syms *symTable, s *obj.LSym) error {
 	w.varint(s.Size)
 	w.uvarint(uint64(s.Type))
 	w.uvarint(uint64(s.Attribute))
+	w.varint(int64(symAlign(s)))
 	return encodeRelocs(w, syms, s.R)
 }
 
 // content is a decoded data symbol.
 type content struct {
-	sym  *obj.LSym
-	p    []byte
-	size int64
-	typ  objabi.SymKind
-	attr obj.Attribute
-	r    []obj.Reloc
+	sym   *obj.LSym
+	p     []byte
+	size  int64
+	typ   objabi.SymKind
+	attr  obj.Attribute
+	align int16 // the symbol's own alignment, where the version has one (symAlign)
+	r     []obj.Reloc
 }
 
 func decodeContent(r *reader, syms []*obj.LSym) content {
@@ -327,6 +333,7 @@ func decodeContent(r *reader, syms []*obj.LSym) content {
 	c.size = r.varint()
 	c.typ = objabi.SymKind(r.uintN(8))
 	c.attr = obj.Attribute(r.uintN(32))
+	c.align = int16(r.intN(16))
 	c.r = decodeRelocs(r, syms)
 	return c
 }
@@ -542,6 +549,7 @@ func (rv *resolver) content(c *content) *obj.LSym {
 			r.Size = c.size
 			r.Type = c.typ
 			r.Attribute = c.attr
+			setSymAlign(r, c.align)
 			r.R = rels
 		})
 		rv.real[s] = r
@@ -567,6 +575,7 @@ func decodeRecord(r *reader, syms []*obj.LSym) *decodedRecord {
 		sp.Reg = int16(r.intN(16))
 		sp.Spill = obj.As(r.uintN(16))
 		sp.Unspill = obj.As(r.uintN(16))
+		setSpillReg2(&sp, int16(r.intN(16)))
 		d.spills = append(d.spills, sp)
 	}
 	n = r.count(7)

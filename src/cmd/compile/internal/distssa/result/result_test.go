@@ -24,6 +24,7 @@ import (
 
 func TestMain(m *testing.M) {
 	base.Ctxt = obj.Linknew(&x86.Linkamd64)
+	base.Ctxt.Pkgpath = "p" // the assembler wants one (go1.27.3's Flushplist)
 	// Position bases 1 to 3, which testFunc's positions name.
 	for _, name := range []string{"a.go", "b.go", "c.go"} {
 		base.Ctxt.PosTable.XPos(src.MakePos(src.NewFileBase(name, "/p/"+name), 1, 1))

@@ -117,11 +117,9 @@ func (x *typeIndex) add(t *types.Type) {
 		x.add(t.Key())
 		x.add(t.Elem())
 	case types.TFUNC:
-		x.add(t.Recvs())
-		x.add(t.Params())
-		x.add(t.Results())
+		addFuncTypes(x, t)
 	case types.TSTRUCT:
-		for _, f := range t.FieldSlice() {
+		for _, f := range structFields(t) {
 			x.add(f.Type)
 		}
 	}
@@ -322,7 +320,7 @@ func replayTypes(sig, gc []*types.Type, fs []*ir.Name) {
 		reflectdata.TypeLinksym(t)
 	}
 	for _, t := range gc {
-		reflectdata.GCSym(t)
+		addGCSym(t)
 	}
 	for _, n := range fs {
 		staticdata.FuncLinksym(n)

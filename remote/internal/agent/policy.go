@@ -164,6 +164,7 @@ const (
 	whyCritical = "critical path, here predicted fastest"
 	whyWholeCP  = "critical path, whole predicted fastest"
 	whyWhole    = "off the critical path"
+	whyNoToken  = "critical path, no free token"
 	whyNoWhole  = "no whole compile"
 )
 
@@ -326,6 +327,8 @@ func (p *Policy) choose(req *request, v *view) decision {
 			return decision{chooseLocal, reasonCritical, whyCritical + ": " + pr.String()}
 		}
 		switch {
+		case remoteWhole && req.whole && req.critical:
+			return decision{chooseWhole, "", whyNoToken}
 		case remoteWhole && req.whole:
 			return decision{chooseWhole, "", whyWhole}
 		case v.local && remote && req.split > 0:

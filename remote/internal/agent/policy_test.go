@@ -328,6 +328,7 @@ func TestPolicyPredicted(t *testing.T) {
 		{"critical, busy cores here", request{whole: true, split: 4, cost: big, critical: true}, busyHere, chooseWhole, whyWholeCP, ""},
 		{"critical, slower worker", request{whole: true, cost: big, critical: true}, slowWorker, chooseLocal, whyCritical, reasonCritical},
 		{"large, one idle slot", request{whole: true, split: 4, cost: big}, idle, chooseWhole, whyWhole, ""},
+		{"critical, no token", request{whole: true, split: 4, cost: big, critical: true}, func() view { v := idle; v.local = false; return v }(), chooseWhole, whyNoToken, ""},
 		{"large, two idle slots", request{whole: true, split: 4, cost: big}, func() view { v := idle; v.freeSplit = 2; return v }(), chooseSplit, whySplit, ""},
 	} {
 		p := testPolicy()

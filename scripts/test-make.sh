@@ -77,7 +77,7 @@ cp "$tmp/r/src/cmd/compile/internal/distssa/hooks.go" "$tmp/r/versions/go1.21.6/
 expect "overlay in two places" 'overlay file versions/go1\.21\.6/src/cmd/compile/internal/distssa/hooks\.go is also in the shared overlay'
 
 copy
-expect "unknown series" 'no versions/go1\.99\.0 \(have: go1\.21\.6\)' -go 1.99.0
+expect "unknown series" "no versions/go1\.99\.0 \(have: $(cd "$repo/versions" && echo go*)\)" -go 1.99.0
 expect "bad -go" 'make\.bash: -go go1\.x: want a version like 1\.27\.3' -go=1.x
 
 copy

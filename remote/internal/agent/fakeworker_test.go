@@ -375,9 +375,11 @@ func TestStallBacksOff(t *testing.T) {
 	})
 	t.Run("long compile with heartbeats", func(t *testing.T) {
 		// The compile takes 5 stall timeouts; Working keeps it alive.
-		addr, _, _ := fakeWorker{beat: 50 * time.Millisecond, answerAfter: time.Second}.start(t)
+		// A beat a tenth of the stall timeout leaves room for a loaded
+		// machine's scheduling delays.
+		addr, _, _ := fakeWorker{beat: 50 * time.Millisecond, answerAfter: 2500 * time.Millisecond}.start(t)
 		a, sock := startAgent(t, Config{Hosts: []hosts.Host{{Addr: addr, Slots: 1}}, MinCost: 1,
-			ResultTimeout: time.Minute, StallTimeout: 200 * time.Millisecond, Force: "whole"})
+			ResultTimeout: time.Minute, StallTimeout: 500 * time.Millisecond, RaceAfter: -1, Force: "whole"})
 		h := *hello
 		h.Caps = localproto.CanWhole
 		f, _ := dialAgent(t, sock, &h)

@@ -19,6 +19,24 @@ import (
 	"time"
 )
 
+// listenUnix listens on a unix socket in a new short directory (a
+// socket path is limited to 108 bytes), both removed when the test ends.
+func listenUnix(t *testing.T) (net.Listener, string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "agc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	socket := filepath.Join(dir, "a.sock")
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln, socket
+}
+
 // TestConnGolden runs a connection, and so the dial, against an agent on
 // a unix socket that speaks in golden frames: it expects HELLO of the
 // golden version, places the compile whole, sends the golden WHOLE, and
@@ -44,18 +62,7 @@ func TestConnGolden(t *testing.T) {
 	verdict := find(&Verdict{Match: 1})
 	version := goldenMsgs[0].(*Hello).Version
 
-	// A short directory: a socket path is limited to 108 bytes.
-	dir, err := os.MkdirTemp("", "agc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	socket := filepath.Join(dir, "a.sock")
-	ln, err := net.Listen("unix", socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln, socket := listenUnix(t)
 	done := make(chan error, 1)
 	go func() {
 		done <- func() error {
@@ -108,17 +115,7 @@ func TestWorkerPieces(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the agent transport is implemented on linux only")
 	}
-	dir, err := os.MkdirTemp("", "agc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	socket := filepath.Join(dir, "a.sock")
-	ln, err := net.Listen("unix", socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln, socket := listenUnix(t)
 	sent := make(chan struct{}) // the agent sent the RESULTs
 	done := make(chan error, 1)
 	go func() {

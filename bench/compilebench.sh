@@ -152,8 +152,9 @@ echo '# import config' >"$tmp/empty.importcfg"
 # pid in agentpid, its log in $out/KIND-agent.log.
 startagent() {
 	mkfifo "$tmp/$1.in"
+	# Not the other agent's input: it would never see its end.
 	DISTSSA_KIND=$1 DISTSSA_COSTS=off taskset -c 0 "$tooldir/distssa-agent" -hosts="$tmp/hosts.txt" -socket="$2" -local=1 -v \
-		<"$tmp/$1.in" >"$tmp/$1.out" 2>"$out/$1-agent.log" &
+		<"$tmp/$1.in" >"$tmp/$1.out" 2>"$out/$1-agent.log" 3>&- 4>&- &
 	agentpid=$!
 	eval "exec $3>\"\$tmp/\$1.in\""
 	for _ in $(seq 100); do grep -q '^ready' "$tmp/$1.out" && break; sleep 0.1; done
@@ -231,27 +232,27 @@ for round in $(seq 0 "$rounds"); do # round 0 warms up: page cache, export data,
 	done
 done
 
-if [[ -n $apid ]]; then
-	exec 3>&-
-	wait "$apid" || true
-	apid=
-	sum=$(grep '^distssa-agent: ' "$out/whole-agent.log" | head -1)
+# endagent KIND FD PID PATTERN WHAT: ends the agent forcing KIND (its
+# input FD closes) and checks that its summary matches PATTERN, or says
+# that the mode's compiles were not all WHAT.
+endagent() {
+	eval "exec $2>&-"
+	wait "$3" || true
+	local sum
+	sum=$(grep '^distssa-agent: ' "$out/$1-agent.log" | head -1)
 	echo "$sum" >&2
-	if ! grep -q ' whole (0 from cache), 0 split, 0 local' <<<"$sum"; then
-		echo "compilebench.sh: the whole mode's compiles were not all compiled whole on the worker (see $out/whole-agent.log)" >&2
+	if ! grep -q "$4" <<<"$sum"; then
+		echo "compilebench.sh: the $1 agent's compiles were not all $5 (see $out/$1-agent.log)" >&2
 		exit 1
 	fi
+}
+if [[ -n $apid ]]; then
+	p=$apid apid=
+	endagent whole 3 "$p" ' whole (0 from cache), 0 split, 0 local' "compiled whole on the worker"
 fi
 if [[ -n $spid ]]; then
-	exec 4>&-
-	wait "$spid" || true
-	spid=
-	sum=$(grep '^distssa-agent: ' "$out/split-agent.log" | head -1)
-	echo "$sum" >&2
-	if ! grep -q ' 0 whole (0 from cache), [0-9]* split, 0 local' <<<"$sum"; then
-		echo "compilebench.sh: the remote mode's compiles were not all split (see $out/split-agent.log)" >&2
-		exit 1
-	fi
+	p=$spid spid=
+	endagent split 4 "$p" ' 0 whole (0 from cache), [0-9]* split, 0 local' split
 fi
 
 # benchstat reads seconds: this version leaves a value of 0 ns untidied, a
